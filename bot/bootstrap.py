@@ -1,0 +1,72 @@
+"""Build every dependency once and hand it in; nothing is created at import time."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.config import Settings
+from bot.gateway import Gateway
+from bot.sender import Outbound, RecordingSender, Sender
+from handlers.table import INTENT_HANDLERS
+from nlu.catalog import Catalog
+from storage.db import create_engine, ensure_schema
+from storage.uow import Database
+
+log = logging.getLogger(__name__)
+BUILTIN_DATA = Path(__file__).resolve().parent.parent / "nlu" / "data"
+
+
+@dataclass
+class Services:
+    settings: Settings
+    catalog: Catalog
+    db: Database
+    nlu: object
+    outbound: Outbound
+    gateway: Gateway
+
+
+def build_catalog(settings: Settings) -> Catalog:
+    places = {k: v.model_dump() for k, v in settings.places.items()}
+    return Catalog.build(settings.catalog, places)
+
+
+def load_nlu(settings: Settings, catalog: Catalog):
+    """The built-in model, trained from nlu/data (plus configured extras) or loaded from cache."""
+    from nlu.model import NLU
+
+    paths = [str(BUILTIN_DATA), *settings.nlu.data_paths]
+    model = NLU.load_or_train(catalog, paths, settings.nlu.cache_dir)
+    missing = set(model.intents) ^ set(INTENT_HANDLERS)
+    if missing:
+        raise RuntimeError(f"NLU intents and handler table differ: {sorted(missing)}")
+    return model
+
+
+async def open_database(settings: Settings) -> Database:
+    engine = create_engine(settings.database.url)
+    try:
+        await ensure_schema(engine, settings.database.auto_upgrade)
+    except BaseException:
+        await engine.dispose()
+        raise
+    return Database(engine)
+
+
+@asynccontextmanager
+async def services(settings: Settings, sender: Sender | None = None, nlu=None):
+    """Open the database (creating or upgrading the schema), load the NLU, wire the gateway."""
+    catalog = build_catalog(settings)
+    if nlu is None:
+        nlu = await asyncio.to_thread(load_nlu, settings, catalog)
+    db = await open_database(settings)
+    try:
+        outbound = Outbound(db, sender or RecordingSender())
+        gateway = Gateway(db, nlu, settings, catalog, outbound)
+        yield Services(settings, catalog, db, nlu, outbound, gateway)
+    finally:
+        await db.close()

@@ -1,0 +1,154 @@
+"""The `farmchat` command: serve, chat, demo, db upgrade, nlu train|parse|test."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+
+from bot import logs
+from bot.config import ConfigError, Settings, load_settings
+from storage.db import SchemaError
+
+log = logging.getLogger("farmchat")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="farmchat", description="Chat marketplace for farm produce.")
+    p.add_argument("--config", help="config file (default: $FARMCHAT_CONFIG or ./config.yaml)")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the HTTP server (webhooks, /model/parse, /healthz)")
+    chat = sub.add_parser("chat", help="talk to the bot in the terminal")
+    chat.add_argument("--as", dest="address", default="+8613800000001", help="your phone number (E.164)")
+    sub.add_parser("demo", help="load sample farmers, listings and prices")
+    db = sub.add_parser("db", help="database schema")
+    db.add_argument("action", choices=["upgrade", "current"])
+    nlu = sub.add_parser("nlu", help="the built-in language model")
+    nlu_sub = nlu.add_subparsers(dest="action", required=True)
+    nlu_sub.add_parser("train", help="train now and cache the model")
+    parse = nlu_sub.add_parser("parse", help="parse one message, print Rasa-style JSON")
+    parse.add_argument("text")
+    test = nlu_sub.add_parser("test", help="evaluate on a Rasa YAML test file")
+    test.add_argument("file")
+    test.add_argument("--min-intent-accuracy", type=float, default=0.0)
+    test.add_argument("--min-entity-f1", type=float, default=0.0)
+    test.add_argument("--errors", type=int, default=50, help="how many errors to list")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"farmchat: {exc}", file=sys.stderr)
+        return 2
+    logs.setup("WARNING" if args.command in ("chat", "nlu") else settings.logging.level)
+    try:
+        return COMMANDS[args.command](settings, args) or 0
+    except (SchemaError, ConfigError) as exc:
+        print(f"farmchat: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _serve(settings: Settings, args) -> None:
+    from aiohttp import web
+
+    from bot.app import create_app
+
+    print(f"farmchat serving on http://{settings.server.host}:{settings.server.port}")
+    web.run_app(create_app(settings), host=settings.server.host, port=settings.server.port,
+                print=None, shutdown_timeout=10)
+
+
+def _chat(settings: Settings, args) -> int:
+    from bot.addresses import e164
+    from bot.bootstrap import services
+    from bot.console import chat
+    from bot.sender import PrintSender
+    from bot.tasks import sweeper
+
+    try:
+        address = e164(args.address)
+    except ValueError as exc:
+        print(f"farmchat: --as: {exc}", file=sys.stderr)
+        return 2
+
+    async def run() -> None:
+        async with services(settings, sender=PrintSender()) as svc, sweeper(svc):
+            await chat(svc.gateway, address)
+
+    asyncio.run(run())
+    return 0
+
+
+def _demo(settings: Settings, args) -> None:
+    from bot.bootstrap import open_database
+    from bot.demo import load_demo
+
+    async def run() -> int:
+        db = await open_database(settings)
+        try:
+            return await load_demo(db)
+        finally:
+            await db.close()
+
+    made = asyncio.run(run())
+    print(f"demo data: {made} listings created" if made else "demo data already loaded")
+
+
+def _db(settings: Settings, args) -> None:
+    from storage.db import create_engine, current_revision, head_revision, upgrade
+
+    async def run() -> str | None:
+        engine = create_engine(settings.database.url)
+        try:
+            if args.action == "upgrade":
+                await upgrade(engine)
+            return await current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    revision = asyncio.run(run())
+    print(f"schema revision {revision} (newest: {head_revision()})")
+
+
+def _nlu(settings: Settings, args) -> int:
+    from bot.bootstrap import build_catalog, load_nlu
+
+    catalog = build_catalog(settings)
+    if args.action == "train":
+        import shutil
+
+        shutil.rmtree(settings.nlu.cache_dir, ignore_errors=True)
+    model = load_nlu(settings, catalog)
+    if args.action == "train":
+        print(f"trained: {len(model.intents)} intents, cached in {settings.nlu.cache_dir}")
+    elif args.action == "parse":
+        print(json.dumps(model.parse(args.text), ensure_ascii=False, indent=2))
+    else:
+        return _nlu_test(model, args)
+    return 0
+
+
+def _nlu_test(model, args) -> int:
+    from nlu.evaluate import evaluate, format_report
+    from nlu.rasa_yaml import load_examples
+
+    report = evaluate(model, load_examples(args.file))
+    print(format_report(report, max_errors=args.errors))
+    ok = report.intent_accuracy >= args.min_intent_accuracy and report.entity_f1 >= args.min_entity_f1
+    if not ok:
+        print(f"FAILED: below --min-intent-accuracy {args.min_intent_accuracy} "
+              f"or --min-entity-f1 {args.min_entity_f1}")
+    return 0 if ok else 1
+
+
+COMMANDS = {"serve": _serve, "chat": _chat, "demo": _demo, "db": _db, "nlu": _nlu}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""Settings: config.yaml, validated, with FARMCHAT_<SECTION>__<KEY> environment overrides."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ENV_PREFIX = "FARMCHAT_"
+UNITS = ("kg", "jin", "ton", "g", "lb", "litre", "bag", "box", "crate", "piece")
+
+
+class ConfigError(Exception):
+    """A setting is missing, unknown or invalid; the message names it and says why."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    public_url: str = ""
+
+
+class DatabaseSettings(Section):
+    url: str = "sqlite+aiosqlite:///farmchat.db"
+    auto_upgrade: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _supported(cls, url: str) -> str:
+        if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return url
+
+
+class NluSettings(Section):
+    backend: Literal["builtin"] = "builtin"
+    confidence_threshold: float = Field(0.45, ge=0, le=1)
+    ambiguity_margin: float = Field(0.15, ge=0, le=1)
+    data_paths: list[str] = Field(default_factory=list)
+    cache_dir: str = ".farmchat-cache"
+
+
+class MarketSettings(Section):
+    currency: Literal["CNY", "KES", "INR", "USD"] = "CNY"
+    display_unit: Literal[UNITS] = "jin"  # type: ignore[valid-type]
+    timezone: str = "Asia/Shanghai"
+    order_accept_timeout_hours: float = Field(24, gt=0)
+    listing_lifetime_days: float = Field(14, gt=0)
+    conversation_timeout_minutes: float = Field(30, gt=0)
+    max_offers: int = Field(3, ge=1, le=9)
+    sweep_interval_seconds: float = Field(60, gt=0)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, tz: str) -> str:
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {tz!r}") from None
+        return tz
+
+
+class PlaceSettings(Section):
+    names: list[str]
+    coords: tuple[float, float] | None = None
+
+
+class CoordinatorSettings(Section):
+    addresses: list[str] = Field(default_factory=list)
+
+
+class LoggingSettings(Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class Settings(Section):
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    nlu: NluSettings = Field(default_factory=NluSettings)
+    market: MarketSettings = Field(default_factory=MarketSettings)
+    catalog: dict[str, list[str]] = Field(default_factory=dict)
+    places: dict[str, PlaceSettings] = Field(default_factory=dict)
+    coordinators: CoordinatorSettings = Field(default_factory=CoordinatorSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+
+
+def _env_value(raw: str) -> Any:
+    """Lists and mappings come as JSON; scalars stay strings for pydantic to coerce."""
+    if raw.strip()[:1] in ("[", "{"):
+        return json.loads(raw)
+    return raw
+
+
+def _apply_env(data: dict, environ: dict[str, str]) -> dict[str, str]:
+    """Overlay FARMCHAT_A__B__C variables onto data; return {dotted key: variable name}."""
+    origins = {}
+    for name, raw in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        path = [p.lower() for p in name[len(ENV_PREFIX):].split("__")]
+        node = data
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{name}: {'.'.join(path[:-1])} is not a section")
+        try:
+            node[path[-1]] = _env_value(raw)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{name}: not valid JSON ({exc.msg})") from None
+        origins[".".join(path)] = name
+    return origins
+
+
+def _describe(exc: ValidationError, origins: dict[str, str], source: str) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        where = origins.get(key, source)
+        reason = "unknown setting" if err["type"] == "extra_forbidden" else err["msg"]
+        lines.append(f"{key} ({where}): {reason}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def load_settings(path: str | os.PathLike | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Read config (explicit path, $FARMCHAT_CONFIG, ./config.yaml, or defaults) plus env."""
+    environ = dict(os.environ if environ is None else environ)
+    path = path or environ.get("FARMCHAT_CONFIG") or ("config.yaml" if Path("config.yaml").exists() else None)
+    data: dict = {}
+    if path:
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} not found") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    origins = _apply_env(data, environ)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, origins, str(path or "defaults"))) from None

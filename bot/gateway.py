@@ -1,0 +1,144 @@
+"""The gateway: InboundMessage → dedupe → per-user lock → state → NLU → handler → replies."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy.exc import IntegrityError
+
+from bot.config import Settings
+from bot.messages import InboundMessage, Reply
+from bot.sender import Outbound
+from handlers import texts
+from handlers.context import Context, DomainError, Parse
+from handlers.table import route
+from nlu.catalog import Catalog
+from storage.models import InboundLog
+from storage.uow import Database
+
+log = logging.getLogger(__name__)
+MAX_TEXT = 2000  # longer messages are cut: no SMS or WeChat text is legitimately longer
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def detect_language(text: str) -> str | None:
+    """zh for any Chinese character, en for Latin letters, None for digits or symbols only."""
+    if any("\u4e00" <= ch <= "\u9fff" for ch in text):
+        return "zh"
+    if any("a" <= ch.lower() <= "z" for ch in text):
+        return "en"
+    return None
+
+
+class Gateway:
+    """Turns one inbound message into exactly one reply, and queues notifications."""
+
+    def __init__(self, db: Database, nlu, settings: Settings, catalog: Catalog,
+                 outbound: Outbound, clock: Callable[[], datetime] = utcnow):
+        self.db, self.nlu, self.settings, self.catalog = db, nlu, settings, catalog
+        self.outbound, self.clock = outbound, clock
+        self._locks: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+        self._coordinators = set(settings.coordinators.addresses)
+
+    def _lock(self, channel: str, sender: str) -> asyncio.Lock:
+        key = (channel, sender)
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        return lock
+
+    async def handle(self, msg: InboundMessage) -> str:
+        """The reply text for the sender; the same text again for a retried message id."""
+        async with self._lock(msg.channel, msg.sender):
+            try:
+                reply, sent = await self._process(msg)
+            except Exception:
+                log.exception("message %s on %s failed", msg.message_id, msg.channel)
+                reply, sent = await self._record_failure(msg), []
+        await self.outbound.deliver(sent)
+        return reply
+
+    async def _process(self, msg: InboundMessage) -> tuple[str, list[int]]:
+        now = self.clock()
+        text = msg.text[:MAX_TEXT]
+        async with self.db.uow() as uow:
+            role = "coordinator" if msg.sender in self._coordinators else None
+            user = await uow.users.get_or_create(msg.channel, msg.sender, now, role or "user")
+            await uow.users.lock(user)  # before the dedupe check, so a concurrent retry waits
+            seen = await uow.inbound.find(msg.channel, msg.message_id)
+            if seen is not None:
+                return seen.reply, []
+            if role:
+                user.role = role
+            user.last_seen_at = now
+            lang = detect_language(text) or user.language or self._default_lang()
+            if detect_language(text):
+                user.language = lang
+            ctx = Context(msg=msg, user=user, parse=Parse.from_nlu(self.nlu.parse(text)), lang=lang,
+                          uow=uow, settings=self.settings, catalog=self.catalog, now=now)
+            await self._load_state(ctx)
+            try:
+                replies = await route(ctx)
+            except DomainError as err:
+                replies = ctx.say(err.key, **err.values)
+            reply = self._join(replies)
+            await self._save_state(ctx)
+            outbox_ids = await self.outbound.queue(uow, ctx.notices, now)
+            try:
+                await uow.inbound.add(InboundLog(
+                    channel=msg.channel, message_id=msg.message_id, user_id=user.id, text=text,
+                    intent=ctx.parse.intent, reply=reply, status="done", received_at=now))
+            except IntegrityError:  # another process answered this message id first
+                await uow.rollback()
+                return await self._stored_reply(msg), []
+            await uow.commit()
+        return reply, outbox_ids
+
+    async def _stored_reply(self, msg: InboundMessage) -> str:
+        async with self.db.uow() as uow:
+            seen = await uow.inbound.find(msg.channel, msg.message_id)
+            return seen.reply if seen else texts.t("error", "en")
+
+    async def _record_failure(self, msg: InboundMessage) -> str:
+        """Keep the message and give the apology, so a retry gets the same answer."""
+        now = self.clock()
+        lang = detect_language(msg.text) or self._default_lang()
+        reply = texts.t("error", lang)
+        try:
+            async with self.db.uow() as uow:
+                if await uow.inbound.find(msg.channel, msg.message_id) is None:
+                    await uow.inbound.add(InboundLog(
+                        channel=msg.channel, message_id=msg.message_id, user_id=None,
+                        text=msg.text[:MAX_TEXT], intent=None, reply=reply, status="error",
+                        received_at=now))
+                    await uow.commit()
+        except Exception:
+            log.exception("could not record failed message %s", msg.message_id)
+        return reply
+
+    async def _load_state(self, ctx: Context) -> None:
+        conv = await ctx.uow.conversations.get(ctx.user.id)
+        idle = timedelta(minutes=self.settings.market.conversation_timeout_minutes)
+        if conv is not None and ctx.now - conv.updated_at <= idle:
+            ctx.state, ctx.slots = conv.state, dict(conv.slots or {})
+
+    async def _save_state(self, ctx: Context) -> None:
+        if ctx.state:
+            await ctx.uow.conversations.save(ctx.user.id, ctx.state, ctx.slots, ctx.now)
+        else:
+            await ctx.uow.conversations.clear(ctx.user.id)
+
+    def _join(self, replies: list[Reply]) -> str:
+        """Exactly one reply per message, whatever the handler returned."""
+        mine = [r.text for r in replies if r.to is None]
+        return "\n".join(mine) if mine else texts.t("ok", "en")
+
+    def _default_lang(self) -> str:
+        return "zh" if self.settings.market.currency == "CNY" else "en"

@@ -1,0 +1,113 @@
+"""Outbound messages to users other than the sender: an outbox row first, then a push.
+
+The row is written in the same transaction as the change it reports (the order, the
+decline), so a crash can delay a notification but never lose it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Protocol
+
+from sqlalchemy import or_, select, update
+
+from bot.logs import mask
+from bot.messages import Reply
+from storage.models import Outbox
+from storage.uow import Database, UnitOfWork
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 5
+STALE_CLAIM = timedelta(minutes=5)  # a "sending" row older than this was cut off by a crash
+
+
+class Sender(Protocol):
+    """A channel's push: deliver text to an address or raise."""
+
+    async def send(self, channel: str, address: str, text: str) -> None: ...
+
+
+class PrintSender:
+    """Console: notifications to other users are printed with their recipient."""
+
+    def __init__(self, write: Callable[[str], None] = print):
+        self.write = write
+
+    async def send(self, channel: str, address: str, text: str) -> None:
+        self.write(f"  → to {address} ({channel}): {text}")
+
+
+class RecordingSender:
+    """Keeps every push; used by tests and as a safe default when no channel is set up."""
+
+    def __init__(self):
+        self.sent: list[tuple[str, str, str]] = []
+
+    async def send(self, channel: str, address: str, text: str) -> None:
+        self.sent.append((channel, address, text))
+
+
+class Outbound:
+    """Queue notifications in the outbox, deliver them after commit, retry what failed."""
+
+    def __init__(self, db: Database, sender: Sender):
+        self.db, self.sender = db, sender
+
+    async def queue(self, uow: UnitOfWork, notices: list[Reply], now: datetime) -> list[int]:
+        ids = []
+        for notice in notices:
+            user = await uow.users.get(notice.to)
+            row = await uow.outbox.add(Outbox(
+                user_id=user.id, channel=user.channel, address=user.address, text=notice.text,
+                kind="notification", status="pending", attempts=0, created_at=now))
+            ids.append(row.id)
+        return ids
+
+    async def deliver(self, ids: list[int]) -> None:
+        for outbox_id in ids:
+            await self._deliver_one(outbox_id)
+
+    async def flush(self) -> int:
+        """Send what is still pending (or was cut off mid-send by a crash); return the count."""
+        cutoff = datetime.now(timezone.utc) - STALE_CLAIM
+        async with self.db.uow() as uow:
+            q = select(Outbox.id).where(or_(
+                Outbox.status == "pending",
+                (Outbox.status == "sending") & (Outbox.created_at < cutoff)))
+            ids = list((await uow.session.execute(q.order_by(Outbox.id).limit(500))).scalars())
+        await self.deliver(ids)
+        return len(ids)
+
+    async def _claim(self, outbox_id: int) -> Outbox | None:
+        """Mark the row as being sent; only one deliverer wins it."""
+        async with self.db.uow() as uow:
+            stmt = (update(Outbox).where(Outbox.id == outbox_id, Outbox.status.in_(("pending", "sending")))
+                    .values(status="sending", attempts=Outbox.attempts + 1))
+            if (await uow.session.execute(stmt)).rowcount != 1:
+                return None
+            row = await uow.outbox.get(outbox_id)
+            await uow.commit()
+            return row
+
+    async def _deliver_one(self, outbox_id: int) -> None:
+        row = await self._claim(outbox_id)
+        if row is None:
+            return
+        try:
+            await self.sender.send(row.channel, row.address, row.text)
+        except Exception as exc:  # a failed push is recorded and retried, never raised to the user
+            log.warning("push to %s failed: %s", mask(row.address), exc)
+            status = "failed" if row.attempts >= MAX_ATTEMPTS else "pending"
+            await self._finish(outbox_id, status, str(exc)[:255])
+            return
+        await self._finish(outbox_id, "sent", None)
+
+    async def _finish(self, outbox_id: int, status: str, error: str | None) -> None:
+        async with self.db.uow() as uow:
+            row = await uow.outbox.get(outbox_id)
+            row.status, row.error = status, error
+            if status == "sent":
+                row.sent_at = datetime.now(timezone.utc)
+            await uow.commit()

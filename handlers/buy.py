@@ -1,0 +1,204 @@
+"""Buying: ranked offers, choice by number, pending orders, standing requests."""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from decimal import Decimal
+
+from bot.messages import Reply
+from handlers import texts, units
+from handlers.context import Context
+from handlers.slots import amount, from_parse, merge, number_answer
+from storage.models import BuyRequest, Listing, Order, User
+
+
+async def buy(ctx: Context) -> list[Reply]:
+    ctx.slots = {k: v for k, v in from_parse(ctx).items() if k in ("product", "quantity", "unit", "location")}
+    return await _next(ctx)
+
+
+async def on_answer(ctx: Context) -> list[Reply] | None:
+    asked = ctx.state.split(".")[1]
+    new = {k: v for k, v in from_parse(ctx).items() if k in ("product", "quantity", "unit", "location")}
+    if asked == "product" and "product" not in new:
+        return None
+    if asked == "quantity":
+        value = number_answer(ctx, "quantity")
+        if value is None:
+            return None
+        new["quantity"] = value
+    merge(ctx, new)
+    return await _next(ctx)
+
+
+async def _next(ctx: Context) -> list[Reply]:
+    s = ctx.slots
+    if "product" not in s:
+        return ctx.ask("buy.product", "ask_buy_product")
+    if amount(s.get("quantity")) is None:
+        return ctx.ask("buy.quantity", "ask_buy_quantity", product=ctx.product(s["product"]))
+    s.setdefault("unit", ctx.market.display_unit)
+    return await _offer_self(ctx, exclude=())
+
+
+async def _offer_self(ctx: Context, exclude) -> list[Reply]:
+    want = {k: ctx.slots[k] for k in ("product", "quantity", "unit") if k in ctx.slots}
+    found = await offers_for(ctx, ctx.user, want, exclude, place=ctx.slots.get("location"))
+    if found is None:
+        ctx.state, ctx.slots = "buy.standing", {**want, "location": ctx.slots.get("location")}
+        return ctx.say("no_offers", product=ctx.product(want["product"]))
+    text, ctx.slots = found
+    ctx.state = "buy.choice"
+    return [Reply(text)]
+
+
+async def offers_for(ctx: Context, buyer: User, want: dict, exclude, place: str | None = None):
+    """The best offers as text in the buyer's language plus the buy.choice slots; None if none."""
+    listings = await rank(ctx, buyer, want, exclude, place or buyer.place)
+    if not listings:
+        return None
+    lang = ctx.lang_of(buyer) if buyer.id != ctx.user.id else ctx.lang
+    farmers = {x.farmer_id: await ctx.uow.users.get(x.farmer_id) for x in listings}
+    lines = [texts.t("offer_line", lang, n=n, qty=units.qty(x.quantity_available, x.unit, lang),
+                     price=units.unit_price(x.price, x.currency, x.price_unit, lang),
+                     where=_where(ctx, x, farmers[x.farmer_id], lang))
+             for n, x in enumerate(listings, 1)]
+    text = texts.t("offers", lang, product=ctx.catalog.product_name(want["product"], lang), items="\n".join(lines))
+    slots = {**want, "offers": [[x.id, str(x.quantity_available)] for x in listings],
+             "_ask": ["pick_number", {"n": str(len(listings))}]}
+    return text, slots
+
+
+def _where(ctx: Context, listing: Listing, farmer: User, lang: str) -> str:
+    parts = [ctx.catalog.place_name(listing.location, lang), farmer.name or ""]
+    return " ".join(p for p in parts if p) or "-"
+
+
+async def rank(ctx: Context, buyer: User, want: dict, exclude, place: str | None) -> list[Listing]:
+    """Same product; enough stock first, then nearest, then cheapest (SPEC §2)."""
+    need = Decimal(want["quantity"])
+    candidates = [x for x in await ctx.uow.listings.active(want["product"], ctx.now)
+                  if x.farmer_id != buyer.id and x.id not in exclude]
+    origin = ctx.catalog.places.get(place).coords if place in ctx.catalog.places else None
+
+    def key(x: Listing):
+        have = units.convert(need, want["unit"], x.unit)
+        stock = 1 if have is None else (0 if x.quantity_available >= have else 2)
+        return (stock, _distance(ctx, origin, x.location), _comparable(ctx, x), x.id)
+
+    return sorted(candidates, key=key)[: ctx.market.max_offers]
+
+
+def _distance(ctx: Context, origin, location: str | None) -> float:
+    target = ctx.catalog.places[location].coords if location in ctx.catalog.places else None
+    if origin is None or target is None:
+        return math.inf
+    (lat1, lon1), (lat2, lon2) = map(lambda p: (math.radians(p[0]), math.radians(p[1])), (origin, target))
+    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    return 6371 * 2 * math.asin(math.sqrt(h))
+
+
+def _comparable(ctx: Context, listing: Listing) -> Decimal | float:
+    per = units.price_per(listing.price, listing.price_unit, ctx.market.display_unit)
+    return per if per is not None and listing.currency == ctx.market.currency else math.inf
+
+
+async def on_choice(ctx: Context) -> list[Reply] | None:
+    text = ctx.parse.text.strip().rstrip(".)。")
+    offers = ctx.slots.get("offers", [])
+    if not text.isdigit():
+        return None
+    if not 1 <= int(text) <= len(offers):
+        return ctx.say("pick_number", n=len(offers))
+    listing_id, shown = offers[int(text) - 1]
+    listing = await ctx.uow.listings.get(listing_id)
+    need = units.convert(Decimal(ctx.slots["quantity"]), ctx.slots["unit"], listing.unit)
+    if need is None:
+        ctx.slots["listing"] = listing_id
+        return ctx.ask("buy.count", "ask_count_quantity", unit=units.unit_name(listing.unit, ctx.lang, 2),
+                       qty=ctx.qty(listing.quantity_available, listing.unit))
+    return await place_order(ctx, listing, min(need, Decimal(shown)))
+
+
+async def on_count(ctx: Context) -> list[Reply] | None:
+    value = amount(number_answer(ctx, "quantity"))
+    if value is None:
+        return None
+    return await place_order(ctx, await ctx.uow.listings.get(ctx.slots["listing"]), value)
+
+
+async def place_order(ctx: Context, listing: Listing, quantity: Decimal) -> list[Reply]:
+    """Reserve the stock atomically, then record the order and ask the farmer."""
+    if not await ctx.uow.listings.reserve(listing.id, quantity, ctx.now):
+        reply = ctx.text("sold_out", qty=ctx.qty(quantity, listing.unit))
+        return [Reply(reply + "\n" + (await _offer_self(ctx, exclude=()))[0].text)]
+    timeout = timedelta(hours=ctx.market.order_accept_timeout_hours)
+    order = await ctx.uow.orders.add(Order(
+        id=await ctx.uow.refs.allocate("order"), listing_id=listing.id, buyer_id=ctx.user.id,
+        farmer_id=listing.farmer_id, product=listing.product, quantity=quantity, unit=listing.unit, price=listing.price,
+        currency=listing.currency, price_unit=listing.price_unit, status="pending",
+        created_at=ctx.now, expires_at=ctx.now + timeout))
+    farmer = await ctx.uow.users.get(listing.farmer_id)
+    ctx.tell(farmer, "order_request", ref=order.id, buyer=ctx.name_of(ctx.user), **order_values(ctx, order))
+    ctx.done()
+    return ctx.say("order_created", ref=order.id, farmer=ctx.name_of(farmer, "unnamed_farmer")(ctx.lang),
+                   **{k: v(ctx.lang) for k, v in order_values(ctx, order).items()})
+
+
+def order_values(ctx: Context, order: Order) -> dict:
+    """Quantity, product and total of an order, each as a function of the reader's language."""
+    total = units.line_total(order.quantity, order.unit, order.price, order.price_unit)
+    return {
+        "qty": lambda lang: units.qty(order.quantity, order.unit, lang),
+        "product": lambda lang: ctx.catalog.product_name(order.product, lang),
+        "total": lambda lang: units.money(total, order.currency) if total is not None
+        else units.unit_price(order.price, order.currency, order.price_unit, lang),
+    }
+
+
+async def on_standing(ctx: Context) -> list[Reply] | None:
+    """"Tell me when some is listed?" — yes saves a standing request."""
+    if ctx.parse.intent == "deny":
+        ctx.done()
+        return ctx.say("ok")
+    if ctx.parse.intent != "affirm":
+        return None
+    s = ctx.slots
+    await ctx.uow.requests.add(BuyRequest(
+        buyer_id=ctx.user.id, product=s["product"], quantity=amount(s.get("quantity")),
+        unit=s.get("unit"), location=s.get("location") or ctx.user.place, status="open",
+        created_at=ctx.now, expires_at=ctx.now + timedelta(days=ctx.market.listing_lifetime_days)))
+    ctx.done()
+    return ctx.say("request_saved", product=ctx.product(s["product"]))
+
+
+async def match_requests(ctx: Context, listing: Listing) -> list[str]:
+    """A new listing meets the standing requests for its product: both sides are told.
+
+    Returns the lines for the farmer, who is the sender and gets them in the reply.
+    """
+    lines = []
+    for request in await ctx.uow.requests.open_for(listing.product, ctx.now):
+        if request.buyer_id == listing.farmer_id:
+            continue
+        request.status, request.matched_listing_id = "matched", listing.id
+        buyer = await ctx.uow.users.get(request.buyer_id)
+        want = {"product": listing.product, "quantity": str(request.quantity or listing.quantity_available),
+                "unit": request.unit or listing.unit}
+        await offer_to(ctx, buyer, want, exclude=())
+        wanted = f" ({ctx.qty(request.quantity, request.unit)})" if request.quantity and request.unit else ""
+        lines.append(ctx.text("request_matched_farmer", ref=listing.id, want=wanted,
+                              product=ctx.product(listing.product), buyer=ctx.name_of(buyer)(ctx.lang)))
+    return lines
+
+
+async def offer_to(ctx: Context, buyer: User, want: dict, exclude) -> bool:
+    """Push offers to another buyer and open their choice question; False if none exist."""
+    found = await offers_for(ctx, buyer, want, exclude)
+    if found is None:
+        return False
+    text, slots = found
+    await ctx.uow.conversations.save(buyer.id, "buy.choice", slots, ctx.now)
+    ctx.push(buyer, text)
+    return True

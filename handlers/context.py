@@ -1,0 +1,138 @@
+"""What a handler gets: the message, the user, the parse, storage and a way to reply."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+
+from bot.config import Settings
+from bot.messages import InboundMessage, Reply
+from handlers import texts, units
+from nlu.catalog import Catalog
+from storage.models import Listing, User
+from storage.uow import UnitOfWork
+
+
+class DomainError(Exception):
+    """A rule of the market was broken; the gateway answers with the text of `key`."""
+
+    def __init__(self, key: str, **values):
+        super().__init__(key)
+        self.key, self.values = key, values
+
+
+@dataclass
+class Parse:
+    """The NLU result, with helpers to read canonical entity values."""
+
+    text: str
+    intent: str
+    confidence: float
+    entities: list[dict] = field(default_factory=list)
+    ranking: list[dict] = field(default_factory=list)
+
+    @classmethod
+    def from_nlu(cls, result: dict) -> Parse:
+        return cls(
+            text=result["text"],
+            intent=result["intent"]["name"],
+            confidence=result["intent"]["confidence"],
+            entities=list(result.get("entities", [])),
+            ranking=list(result.get("intent_ranking", [])),
+        )
+
+    def all(self, entity: str) -> list[str]:
+        return [e["value"] for e in self.entities if e["entity"] == entity]
+
+    def first(self, entity: str) -> str | None:
+        values = self.all(entity)
+        return values[0] if values else None
+
+    def decimal(self, entity: str, index: int = 0) -> Decimal | None:
+        values = self.all(entity)
+        try:
+            return Decimal(values[index]) if len(values) > index else None
+        except InvalidOperation:
+            return None
+
+
+@dataclass
+class Context:
+    msg: InboundMessage
+    user: User
+    parse: Parse
+    lang: str
+    uow: UnitOfWork
+    settings: Settings
+    catalog: Catalog
+    now: datetime
+    state: str | None = None
+    slots: dict = field(default_factory=dict)
+    notices: list[Reply] = field(default_factory=list)
+
+    # replies ---------------------------------------------------------------------------
+    def text(self, key: str, **values) -> str:
+        return texts.t(key, self.lang, **values)
+
+    def say(self, key: str, **values) -> list[Reply]:
+        return [Reply(self.text(key, **values))]
+
+    def lang_of(self, user: User) -> str:
+        return user.language or self.default_lang
+
+    def tell(self, user: User, key: str, **values) -> None:
+        """Queue a notification to another user, in that user's language.
+
+        A value may be a function of the language, for names and amounts that differ by it.
+        """
+        lang = self.lang_of(user)
+        rendered = {k: v(lang) if callable(v) else v for k, v in values.items()}
+        self.push(user, texts.t(key, lang, **rendered))
+
+    def push(self, user: User, text: str) -> None:
+        self.notices.append(Reply(text, to=user.id))
+
+    def ask(self, state: str, key: str, **values) -> list[Reply]:
+        """Open a question: remember the state and slots, then ask it."""
+        self.state = state
+        self.slots["_ask"] = [key, {k: str(v) for k, v in values.items()}]
+        return self.say(key, **values)
+
+    def done(self) -> None:
+        self.state, self.slots = None, {}
+
+    # formatting ------------------------------------------------------------------------
+    @property
+    def market(self):
+        return self.settings.market
+
+    @property
+    def default_lang(self) -> str:
+        return "zh" if self.market.currency == "CNY" else "en"
+
+    def product(self, key: str, lang: str | None = None) -> str:
+        return self.catalog.product_name(key, lang or self.lang)
+
+    def place(self, key: str | None, lang: str | None = None) -> str:
+        return self.catalog.place_name(key, lang or self.lang)
+
+    def qty(self, value: Decimal, unit: str, lang: str | None = None) -> str:
+        return units.qty(value, unit, lang or self.lang)
+
+    def price(self, listing: Listing, lang: str | None = None) -> str:
+        return units.unit_price(listing.price, listing.currency, listing.price_unit, lang or self.lang)
+
+    def word(self, key: str, lang: str | None = None) -> str:
+        return texts.word(key, lang or self.lang)
+
+    def name_of(self, user: User, fallback: str = "unnamed"):
+        """A user's name, or 'a buyer' / 'a farmer' in the reader's language."""
+        return lambda lang: user.name or texts.word(fallback, lang)
+
+    @staticmethod
+    def contact_of(user: User):
+        """How the other side reaches this user: the phone number, or WeChat."""
+        if user.channel == "wechat":
+            return lambda lang: "微信" if lang == "zh" else "via WeChat"
+        return lambda lang: user.address.removeprefix("whatsapp:")

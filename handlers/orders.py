@@ -1,0 +1,135 @@
+"""Orders after they are placed: the farmer's YES/NO, cancel, expiry, my orders."""
+
+from __future__ import annotations
+
+from bot.messages import Reply
+from handlers import buy, sell
+from handlers.context import Context, DomainError
+from handlers.slots import ref_answer
+from storage.models import Order
+
+RELEASING = ("declined", "expired", "cancelled")
+
+
+async def affirm(ctx: Context) -> list[Reply]:
+    return await _answer(ctx, accept=True)
+
+
+async def deny(ctx: Context) -> list[Reply]:
+    return await _answer(ctx, accept=False)
+
+
+async def _answer(ctx: Context, accept: bool) -> list[Reply]:
+    """YES 1023 / NO 1023; a bare YES or NO applies to the only pending order, else asks."""
+    ref = ref_answer(ctx)
+    if ref is not None:
+        return await decide(ctx, ref, accept)
+    pending = await ctx.uow.orders.pending_for_farmer(ctx.user.id)
+    if not pending:
+        return ctx.say("no_pending")
+    if len(pending) == 1:
+        return await decide(ctx, pending[0].id, accept)
+    items = "; ".join(f"{o.id} {ctx.qty(o.quantity, o.unit)} {ctx.product(o.product)}" for o in pending[:5])
+    ctx.slots = {"accept": accept}
+    return ctx.ask("orders.which", "which_order", items=items, ref=pending[0].id)
+
+
+async def on_which(ctx: Context) -> list[Reply] | None:
+    ref = ref_answer(ctx)
+    if ref is None:
+        return None
+    accept = {"affirm": True, "deny": False}.get(ctx.parse.intent, ctx.slots.get("accept", True))
+    ctx.done()
+    return await decide(ctx, ref, accept)
+
+
+async def decide(ctx: Context, ref: int, accept: bool) -> list[Reply]:
+    order = await ctx.uow.orders.get(ref)
+    if order is None:
+        raise DomainError("unknown_ref", ref=ref)
+    if order.farmer_id != ctx.user.id:
+        raise DomainError("not_your_order", ref=ref)
+    if not await ctx.uow.orders.transition(order, ("pending",), "accepted" if accept else "declined", ctx.now):
+        return ctx.say("order_not_pending", ref=ref, status=ctx.word(order.status))
+    buyer = await ctx.uow.users.get(order.buyer_id)
+    values = buy.order_values(ctx, order)
+    mine = {k: v(ctx.lang) for k, v in values.items()}
+    if accept:
+        ctx.tell(buyer, "order_accepted_buyer", ref=ref, name=ctx.name_of(ctx.user, "unnamed_farmer"),
+                 contact=ctx.contact_of(ctx.user), **values)
+        return ctx.say("order_accepted_farmer", ref=ref, name=ctx.name_of(buyer)(ctx.lang),
+                       contact=ctx.contact_of(buyer)(ctx.lang), **mine)
+    await ctx.uow.listings.release(order.listing_id, order.quantity, ctx.now)
+    await tell_buyer_and_reoffer(ctx, order, buyer, "order_declined_buyer")
+    return ctx.say("order_declined_farmer", ref=ref, qty=mine["qty"], listing=order.listing_id)
+
+
+async def tell_buyer_and_reoffer(ctx: Context, order: Order, buyer, key: str) -> None:
+    """The buyer hears what happened and, in the same message, the next offers."""
+    want = {"product": order.product, "quantity": str(order.quantity), "unit": order.unit}
+    lang = ctx.lang_of(buyer)
+    from handlers import texts
+
+    news = texts.t(key, lang, ref=order.id)
+    found = await buy.offers_for(ctx, buyer, want, exclude=(order.listing_id,))
+    if found is None:
+        more = texts.t("no_more_offers", lang, product=ctx.catalog.product_name(order.product, lang))
+    else:
+        more, slots = found
+        await ctx.uow.conversations.save(buyer.id, "buy.choice", slots, ctx.now)
+    ctx.push(buyer, f"{news}\n{more}")
+
+
+async def cancel(ctx: Context) -> list[Reply]:
+    """cancel 1023 (an order of mine) or cancel 57 (a listing of mine)."""
+    ref = ref_answer(ctx)
+    if ref is None:
+        return ctx.say("nothing_to_cancel")
+    order = await ctx.uow.orders.get(ref)
+    if order is not None:
+        return await _cancel_order(ctx, order)
+    listing = await sell.owned_listing(ctx, ref)
+    listing.status, listing.updated_at = "cancelled", ctx.now
+    for pending in await ctx.uow.orders.pending_for_listing(listing.id):
+        await ctx.uow.orders.transition(pending, ("pending",), "cancelled", ctx.now)
+        buyer = await ctx.uow.users.get(pending.buyer_id)
+        ctx.tell(buyer, "order_cancelled_other", ref=pending.id, who=lambda lang: ctx.word("farmer", lang),
+                 **buy.order_values(ctx, pending))
+    return ctx.say("listing_cancelled", ref=listing.id)
+
+
+async def _cancel_order(ctx: Context, order: Order) -> list[Reply]:
+    me = ctx.user.id
+    if me not in (order.buyer_id, order.farmer_id):
+        raise DomainError("unknown_ref", ref=order.id)
+    if not await ctx.uow.orders.transition(order, ("pending", "accepted"), "cancelled", ctx.now):
+        return ctx.say("order_not_pending", ref=order.id, status=ctx.word(order.status))
+    await ctx.uow.listings.release(order.listing_id, order.quantity, ctx.now)
+    other_id, who = (order.farmer_id, "buyer") if me == order.buyer_id else (order.buyer_id, "farmer")
+    other = await ctx.uow.users.get(other_id)
+    ctx.tell(other, "order_cancelled_other", ref=order.id, who=lambda lang: ctx.word(who, lang),
+             **buy.order_values(ctx, order))
+    return ctx.say("order_cancelled", ref=order.id)
+
+
+async def my_orders(ctx: Context) -> list[Reply]:
+    orders = await ctx.uow.orders.of_user(ctx.user.id)
+    if not orders:
+        return ctx.say("no_orders")
+    lines = []
+    for o in orders:
+        values = {k: v(ctx.lang) for k, v in buy.order_values(ctx, o).items()}
+        role = ctx.word("buying" if o.buyer_id == ctx.user.id else "selling")
+        lines.append(ctx.text("order_line", ref=o.id, role=role, status=ctx.word(o.status), **values))
+    return ctx.say("my_orders", items="\n".join(lines))
+
+
+async def expire(ctx: Context, order: Order) -> None:
+    """A pending order past its deadline: stock back, both told, the buyer offered the next."""
+    if not await ctx.uow.orders.transition(order, ("pending",), "expired", ctx.now):
+        return
+    await ctx.uow.listings.release(order.listing_id, order.quantity, ctx.now)
+    farmer = await ctx.uow.users.get(order.farmer_id)
+    ctx.tell(farmer, "order_expired_farmer", ref=order.id, listing=order.listing_id,
+             qty=buy.order_values(ctx, order)["qty"])
+    await tell_buyer_and_reoffer(ctx, order, await ctx.uow.users.get(order.buyer_id), "order_expired_buyer")

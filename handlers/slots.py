@@ -1,0 +1,52 @@
+"""Reading trade details (slots) out of a parse, kept JSON-safe for the conversation store."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from handlers.context import Context
+from nlu.normalize import parse_price
+
+LIMIT = Decimal("1000000000")
+SLOT_ENTITIES = ("product", "quantity", "unit", "price", "currency", "price_unit", "location")
+
+
+def from_parse(ctx: Context) -> dict:
+    """The trade entities of this message, first of each kind."""
+    return {name: ctx.parse.first(name) for name in SLOT_ENTITIES if ctx.parse.first(name)}
+
+
+def merge(ctx: Context, new: dict) -> None:
+    for key, value in new.items():
+        ctx.slots[key] = value
+
+
+def amount(value: str | None) -> Decimal | None:
+    """A positive, sane Decimal from a slot, or None."""
+    if value in (None, "None"):
+        return None
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        return None
+    return number if 0 < number < LIMIT else None
+
+
+def number_answer(ctx: Context, prefer: str) -> str | None:
+    """The number a user gave in reply to a question: the preferred entity, else any number."""
+    other = "price" if prefer == "quantity" else "quantity"
+    for name in (prefer, other):
+        value = ctx.parse.first(name)
+        if amount(value) is not None:
+            return value
+    bare = parse_price(ctx.parse.text.strip())  # "3.5", "三块五", "50" sent on their own
+    return str(bare) if amount(str(bare)) is not None else None
+
+
+def ref_answer(ctx: Context) -> int | None:
+    """A reference number: the ref entity, or a message that is just digits."""
+    value = ctx.parse.first("ref")
+    text = ctx.parse.text.strip().lstrip("#")
+    if value is None and text.isdigit():
+        value = text
+    return int(value) if value and value.isdigit() and len(value) < 10 else None

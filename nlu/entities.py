@@ -1,0 +1,269 @@
+"""Rule-based entity extractor: products, places, amounts, prices, references, names."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+
+from nlu import lexicon as lx
+from nlu.catalog import Catalog
+from nlu.gazetteer import Gazetteer
+from nlu.names import NameFinder
+from nlu.normalize import (
+    CURRENCY_WORDS, EN_NUMBER_WORDS, UNIT_WORDS, decimal_str, fold, parse_number, parse_price,
+)
+
+_CN_NUM = "零〇一二两三四五六七八九十百千万点"
+_UNIT_CHARS = "斤|公斤|千克|吨|袋|箱|筐|个|只|头|颗|包|克|升"
+# 块/毛 prices are whole spans; "三块一斤" is 3 per jin, so 一 before a unit is not jiao.
+_PRICE = (
+    rf"(?:\d+(?:\.\d+)?|[{_CN_NUM}]+)\s?"
+    rf"(?:块钱?(?:毛钱?)?(?:\d{{1,2}}(?!\d)|[二两三四五六七八九]|一(?!{_UNIT_CHARS}))?(?:毛钱?)?|毛钱?)"
+)
+_TOKEN = re.compile(
+    rf"(?P<price>{_PRICE})"
+    r"|(?P<num>(?:\d+(?:,\d{3})+(?:\.\d+)?|\d*\.\d+|\d+)(?:k(?![a-z])|[万千](?!克))?)"
+    rf"|(?P<lex>{'|'.join(map(re.escape, lx.CJK_WORDS))})"
+    r"|(?P<cnnum>(?:千(?!克)|[零〇一二两三四五六七八九十百万亿点半])+)"
+    r"|(?P<word>[a-z]+(?:'[a-z]+)?)"
+    r"|(?P<other>\S)"
+)
+# Single letters are units only right after a digit ("5t", "2l", "500g").
+_ADJACENT_ONLY = frozenset({"t", "l", "g", "mt", "gm", "pc", "sh"})
+
+
+@dataclass(slots=True)
+class Tok:
+    kind: str  # NUM PRICE UNIT CUR PRODUCT LOCATION NAME WORD
+    start: int
+    end: int
+    text: str
+    value: object = None
+    role: str | None = None
+
+
+class EntityExtractor:
+    """Extracts Rasa-style entities with canonical values (SPEC §5, nlu/ANNOTATION.md)."""
+
+    def __init__(self, catalog: Catalog):
+        self.gazetteer = Gazetteer(catalog)
+        self.names = NameFinder(self.gazetteer)
+
+    def extract(self, text: str) -> list[dict]:
+        """Entities of one message, sorted by start; never raises."""
+        try:
+            return self._extract(text if isinstance(text, str) else str(text))
+        except Exception:  # noqa: BLE001 - a parse must never fail a conversation
+            return []
+
+    def _extract(self, text: str) -> list[dict]:
+        folded = fold(text)
+        claims = [Tok(entity.upper(), s, e, folded[s:e], key, entity)
+                  for s, e, entity, key in self.gazetteer.find(folded)]
+        claims += [Tok("NAME", s, e, text[s:e], text[s:e], "name")
+                   for s, e in self.names.find(folded, claims)]
+        tokens = _merge(claims, _tokenize(folded))
+        _Roles(tokens).assign()
+        return [_entity(tok, text) for tok in tokens if tok.role]
+
+
+def _entity(tok: Tok, text: str) -> dict:
+    """The Rasa entity dict of a token with a role."""
+    value = decimal_str(tok.value) if isinstance(tok.value, Decimal) else str(tok.value)
+    if tok.role == "ref":
+        value = tok.text
+    return {"entity": tok.role, "value": value, "start": tok.start, "end": tok.end,
+            "extractor": "farmchat"}
+
+
+def _tokenize(folded: str) -> list[Tok]:
+    """Scan folded text into typed tokens (numbers, units, currencies, words)."""
+    tokens: list[Tok] = []
+    for match in _TOKEN.finditer(folded):
+        tok = _classify(match.lastgroup, match.group(), match.start(), match.end())
+        if tok.kind == "UNIT" and tok.text in _ADJACENT_ONLY and not _follows_number(tokens, tok):
+            tok.kind = "WORD"
+        tokens.append(tok)
+    return _join_number_words(tokens)
+
+
+def _classify(group: str, text: str, start: int, end: int) -> Tok:
+    """A token with its kind and normalized value."""
+    if group == "price":
+        value = parse_price(text)
+        return Tok("PRICE" if value is not None else "WORD", start, end, text, value)
+    if group in ("num", "cnnum") or text in EN_NUMBER_WORDS:
+        value = parse_number(text)
+        return Tok("NUM" if value is not None else "WORD", start, end, text, value)
+    if text in UNIT_WORDS:
+        return Tok("UNIT", start, end, text, UNIT_WORDS[text])
+    if text in CURRENCY_WORDS and text not in ("块", "块钱"):
+        return Tok("CUR", start, end, text, CURRENCY_WORDS[text])
+    return Tok("WORD", start, end, text)
+
+
+def _follows_number(tokens: list[Tok], tok: Tok) -> bool:
+    """Whether tok directly touches a preceding number ("5t", not "5 t" or "at")."""
+    return bool(tokens) and tokens[-1].kind == "NUM" and tokens[-1].end == tok.start
+
+
+def _join_number_words(tokens: list[Tok]) -> list[Tok]:
+    """Merge runs of English number words ("two hundred") into one number token."""
+    out: list[Tok] = []
+    for tok in tokens:
+        prev = out[-1] if out else None
+        if (prev and tok.kind == "NUM" and prev.kind == "NUM" and prev.text.isalpha()
+                and tok.text.isalpha() and prev.text != "half" and tok.text != "half"):
+            text = prev.text + " " + tok.text
+            value = parse_number(text)
+            if value is not None:
+                out[-1] = Tok("NUM", prev.start, tok.end, text, value)
+                continue
+        out.append(tok)
+    return out
+
+
+def _merge(claims: list[Tok], tokens: list[Tok]) -> list[Tok]:
+    """Scanned tokens with those overlapping a claimed name replaced by the claim."""
+    claims.sort(key=lambda t: t.start)
+    kept = [t for t in tokens if not any(c.start < t.end and t.start < c.end for c in claims)]
+    return sorted(kept + claims, key=lambda t: t.start)
+
+
+class _Roles:
+    """Assigns entity roles to number, unit and currency tokens from their neighbours."""
+
+    def __init__(self, tokens: list[Tok]):
+        self.toks = tokens
+
+    def at(self, i: int) -> Tok | None:
+        return self.toks[i] if 0 <= i < len(self.toks) else None
+
+    def is_(self, i: int, kind: str, texts=None) -> bool:
+        tok = self.at(i)
+        return tok is not None and tok.kind == kind and tok.role is None and (
+            texts is None or tok.text in texts)
+
+    def assign(self) -> None:
+        """Per-units first (they decide 一斤), then every number left to right."""
+        for i, tok in enumerate(self.toks):
+            if tok.kind == "WORD" and tok.text in lx.PER_WORDS and self.is_(i + 1, "UNIT"):
+                self.toks[i + 1].role = "price_unit"
+            elif tok.kind == "NUM" and tok.text == "一" and self.is_(i + 1, "UNIT") and self._per_one(i):
+                self.toks[i + 1].role = "price_unit"
+                tok.role = "_"
+        for i, tok in enumerate(self.toks):
+            if tok.role is None and tok.kind == "PRICE":
+                self._price(i, i)
+            elif tok.role is None and tok.kind == "NUM":
+                self._number(i)
+        for tok in self.toks:
+            tok.role = None if tok.role == "_" else tok.role
+
+    def _per_one(self, i: int) -> bool:
+        """Whether 一 + unit at i means "per unit" (after a price, or before 多少钱)."""
+        prev, nxt = self.at(i - 1), self.at(i + 2)
+        if prev is not None and (prev.kind in ("PRICE", "CUR") or prev.text in lx.PRICE_HINTS):
+            return True
+        return nxt is not None and (nxt.kind in ("PRICE", "CUR") or nxt.text in lx.PRICE_HINTS
+                                    or (nxt.kind == "NUM" and self.is_(i + 3, "CUR")))
+
+    def _number(self, i: int) -> None:
+        """Decide whether the number at i is a quantity, a price or a reference."""
+        tok, nxt = self.toks[i], self.at(i + 1)
+        if self.is_(i + 1, "UNIT") and not self._lone_piece(i):
+            return self._quantity(i)
+        if tok.text == "half" and self.is_(i + 1, "WORD", lx.ARTICLES) and self.is_(i + 2, "UNIT"):
+            self.toks[i + 1].role = "_"
+            return self._quantity(i, unit_at=i + 2)
+        if self.is_(i + 1, "CUR"):
+            self.toks[i + 1].role = "currency"
+            return self._price(i, i + 1)
+        if self.is_(i - 1, "CUR") and not self._cur_taken(i - 1):
+            self.toks[i - 1].role = "currency"
+            return self._price(i, i)
+        if self._per_unit_follows(i) or (nxt and nxt.text == "each") or self._price_cue_before(i):
+            return self._price(i, i)
+        if nxt is not None and nxt.kind == "PRODUCT" or self._quantity_cue(i):
+            tok.role = "quantity"
+        elif self._ref_word_before(i):
+            tok.role = "ref"
+
+    def _lone_piece(self, i: int) -> bool:
+        """一个/一只 is everyday grammar; count it only when a product follows (一个西瓜)."""
+        return (self.toks[i].text == "一" and self.toks[i + 1].value == "piece"
+                and not self.is_(i + 2, "PRODUCT"))
+
+    def _quantity(self, i: int, unit_at: int | None = None) -> None:
+        """Quantity and unit at i, plus a trailing 半 and a telegraphic price after it."""
+        unit_at = i + 1 if unit_at is None else unit_at
+        tok = self.toks[i]
+        tok.role, self.toks[unit_at].role = "quantity", "unit"
+        last = unit_at
+        if self.is_(last + 1, "NUM", {"半"}):  # 一吨半 = 1.5 ton
+            tok.value += Decimal("0.5")
+            self.toks[last + 1].role = "_"
+            last += 1
+        j = last + 1
+        while self.at(j) is not None and (self.toks[j].kind == "PRODUCT" or self.toks[j].text in ",，"):
+            j += 1
+        if self.is_(j, "NUM") and self._bare(j) and len(self.toks[j].text) <= 7:
+            self.toks[j].role = "price"  # 苹果 500斤 2.5: the second number is the price
+
+    def _bare(self, j: int) -> bool:
+        """Whether the number at j stands alone (no unit, currency or per-unit after it)."""
+        return not (self.is_(j + 1, "UNIT") or self.is_(j + 1, "CUR") or self._per_unit_follows(j)
+                    or (self.at(j + 1) is not None and self.toks[j + 1].text in lx.TIME_WORDS))
+
+    def _price(self, i: int, last: int) -> None:
+        """Price at i; a unit after "a"/"一"/"per" following position `last` is its price_unit."""
+        self.toks[i].role = "price"
+        marker = self.at(last + 1)
+        if marker is not None and marker.text in lx.ARTICLES | lx.PER_WORDS | {"一"} and self.at(last + 2) \
+                and self.toks[last + 2].kind == "UNIT" and self.toks[last + 2].role in (None, "price_unit"):
+            self.toks[last + 2].role = "price_unit"
+            marker.role = marker.role or "_"
+
+    def _cur_taken(self, c: int) -> bool:
+        """Whether the currency at c belongs to a number before it ("3 元 5斤")."""
+        prev = self.at(c - 1)
+        return prev is not None and prev.kind in ("NUM", "PRICE") and prev.role is not None
+
+    def _per_unit_follows(self, i: int) -> bool:
+        """Whether a per-marker and unit follow the number at i ("3/kg", "3 per bag")."""
+        marker = self.at(i + 1)
+        return (marker is not None and marker.text in lx.PER_WORDS | lx.ARTICLES
+                and self.at(i + 2) is not None and self.toks[i + 2].kind == "UNIT"
+                and self.toks[i + 2].role in (None, "price_unit"))
+
+    def _price_cue_before(self, i: int) -> bool:
+        """Whether a price word precedes the number, maybe across fillers ("price to 3")."""
+        nxt = self.at(i + 1)
+        if nxt is not None and nxt.text in lx.TIME_WORDS:
+            return False
+        for j in range(i - 1, max(i - 5, -1), -1):
+            tok = self.toks[j]
+            if tok.text in lx.PRICE_CUES and tok.role is None:
+                return True
+            if tok.kind != "PRODUCT" and tok.text not in lx.PRICE_FILLERS:
+                return False
+        return False
+
+    def _quantity_cue(self, i: int) -> bool:
+        """A bare number with "left"/"剩" around it is an amount ("only 20 left", "还剩20")."""
+        prev, nxt = self.at(i - 1), self.at(i + 1)
+        return (nxt is not None and nxt.text in lx.QUANTITY_AFTER) or (
+            prev is not None and prev.text in lx.QUANTITY_BEFORE)
+
+    def _ref_word_before(self, i: int) -> bool:
+        """Whether a reference word precedes a 2+ digit number ("yes 1023", "订单1023")."""
+        if not (self.toks[i].text.isdigit() and len(self.toks[i].text) >= 2):
+            return False
+        for j in range(i - 1, max(i - 5, -1), -1):
+            text = self.toks[j].text
+            if text in lx.REF_WORDS:
+                return True
+            if text not in lx.REF_FILLERS:
+                return False
+        return False

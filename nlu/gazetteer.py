@@ -1,0 +1,101 @@
+"""Dictionary matching of products and places: exact names, plurals, pinyin and typos."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from pypinyin import lazy_pinyin
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
+
+from nlu.catalog import Catalog, _is_cjk
+from nlu.lexicon import COMMON_WORDS
+
+_WORD = re.compile(r"[a-z]+")
+_SUFFIXES = ("市", "县", "区", "镇")
+
+
+def plurals(name: str) -> set[str]:
+    """A lower-case English name with its plural forms (last word inflected)."""
+    head, _, last = name.rpartition(" ")
+    prefix = head + " " if head else ""
+    forms = {last, last + "s"}
+    if last.endswith(("o", "ch", "sh", "s", "x")):
+        forms.add(last + "es")
+    if last.endswith("y") and len(last) > 2 and last[-2] not in "aeiou":
+        forms.add(last[:-1] + "ies")
+    if last.endswith("i"):
+        forms.update({last + "es", last + "s"})
+    return {prefix + f for f in forms}
+
+
+def pinyin_forms(name: str) -> set[str]:
+    """Joined and spaced pinyin of a Chinese name of two or more characters ("pingguo")."""
+    if len(name) < 2:  # one syllable ("li", "ji") collides with names and words
+        return set()
+    syllables = lazy_pinyin(name)
+    return {"".join(syllables), " ".join(syllables)}
+
+
+class Gazetteer:
+    """Finds product and place names in folded (lower-case, halfwidth) text."""
+
+    def __init__(self, catalog: Catalog):
+        self.names: dict[str, tuple[str, str]] = {}  # folded name -> (entity, key)
+        for key, product in catalog.products.items():
+            for name in product.en:
+                for form in plurals(name.lower()):
+                    self.names.setdefault(form, ("product", key))
+            for name in product.zh:
+                self.names.setdefault(name, ("product", key))
+                for form in pinyin_forms(name):
+                    self.names.setdefault(form, ("product", key))
+        for key, place in catalog.places.items():
+            for name in place.names:
+                self.names.setdefault(name.lower(), ("location", key))
+                bare = name[:-1] if _is_cjk(name) and name.endswith(_SUFFIXES) and len(name) > 2 else name
+                for form in pinyin_forms(bare) if _is_cjk(name) else ():
+                    self.names.setdefault(form, ("location", key))
+        self.pattern = self._compile()
+        self.fuzzy_choices = sorted(n for n in self.names if " " not in n and n.isascii() and len(n) >= 4)
+
+    def _compile(self) -> re.Pattern:
+        """One alternation, longest name first so the longest name at a position wins."""
+        parts = []
+        for name in sorted(self.names, key=len, reverse=True):
+            body = r"[\s-]+".join(map(re.escape, name.split()))
+            parts.append(rf"(?<![a-z]){body}(?![a-z])" if name.isascii() else body)
+        return re.compile("|".join(parts))
+
+    def find(self, folded: str) -> list[tuple[int, int, str, str]]:
+        """(start, end, entity, key) of exact and fuzzy name matches, in text order."""
+        found = []
+        for match in self.pattern.finditer(folded):
+            entity, key = self.names[" ".join(match.group().replace("-", " ").split())]
+            found.append((match.start(), match.end(), entity, key))
+        taken = [(s, e) for s, e, _, _ in found]
+        for word in _WORD.finditer(folded):
+            if any(s < word.end() and word.start() < e for s, e in taken):
+                continue
+            hit = self.fuzzy(word.group())
+            if hit:
+                found.append((word.start(), word.end(), *hit))
+        return sorted(found)
+
+    def fuzzy(self, word: str) -> tuple[str, str] | None:
+        """(entity, key) of a misspelt product or place name ("aples", "tomatos")."""
+        return _fuzzy_lookup(self, word)
+
+
+@lru_cache(maxsize=8192)
+def _fuzzy_lookup(gazetteer: Gazetteer, word: str) -> tuple[str, str] | None:
+    """Cached lookup within one edit (two from 8 letters); typos keep their first letter."""
+    if len(word) < 4 or word in COMMON_WORDS:
+        return None
+    limit = 2 if len(word) >= 8 else 1
+    # A four-letter word may only have lost a letter ("aple"); swaps hit real words ("rich").
+    choices = [c for c in gazetteer.fuzzy_choices if c[0] == word[0]
+               and abs(len(c) - len(word)) <= limit and (len(word) > 4 or len(c) == 5)]
+    best = process.extractOne(word, choices, scorer=OSA.distance, score_cutoff=limit)
+    return gazetteer.names[best[0]] if best else None

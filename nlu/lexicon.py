@@ -1,0 +1,74 @@
+"""Word lists the entity extractor uses to read roles around numbers and names."""
+
+from __future__ import annotations
+
+# Markers that make the following unit the unit a price is per ("per kg", "/斤", "每斤").
+PER_WORDS = frozenset({"per", "/", "每", "every"})
+# Articles that mean "per" only right after a price ("40 bob a kg").
+ARTICLES = frozenset({"a", "an"})
+# Words after which a bare number is a price ("at 3", "@40", "价格3.5", "改成3").
+PRICE_CUES = frozenset({
+    "at", "@", "for", "price", "prices", "priced", "cost", "costs", "costing", "rate",
+    "价", "价格", "价钱", "收购价", "单价", "售价", "报价", "市价", "改成", "改为", "改到",
+    "降到", "涨到", "调到", "调成", "调为", "降为", "涨为", "降价到", "涨价到", "卖到",
+})
+# Words that may stand between a price cue and its number ("price of apples to 3").
+PRICE_FILLERS = frozenset({
+    "to", "is", "of", "now", "my", "the", "only", "just", "from", "=", ":", "-", "是", "为",
+    "到", "成", "now", "today", "今天", "今日", "现在", "each", "per", "new", "will", "be",
+})
+# After "for"/"at", these words mean the number is not money ("for 3 days", "at 8pm").
+TIME_WORDS = frozenset({
+    "day", "days", "week", "weeks", "month", "months", "year", "years", "hour", "hours",
+    "hrs", "min", "mins", "minutes", "am", "pm", "o'clock", "people", "times", "天", "点",
+    "号", "月", "年", "周", "个月", "小时", "分钟",
+})
+# Words a reference number follows ("yes 1023", "cancel order 57", "取消订单1023").
+REF_WORDS = frozenset({
+    "yes", "y", "yeah", "yep", "ok", "okay", "accept", "accepted", "confirm", "confirmed",
+    "no", "nope", "decline", "declined", "reject", "rejected", "cancel", "cancelled",
+    "canceled", "order", "orders", "listing", "listings", "ref", "#", "接受", "拒绝", "取消",
+    "订单", "确认", "好", "可以", "同意", "不要", "单号", "编号", "deliver", "delivered",
+    "complete", "completed", "done",
+})
+# Words that may stand between a reference word and the number ("order no. 57").
+REF_FILLERS = frozenset({
+    "my", "the", "order", "listing", "no", "number", "num", "#", ":", "订单", "号", "第", "单",
+    "ref", "-", ".", "id", "for", "of", ",", "编号", "单号",
+})
+# Words after a bare number that make it a quantity ("20 left", "剩20").
+QUANTITY_AFTER = frozenset({"left", "remaining", "remain", "more", "only"})
+QUANTITY_BEFORE = frozenset({"剩", "还剩", "剩下", "只剩", "还有", "剩余"})
+# Chinese lexicon tokens recognised as one unit when scanning (longest first).
+CJK_WORDS = sorted(
+    {"公斤", "千克", "公升", "块钱", "人民币", "多少", "剩下", "还剩", "只剩", "还有", "剩余",
+     "订单", "接受", "拒绝", "取消", "确认", "可以", "同意", "不要", "单号", "编号", "今天",
+     "今日", "现在", "个月", "小时", "分钟"} | {w for w in PRICE_CUES if not w.isascii()},
+    key=len, reverse=True,
+)
+# Characters after 一 + unit that show the unit is what a price is per ("一斤多少钱").
+PRICE_HINTS = frozenset({"多少", "几", "钱", "价", "元", "块", "卖", "¥"})
+
+# Common English words that are never a product typo or a person's name ("I'm selling").
+COMMON_WORDS = frozenset("""
+a about above after again against all also am an and any anyone anything are area around as
+ask asking at available away back bad be because been before being below best better between
+big bit both bring but buy buyer buyers buying by call can cancel cannot cheap check come
+coming contact cost could daily day deal deliver delivery did do does doing done down each
+early either else end enough every everyone fair farm farmer farmers fast few fine for fresh
+from get getting give glad go going good got great had happy harvest has have having he hello
+help her here hey hi him his how i if in interested into is it its just kind know last later
+left less let like list listing listings little looking lot lots made make many market may me
+mine more morning most much must my name near need needs new next nice no none not nothing now
+of off offer ok okay old on once one only or order orders other our out over own pay peace
+per pick place please price prices quality quick ready really right sale same see seller sell
+selling send sent she should so sold some someone something soon sorry still stock stop such
+sure team thank thanks that the their them then there these they thing this those through
+to today tomorrow too town trying under until up us very village want wanted wants was we week
+well were what when where which who why will wish with without would yes yet you your apply
+peas bears beach pair paper pearl pears coin rich prize pepper pot plate grace team tee mine
+farming growing grower here's available also selling buying based located living staying
+from new farmer trader broker agent member coordinator just still back busy fine well tired
+interested happy glad sorry ready free online sure not no here there also currently
+weather rain joke hungry
+""".split())

@@ -1,0 +1,164 @@
+"""The built-in NLU: a scikit-learn intent classifier over entity-masked text."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import pickle
+import re
+import tempfile
+from pathlib import Path
+
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import FeatureUnion, make_pipeline
+
+from nlu.catalog import Catalog
+from nlu.cues import cue_tokens
+from nlu.entities import EntityExtractor
+from nlu.normalize import fold
+from nlu.rasa_yaml import Example, load_examples, yaml_files
+
+log = logging.getLogger(__name__)
+
+FALLBACK_INTENT = "out_of_scope"
+# Placeholders let "sell 50kg apples" teach "sell 3 bags of maize" (SPEC §5 entities).
+_PLACEHOLDERS = {
+    "product": "PRODUCT", "quantity": "NUM", "price": "PRICE", "unit": "UNIT",
+    "price_unit": "UNIT", "currency": "CUR", "location": "PLACE", "ref": "REF", "name": "NAME",
+}
+_DIGITS = re.compile(r"\d+(?:[.,]\d+)*")
+_SPACES = re.compile(r"\s+")
+_MEANINGFUL = re.compile(r"[a-z\u4e00-\u9fff]")
+# Lone confirmations are unambiguous; the classifier would only add noise to them.
+_AFFIRM = {"yes", "y", "yeah", "yep", "ok", "okay", "accept", "confirm", "sure", "好", "好的",
+           "可以", "行", "确认", "接受", "同意", "是", "是的", "对", "嗯"}
+_DENY = {"no", "n", "nope", "decline", "reject", "不", "不要", "拒绝", "不行", "不同意"}
+_REF_TAIL = re.compile(r"[\s#:.,!！。]*(?:\d{2,})?[\s.!！。]*")
+_CODE_FILES = ("model.py", "cues.py", "entities.py", "normalize.py", "gazetteer.py", "lexicon.py",
+               "names.py", "rasa_yaml.py")
+
+
+def masked_text(text: str, entities: list[dict]) -> str:
+    """Folded text with entity spans replaced by placeholders and digits by NUM."""
+    folded, parts, pos = fold(text), [], 0
+    for ent in entities:
+        if ent["start"] < pos:
+            continue
+        parts += [_DIGITS.sub(" NUM ", folded[pos:ent["start"]]), f" {_PLACEHOLDERS.get(ent['entity'], 'ENT')} "]
+        pos = ent["end"]
+    parts.append(_DIGITS.sub(" NUM ", folded[pos:]))
+    return _SPACES.sub(" ", "".join(parts)).strip()
+
+
+def features_text(text: str, entities: list[dict]) -> str:
+    """What the classifier reads: the masked text followed by its intent cue tokens."""
+    return " ".join([masked_text(text, entities), *cue_tokens(fold(text))])
+
+
+def _vectorizer() -> FeatureUnion:
+    """Char n-grams (robust to typos and unsegmented Chinese) plus word n-grams."""
+    return FeatureUnion([
+        ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 4), sublinear_tf=True,
+                                  lowercase=False)),
+        ("words", TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True,
+                                  lowercase=False, token_pattern=r"(?u)\b\w+\b")),
+    ])
+
+
+class NLU:
+    """Intent classification plus rule-based entities, answering in Rasa's parse shape."""
+
+    def __init__(self, pipeline, extractor: EntityExtractor):
+        self.pipeline = pipeline
+        self.extractor = extractor
+
+    @classmethod
+    def train(cls, examples: list[Example], catalog: Catalog) -> NLU:
+        """Fit the intent classifier on the examples' entity-masked texts."""
+        extractor = EntityExtractor(catalog)
+        texts = [features_text(ex.text, extractor.extract(ex.text)) for ex in examples]
+        pipeline = make_pipeline(_vectorizer(), LogisticRegression(C=20, max_iter=3000))
+        pipeline.fit(texts, [ex.intent for ex in examples])
+        return cls(pipeline, extractor)
+
+    @classmethod
+    def load_or_train(cls, catalog: Catalog, data_paths: list[str], cache_dir: str) -> NLU:
+        """The cached model for these data, catalog and code, trained and stored if absent."""
+        path = Path(cache_dir) / f"nlu-{cache_key(catalog, data_paths)}.pkl"
+        if path.exists():
+            try:
+                with path.open("rb") as fh:
+                    return pickle.load(fh)
+            except Exception:  # noqa: BLE001 - a broken cache file is just retrained
+                log.warning("unreadable NLU cache %s, retraining", path)
+        nlu = cls.train(load_examples(*data_paths), catalog)
+        _atomic_dump(nlu, path)
+        return nlu
+
+    @property
+    def intents(self) -> list[str]:
+        """Intent names the classifier knows."""
+        return [str(c) for c in self.pipeline.classes_]
+
+    def parse(self, text: str) -> dict:
+        """Rasa's parse result for one message; never raises."""
+        text = text if isinstance(text, str) else str(text)
+        try:
+            entities = self.extractor.extract(text)
+            ranking = self._ranking(text, entities)
+        except Exception:  # noqa: BLE001 - a parse must never fail a conversation
+            log.exception("NLU parse failed")
+            entities, ranking = [], [{"name": FALLBACK_INTENT, "confidence": 0.0}]
+        return {"text": text, "intent": dict(ranking[0]), "intent_ranking": ranking[:10],
+                "entities": entities}
+
+    def _ranking(self, text: str, entities: list[dict]) -> list[dict]:
+        """Intents by confidence, with a few unambiguous rules in front of the classifier."""
+        folded = fold(text).strip()
+        if not _MEANINGFUL.search(folded):  # emoji, digits or punctuation only
+            return [{"name": FALLBACK_INTENT, "confidence": 0.3}] + [
+                {"name": n, "confidence": 0.0} for n in self.intents if n != FALLBACK_INTENT]
+        probs = self.pipeline.predict_proba([features_text(text, entities)])[0]
+        ranking = sorted(({"name": str(n), "confidence": float(p)}
+                          for n, p in zip(self.pipeline.classes_, probs)),
+                         key=lambda r: -r["confidence"])
+        rule = _rule_intent(folded)
+        if rule:
+            ranking = [{"name": rule, "confidence": 1.0}] + [r for r in ranking if r["name"] != rule]
+        return ranking
+
+
+def _rule_intent(folded: str) -> str | None:
+    """affirm/deny for a lone "yes"/"no"/"好" with an optional reference number."""
+    words = re.match(r"[^\s\d#:.,!！。]+", folded)
+    if not words or _REF_TAIL.fullmatch(folded, words.end()) is None:
+        return None
+    head = words.group()
+    return "affirm" if head in _AFFIRM else "deny" if head in _DENY else None
+
+
+def cache_key(catalog: Catalog, data_paths: list[str]) -> str:
+    """Hash of training files, catalog and this package's code: any change retrains."""
+    digest = hashlib.sha256()
+    for path in yaml_files(*data_paths):
+        digest.update(str(path.name).encode() + b"\0" + path.read_bytes() + b"\0")
+    digest.update(repr(sorted((k, p.en, p.zh) for k, p in catalog.products.items())).encode())
+    digest.update(repr(sorted((k, p.names) for k, p in catalog.places.items())).encode())
+    here = Path(__file__).parent
+    for name in _CODE_FILES:
+        digest.update((here / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _atomic_dump(nlu: NLU, path: Path) -> None:
+    """Write the pickle beside its final name and rename, so readers never see half a file."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            pickle.dump(nlu, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+    except OSError:
+        log.warning("could not write NLU cache %s", path, exc_info=True)

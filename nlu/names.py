@@ -1,0 +1,74 @@
+"""Person names introduced by "my name is X", "call me X", "我叫X" and similar."""
+
+from __future__ import annotations
+
+import re
+
+from nlu.lexicon import COMMON_WORDS
+from nlu.normalize import CURRENCY_WORDS, EN_NUMBER_WORDS, UNIT_WORDS
+
+# "i am"/"i'm" introduce many things besides names, so those need an unknown word after.
+_EN_SURE = re.compile(r"(?<![a-z])(?:my name is|my name's|my names|name is|name's|name:|call me)\s*")
+_EN_MAYBE = re.compile(r"(?<![a-z])(?:i am|i'm|im|i`m|this is)\s+")
+_EN_WORD = re.compile(r"[a-z][a-z'.-]*")
+_ZH_SURE = re.compile(r"(?:我叫|叫我|我的名字是|我的名字叫|名字是|名字叫|我名叫|本人叫)\s*")
+_ZH_MAYBE = re.compile(r"(?:我是|本人是|本人)\s*")
+# Characters that end a Chinese name ("我叫王芳在武都" → 王芳).
+_ZH_STOP = set("在是的从住来卖买要想做啊呀吧呢哦了和跟也我，,。.!！?？ 、；;：:有种养今")
+# First characters or endings that make "我是X" a role, not a name (我是农民, 我是卖苹果的).
+_ZH_NOT_FIRST = set("农买卖谁哪这那你他她新来从在想要个一做种养收管本不很真也都还就老用合村")
+_ZH_NOT_LAST = ("户", "民", "人", "家", "商", "员", "者", "社", "的", "站", "长")
+
+
+class NameFinder:
+    """Finds name spans in folded text; other entity claims are never names."""
+
+    def __init__(self, gazetteer):
+        self.known = COMMON_WORDS | set(UNIT_WORDS) | set(CURRENCY_WORDS) | EN_NUMBER_WORDS | {
+            n for n in gazetteer.names if n.isascii()}
+
+    def find(self, folded: str, claims) -> list[tuple[int, int]]:
+        """(start, end) of each name, at most one per introducing phrase."""
+        spans = []
+        for pattern, sure in ((_EN_SURE, True), (_EN_MAYBE, False)):
+            for match in pattern.finditer(folded):
+                spans.append(self._english(folded, match.end(), sure))
+        for pattern, sure in ((_ZH_SURE, True), (_ZH_MAYBE, False)):
+            for match in pattern.finditer(folded):
+                spans.append(_chinese(folded, match.end(), sure))
+        taken = [(c.start, c.end) for c in claims]
+        return [s for s in spans if s and not any(a < s[1] and s[0] < b for a, b in taken)]
+
+    def _english(self, folded: str, pos: int, sure: bool) -> tuple[int, int] | None:
+        """Up to three name words at pos; after "i am" the first must be an unknown word."""
+        end, count = pos, 0
+        for word in _EN_WORD.finditer(folded, pos):
+            gap = folded[end:word.start()]
+            if count == 3 or (count and gap.strip()) or word.group().strip(".'-") in self.known:
+                break
+            end, count = word.start() + len(word.group().rstrip(".'-")), count + 1
+        if not count or (not sure and folded[pos:end].split()[0] in self.known):
+            return None
+        if _chinese_name_here(folded, pos):
+            return _chinese(folded, pos, sure)
+        return pos, end
+
+
+def _chinese_name_here(folded: str, pos: int) -> bool:
+    return pos < len(folded) and "\u4e00" <= folded[pos] <= "\u9fff"
+
+
+def _chinese(folded: str, pos: int, sure: bool) -> tuple[int, int] | None:
+    """A 1-4 character Chinese name (or a Latin one) at pos, cut at the first stop character."""
+    end = pos
+    while end < len(folded) and end - pos < 4 and "\u4e00" <= folded[end] <= "\u9fff" \
+            and folded[end] not in _ZH_STOP:
+        end += 1
+    if end == pos:
+        latin = _EN_WORD.match(folded, pos)
+        return (pos, latin.end()) if latin and sure else None
+    name = folded[pos:end]
+    if not sure and (name[0] in _ZH_NOT_FIRST or name.endswith(_ZH_NOT_LAST)
+                     or folded[end:end + 1] == "的" or len(name) < 2):
+        return None
+    return pos, end

@@ -1,0 +1,217 @@
+"""SQLAlchemy 2 models. Money and quantities are Numeric (Decimal in Python), never float."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+# Stable constraint names so Alembic migrations are the same on SQLite and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Qty = Numeric(14, 3)
+Money = Numeric(14, 2)
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes on every backend (SQLite would hand back naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given; use aware UTC datetimes")
+        if value is not None and dialect.name == "sqlite":
+            return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+When = UTCDateTime()
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("channel", "address", name="uq_users_channel_address"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str | None] = mapped_column(String(64))
+    place: Mapped[str | None] = mapped_column(String(32))
+    language: Mapped[str] = mapped_column(String(2), default="")
+    role: Mapped[str] = mapped_column(String(16), default="user")
+    opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(When)
+    last_seen_at: Mapped[datetime] = mapped_column(When)
+
+
+class Reference(Base):
+    """One counter for listing and order references, so a number names one thing."""
+
+    __tablename__ = "refs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+
+
+class Listing(Base):
+    __tablename__ = "listings"
+    __table_args__ = (Index("ix_listings_product_status", "product", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    farmer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    product: Mapped[str] = mapped_column(String(32))
+    quantity_total: Mapped[Decimal] = mapped_column(Qty)
+    quantity_available: Mapped[Decimal] = mapped_column(Qty)
+    unit: Mapped[str] = mapped_column(String(8))
+    price: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3))
+    price_unit: Mapped[str] = mapped_column(String(8))
+    location: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(12), default="active")
+    created_at: Mapped[datetime] = mapped_column(When)
+    updated_at: Mapped[datetime] = mapped_column(When)
+    expires_at: Mapped[datetime] = mapped_column(When)
+
+
+class Order(Base):
+    __tablename__ = "orders"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    listing_id: Mapped[int] = mapped_column(ForeignKey("listings.id"), index=True)
+    buyer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    farmer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    product: Mapped[str] = mapped_column(String(32))
+    quantity: Mapped[Decimal] = mapped_column(Qty)
+    unit: Mapped[str] = mapped_column(String(8))
+    price: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3))
+    price_unit: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(12), default="pending", index=True)
+    created_at: Mapped[datetime] = mapped_column(When)
+    expires_at: Mapped[datetime] = mapped_column(When)
+    decided_at: Mapped[datetime | None] = mapped_column(When)
+
+
+class MarketPrice(Base):
+    __tablename__ = "market_prices"
+    __table_args__ = (Index("ix_market_prices_product_time", "product", "published_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    product: Mapped[str] = mapped_column(String(32))
+    location: Mapped[str | None] = mapped_column(String(32))
+    price: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3))
+    unit: Mapped[str] = mapped_column(String(8))
+    published_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    published_at: Mapped[datetime] = mapped_column(When)
+
+
+class Subscription(Base):
+    __tablename__ = "subscriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    product: Mapped[str | None] = mapped_column(String(32))
+    location: Mapped[str | None] = mapped_column(String(32))
+    direction: Mapped[str | None] = mapped_column(String(5))
+    threshold: Mapped[Decimal | None] = mapped_column(Money)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    unit: Mapped[str | None] = mapped_column(String(8))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(When)
+
+
+class BuyRequest(Base):
+    """A standing request: tell the buyer when a matching listing appears."""
+
+    __tablename__ = "buy_requests"
+    __table_args__ = (Index("ix_buy_requests_product_status", "product", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    buyer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    product: Mapped[str] = mapped_column(String(32))
+    quantity: Mapped[Decimal | None] = mapped_column(Qty)
+    unit: Mapped[str | None] = mapped_column(String(8))
+    location: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(12), default="open")
+    matched_listing_id: Mapped[int | None] = mapped_column(ForeignKey("listings.id"))
+    created_at: Mapped[datetime] = mapped_column(When)
+    expires_at: Mapped[datetime] = mapped_column(When)
+
+
+class Conversation(Base):
+    """The open question per user: a named state and the slots filled so far."""
+
+    __tablename__ = "conversations"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    state: Mapped[str] = mapped_column(String(32))
+    slots: Mapped[dict] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(When)
+
+
+class InboundLog(Base):
+    """Every inbound message once: the dedupe key, the text and the reply given."""
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (UniqueConstraint("channel", "message_id", name="uq_inbound_channel_message"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    message_id: Mapped[str] = mapped_column(String(128))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    intent: Mapped[str | None] = mapped_column(String(32))
+    reply: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(8), default="done")
+    received_at: Mapped[datetime] = mapped_column(When)
+
+
+class Outbox(Base):
+    """A message to push to a user (notification now, broadcasts later), sent after commit."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(128))
+    text: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16), default="notification")
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(When)
+    sent_at: Mapped[datetime | None] = mapped_column(When)

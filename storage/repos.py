@@ -1,0 +1,256 @@
+"""Repositories: the queries handlers need, one small class per aggregate."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import (
+    BuyRequest,
+    Conversation,
+    InboundLog,
+    Listing,
+    MarketPrice,
+    Order,
+    Outbox,
+    Reference,
+    Subscription,
+    User,
+)
+
+REF_OFFSET = 100  # references start at 101, never confused with a choice "1".."9"
+
+
+class _Repo:
+    def __init__(self, session: AsyncSession):
+        self.s = session
+
+    def _insert(self, model):
+        dialect = self.s.bind.dialect.name
+        return (postgresql if dialect == "postgresql" else sqlite).insert(model)
+
+
+class Users(_Repo):
+    async def get(self, user_id: int) -> User | None:
+        return await self.s.get(User, user_id)
+
+    async def by_address(self, channel: str, address: str) -> User | None:
+        q = select(User).where(User.channel == channel, User.address == address)
+        return (await self.s.execute(q)).scalar_one_or_none()
+
+    async def get_or_create(self, channel: str, address: str, now: datetime, role: str) -> User:
+        """Insert-if-absent is atomic, so two processes meeting a new user make one row."""
+        stmt = self._insert(User).values(
+            channel=channel, address=address, language="", role=role,
+            opted_out=False, created_at=now, last_seen_at=now,
+        ).on_conflict_do_nothing(index_elements=["channel", "address"])
+        await self.s.execute(stmt)
+        return await self.by_address(channel, address)
+
+    async def lock(self, user: User) -> None:
+        """Serialize work for one user across processes (PostgreSQL row lock)."""
+        if self.s.bind.dialect.name == "postgresql":
+            await self.s.execute(select(User.id).where(User.id == user.id).with_for_update())
+
+
+class References(_Repo):
+    async def allocate(self, kind: str) -> int:
+        ref = Reference(kind=kind)
+        self.s.add(ref)
+        await self.s.flush()
+        return ref.id + REF_OFFSET
+
+
+class Listings(_Repo):
+    async def add(self, listing: Listing) -> Listing:
+        self.s.add(listing)
+        await self.s.flush()
+        return listing
+
+    async def get(self, listing_id: int) -> Listing | None:
+        return await self.s.get(Listing, listing_id)
+
+    async def active(self, product: str, now: datetime) -> list[Listing]:
+        q = select(Listing).where(
+            Listing.product == product, Listing.status == "active",
+            Listing.expires_at > now, Listing.quantity_available > 0,
+        )
+        return list((await self.s.execute(q)).scalars())
+
+    async def of_farmer(self, farmer_id: int, now: datetime, product: str | None = None) -> list[Listing]:
+        q = select(Listing).where(
+            Listing.farmer_id == farmer_id, Listing.status == "active", Listing.expires_at > now
+        )
+        if product:
+            q = q.where(Listing.product == product)
+        return list((await self.s.execute(q.order_by(Listing.id))).scalars())
+
+    async def reserve(self, listing_id: int, qty: Decimal, now: datetime) -> bool:
+        """Take stock only if enough is left: one atomic conditional update, no double sale."""
+        stmt = (
+            update(Listing)
+            .where(
+                Listing.id == listing_id, Listing.status == "active", Listing.expires_at > now,
+                Listing.quantity_available >= qty,
+            )
+            .values(quantity_available=Listing.quantity_available - qty, updated_at=now)
+        )
+        return (await self.s.execute(stmt)).rowcount == 1
+
+    async def release(self, listing_id: int, qty: Decimal, now: datetime) -> None:
+        stmt = (
+            update(Listing)
+            .where(Listing.id == listing_id)
+            .values(quantity_available=Listing.quantity_available + qty, updated_at=now)
+        )
+        await self.s.execute(stmt)
+
+    async def expire(self, now: datetime) -> int:
+        stmt = update(Listing).where(Listing.status == "active", Listing.expires_at <= now)
+        return (await self.s.execute(stmt.values(status="expired", updated_at=now))).rowcount
+
+    async def asked_between(self, product: str, start: datetime, end: datetime) -> list[Listing]:
+        """Listings of a product offered (created) in [start, end), whatever their status now."""
+        q = select(Listing).where(
+            Listing.product == product, Listing.created_at >= start, Listing.created_at < end,
+            Listing.status != "cancelled",
+        )
+        return list((await self.s.execute(q)).scalars())
+
+
+class Orders(_Repo):
+    async def add(self, order: Order) -> Order:
+        self.s.add(order)
+        await self.s.flush()
+        return order
+
+    async def get(self, order_id: int) -> Order | None:
+        return await self.s.get(Order, order_id)
+
+    async def pending_for_farmer(self, farmer_id: int) -> list[Order]:
+        q = select(Order).where(Order.farmer_id == farmer_id, Order.status == "pending")
+        return list((await self.s.execute(q.order_by(Order.id))).scalars())
+
+    async def pending_for_listing(self, listing_id: int) -> list[Order]:
+        q = select(Order).where(Order.listing_id == listing_id, Order.status == "pending")
+        return list((await self.s.execute(q)).scalars())
+
+    async def of_user(self, user_id: int, limit: int = 5) -> list[Order]:
+        q = select(Order).where((Order.buyer_id == user_id) | (Order.farmer_id == user_id))
+        return list((await self.s.execute(q.order_by(Order.id.desc()).limit(limit))).scalars())
+
+    async def overdue(self, now: datetime, limit: int = 100) -> list[Order]:
+        q = select(Order).where(Order.status == "pending", Order.expires_at <= now)
+        return list((await self.s.execute(q.order_by(Order.id).limit(limit))).scalars())
+
+    async def transition(self, order: Order, frm: tuple[str, ...], to: str, now: datetime) -> bool:
+        """Move an order on only from an expected status, so accept and expiry cannot both win."""
+        stmt = (
+            update(Order)
+            .where(Order.id == order.id, Order.status.in_(frm))
+            .values(status=to, decided_at=now)
+        )
+        if (await self.s.execute(stmt)).rowcount != 1:
+            return False
+        order.status, order.decided_at = to, now
+        return True
+
+
+class Prices(_Repo):
+    async def add(self, price: MarketPrice) -> MarketPrice:
+        self.s.add(price)
+        await self.s.flush()
+        return price
+
+    async def latest(self, product: str, location: str | None = None) -> list[MarketPrice]:
+        """The newest published price per market (one market when location is given)."""
+        q = select(MarketPrice).where(MarketPrice.product == product)
+        if location:
+            q = q.where(MarketPrice.location == location)
+        rows = (await self.s.execute(q.order_by(MarketPrice.published_at.desc(), MarketPrice.id.desc()))).scalars()
+        newest: dict[str | None, MarketPrice] = {}
+        for row in rows:
+            newest.setdefault(row.location, row)
+        return list(newest.values())
+
+
+class BuyRequests(_Repo):
+    async def add(self, request: BuyRequest) -> BuyRequest:
+        self.s.add(request)
+        await self.s.flush()
+        return request
+
+    async def open_for(self, product: str, now: datetime) -> list[BuyRequest]:
+        q = select(BuyRequest).where(
+            BuyRequest.product == product, BuyRequest.status == "open", BuyRequest.expires_at > now
+        )
+        return list((await self.s.execute(q.order_by(BuyRequest.id))).scalars())
+
+    async def of_buyer(self, buyer_id: int) -> list[BuyRequest]:
+        q = select(BuyRequest).where(BuyRequest.buyer_id == buyer_id, BuyRequest.status == "open")
+        return list((await self.s.execute(q)).scalars())
+
+
+class Subscriptions(_Repo):
+    async def add(self, sub: Subscription) -> Subscription:
+        self.s.add(sub)
+        await self.s.flush()
+        return sub
+
+    async def active_of(self, user_id: int) -> list[Subscription]:
+        q = select(Subscription).where(Subscription.user_id == user_id, Subscription.active.is_(True))
+        return list((await self.s.execute(q)).scalars())
+
+    async def deactivate(self, user_id: int, product: str | None = None) -> int:
+        stmt = update(Subscription).where(Subscription.user_id == user_id, Subscription.active.is_(True))
+        if product:
+            stmt = stmt.where(Subscription.product == product)
+        return (await self.s.execute(stmt.values(active=False))).rowcount
+
+
+class Conversations(_Repo):
+    async def get(self, user_id: int) -> Conversation | None:
+        return await self.s.get(Conversation, user_id)
+
+    async def save(self, user_id: int, state: str, slots: dict, now: datetime) -> None:
+        conv = await self.s.get(Conversation, user_id)
+        if conv is None:
+            self.s.add(Conversation(user_id=user_id, state=state, slots=slots, updated_at=now))
+        else:
+            conv.state, conv.slots, conv.updated_at = state, dict(slots), now
+
+    async def clear(self, user_id: int) -> None:
+        conv = await self.s.get(Conversation, user_id)
+        if conv is not None:
+            await self.s.delete(conv)
+
+
+class Inbound(_Repo):
+    async def find(self, channel: str, message_id: str) -> InboundLog | None:
+        q = select(InboundLog).where(InboundLog.channel == channel, InboundLog.message_id == message_id)
+        return (await self.s.execute(q)).scalar_one_or_none()
+
+    async def add(self, row: InboundLog) -> None:
+        self.s.add(row)
+        await self.s.flush()
+
+    async def count(self) -> int:
+        return (await self.s.execute(select(func.count(InboundLog.id)))).scalar_one()
+
+
+class Outboxes(_Repo):
+    async def add(self, row: Outbox) -> Outbox:
+        self.s.add(row)
+        await self.s.flush()
+        return row
+
+    async def pending(self, limit: int = 100) -> list[Outbox]:
+        q = select(Outbox).where(Outbox.status == "pending").order_by(Outbox.id).limit(limit)
+        return list((await self.s.execute(q)).scalars())
+
+    async def get(self, outbox_id: int) -> Outbox | None:
+        return await self.s.get(Outbox, outbox_id)
