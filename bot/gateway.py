@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import weakref
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -26,6 +27,15 @@ MAX_TEXT = 2000  # longer messages are cut: no SMS or WeChat text is legitimatel
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean_text(text: str) -> str:
+    """Drop control characters and lone surrogates, which no database should be asked to keep."""
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    return CONTROL.sub("", text)[:MAX_TEXT]
 
 
 def detect_language(text: str) -> str | None:
@@ -67,7 +77,7 @@ class Gateway:
 
     async def _process(self, msg: InboundMessage) -> tuple[str, list[int]]:
         now = self.clock()
-        text = msg.text[:MAX_TEXT]
+        text = clean_text(msg.text)
         async with self.db.uow() as uow:
             role = "coordinator" if msg.sender in self._coordinators else None
             user = await uow.users.get_or_create(msg.channel, msg.sender, now, role or "user")
@@ -116,7 +126,7 @@ class Gateway:
                 if await uow.inbound.find(msg.channel, msg.message_id) is None:
                     await uow.inbound.add(InboundLog(
                         channel=msg.channel, message_id=msg.message_id, user_id=None,
-                        text=msg.text[:MAX_TEXT], intent=None, reply=reply, status="error",
+                        text=clean_text(msg.text), intent=None, reply=reply, status="error",
                         received_at=now))
                     await uow.commit()
         except Exception:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from contextlib import AsyncExitStack
 from datetime import datetime, timedelta, timezone
 
@@ -74,12 +75,10 @@ class Chat:
 
     def __init__(self, svc, sender: RecordingSender, clock: Clock):
         self.svc, self.sender, self.clock = svc, sender, clock
-        self._seq = 0
 
     async def send(self, sender: str, text: str, message_id: str | None = None, channel: str = "console") -> str:
-        self._seq += 1
         msg = InboundMessage(channel=channel, sender=sender, text=text,
-                             message_id=message_id or f"m{self._seq}", received_at=self.clock())
+                             message_id=message_id or uuid.uuid4().hex, received_at=self.clock())
         return await self.svc.gateway.handle(msg)
 
     def pushes_to(self, address: str) -> list[str]:
