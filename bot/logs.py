@@ -34,3 +34,5 @@ def setup(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    if level != "DEBUG":
+        logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -71,8 +71,9 @@ async def offers_for(ctx: Context, buyer: User, want: dict, exclude, place: str 
 
 
 def _where(ctx: Context, listing: Listing, farmer: User, lang: str) -> str:
-    parts = [ctx.catalog.place_name(listing.location, lang), farmer.name or ""]
-    return " ".join(p for p in parts if p) or "-"
+    """', Wudu 王大伯' — where the produce is and who sells it, as far as known."""
+    parts = " ".join(p for p in (ctx.catalog.place_name(listing.location, lang), farmer.name) if p)
+    return ("，" if lang == "zh" else ", ") + parts if parts else ""
 
 
 async def rank(ctx: Context, buyer: User, want: dict, exclude, place: str | None) -> list[Listing]:

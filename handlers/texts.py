@@ -90,7 +90,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "{product} for you:\n{items}\nReply with the number to order.",
         "zh": "{product}货源：\n{items}\n回复序号下单。",
     },
-    "offer_line": {"en": "{n}) {qty} at {price}, {where}", "zh": "{n}) {qty}，{price}，{where}"},
+    "offer_line": {"en": "{n}) {qty} at {price}{where}", "zh": "{n}) {qty}，{price}{where}"},
     "ask_count_quantity": {
         "en": "That offer is sold by the {unit}. How many {unit} do you want? ({qty} available)",
         "zh": "这批货按{unit}卖。您要几{unit}？（有{qty}）",
@@ -106,10 +106,6 @@ TEXTS: dict[str, dict[str, str]] = {
     "request_saved": {
         "en": "OK, I'll tell you when {product} is listed.",
         "zh": "好的，有{product}上架时通知您。",
-    },
-    "request_matched_buyer": {
-        "en": "{product} is now listed: {qty} at {price}, {where}. Send 'buy {qty} {product}' to order.",
-        "zh": "{product}上架了：{qty}，{price}，{where}。发送“买{qty}{product}”下单。",
     },
     "request_matched_farmer": {
         "en": "A buyer is looking for {product}{want}: {buyer}. They have been told of listing {ref}.",

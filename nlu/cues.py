@@ -7,44 +7,64 @@ never seen in training ("notify", "推送") still votes like its known synonyms.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
+
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
 
 CUES: dict[str, list[str]] = {
-    "YES": """yes yeah yep yup ya yah yas ok okay okey k sure fine correct right agree agreed
-        accept accepted confirm confirmed approve approved go-ahead deal done perfect absolutely
-        definitely alright good great exactly ndio sawa poa 好 好的 可以 行 中 成 对 是的 嗯 确认
-        接受 同意 答应 没问题 就这个 定了 接单 准了 愿意 没毛病 ok了""",
-    "NO": """no nope nah not don't dont decline declined reject refuse disagree wrong incorrect
-        hapana 不 不要 不行 拒绝 不同意 没有 错 别 不接 拒单 不愿意 不对 算了吧""",
-    "CANCEL": """cancel abort quit exit stop never-mind nevermind nvm forget undo scrap drop withdraw
-        delete remove take-down call-off start-over back leave-it ignore changed-my-mind
-        取消 算了 不用了 删除 删掉 撤 撤掉 撤销 下架 退出 结束 重新 改主意 不卖了 不买了 不弄了""",
-    "GREET": """hi hello hey hallo helo yo sup howdy good-morning good-afternoon good-evening
-        good-day morning evening habari jambo sasa mambo niaje hujambo 你好 您好 早上好 晚上好
-        下午好 嗨 哈喽 哈罗 在吗 吃了吗 好久不见 早 喂""",
+    "YES": """yes yess yeah yep yup ya yah yas ok okay okey k sure fine correct right agree agreed
+        accept accepted confirm confirmed approve approved go-ahead proceed deal done perfect
+        absolutely definitely of-course alright good great exactly affirmative take-it ndio sawa
+        poa 好 好的 可以 行 中 成 对 是的 嗯 确认 确定 接受 同意 答应 没问题 就这个 定了 接单
+        准了 愿意 没毛病 ok了 要了""",
+    "NO": """no nope nah negative decline declined reject rejected refuse refused disagree wrong
+        incorrect hapana la 不 否 不要 不行 拒绝 回绝 婉拒 不同意 错 不接 拒单 不愿意 不对 没法""",
+    "NEG": """not don't dont do-not never no-more no-longer can't cant cannot won't 不 别 没 不要
+        不想 不用 不再 甭""",
+    "CANCEL": """cancel cancle cansel abort quit exit stop never-mind nevermind nvm forget undo scrap
+        drop withdraw delete remove take-down call-off start-over back leave-it ignore
+        changed-my-mind 取消 取肖 算了 算啦 作罢 不用了 删除 删掉 撤 撤掉 撤销 下架 退出 结束 重新
+        改主意 不卖了 不买了 不弄了 不算 别管""",
+    "GREET": """hi hii hai hello helo hallo hola hey heya yo sup wassup whatsup howdy greetings gm
+        good-morning good-afternoon good-evening good-day morning evening habari jambo sasa mambo
+        niaje hujambo salaam 你好 您好 早上好 中午好 晚上好 下午好 大家好 嗨 嘿 哈喽 哈罗 在吗 在不在
+        在? 有人吗 吃了吗 好久不见 早 喂""",
     "HELP": """help how menu options commands usage guide info instructions faq support explain
-        manual tutorial halp msaada 帮助 帮忙 怎么 如何 怎样 菜单 说明 教程 不会 看不懂 人工
-        客服 干嘛 功能 怎么用 指令 ?""",
+        manual tutorial halp msaada what-is-this what-can services 帮助 帮忙 帮我 求助 怎么 如何
+        怎样 菜单 说明 教程 指南 不会 看不懂 不懂 人工 客服 干嘛 干什么 功能 怎么用 指令 格式 ?""",
     "SELL": """sell selling sale sel offer offering have hav got available supply nauza 卖 出售
-        出 有货 供应 上架 发布 卖家 处理""",
-    "BUY": """buy buying want need looking seeking find purchase request wanted nunua natafuta
-        买 收 收购 求购 要 需要 求 订 采购 找 进货""",
+        出 有货 供应 上架 发布 卖家 处理 有要的 有需要""",
+    "BUY": """buy buying want need ned looking seeking find purchase request wanted take nunua
+        natafuta 买 收 收购 求购 要 需要 求 订 采购 找 进货""",
     "PRICE": """price prices cost costs how-much rate rates going paying worth bei 价 价格 多少钱
         行情 什么价 几块 价钱 报价 市价""",
     "ALERT": """alert alerts notify notification notifications subscribe subscription sub follow
         updates tell-me text-me send-me let-me-know remind reminder daily every weekly digest sms
-        messages 订阅 提醒 通知 推送 告诉我 发给我 发我 关注 每天 每日 定期 短信 消息""",
-    "STOPMSG": """stop unsubscribe unsub unfollow no-longer anymore any-more opt-out mute end
-        退订 取消订阅 取关 别发 不要发 不想收 不再 关闭 解除 停止 取消关注 别推 别再""",
-    "LISTING": """listing listings listed posted post produce stock items goods ads 货 商品 挂单
-        在售 上架 发布的""",
-    "ORDER": """order orders purchase purchases bought buys deals transactions delivery
-        订单 单子 买的 买过 订的 购买""",
-    "STATUS": """status happening progress accepted yet 怎么样 了吗 了没 没有 呢 进度 到哪""",
-    "UPDATE": """change update only left remaining remain sold-out reduce increase lower raise
-        now 改 改成 改为 降 涨 还剩 剩 卖完 更新 调 只剩""",
-    "PROFILE": """name called i'm i-am live located based from 叫 名字 我在 住 来自 我是""",
-    "BROADCAST": """broadcast announce announcement notice publish all-farmers everyone
-        all-users 群发 公告 广播 通告 全体""",
+        messages watch 订阅 提醒 通知 推送 告诉我 叫我 发给我 发我 关注 每天 每日 每周 定期 短信
+        消息 盯着 收到""",
+    "ON": """on resume restart start opt-in turn-on enable again 开启 打开 恢复 接收 重新 继续""",
+    "OFF": """off pause halt mute opt-out turn-off disable stop end td 停 停发 关 关掉 关闭 屏蔽
+        暂停""",
+    "STOPMSG": """stop unsubscribe unsub unfollow no-longer anymore any-more opt-out mute end leave
+        remove-me 退订 取消订阅 取关 别发 不要发 不用发 不想收 不再 关闭 解除 停止 取消关注 别推
+        别再""",
+    "LISTING": """listing listings listed posted post produce stock items goods ads store shop
+        sale 货 商品 挂单 在售 上架 发布的 库存""",
+    "ORDER": """order orders ordrs purchase purchases bought buys deals transactions delivery
+        pending buyers buyer 订单 单子 下的单 买的 买过 订的 购买 交易 买家 对方 接单""",
+    "STATUS": """status happening progress accepted confirmed yet 怎么样 了吗 了没 没有 呢 进度 到哪
+        吗""",
+    "UPDATE": """change update edit only left remaining remain sold-out finished reduce increase
+        lower raise now 改 改成 改为 改到 降 涨 还剩 剩 卖完 卖光 没了 售完 更新 调 只剩 加上 便宜""",
+    "PROFILE": """name called i'm i-am live located based from register 叫 名字 姓名 我在 住 来自
+        我是 称呼""",
+    "BROADCAST": """broadcast announce announcement notice publish all everyone all-farmers
+        all-users subscribers send-all send-to-all inform-all tell-all schedule 群发 公告 广播 通告
+        全体 所有 大家 全县 定时""",
+    "OFFTOPIC": """weather rain loan bank movie school fees phone phones airtime bitcoin football
+        government fertilizer sick love joke 天气 下雨 贷款 银行 电影 股票 比特币 化肥 农药 病
+        麻将 火车 医保 低保 转账 笨""",
 }
 
 
@@ -60,6 +80,23 @@ def _pattern(words: list[str]) -> re.Pattern:
 _PATTERNS = {name: _pattern(text.split()) for name, text in CUES.items()}
 
 
+_LONG_WORDS = {w: name for name, text in CUES.items() for w in text.split()
+               if w.isalpha() and w.isascii() and len(w) >= 6}
+_WORD = re.compile(r"[a-z]{5,}")
+
+
 def cue_tokens(folded: str) -> list[str]:
     """Feature tokens (CUEYES, CUEALERT, ...) for the cues present in folded text."""
-    return [f"CUE{name}" for name, pattern in _PATTERNS.items() if pattern.search(folded)]
+    found = {name for name, pattern in _PATTERNS.items() if pattern.search(folded)}
+    found.update(hit for word in _WORD.findall(folded) if (hit := _misspelt_cue(word)))
+    return [f"CUE{name}" for name in sorted(found)]
+
+
+@lru_cache(maxsize=8192)
+def _misspelt_cue(word: str) -> str | None:
+    """The cue of a word one edit away from a long cue word ("sbscribe", "cansel")."""
+    if word in _LONG_WORDS:
+        return _LONG_WORDS[word]
+    choices = [w for w in _LONG_WORDS if w[0] == word[0] and abs(len(w) - len(word)) <= 1]
+    best = process.extractOne(word, choices, scorer=OSA.distance, score_cutoff=1)
+    return _LONG_WORDS[best[0]] if best else None

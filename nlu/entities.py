@@ -82,7 +82,7 @@ def _tokenize(folded: str) -> list[Tok]:
     tokens: list[Tok] = []
     for match in _TOKEN.finditer(folded):
         tok = _classify(match.lastgroup, match.group(), match.start(), match.end())
-        if tok.kind == "UNIT" and tok.text in _ADJACENT_ONLY and not _follows_number(tokens, tok):
+        if tok.kind == "UNIT" and tok.text in _ADJACENT_ONLY and not _follows_number_or_per(tokens, tok):
             tok.kind = "WORD"
         tokens.append(tok)
     return _join_number_words(tokens)
@@ -103,9 +103,12 @@ def _classify(group: str, text: str, start: int, end: int) -> Tok:
     return Tok("WORD", start, end, text)
 
 
-def _follows_number(tokens: list[Tok], tok: Tok) -> bool:
-    """Whether tok directly touches a preceding number ("5t", not "5 t" or "at")."""
-    return bool(tokens) and tokens[-1].kind == "NUM" and tokens[-1].end == tok.start
+def _follows_number_or_per(tokens: list[Tok], tok: Tok) -> bool:
+    """Whether tok follows a number within one space or a per-word ("5t", "500 g", "per g")."""
+    if not tokens:
+        return False
+    prev = tokens[-1]
+    return (prev.kind == "NUM" and tok.start - prev.end <= 1) or prev.text in lx.PER_WORDS
 
 
 def _join_number_words(tokens: list[Tok]) -> list[Tok]:
@@ -126,8 +129,10 @@ def _join_number_words(tokens: list[Tok]) -> list[Tok]:
 
 def _merge(claims: list[Tok], tokens: list[Tok]) -> list[Tok]:
     """Scanned tokens with those overlapping a claimed name replaced by the claim."""
-    claims.sort(key=lambda t: t.start)
-    kept = [t for t in tokens if not any(c.start < t.end and t.start < c.end for c in claims)]
+    covered = bytearray(max((c.end for c in claims), default=0))
+    for claim in claims:
+        covered[claim.start:claim.end] = b"\x01" * (claim.end - claim.start)
+    kept = [t for t in tokens if not any(covered[t.start:t.end])]
     return sorted(kept + claims, key=lambda t: t.start)
 
 
@@ -153,13 +158,21 @@ class _Roles:
             elif tok.kind == "NUM" and tok.text == "一" and self.is_(i + 1, "UNIT") and self._per_one(i):
                 self.toks[i + 1].role = "price_unit"
                 tok.role = "_"
+            elif tok.text in lx.ARTICLES and self.is_(i + 1, "UNIT") and self._asks_price():
+                self.toks[i + 1].role = "price_unit"  # "how much is a bag of potatoes"
         for i, tok in enumerate(self.toks):
             if tok.role is None and tok.kind == "PRICE":
                 self._price(i, i)
             elif tok.role is None and tok.kind == "NUM":
                 self._number(i)
         for tok in self.toks:
+            if tok.kind == "CUR" and tok.role is None and tok.text != "sh":
+                tok.role = "currency"  # "avocado price in bob"
             tok.role = None if tok.role == "_" else tok.role
+
+    def _asks_price(self) -> bool:
+        """Whether the message asks about a price ("how much", "cost", "多少钱")."""
+        return any(tok.text in lx.PRICE_QUESTION for tok in self.toks)
 
     def _per_one(self, i: int) -> bool:
         """Whether 一 + unit at i means "per unit" (after a price, or before 多少钱)."""
@@ -183,7 +196,8 @@ class _Roles:
         if self.is_(i - 1, "CUR") and not self._cur_taken(i - 1):
             self.toks[i - 1].role = "currency"
             return self._price(i, i)
-        if self._per_unit_follows(i) or (nxt and nxt.text == "each") or self._price_cue_before(i):
+        if self._per_unit_follows(i) or (nxt and nxt.text in ("each", *lx.PRICE_AFTER)) \
+                or self._price_cue_before(i):
             return self._price(i, i)
         if nxt is not None and nxt.kind == "PRODUCT" or self._quantity_cue(i):
             tok.role = "quantity"

@@ -10,7 +10,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from nlu.catalog import Catalog, _is_cjk
-from nlu.lexicon import COMMON_WORDS
+from nlu.lexicon import COMMON_WORDS, TYPO_DECOYS
 
 _WORD = re.compile(r"[a-z]+")
 _SUFFIXES = ("市", "县", "区", "镇")
@@ -91,7 +91,7 @@ class Gazetteer:
 @lru_cache(maxsize=8192)
 def _fuzzy_lookup(gazetteer: Gazetteer, word: str) -> tuple[str, str] | None:
     """Cached lookup within one edit (two from 8 letters); typos keep their first letter."""
-    if len(word) < 4 or word in COMMON_WORDS:
+    if len(word) < 4 or word in COMMON_WORDS or word in TYPO_DECOYS:
         return None
     limit = 2 if len(word) >= 8 else 1
     # A four-letter word may only have lost a letter ("aple"); swaps hit real words ("rich").

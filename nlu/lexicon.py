@@ -8,7 +8,8 @@ PER_WORDS = frozenset({"per", "/", "每", "every"})
 ARTICLES = frozenset({"a", "an"})
 # Words after which a bare number is a price ("at 3", "@40", "价格3.5", "改成3").
 PRICE_CUES = frozenset({
-    "at", "@", "for", "price", "prices", "priced", "cost", "costs", "costing", "rate",
+    "at", "@", "for", "price", "prices", "priced", "cost", "costs", "costing", "rate", "down",
+    "reduce", "reduced", "drop", "dropped", "lower", "lowered", "raise", "raised",
     "价", "价格", "价钱", "收购价", "单价", "售价", "报价", "市价", "改成", "改为", "改到",
     "降到", "涨到", "调到", "调成", "调为", "降为", "涨为", "降价到", "涨价到", "卖到",
 })
@@ -29,7 +30,8 @@ REF_WORDS = frozenset({
     "no", "nope", "decline", "declined", "reject", "rejected", "cancel", "cancelled",
     "canceled", "order", "orders", "listing", "listings", "ref", "#", "接受", "拒绝", "取消",
     "订单", "确认", "好", "可以", "同意", "不要", "单号", "编号", "deliver", "delivered",
-    "complete", "completed", "done",
+    "complete", "completed", "done", "approve", "approved", "n", "status", "edit", "挂单",
+    "下架", "删掉", "删除", "交易", "接单", "拒单", "接", "拒", "不", "好的", "修改", "撤销", "是",
 })
 # Words that may stand between a reference word and the number ("order no. 57").
 REF_FILLERS = frozenset({
@@ -38,17 +40,25 @@ REF_FILLERS = frozenset({
 })
 # Words after a bare number that make it a quantity ("20 left", "剩20").
 QUANTITY_AFTER = frozenset({"left", "remaining", "remain", "more", "only"})
-QUANTITY_BEFORE = frozenset({"剩", "还剩", "剩下", "只剩", "还有", "剩余"})
+QUANTITY_BEFORE = frozenset({"剩", "还剩", "剩下", "只剩", "还有", "剩余", "quantity", "qty",
+                             "数量", "stock"})
+# Words after a bare number that make it a (new) price ("tomatoes 50 now").
+PRICE_AFTER = frozenset({"now"})
+# Words that make "a bag"/"一斤" without a number the unit of a price being asked about.
+PRICE_QUESTION = frozenset({"much", "cost", "costs", "price", "prices", "多少", "价", "价格", "钱"})
 # Chinese lexicon tokens recognised as one unit when scanning (longest first).
 CJK_WORDS = sorted(
     {"公斤", "千克", "公升", "块钱", "人民币", "多少", "剩下", "还剩", "只剩", "还有", "剩余",
      "订单", "接受", "拒绝", "取消", "确认", "可以", "同意", "不要", "单号", "编号", "今天",
-     "今日", "现在", "个月", "小时", "分钟"} | {w for w in PRICE_CUES if not w.isascii()},
+     "今日", "现在", "个月", "小时", "分钟", "数量", "挂单", "下架", "删掉", "删除", "交易",
+     "接单", "拒单", "好的", "修改", "撤销"} | {w for w in PRICE_CUES if not w.isascii()},
     key=len, reverse=True,
 )
 # Characters after 一 + unit that show the unit is what a price is per ("一斤多少钱").
 PRICE_HINTS = frozenset({"多少", "几", "钱", "价", "元", "块", "卖", "¥"})
 
+# Real words one typo away from a product name ("peas" is not "pears").
+TYPO_DECOYS = frozenset("peas bears beach pearl pears coin rich prize pepper grace tee peace".split())
 # Common English words that are never a product typo or a person's name ("I'm selling").
 COMMON_WORDS = frozenset("""
 a about above after again against all also am an and any anyone anything are area around as
@@ -66,9 +76,10 @@ selling send sent she should so sold some someone something soon sorry still sto
 sure team thank thanks that the their them then there these they thing this those through
 to today tomorrow too town trying under until up us very village want wanted wants was we week
 well were what when where which who why will wish with without would yes yet you your apply
-peas bears beach pair paper pearl pears coin rich prize pepper pot plate grace team tee mine
+pair paper pot plate team mine
 farming growing grower here's available also selling buying based located living staying
 from new farmer trader broker agent member coordinator just still back busy fine well tired
 interested happy glad sorry ready free online sure not no here there also currently
-weather rain joke hungry
+weather rain joke hungry lost confused stuck bored sick whats what's rises rise rised
+called calling
 """.split())

@@ -8,9 +8,12 @@ import os
 import pickle
 import re
 import tempfile
+from collections import Counter
 from pathlib import Path
 
-from sklearn.feature_extraction.text import TfidfVectorizer
+import numpy as np
+
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, make_pipeline
 
@@ -30,6 +33,7 @@ _PLACEHOLDERS = {
 }
 _DIGITS = re.compile(r"\d+(?:[.,]\d+)*")
 _SPACES = re.compile(r"\s+")
+_SEP = "\x1f"
 _MEANINGFUL = re.compile(r"[a-z\u4e00-\u9fff]")
 # Lone confirmations are unambiguous; the classifier would only add noise to them.
 _AFFIRM = {"yes", "y", "yeah", "yep", "ok", "okay", "accept", "confirm", "sure", "好", "好的",
@@ -42,7 +46,7 @@ _CODE_FILES = ("model.py", "cues.py", "entities.py", "normalize.py", "gazetteer.
 
 def masked_text(text: str, entities: list[dict]) -> str:
     """Folded text with entity spans replaced by placeholders and digits by NUM."""
-    folded, parts, pos = fold(text), [], 0
+    folded, parts, pos = fold(text).replace(_SEP, " "), [], 0
     for ent in entities:
         if ent["start"] < pos:
             continue
@@ -53,18 +57,73 @@ def masked_text(text: str, entities: list[dict]) -> str:
 
 
 def features_text(text: str, entities: list[dict]) -> str:
-    """What the classifier reads: the masked text followed by its intent cue tokens."""
-    return " ".join([masked_text(text, entities), *cue_tokens(fold(text))])
+    """What the classifier reads: masked text, a separator, then intent cue tokens."""
+    return masked_text(text, entities) + _SEP + " ".join(cue_tokens(fold(text)))
+
+
+def text_part(features: str) -> str:
+    """The masked text of a features string."""
+    return features.partition(_SEP)[0]
+
+
+def cue_part(features: str) -> str:
+    """The cue tokens of a features string."""
+    return features.partition(_SEP)[2]
 
 
 def _vectorizer() -> FeatureUnion:
-    """Char n-grams (robust to typos and unsegmented Chinese) plus word n-grams."""
+    """Char n-grams (typos, unsegmented Chinese), word n-grams, and down-weighted cues."""
     return FeatureUnion([
-        ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 4), sublinear_tf=True,
-                                  lowercase=False)),
-        ("words", TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True,
-                                  lowercase=False, token_pattern=r"(?u)\b\w+\b")),
-    ])
+        ("chars", TfidfVectorizer(preprocessor=text_part, analyzer="char_wb", ngram_range=(1, 4),
+                                  sublinear_tf=True, lowercase=False)),
+        ("words", TfidfVectorizer(preprocessor=text_part, analyzer="word", ngram_range=(1, 2),
+                                  sublinear_tf=True, lowercase=False, token_pattern=r"(?u)\b\w+\b")),
+        # Cues are priors, not evidence: a light weight lets the examples overrule them.
+        ("cues", CountVectorizer(preprocessor=cue_part, binary=True, lowercase=False,
+                                 token_pattern=r"\S+")),
+    ], transformer_weights={"chars": 1.0, "words": 1.0, "cues": 0.3})
+
+
+class _FastProba:
+    """predict_proba of the fitted pipeline for one text, without sklearn's per-call checks.
+
+    sklearn spends ~1 ms validating a one-row batch; this applies the same fitted analyzers,
+    vocabularies, idf weights and coefficients directly (checked equal in tests).
+    """
+
+    def __init__(self, pipeline):
+        union, clf = pipeline.steps[0][1], pipeline.steps[-1][1]
+        weights = union.transformer_weights or {}
+        self.parts, offset = [], 0
+        for name, vec in union.transformer_list:
+            idf = getattr(vec, "idf_", None) if getattr(vec, "use_idf", False) else None
+            self.parts.append((vec.build_analyzer(), vec.vocabulary_, idf, offset,
+                               weights.get(name, 1.0), getattr(vec, "sublinear_tf", False),
+                               getattr(vec, "norm", None), getattr(vec, "binary", False)))
+            offset += len(vec.vocabulary_)
+        self.coef_t = np.ascontiguousarray(clf.coef_.T)
+        self.intercept = clf.intercept_
+        self.classes = [str(c) for c in clf.classes_]
+
+    def __call__(self, text: str) -> np.ndarray:
+        """Class probabilities of one features string."""
+        scores = self.intercept.copy()
+        for analyzer, vocab, idf, offset, weight, sublinear, norm, binary in self.parts:
+            counts = Counter(i for term in analyzer(text) if (i := vocab.get(term)) is not None)
+            if not counts:
+                continue
+            idx = np.fromiter(counts, dtype=np.intp, count=len(counts))
+            vals = np.fromiter(counts.values(), dtype=float, count=len(counts))
+            vals = np.ones_like(vals) if binary else (1 + np.log(vals) if sublinear else vals)
+            if idf is not None:
+                vals *= idf[idx]
+            if norm == "l2":
+                vals /= np.sqrt(vals @ vals)
+            scores += (weight * vals) @ self.coef_t[idx + offset]
+        if len(self.classes) == 2:  # binary LogisticRegression has one decision column
+            scores = np.array([-scores[0], scores[0]])
+        scores = np.exp(scores - scores.max())
+        return scores / scores.sum()
 
 
 class NLU:
@@ -73,6 +132,13 @@ class NLU:
     def __init__(self, pipeline, extractor: EntityExtractor):
         self.pipeline = pipeline
         self.extractor = extractor
+        self._proba = _FastProba(pipeline)
+
+    def __getstate__(self) -> dict:
+        return {"pipeline": self.pipeline, "extractor": self.extractor}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["pipeline"], state["extractor"])
 
     @classmethod
     def train(cls, examples: list[Example], catalog: Catalog) -> NLU:
@@ -120,7 +186,7 @@ class NLU:
         if not _MEANINGFUL.search(folded):  # emoji, digits or punctuation only
             return [{"name": FALLBACK_INTENT, "confidence": 0.3}] + [
                 {"name": n, "confidence": 0.0} for n in self.intents if n != FALLBACK_INTENT]
-        probs = self.pipeline.predict_proba([features_text(text, entities)])[0]
+        probs = self._proba(features_text(text, entities))
         ranking = sorted(({"name": str(n), "confidence": float(p)}
                           for n, p in zip(self.pipeline.classes_, probs)),
                          key=lambda r: -r["confidence"])

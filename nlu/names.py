@@ -8,15 +8,19 @@ from nlu.lexicon import COMMON_WORDS
 from nlu.normalize import CURRENCY_WORDS, EN_NUMBER_WORDS, UNIT_WORDS
 
 # "i am"/"i'm" introduce many things besides names, so those need an unknown word after.
-_EN_SURE = re.compile(r"(?<![a-z])(?:my name is|my name's|my names|name is|name's|name:|call me)\s*")
+_EN_SURE = re.compile(
+    r"(?<![a-z])(?:my name is|my name's|my names are|my names|name is|name's|name:|call me|"
+    r"i am called|i'm called|im called|set name|set my name to|set name to|change my name to|"
+    r"change name to|register me as|name to)\s*")
 _EN_MAYBE = re.compile(r"(?<![a-z])(?:i am|i'm|im|i`m|this is)\s+")
 _EN_WORD = re.compile(r"[a-z][a-z'.-]*")
-_ZH_SURE = re.compile(r"(?:我叫|叫我|我的名字是|我的名字叫|名字是|名字叫|我名叫|本人叫)\s*")
+_ZH_SURE = re.compile(r"(?:我叫|叫我|称呼我|我的名字是|我的名字叫|我的名字|名字是|名字叫|名字改成|名字改为|"
+                      r"改名为|改名叫|改名|我名叫|本人叫|姓名|名字)\s*[:：]?\s*")
 _ZH_MAYBE = re.compile(r"(?:我是|本人是|本人)\s*")
 # Characters that end a Chinese name ("我叫王芳在武都" → 王芳).
-_ZH_STOP = set("在是的从住来卖买要想做啊呀吧呢哦了和跟也我，,。.!！?？ 、；;：:有种养今")
+_ZH_STOP = set("在是的从住来卖买要想做啊呀吧呢哦了和跟也我，,。.!！?？ 、；;：:有种养今就行好")
 # First characters or endings that make "我是X" a role, not a name (我是农民, 我是卖苹果的).
-_ZH_NOT_FIRST = set("农买卖谁哪这那你他她新来从在想要个一做种养收管本不很真也都还就老用合村")
+_ZH_NOT_FIRST = set("农买卖谁哪这那你他她新来从在想要个一做种养收管本不很真也都还就用合村")
 _ZH_NOT_LAST = ("户", "民", "人", "家", "商", "员", "者", "社", "的", "站", "长")
 
 
@@ -41,6 +45,8 @@ class NameFinder:
 
     def _english(self, folded: str, pos: int, sure: bool) -> tuple[int, int] | None:
         """Up to three name words at pos; after "i am" the first must be an unknown word."""
+        if _chinese_name_here(folded, pos):
+            return _chinese(folded, pos, sure)
         end, count = pos, 0
         for word in _EN_WORD.finditer(folded, pos):
             gap = folded[end:word.start()]
@@ -49,8 +55,6 @@ class NameFinder:
             end, count = word.start() + len(word.group().rstrip(".'-")), count + 1
         if not count or (not sure and folded[pos:end].split()[0] in self.known):
             return None
-        if _chinese_name_here(folded, pos):
-            return _chinese(folded, pos, sure)
         return pos, end
 
 
@@ -68,7 +72,7 @@ def _chinese(folded: str, pos: int, sure: bool) -> tuple[int, int] | None:
         latin = _EN_WORD.match(folded, pos)
         return (pos, latin.end()) if latin and sure else None
     name = folded[pos:end]
-    if not sure and (name[0] in _ZH_NOT_FIRST or name.endswith(_ZH_NOT_LAST)
-                     or folded[end:end + 1] == "的" or len(name) < 2):
+    if len(name) < 2 or not sure and (name[0] in _ZH_NOT_FIRST or name.endswith(_ZH_NOT_LAST)
+                                      or folded[end:end + 1] == "的"):
         return None
     return pos, end

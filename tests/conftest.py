@@ -29,10 +29,27 @@ async def reset_postgres(url: str) -> None:
     await engine.dispose()
 
 
+async def postgres_ready(url: str) -> bool:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return True
+    except (OSError, Exception):
+        return False
+    finally:
+        await engine.dispose()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def db_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path / 'farmchat.db'}"
+    if not await postgres_ready(PG_URL):
+        message = f"PostgreSQL not reachable at {PG_URL}"
+        if os.environ.get("FARMCHAT_REQUIRE_PG"):
+            pytest.fail(message)
+        pytest.skip(message + " (set FARMCHAT_REQUIRE_PG=1 to make this an error)")
     await reset_postgres(PG_URL)
     return PG_URL
 

@@ -1,0 +1,63 @@
+"""The HTTP app: /healthz and Rasa-compatible /model/parse, clean start and stop."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.app import SERVICES, create_app
+from tests.conftest import make_settings
+
+
+@pytest.fixture
+async def client(db_url, nlu_cache, real_nlu):
+    app = create_app(make_settings(db_url, nlu_cache), nlu=real_nlu)
+    async with TestClient(TestServer(app)) as client:
+        yield client
+
+
+async def test_healthz_reports_the_database(client, db_url):
+    resp = await client.get("/healthz")
+    assert resp.status == 200
+    assert (await resp.json()) == {"status": "ok", "database": db_url.split("+")[0]}
+
+
+async def test_model_parse_answers_in_rasa_shape_with_canonical_values(client):
+    resp = await client.post("/model/parse", json={"text": "卖50斤苹果 三块五一斤"})
+    assert resp.status == 200
+    body = await resp.json()
+    assert set(body) == {"text", "intent", "intent_ranking", "entities"}
+    assert body["intent"]["name"] == "sell" and 0 < body["intent"]["confidence"] <= 1
+    values = {(e["entity"], e["value"]) for e in body["entities"]}
+    assert {("product", "apple"), ("quantity", "50"), ("unit", "jin"), ("price", "3.5"),
+            ("price_unit", "jin")} <= values
+    for e in body["entities"]:
+        assert body["text"][e["start"]:e["end"]] and e["extractor"]
+
+
+@pytest.mark.parametrize("payload, status", [
+    (b"not json", 400), (b'{"txt": "hi"}', 400), (b'{"text": 5}', 400), (b"[]", 400),
+    (b'{"text": "' + b"x" * 100_000 + b'"}', 413),
+])
+async def test_model_parse_rejects_bad_bodies_with_4xx(client, payload, status):
+    resp = await client.post("/model/parse", data=payload, headers={"Content-Type": "application/json"})
+    assert resp.status == status
+
+
+async def test_garbage_text_parses_to_a_low_confidence_answer(client):
+    for text in ["", "🍎🙂", "\x00\x01", "z" * 5000]:
+        body = await (await client.post("/model/parse", json={"text": text})).json()
+        assert body["intent"]["confidence"] < 0.9 and isinstance(body["entities"], list)
+
+
+async def test_startup_and_shutdown_release_everything(sqlite_url, nlu_cache, real_nlu):
+    app = create_app(make_settings(sqlite_url, nlu_cache), nlu=real_nlu)
+    before = set(asyncio.all_tasks())
+    async with TestClient(TestServer(app)) as client:
+        assert (await client.get("/healthz")).status == 200
+        engine = app[SERVICES].db.engine
+        assert any(t.get_name() == "farmchat-sweeper" for t in asyncio.all_tasks())
+    assert not any(t.get_name() == "farmchat-sweeper" for t in asyncio.all_tasks() - before)
+    assert engine.pool.checkedout() == 0

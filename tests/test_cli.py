@@ -1,0 +1,140 @@
+"""The farmchat command as a user runs it: real processes, a real SQLite file, SIGKILL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+FARMER, BUYER = "+8613800000001", "+254700000002"
+FARMCHAT = [sys.executable, "-m", "bot.cli"]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def env(tmp_path, nlu_cache, real_nlu):
+    """A clean working directory with its own database; the NLU cache is shared (same data)."""
+    return {**os.environ, "FARMCHAT_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'farm.db'}",
+            "FARMCHAT_NLU__CACHE_DIR": nlu_cache, "FARMCHAT_CONFIG": str(ROOT / "config.yaml"),
+            "PYTHONPATH": str(ROOT)}
+
+
+class Console:
+    """A running `farmchat chat` process, driven line by line."""
+
+    def __init__(self, proc, address):
+        self.proc, self.address = proc, address
+
+    @classmethod
+    async def start(cls, env, address=FARMER):
+        proc = await asyncio.create_subprocess_exec(
+            *FARMCHAT, "chat", "--as", address, env=env, stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        console = cls(proc, address)
+        await console.prompt()
+        return console
+
+    async def prompt(self, timeout: float = 60) -> str:
+        """Everything printed until the console waits for input again."""
+        out = b""
+        marker = f"{self.address}> ".encode()
+        while not out.endswith(marker):
+            chunk = await asyncio.wait_for(self.proc.stdout.read(1), timeout)
+            if not chunk:
+                raise AssertionError(f"process ended: {out.decode()}")
+            out += chunk
+        return out.decode()
+
+    async def say(self, text: str) -> str:
+        """Send a line; return what was printed: notifications to others, then the reply."""
+        if text.startswith("/as "):
+            self.address = text[4:]
+        self.proc.stdin.write(text.encode() + b"\n")
+        await self.proc.stdin.drain()
+        return await self.prompt()
+
+    async def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        await self.proc.wait()
+
+    async def quit(self) -> int:
+        self.proc.stdin.write(b"/quit\n")
+        await self.proc.stdin.drain()
+        return await asyncio.wait_for(self.proc.wait(), 30)
+
+
+async def test_one_terminal_plays_farmer_and_buyer(env):
+    console = await Console.start(env)
+    listed = await console.say("卖50斤苹果 三块五一斤")
+    assert "已发布" in listed
+    assert "you are now +254700000002" in await console.say(f"/as {BUYER}")
+    assert "1) 50 jin at ¥3.50/jin" in await console.say("buy 20 jin apples")
+    ordered = await console.say("1")
+    assert f"→ to {FARMER} (console): 新订单" in ordered  # the farmer's notification, printed
+    order_ref = ordered.split("Order ")[1].split(":")[0]
+    assert "you are now +8613800000001" in await console.say(f"/as {FARMER}")
+    accepted = await console.say(f"yes {order_ref}")
+    assert f"→ to {BUYER} (console): Order {order_ref} accepted" in accepted
+    assert "Apple prices" in await console.say("apple price?")
+    assert await console.quit() == 0
+
+
+async def test_killing_the_process_between_messages_loses_nothing(env):
+    console = await Console.start(env)
+    await console.say("sell 40 kg pears at 5/kg")
+    assert "How much walnut" in await console.say("sell walnuts")  # an open question
+    await console.kill()
+
+    console = await Console.start(env)
+    assert "What price" in await console.say("20 kg")  # the question survived
+    assert "Listing" in await console.say("10")
+    await console.say(f"/as {BUYER}")
+    assert "1) 40 kg at ¥5.00/kg" in await console.say("buy 10 kg pears")  # the listing survived
+    assert "Waiting for the farmer" in await console.say("1")
+    await console.kill()
+
+    console = await Console.start(env)
+    assert "You accepted order" in await console.say("yes")  # the order survived
+    await console.kill()
+
+
+def run(env, *args, input_text=None):
+    import subprocess
+
+    return subprocess.run([*FARMCHAT, *args], env=env, capture_output=True, text=True, timeout=120,
+                          input=input_text)
+
+
+def test_db_upgrade_demo_and_refusal_on_an_old_schema(env, tmp_path):
+    no_upgrade = {**env, "FARMCHAT_DATABASE__AUTO_UPGRADE": "false"}
+    refused = run(no_upgrade, "demo")
+    assert refused.returncode == 2 and "farmchat db upgrade" in refused.stderr
+    upgraded = run(env, "db", "upgrade")
+    assert upgraded.returncode == 0 and "schema revision 0001" in upgraded.stdout
+    assert "listings created" in run(no_upgrade, "demo").stdout
+    assert "already loaded" in run(env, "demo").stdout
+    chat = run(env, "chat", "--as", "+254700000009", input_text="buy 2 bags potatoes\n")
+    assert "KES 2,500/bag" in chat.stdout and "Wanjiku" in chat.stdout
+
+
+def test_config_errors_are_reported_without_a_traceback(env):
+    bad = run({**env, "FARMCHAT_MARKET__CURRENCY": "EUR"}, "demo")
+    assert bad.returncode == 2 and "market.currency" in bad.stderr and "Traceback" not in bad.stderr
+    wrong_number = run(env, "chat", "--as", "not-a-number")
+    assert wrong_number.returncode == 2 and "--as" in wrong_number.stderr
+
+
+def test_nlu_parse_and_test_commands(env, tmp_path):
+    parsed = run(env, "nlu", "parse", "卖50斤苹果 三块五一斤")
+    assert parsed.returncode == 0 and '"name": "sell"' in parsed.stdout and '"value": "3.5"' in parsed.stdout
+    sample = tmp_path / "tiny.yml"
+    shutil.copy(ROOT / "tests" / "nlu" / "heldout.yml", sample)
+    passed = run(env, "nlu", "test", str(sample), "--min-intent-accuracy", "0.5")
+    assert passed.returncode == 0 and "intent accuracy" in passed.stdout.lower()
+    failed = run(env, "nlu", "test", str(sample), "--min-intent-accuracy", "1.01")
+    assert failed.returncode == 1 and "FAILED" in failed.stdout
