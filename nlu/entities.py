@@ -196,13 +196,14 @@ class _Roles:
         if self.is_(i - 1, "CUR") and not self._cur_taken(i - 1):
             self.toks[i - 1].role = "currency"
             return self._price(i, i)
-        if self._per_unit_follows(i) or (nxt and nxt.text in ("each", *lx.PRICE_AFTER)) \
-                or self._price_cue_before(i):
+        if self._per_unit_follows(i):
             return self._price(i, i)
         if nxt is not None and nxt.kind == "PRODUCT" or self._quantity_cue(i):
             tok.role = "quantity"
         elif self._ref_word_before(i):
-            tok.role = "ref"
+            tok.role = "ref"  # before price cues: "listing 57 now 15 kg"
+        elif (nxt and nxt.text in ("each", *lx.PRICE_AFTER)) or self._price_cue_before(i):
+            self._price(i, i)
 
     def _lone_piece(self, i: int) -> bool:
         """一个/一只 is everyday grammar; count it only when a product follows (一个西瓜)."""

@@ -11,7 +11,7 @@ from nlu.normalize import CURRENCY_WORDS, EN_NUMBER_WORDS, UNIT_WORDS
 _EN_SURE = re.compile(
     r"(?<![a-z])(?:my name is|my name's|my names are|my names|name is|name's|name:|call me|"
     r"i am called|i'm called|im called|set name|set my name to|set name to|change my name to|"
-    r"change name to|register me as|name to)\s*")
+    r"change name to|register me as|name to|jina langu ni|jina langu|naitwa|name)\s*")
 _EN_MAYBE = re.compile(r"(?<![a-z])(?:i am|i'm|im|i`m|this is)\s+")
 _EN_WORD = re.compile(r"[a-z][a-z'.-]*")
 _ZH_SURE = re.compile(r"(?:我叫|叫我|称呼我|我的名字是|我的名字叫|我的名字|名字是|名字叫|名字改成|名字改为|"

@@ -47,7 +47,7 @@ CN_DIGITS = "零〇一二两三四五六七八九"
 CN_NUMERAL_CHARS = CN_DIGITS + "十百千万亿点"
 _CN_DIGIT_VALUE = {ch: i for i, ch in enumerate("零一二三四五六七八九")} | {"〇": 0, "两": 2}
 
-_ARABIC = re.compile(r"(\d+(?:,\d{3})+|\d*\.\d+|\d+\.?)\s*([kK万千]?)")
+_ARABIC = re.compile(r"(\d+(?:,\d{3})+(?:\.\d+)?|\d*\.\d+|\d+\.?)\s*([kK万千]?)")
 _PRICE_CN = re.compile(r"^(.+?)\s*(?:块钱?|元)(.*?)$|^(.+?)\s*毛钱?$")
 _MAO = re.compile(r"^(.+?)毛钱?$")
 

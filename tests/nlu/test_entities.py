@@ -1,0 +1,177 @@
+"""Entity extractor: canonical values, spans into the original text, and robustness."""
+
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from nlu.catalog import Catalog
+from nlu.entities import EntityExtractor
+from nlu.rasa_yaml import load_examples
+
+SAMPLE = load_examples(Path("/work/shared/docs/nlu-sample.yml"))
+
+
+@pytest.fixture(scope="module")
+def extractor():
+    return EntityExtractor(Catalog.build())
+
+
+def pairs(extractor, text):
+    return sorted((e["entity"], e["value"]) for e in extractor.extract(text))
+
+
+@pytest.mark.parametrize("example", SAMPLE, ids=[e.text for e in SAMPLE])
+def test_sample_examples_extract_exactly_their_annotations(extractor, example):
+    assert pairs(extractor, example.text) == sorted((e["entity"], e["value"]) for e in example.entities)
+
+
+@pytest.mark.parametrize("text, expected", [
+    # products: names, plurals, typos, pinyin, Chinese synonyms
+    ("aples", [("product", "apple")]),
+    ("tomatos and potatos", [("product", "potato"), ("product", "tomato")]),
+    ("pingguo", [("product", "apple")]),
+    ("tudou 2 ton", [("product", "potato"), ("quantity", "2"), ("unit", "ton")]),
+    ("sweet potatoes", [("product", "sweet_potato")]),
+    ("红薯和土豆", [("product", "potato"), ("product", "sweet_potato")]),
+    ("鸡蛋", [("product", "egg")]),
+    ("sukuma wiki", [("product", "kale")]),
+    ("beens", [("product", "beans")]),
+    ("peas and bears", []),
+    ("hav 5 bags", [("quantity", "5"), ("unit", "bag")]),
+    # quantities and units
+    ("sell 50kg apples at 3/kg", [("price", "3"), ("price_unit", "kg"), ("product", "apple"),
+                                  ("quantity", "50"), ("unit", "kg")]),
+    ("一吨半苹果", [("product", "apple"), ("quantity", "1.5"), ("unit", "ton")]),
+    ("半吨", [("quantity", "0.5"), ("unit", "ton")]),
+    ("half a ton of maize", [("product", "corn"), ("quantity", "0.5"), ("unit", "ton")]),
+    ("2k kg", [("quantity", "2000"), ("unit", "kg")]),
+    ("1,500 kg", [("quantity", "1500"), ("unit", "kg")]),
+    ("５０ｋｇ", [("quantity", "50"), ("unit", "kg")]),
+    ("一百五十斤", [("quantity", "150"), ("unit", "jin")]),
+    ("selling soya 1.5 t", [("product", "soybean"), ("quantity", "1.5"), ("unit", "ton")]),
+    ("100 eggs", [("product", "egg"), ("quantity", "100")]),
+    ("买一斤苹果", [("product", "apple"), ("quantity", "1"), ("unit", "jin")]),
+    ("一个问题", []),
+    ("only 20kg left", [("quantity", "20"), ("unit", "kg")]),
+    # prices, currencies, price units
+    ("3 yuan per kg", [("currency", "CNY"), ("price", "3"), ("price_unit", "kg")]),
+    ("@40", [("price", "40")]),
+    ("三块五一斤", [("price", "3.5"), ("price_unit", "jin")]),
+    ("3块5一斤", [("price", "3.5"), ("price_unit", "jin")]),
+    ("三块一斤", [("price", "3"), ("price_unit", "jin")]),
+    ("5毛", [("price", "0.5")]),
+    ("1块2毛", [("price", "1.2")]),
+    ("两块八", [("price", "2.8")]),
+    ("3块钱", [("price", "3")]),
+    ("每斤3元", [("currency", "CNY"), ("price", "3"), ("price_unit", "jin")]),
+    ("苹果 500斤 2.5", [("price", "2.5"), ("product", "apple"), ("quantity", "500"), ("unit", "jin")]),
+    ("苹果多少钱一斤", [("price_unit", "jin"), ("product", "apple")]),
+    ("KES 40/kg", [("currency", "KES"), ("price", "40"), ("price_unit", "kg")]),
+    ("40 bob a kg", [("currency", "KES"), ("price", "40"), ("price_unit", "kg")]),
+    ("$300 per ton", [("currency", "USD"), ("price", "300"), ("price_unit", "ton")]),
+    ("₹1200 per bag", [("currency", "INR"), ("price", "1200"), ("price_unit", "bag")]),
+    ("¥3.5/斤", [("currency", "CNY"), ("price", "3.5"), ("price_unit", "jin")]),
+    ("4.2元/斤", [("currency", "CNY"), ("price", "4.2"), ("price_unit", "jin")]),
+    ("change apple price to 3", [("price", "3"), ("product", "apple")]),
+    ("how much is a bag of beans", [("price_unit", "bag"), ("product", "beans")]),
+    ("avocado price in bob", [("currency", "KES"), ("product", "avocado")]),
+    ("at 8pm", []),
+    # locations
+    ("I am in Wudu", [("location", "wudu")]),
+    ("我在武都区", [("location", "wudu")]),
+    ("Chengxian market", [("location", "chengxian")]),
+    ("Wen County", [("location", "wenxian")]),
+    ("成县", [("location", "chengxian")]),
+    ("nairobi", [("location", "nairobi")]),
+    # references
+    ("yes 1023", [("ref", "1023")]),
+    ("NO 57", [("ref", "57")]),
+    ("cancel order 1023", [("ref", "1023")]),
+    ("取消订单1023", [("ref", "1023")]),
+    ("接受1023", [("ref", "1023")]),
+    ("拒绝 88", [("ref", "88")]),
+    ("yes 1", []),
+    ("order 50 apples", [("product", "apple"), ("quantity", "50")]),
+    # names
+    ("my name is Li Wei", [("name", "Li Wei")]),
+    ("call me peter", [("name", "peter")]),
+    ("I am John", [("name", "John")]),
+    ("I'm selling apples", [("product", "apple")]),
+    ("i am in Nakuru", [("location", "nakuru")]),
+    ("I'm lost", []),
+    ("我叫王芳", [("name", "王芳")]),
+    ("我叫王芳，在武都", [("location", "wudu"), ("name", "王芳")]),
+    ("叫我小王就行", [("name", "小王")]),
+    ("我是李伟", [("name", "李伟")]),
+    ("我是农民", []),
+    ("我是武都的", [("location", "wudu")]),
+    ("my name is 王芳", [("name", "王芳")]),
+])
+def test_extracts(extractor, text, expected):
+    assert pairs(extractor, text) == sorted(expected)
+
+
+@pytest.mark.parametrize("text", [
+    "I have 50 kg of apples in Wudu, 3 yuan/kg", "卖５０斤苹果，三块五一斤", "my name is Li Wei",
+    "ＹＥＳ １０２３", "İİ apples 5kg",
+])
+def test_spans_index_the_original_text(extractor, text):
+    entities = extractor.extract(text)
+    assert entities
+    assert [e["start"] for e in entities] == sorted(e["start"] for e in entities)
+    for e in entities:
+        assert 0 <= e["start"] < e["end"] <= len(text)
+        assert e["extractor"] == "farmchat"
+        assert isinstance(e["value"], str)
+    names = [e for e in entities if e["entity"] == "name"]
+    assert all(text[e["start"]:e["end"]] == e["value"] for e in names)
+
+
+def test_span_text(extractor):
+    text = "卖５０斤苹果，三块五一斤"
+    spans = {e["entity"]: text[e["start"]:e["end"]] for e in extractor.extract(text)}
+    assert spans == {"quantity": "５０", "unit": "斤", "product": "苹果", "price": "三块五",
+                     "price_unit": "斤"}
+
+
+@pytest.mark.parametrize("text", [
+    "", " ", "😀😀😀", "\x00\x01\x02\x1f", "\ud800", "a" * 5000, "苹果50斤" * 900, "一" * 5000,
+    bytes(range(256)).decode("latin-1") * 20, "[](){}", "1" * 5000, "....", "-1.5kg", None, 12345,
+])
+def test_garbage_never_raises(extractor, text):
+    result = extractor.extract(text)
+    assert isinstance(result, list)
+
+
+def test_custom_catalog_products_and_places():
+    catalog = Catalog.build(extra_products={"durian": ["durian", "榴莲"], "apple": ["fuji"]},
+                            extra_places={"kitale": {"names": ["Kitale"]}})
+    extractor = EntityExtractor(catalog)
+    assert pairs(extractor, "durians in Kitale") == [("location", "kitale"), ("product", "durian")]
+    assert pairs(extractor, "榴莲 fuji") == [("product", "apple"), ("product", "durian")]
+
+
+def test_typical_message_is_fast(extractor):
+    texts = ["sell 50kg apples at 3/kg in Wudu", "卖葡萄八十斤，四块五一斤", "yes 1023",
+             "how much is chili per kg in Nairobi", "my name is Li Wei"] * 200
+    start = time.perf_counter()
+    for text in texts:
+        extractor.extract(text)
+    per_message = (time.perf_counter() - start) / len(texts)
+    assert per_message < 500e-6  # target ~50 µs; generous bound for slow CI machines
+
+
+DATA = Path(__file__).resolve().parents[2] / "nlu" / "data"
+
+
+@pytest.mark.skipif(not any(DATA.glob("*.yml")), reason="no training data yet")
+def test_training_data_entity_f1(extractor):
+    tp = fp = fn = 0
+    for ex in load_examples(DATA):
+        want = Counter((e["entity"], e["value"]) for e in ex.entities)
+        got = Counter((e["entity"], e["value"]) for e in extractor.extract(ex.text))
+        tp, fp, fn = tp + sum((want & got).values()), fp + sum((got - want).values()), fn + sum((want - got).values())
+    f1 = 2 * tp / (2 * tp + fp + fn)
+    assert f1 >= 0.95
