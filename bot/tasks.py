@@ -57,24 +57,27 @@ async def sweep(svc: Services, now: datetime | None = None) -> dict:
     return result
 
 
-async def run_sweeper(svc: Services) -> None:
-    """Sweep forever at the configured interval; one failure never stops the loop."""
-    while True:
+async def run_sweeper(svc: Services, stop: asyncio.Event) -> None:
+    """Sweep at the configured interval until told to stop; one failure never ends the loop."""
+    while not stop.is_set():
         try:
             await sweep(svc)
-        except asyncio.CancelledError:
-            raise
         except Exception:
             log.exception("sweep failed")
-        await asyncio.sleep(svc.settings.market.sweep_interval_seconds)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), svc.settings.market.sweep_interval_seconds)
 
 
 @contextlib.asynccontextmanager
 async def sweeper(svc: Services):
-    task = asyncio.create_task(run_sweeper(svc), name="farmchat-sweeper")
+    """Run the sweeper beside the app; on exit let a sweep in progress finish its transaction."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_sweeper(svc, stop), name="farmchat-sweeper")
     try:
         yield task
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        stop.set()
+        try:
+            await asyncio.wait_for(task, 30)
+        except asyncio.TimeoutError:
+            log.warning("sweeper did not stop in 30 s; cancelled")

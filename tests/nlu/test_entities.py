@@ -1,6 +1,5 @@
 """Entity extractor: canonical values, spans into the original text, and robustness."""
 
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -151,16 +150,6 @@ def test_custom_catalog_products_and_places():
     extractor = EntityExtractor(catalog)
     assert pairs(extractor, "durians in Kitale") == [("location", "kitale"), ("product", "durian")]
     assert pairs(extractor, "榴莲 fuji") == [("product", "apple"), ("product", "durian")]
-
-
-def test_typical_message_is_fast(extractor):
-    texts = ["sell 50kg apples at 3/kg in Wudu", "卖葡萄八十斤，四块五一斤", "yes 1023",
-             "how much is chili per kg in Nairobi", "my name is Li Wei"] * 200
-    start = time.perf_counter()
-    for text in texts:
-        extractor.extract(text)
-    per_message = (time.perf_counter() - start) / len(texts)
-    assert per_message < 500e-6  # target ~50 µs; generous bound for slow CI machines
 
 
 DATA = Path(__file__).resolve().parents[2] / "nlu" / "data"
