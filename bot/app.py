@@ -29,7 +29,7 @@ async def model_parse(request: web.Request) -> web.Response:
     try:
         body = json.loads(await request.read() or b"null")
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise web.HTTPBadRequest(text='{"error": "body must be JSON"}', content_type="application/json")
+        raise web.HTTPBadRequest(text='{"error": "body must be JSON"}', content_type="application/json") from None
     if not isinstance(body, dict) or not isinstance(body.get("text"), str):
         raise web.HTTPBadRequest(text='{"error": "expected {\\"text\\": \\"...\\"}"}',
                                  content_type="application/json")

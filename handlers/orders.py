@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.messages import Reply
-from handlers import buy, sell
+from handlers import buy, sell, texts
 from handlers.context import Context, DomainError
 from handlers.slots import ref_answer
 from storage.models import Order
@@ -68,8 +68,6 @@ async def tell_buyer_and_reoffer(ctx: Context, order: Order, buyer, key: str) ->
     """The buyer hears what happened and, in the same message, the next offers."""
     want = {"product": order.product, "quantity": str(order.quantity), "unit": order.unit}
     lang = ctx.lang_of(buyer)
-    from handlers import texts
-
     news = texts.t(key, lang, ref=order.id)
     found = await buy.offers_for(ctx, buyer, want, exclude=(order.listing_id,))
     if found is None:

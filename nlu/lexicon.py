@@ -16,7 +16,7 @@ PRICE_CUES = frozenset({
 # Words that may stand between a price cue and its number ("price of apples to 3").
 PRICE_FILLERS = frozenset({
     "to", "is", "of", "now", "my", "the", "only", "just", "from", "=", ":", "-", "是", "为",
-    "到", "成", "now", "today", "今天", "今日", "现在", "each", "per", "new", "will", "be",
+    "到", "成", "today", "今天", "今日", "现在", "each", "per", "new", "will", "be",
 })
 # After "for"/"at", these words mean the number is not money ("for 3 days", "at 8pm").
 TIME_WORDS = frozenset({

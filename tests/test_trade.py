@@ -50,6 +50,8 @@ async def test_chinese_trade_end_to_end(chat):
 
     price = await chat.send(BUYER, "apple price?")
     assert "Apple prices" in price and "¥3.50" in price
+    assert f"{order_ref}: buying 20 jin apple, ¥70.00, accepted" in await chat.send(BUYER, "my orders")
+    assert f"{order_ref}：卖苹果20斤，¥70.00，已接受" in await chat.send(FARMER, "我的订单")
 
 
 async def test_english_trade_end_to_end(chat):
