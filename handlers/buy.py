@@ -64,7 +64,8 @@ async def offers_for(ctx: Context, buyer: User, want: dict, exclude, place: str 
                      price=units.unit_price(x.price, x.currency, x.price_unit, lang),
                      where=_where(ctx, x, farmers[x.farmer_id], lang))
              for n, x in enumerate(listings, 1)]
-    text = texts.t("offers", lang, product=ctx.catalog.product_name(want["product"], lang), items="\n".join(lines))
+    name = ctx.catalog.product_name(want["product"], lang)
+    text = texts.t("offers", lang, product=name, Product=name[:1].upper() + name[1:], items="\n".join(lines))
     slots = {**want, "offers": [[x.id, str(x.quantity_available)] for x in listings],
              "_ask": ["pick_number", {"n": str(len(listings))}]}
     return text, slots

@@ -87,7 +87,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "zh": "您要多少{product}？例如：20斤",
     },
     "offers": {
-        "en": "{product} for you:\n{items}\nReply with the number to order.",
+        "en": "{Product} for you:\n{items}\nReply with the number to order.",
         "zh": "{product}货源：\n{items}\n回复序号下单。",
     },
     "offer_line": {"en": "{n}) {qty} at {price}{where}", "zh": "{n}) {qty}，{price}{where}"},
