@@ -5,16 +5,20 @@ from __future__ import annotations
 import json
 import logging
 
+import aiohttp
 from aiohttp import web
 
 from bot.bootstrap import Services, services
 from bot.config import Settings
-from bot.sender import Sender
+from bot.sender import ChannelSenders, Sender
+from bot.twilio_send import TwilioSender
+from bot.twilio_webhook import TwilioWebhooks, twiml
+from handlers import texts
 from bot.tasks import sweeper
 
 log = logging.getLogger(__name__)
 SERVICES = web.AppKey("services", Services)
-MAX_PARSE_BODY = 64 * 1024
+MAX_BODY = 64 * 1024  # no webhook or parse request is legitimately larger
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -36,12 +40,42 @@ async def model_parse(request: web.Request) -> web.Response:
     return web.json_response(request.app[SERVICES].nlu.parse(body["text"]))
 
 
+@web.middleware
+async def webhook_errors(request: web.Request, handler):
+    """The one error boundary for providers: a valid 200 body, never a 500 (ARCHITECTURE #10)."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception:
+        if not request.path.startswith("/webhooks/"):
+            raise
+        log.exception("webhook %s failed", request.path)
+        return twiml(texts.t("error", "en") if request.path == "/webhooks/twilio" else None)
+
+
+def build_senders(settings: Settings, session: aiohttp.ClientSession) -> ChannelSenders:
+    """One sender per configured channel; pushes to other channels fail and are recorded."""
+    senders: dict[str, Sender] = {}
+    if settings.twilio.enabled:
+        public = settings.server.public_url.rstrip("/")
+        twilio = TwilioSender(settings.twilio, session, f"{public}/webhooks/twilio/status" if public else None)
+        senders.update(sms=twilio, whatsapp=twilio)
+    return ChannelSenders(senders)
+
+
 def create_app(settings: Settings, sender: Sender | None = None, nlu=None, background: bool = True) -> web.Application:
-    app = web.Application(client_max_size=MAX_PARSE_BODY)
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[webhook_errors])
+    twilio = TwilioWebhooks(settings.twilio.auth_token, settings.server.public_url) \
+        if settings.twilio.enabled else None
 
     async def lifecycle(app: web.Application):
-        async with services(settings, sender=sender, nlu=nlu) as svc:
+        timeout = aiohttp.ClientTimeout(total=30)
+        async with aiohttp.ClientSession(timeout=timeout) as session, \
+                services(settings, sender=sender or build_senders(settings, session), nlu=nlu) as svc:
             app[SERVICES] = svc
+            if twilio:
+                twilio.svc = svc
             if background:
                 async with sweeper(svc):
                     yield
@@ -51,4 +85,7 @@ def create_app(settings: Settings, sender: Sender | None = None, nlu=None, backg
     app.cleanup_ctx.append(lifecycle)
     app.router.add_get("/healthz", healthz)
     app.router.add_post("/model/parse", model_parse)
+    if twilio:
+        app.router.add_post("/webhooks/twilio", twilio.inbound)
+        app.router.add_post("/webhooks/twilio/status", twilio.status)
     return app

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 ENV_PREFIX = "FARMCHAT_"
 UNITS = ("kg", "jin", "ton", "g", "lb", "litre", "bag", "box", "crate", "piece")
@@ -78,6 +78,31 @@ class CoordinatorSettings(Section):
     addresses: list[str] = Field(default_factory=list)
 
 
+class TwilioSettings(Section):
+    account_sid: str = ""
+    auth_token: str = ""
+    from_number: str = ""
+    whatsapp_from: str = ""
+    messaging_service_sid: str = ""
+    rate_per_second: float = Field(1.0, gt=0)
+    api_base: str = "https://api.twilio.com"
+    timeout_seconds: float = Field(10.0, gt=0, le=60)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.account_sid or self.auth_token)
+
+    @model_validator(mode="after")
+    def _complete(self) -> TwilioSettings:
+        if not self.enabled:
+            return self
+        if not (self.account_sid and self.auth_token):
+            raise ValueError("account_sid and auth_token are both needed (set them in the environment)")
+        if not (self.from_number or self.messaging_service_sid or self.whatsapp_from):
+            raise ValueError("set from_number, whatsapp_from or messaging_service_sid to send messages")
+        return self
+
+
 class LoggingSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -90,6 +115,7 @@ class Settings(Section):
     catalog: dict[str, list[str]] = Field(default_factory=dict)
     places: dict[str, PlaceSettings] = Field(default_factory=dict)
     coordinators: CoordinatorSettings = Field(default_factory=CoordinatorSettings)
+    twilio: TwilioSettings = Field(default_factory=TwilioSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
 

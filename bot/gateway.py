@@ -75,6 +75,20 @@ class Gateway:
         await self.outbound.deliver(sent)
         return reply
 
+    async def record_consent(self, msg: InboundMessage, opted_out: bool) -> None:
+        """STOP / START and the like: remember the user's choice, once per message id."""
+        now = self.clock()
+        async with self._lock(msg.channel, msg.sender), self.db.uow() as uow:
+            user = await uow.users.get_or_create(msg.channel, msg.sender, now, "user")
+            await uow.users.lock(user)
+            if await uow.inbound.find(msg.channel, msg.message_id) is not None:
+                return
+            user.opted_out, user.last_seen_at = opted_out, now
+            await uow.inbound.add(InboundLog(
+                channel=msg.channel, message_id=msg.message_id, user_id=user.id, text=clean_text(msg.text),
+                intent="opt_out" if opted_out else "opt_in", reply="", status="done", received_at=now))
+            await uow.commit()
+
     async def _process(self, msg: InboundMessage) -> tuple[str, list[int]]:
         now = self.clock()
         text = clean_text(msg.text)

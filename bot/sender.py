@@ -23,10 +23,32 @@ MAX_ATTEMPTS = 5
 STALE_CLAIM = timedelta(minutes=5)  # a "sending" row older than this was cut off by a crash
 
 
-class Sender(Protocol):
-    """A channel's push: deliver text to an address or raise."""
+class SendError(Exception):
+    """A push that failed. Permanent ones (opted out, invalid number) are never retried."""
 
-    async def send(self, channel: str, address: str, text: str) -> None: ...
+    def __init__(self, message: str, code: int | None = None, permanent: bool = False,
+                 opted_out: bool = False):
+        super().__init__(message)
+        self.code, self.permanent, self.opted_out = code, permanent, opted_out
+
+
+class Sender(Protocol):
+    """A channel's push: deliver text to an address, return the provider's id, or raise."""
+
+    async def send(self, channel: str, address: str, text: str) -> str | None: ...
+
+
+class ChannelSenders:
+    """Routes each push to the sender of the user's channel."""
+
+    def __init__(self, senders: dict[str, Sender], fallback: Sender | None = None):
+        self.senders, self.fallback = senders, fallback
+
+    async def send(self, channel: str, address: str, text: str) -> str | None:
+        sender = self.senders.get(channel, self.fallback)
+        if sender is None:
+            raise SendError(f"no sender for channel {channel}", permanent=True)
+        return await sender.send(channel, address, text)
 
 
 class PrintSender:
@@ -96,18 +118,28 @@ class Outbound:
         if row is None:
             return
         try:
-            await self.sender.send(row.channel, row.address, row.text)
+            sid = await self.sender.send(row.channel, row.address, row.text)
+        except SendError as exc:
+            log.warning("push to %s failed: %s (code %s)", mask(row.address), exc, exc.code)
+            retry = not exc.permanent and row.attempts < MAX_ATTEMPTS
+            await self._finish(outbox_id, "pending" if retry else "failed", str(exc)[:255], exc.code,
+                               opted_out=exc.opted_out)
         except Exception as exc:  # a failed push is recorded and retried, never raised to the user
             log.warning("push to %s failed: %s", mask(row.address), exc)
             status = "failed" if row.attempts >= MAX_ATTEMPTS else "pending"
-            await self._finish(outbox_id, status, str(exc)[:255])
-            return
-        await self._finish(outbox_id, "sent", None)
+            await self._finish(outbox_id, status, str(exc)[:255] or type(exc).__name__)
+        else:
+            await self._finish(outbox_id, "sent", None, sid=sid)
 
-    async def _finish(self, outbox_id: int, status: str, error: str | None) -> None:
+    async def _finish(self, outbox_id: int, status: str, error: str | None, code: int | None = None,
+                      sid: str | None = None, opted_out: bool = False) -> None:
         async with self.db.uow() as uow:
             row = await uow.outbox.get(outbox_id)
-            row.status, row.error = status, error
+            row.status, row.error, row.error_code = status, error, code
             if status == "sent":
-                row.sent_at = datetime.now(timezone.utc)
+                row.sent_at, row.provider_sid = datetime.now(timezone.utc), sid
+                row.provider_status = row.provider_status or ("queued" if sid else None)
+            if opted_out:
+                user = await uow.users.get(row.user_id)
+                user.opted_out = True
             await uow.commit()

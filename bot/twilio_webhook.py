@@ -1,0 +1,105 @@
+"""Twilio webhooks: inbound SMS/WhatsApp (TwiML reply) and delivery status callbacks."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+
+from aiohttp import web
+from multidict import MultiDictProxy
+from sqlalchemy import select
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+
+from bot.addresses import e164
+from bot.logs import mask
+from bot.messages import InboundMessage
+from bot.segments import fit
+from storage.models import Outbox
+
+log = logging.getLogger(__name__)
+FORM = "application/x-www-form-urlencoded"
+# Twilio answers these itself on SMS (CHANNELS.md B5): we record consent and stay silent.
+OPT_OUT = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
+OPT_IN = {"START", "UNSTOP"}
+# Later statuses win; a callback never moves a message back (they arrive out of order).
+STATUS_RANK = {"accepted": 0, "scheduled": 0, "queued": 1, "sending": 2, "sent": 3,
+               "delivered": 4, "undelivered": 4, "failed": 4, "read": 5, "canceled": 4}
+
+
+def twiml(text: str | None) -> web.Response:
+    response = MessagingResponse()
+    if text:
+        response.message(text)
+    return web.Response(text=str(response), content_type="text/xml")
+
+
+class TwilioWebhooks:
+    """Verify → parse → dispatch → render, for the two Twilio routes."""
+
+    def __init__(self, auth_token: str, public_url: str):
+        self.validator = RequestValidator(auth_token)
+        self.public_url = public_url.rstrip("/")
+        self.svc = None  # the running services, set when the app starts
+
+    def signed_url(self, request: web.Request) -> str:
+        """The URL Twilio signed: the public one behind a proxy, byte for byte its query."""
+        if self.public_url:
+            return self.public_url + request.rel_url.raw_path_qs
+        return str(request.url)
+
+    async def verified_form(self, request: web.Request) -> MultiDictProxy:
+        if request.content_type != FORM:
+            raise web.HTTPUnsupportedMediaType(text="form-encoded body expected")
+        form = await request.post()
+        signature = request.headers.get("X-Twilio-Signature", "")
+        if not signature or not self.validator.validate(self.signed_url(request), form, signature):
+            log.warning("Twilio webhook with a missing or wrong signature refused")
+            raise web.HTTPForbidden(text="invalid signature")
+        return form
+
+    async def inbound(self, request: web.Request) -> web.Response:
+        form = await self.verified_form(request)
+        msg = parse_inbound(form)
+        gateway = self.svc.gateway
+        keyword = msg.text.strip().upper()
+        if msg.channel == "sms" and keyword in OPT_OUT | OPT_IN:
+            await gateway.record_consent(msg, opted_out=keyword in OPT_OUT)
+            return twiml(None)
+        reply = await gateway.handle(msg)
+        return twiml(fit(reply, 2) if msg.channel == "sms" else reply[:1600])
+
+    async def status(self, request: web.Request) -> web.Response:
+        form = await self.verified_form(request)
+        sid, status = form.get("MessageSid"), form.get("MessageStatus")
+        if not sid or status not in STATUS_RANK:
+            raise web.HTTPBadRequest(text="MessageSid and a known MessageStatus are required")
+        code = form.get("ErrorCode")
+        async with self.svc.db.uow() as uow:
+            row = (await uow.session.execute(select(Outbox).where(Outbox.provider_sid == sid))).scalar_one_or_none()
+            if row is None:
+                log.info("status %s for unknown message %s ignored", status, sid)
+                return twiml(None)
+            if STATUS_RANK[status] > STATUS_RANK.get(row.provider_status or "", -1):
+                row.provider_status = status
+                if code and code.isdigit():
+                    row.error_code = int(code)
+                if code == "21610":
+                    (await uow.users.get(row.user_id)).opted_out = True
+                await uow.commit()
+        return twiml(None)
+
+
+def parse_inbound(form: MultiDictProxy) -> InboundMessage:
+    """Twilio's form → InboundMessage; 400 when a field it always sends is missing or wrong."""
+    sid, sender = form.get("MessageSid"), form.get("From", "")
+    if not sid or not sender:
+        raise web.HTTPBadRequest(text="MessageSid and From are required")
+    channel = "whatsapp" if sender.startswith("whatsapp:") else "sms"
+    try:
+        address = e164(sender.removeprefix("whatsapp:"))
+    except ValueError:
+        log.warning("Twilio message from an unusable address %s", mask(sender))
+        raise web.HTTPBadRequest(text="From is not a phone number") from None
+    return InboundMessage(channel=channel, sender=address, text=form.get("Body", ""),
+                          message_id=sid, received_at=datetime.now(timezone.utc))
