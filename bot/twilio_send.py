@@ -7,6 +7,7 @@ Why not twilio's own AsyncTwilioHttpClient: it ignores its timeout (twilio-pytho
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import random
 from urllib.parse import urlsplit, urlunsplit
@@ -32,14 +33,16 @@ RATE_LIMITED = 20429
 MAX_BACKOFFS = 4
 
 
+def basic_auth(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
 class AiohttpTwilioClient(AsyncHttpClient):
     """twilio's HTTP seam on our aiohttp session: explicit timeout, one attempt, base URL."""
 
-    is_async = True
-
     def __init__(self, session: aiohttp.ClientSession, api_base: str, timeout: float):
-        super().__init__()
-        self.session, self.timeout = session, timeout
+        super().__init__(logger=log, is_async=True, timeout=timeout)
+        self.session = session
         self.base = urlsplit(api_base.rstrip("/"))
 
     def _rebase(self, url: str) -> str:
@@ -48,11 +51,12 @@ class AiohttpTwilioClient(AsyncHttpClient):
 
     async def request(self, method, uri, params=None, data=None, headers=None, auth=None,
                       timeout=None, allow_redirects=False) -> Response:
-        basic = aiohttp.BasicAuth(*auth) if auth else None
+        headers = dict(headers or {})
+        if auth:
+            headers["Authorization"] = basic_auth(*auth)
         async with asyncio.timeout(timeout or self.timeout):
             async with self.session.request(method, self._rebase(uri), params=params, data=data,
-                                            headers=headers, auth=basic,
-                                            allow_redirects=allow_redirects) as resp:
+                                            headers=headers, allow_redirects=allow_redirects) as resp:
                 return Response(resp.status, await resp.text(), dict(resp.headers))
 
 
