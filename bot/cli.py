@@ -23,8 +23,7 @@ def _parser() -> argparse.ArgumentParser:
     chat = sub.add_parser("chat", help="talk to the bot in the terminal")
     chat.add_argument("--as", dest="address", default="+8613800000001", help="your phone number (E.164)")
     sub.add_parser("demo", help="load sample farmers, listings and prices")
-    fake = sub.add_parser("fake-twilio", help="run a local fake of Twilio's Messages API (demos, tests)")
-    fake.add_argument("args", nargs=argparse.REMAINDER, help="--port, --account-sid, --auth-token ...")
+    sub.add_parser("fake-twilio", help="run a local fake of Twilio's Messages API (see --help)")
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=["upgrade", "current"])
     nlu = sub.add_parser("nlu", help="the built-in language model")
@@ -41,6 +40,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["fake-twilio"]:  # its own options, no farmchat config needed
+        from bot.fake_twilio import main as fake_main
+
+        return fake_main(argv[1:])
     args = _parser().parse_args(argv)
     try:
         settings = load_settings(args.config)
@@ -150,13 +154,7 @@ def _nlu_test(model, args) -> int:
     return 0 if ok else 1
 
 
-def _fake_twilio(settings: Settings, args) -> int:
-    from bot.fake_twilio import main as fake_main
-
-    return fake_main(args.args) or 0
-
-
-COMMANDS = {"fake-twilio": _fake_twilio, "serve": _serve, "chat": _chat, "demo": _demo, "db": _db, "nlu": _nlu}
+COMMANDS = {"serve": _serve, "chat": _chat, "demo": _demo, "db": _db, "nlu": _nlu}
 
 if __name__ == "__main__":
     sys.exit(main())

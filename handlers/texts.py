@@ -1,7 +1,7 @@
 """Every sentence the bot says, in English and Chinese. Short: an SMS reply fits 2 segments.
 
 No text ever asks a user to send STOP, CANCEL, UNSUBSCRIBE, END or QUIT alone: SMS carriers
-and Twilio treat those words as an opt-out (CHANNELS.md B).
+and Twilio treat those words as an opt-out, and answer HELP and INFO themselves (CHANNELS.md B5).
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "zh": "发送：卖50斤苹果3块一斤；买20斤苹果；苹果多少钱；我的货；我的订单；我叫王芳；我在武都",
     },
     "greet": {
-        "en": "Hello{name}! I help you sell and buy farm produce. Send 'help' for the menu.",
+        "en": "Hello{name}! I help you sell and buy farm produce. Send 'menu' to see what I can do.",
         "zh": "您好{name}！我帮您买卖农产品。发送“帮助”查看菜单。",
     },
     "out_of_scope": {
-        "en": "Sorry, I only help with buying and selling farm produce. Send 'help' for the menu.",
+        "en": "Sorry, I only help with buying and selling farm produce. Send 'menu' to see what I can do.",
         "zh": "抱歉，我只能帮您买卖农产品。发送“帮助”查看菜单。",
     },
     "not_understood": {
@@ -96,7 +96,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "zh": "这批货按{unit}卖。您要几{unit}？（有{qty}）",
     },
     "pick_number": {
-        "en": "Please reply with a number from 1 to {n}, or 'cancel'.",
+        "en": "Please reply with a number from 1 to {n}, or 'never mind'.",
         "zh": "请回复1到{n}的序号，或回复“取消”。",
     },
     "no_offers": {

@@ -50,3 +50,15 @@ def test_a_bad_file_is_named(tmp_path):
         load_settings(bad, environ={})
     with pytest.raises(ConfigError, match="not found"):
         load_settings(tmp_path / "missing.yaml", environ={})
+
+
+def test_incomplete_twilio_settings_are_a_clear_startup_error():
+    with pytest.raises(ConfigError, match="twilio.*auth_token are both needed"):
+        load_settings("config.yaml", environ={"FARMCHAT_TWILIO__ACCOUNT_SID": "AC123"})
+    with pytest.raises(ConfigError, match="from_number, whatsapp_from or messaging_service_sid"):
+        load_settings("config.yaml", environ={"FARMCHAT_TWILIO__ACCOUNT_SID": "AC123",
+                                              "FARMCHAT_TWILIO__AUTH_TOKEN": "secret"})
+    ok = load_settings("config.yaml", environ={"FARMCHAT_TWILIO__ACCOUNT_SID": "AC123",
+                                               "FARMCHAT_TWILIO__AUTH_TOKEN": "secret",
+                                               "FARMCHAT_TWILIO__MESSAGING_SERVICE_SID": "MG1"})
+    assert ok.twilio.enabled and not load_settings("config.yaml", environ={}).twilio.enabled

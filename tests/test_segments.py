@@ -52,3 +52,16 @@ def test_fit_keeps_what_fits_and_never_exceeds():
         assert fitted and segments(fitted) <= 2
         if segments(text) <= 2:
             assert fitted == text
+
+
+def test_no_text_asks_for_a_carrier_keyword_alone():
+    """Twilio treats STOP, CANCEL... sent alone as an opt-out and answers HELP/INFO itself."""
+    import re
+
+    from bot.twilio_webhook import OPT_IN, OPT_OUT
+    from handlers.texts import TEXTS
+
+    keywords = OPT_OUT | OPT_IN | {"HELP", "INFO", "STOP"}
+    for key, langs in TEXTS.items():
+        for quoted in re.findall(r"['‘“]([^'’”]+)['’”]", langs["en"]):
+            assert quoted.strip().upper() not in keywords, f"{key} asks for {quoted!r} alone"
