@@ -72,7 +72,8 @@ def create_app(settings: Settings, sender: Sender | None = None, nlu=None, backg
     async def lifecycle(app: web.Application):
         timeout = aiohttp.ClientTimeout(total=30)
         async with aiohttp.ClientSession(timeout=timeout) as session, \
-                services(settings, sender=sender or build_senders(settings, session), nlu=nlu) as svc:
+                services(settings, sender=sender or build_senders(settings, session), nlu=nlu,
+                         background_push=True) as svc:
             app[SERVICES] = svc
             if twilio:
                 twilio.svc = svc

@@ -6,6 +6,7 @@ decline), so a crash can delay a notification but never lose it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -74,8 +75,10 @@ class RecordingSender:
 class Outbound:
     """Queue notifications in the outbox, deliver them after commit, retry what failed."""
 
-    def __init__(self, db: Database, sender: Sender):
-        self.db, self.sender = db, sender
+    def __init__(self, db: Database, sender: Sender, background: bool = False):
+        """background: push after the reply instead of before it (webhooks must answer fast)."""
+        self.db, self.sender, self.background = db, sender, background
+        self._tasks: set[asyncio.Task] = set()
 
     async def queue(self, uow: UnitOfWork, notices: list[Reply], now: datetime) -> list[int]:
         ids = []
@@ -88,8 +91,21 @@ class Outbound:
         return ids
 
     async def deliver(self, ids: list[int]) -> None:
+        if self.background and ids:
+            task = asyncio.create_task(self._deliver_all(ids))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        else:
+            await self._deliver_all(ids)
+
+    async def _deliver_all(self, ids: list[int]) -> None:
         for outbox_id in ids:
             await self._deliver_one(outbox_id)
+
+    async def drain(self) -> None:
+        """Let pushes in progress finish (shutdown); what is left stays in the outbox."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=30)
 
     async def flush(self) -> int:
         """Send what is still pending (or was cut off mid-send by a crash); return the count."""
