@@ -102,9 +102,10 @@ class Gateway:
             if role:
                 user.role = role
             user.last_seen_at = now
-            lang = detect_language(text) or user.language or self._default_lang()
-            if detect_language(text):
-                user.language = lang
+            written = detect_language(text)
+            if written:
+                user.language = written
+            lang = written or user.language or self._default_lang()
             ctx = Context(msg=msg, user=user, parse=Parse.from_nlu(self.nlu.parse(text)), lang=lang,
                           uow=uow, settings=self.settings, catalog=self.catalog, now=now)
             await self._load_state(ctx)

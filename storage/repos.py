@@ -44,6 +44,9 @@ class Users(_Repo):
 
     async def get_or_create(self, channel: str, address: str, now: datetime, role: str) -> User:
         """Insert-if-absent is atomic, so two processes meeting a new user make one row."""
+        existing = await self.by_address(channel, address)
+        if existing is not None:  # the usual case: one SELECT, no write
+            return existing
         stmt = self._insert(User).values(
             channel=channel, address=address, language="", role=role,
             opted_out=False, created_at=now, last_seen_at=now,
