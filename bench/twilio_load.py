@@ -1,0 +1,173 @@
+"""Benchmark: signed Twilio webhooks against `farmchat serve`, beside a raw aiohttp endpoint.
+
+    .venv/bin/python bench/twilio_load.py [--db sqlite|postgres] [--seconds 10] [--connections 32]
+
+Simulated users run real flows (sell, buy, choose, price, help); every request is signed in
+advance with Twilio's RequestValidator and carries its own MessageSid, so no request is a
+dedupe hit. wrk (Debian package `wrk`) sends them from core 1 while the server runs on core
+0, so the load generator does not starve the server. The raw endpoint parses the same form
+and answers the same TwiML with no signature check, database or NLU: the ratio says what
+farmchat's work costs. Everything is on 127.0.0.1 and every run is bounded in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from twilio.request_validator import RequestValidator  # noqa: E402
+
+TOKEN, SID, NUMBER = "bench-token", "AC" + "0" * 32, "+15005550006"
+PRODUCTS = ["apples", "pears", "walnuts", "potatoes", "honey", "kiwi", "garlic", "tomatoes"]
+RAW_SERVER = '''
+import sys
+from aiohttp import web
+async def echo(request):
+    form = await request.post()
+    body = form.get("Body", "")
+    return web.Response(text=f'<?xml version="1.0" encoding="UTF-8"?><Response><Message>{body}</Message></Response>',
+                        content_type="text/xml")
+app = web.Application()
+app.router.add_post("/webhooks/twilio", echo)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+'''
+
+
+def conversations(users: int) -> list[tuple[str, str]]:
+    """(sender, text) in an order a real crowd could produce: sellers first, then buyers."""
+    msgs = []
+    for n in range(users):
+        farmer = f"+86138{n:08d}"
+        msgs.append((farmer, f"sell {50 + n % 50}kg {PRODUCTS[n % len(PRODUCTS)]} at {2 + n % 5}/kg"))
+    for n in range(users):
+        buyer = f"+25470{n:07d}"
+        product = PRODUCTS[(n * 3) % len(PRODUCTS)]
+        msgs += [(buyer, f"buy 5 kg {product}"), (buyer, "1"), (buyer, f"{product} price?"), (buyer, "help")]
+    return msgs
+
+
+def signed_requests(url: str, messages: list[tuple[str, str]]) -> list[dict]:
+    validator = RequestValidator(TOKEN)
+    out = []
+    for n, (sender, text) in enumerate(messages):
+        fields = {"MessageSid": f"SM{n:032x}", "AccountSid": SID, "From": sender, "To": NUMBER, "Body": text,
+                  "NumMedia": "0", "SmsStatus": "received", "ApiVersion": "2010-04-01"}
+        out.append({"body": urlencode(fields), "sig": validator.compute_signature(url, fields)})
+    return out
+
+
+LUA = '''
+local reqs = {}
+local i = 0
+function init(args)
+  for line in io.lines(args[1]) do
+    local sig, body = line:match("^(%S+) (.*)$")
+    reqs[#reqs + 1] = wrk.format("POST", "/webhooks/twilio",
+      {["Content-Type"] = "application/x-www-form-urlencoded", ["X-Twilio-Signature"] = sig}, body)
+  end
+end
+function request()
+  i = i + 1
+  if i > #reqs then i = 1 end
+  return reqs[i]
+end
+'''
+
+
+def wait_up(port: int, seconds: float = 90) -> None:
+    import urllib.request
+
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            return
+        except Exception as exc:  # noqa: BLE001 - not up yet
+            if "404" in str(exc) or "405" in str(exc):
+                return
+            time.sleep(0.3)
+    raise SystemExit(f"server on {port} did not start")
+
+
+def run_wrk(port: int, script: Path, data: Path, seconds: int, connections: int) -> dict:
+    cmd = ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
+           "-s", str(script), f"http://127.0.0.1:{port}", "--", str(data)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    lat = dict(re.findall(r"\s+(50|99)%\s+([\d.]+\w+)", out))
+    return {"rate": rate, "requests": total, "p50": lat.get("50"), "p99": lat.get("99"),
+            "non_2xx": int(errors.group(1)) if errors else 0, "raw": out}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--users", type=int, default=6000)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is needed: apt-get install wrk")
+    work = Path(tempfile.mkdtemp(prefix="farmchat-bench-"))
+    port, raw_port, fake_port = 18180, 18181, 18182
+    url = f"http://127.0.0.1:{port}/webhooks/twilio"
+    reqs = signed_requests(url, conversations(args.users))
+    data = work / "requests.txt"
+    data.write_text("".join(f"{r['sig']} {r['body']}\n" for r in reqs))
+    script = work / "post.lua"
+    script.write_text(LUA)
+    db = f"sqlite+aiosqlite:///{work / 'bench.db'}" if args.db == "sqlite" else \
+        "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+    env = {**os.environ, "FARMCHAT_DATABASE__URL": db, "FARMCHAT_SERVER__PORT": str(port),
+           "FARMCHAT_SERVER__PUBLIC_URL": f"http://127.0.0.1:{port}", "FARMCHAT_TWILIO__ACCOUNT_SID": SID,
+           "FARMCHAT_TWILIO__AUTH_TOKEN": TOKEN, "FARMCHAT_TWILIO__FROM_NUMBER": NUMBER,
+           "FARMCHAT_TWILIO__API_BASE": f"http://127.0.0.1:{fake_port}", "FARMCHAT_LOGGING__LEVEL": "WARNING",
+           "FARMCHAT_CONFIG": str(ROOT / "config.yaml"), "FARMCHAT_NLU__CACHE_DIR": str(ROOT / ".farmchat-cache")}
+    if args.db == "postgres":
+        subprocess.run([sys.executable, "-c", "import asyncio,sys; sys.path.insert(0,'.');"
+                        "from tests.conftest import reset_postgres, PG_URL; asyncio.run(reset_postgres(PG_URL))"],
+                       cwd=ROOT, check=True)
+    procs = [
+        subprocess.Popen(["taskset", "-c", "1", sys.executable, "-m", "bot.fake_twilio", "--port", str(fake_port),
+                          "--account-sid", SID, "--auth-token", TOKEN], cwd=ROOT, stdout=subprocess.DEVNULL),
+        subprocess.Popen(["taskset", "-c", "0", sys.executable, "-m", "bot.cli", "serve"], cwd=ROOT, env=env,
+                         stdout=subprocess.DEVNULL, stderr=open(work / "serve.log", "w")),
+        subprocess.Popen(["taskset", "-c", "0", sys.executable, "-c", RAW_SERVER, str(raw_port)]),
+    ]
+    try:
+        wait_up(port)
+        wait_up(raw_port)
+        raw = run_wrk(raw_port, script, data, args.seconds, args.connections)
+        farm = run_wrk(port, script, data, args.seconds, args.connections)
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=30)
+    wrapped = farm["requests"] > len(reqs)
+    print(f"db={args.db} users={args.users} signed requests={len(reqs)} connections={args.connections} "
+          f"seconds={args.seconds}")
+    for name, r in (("raw aiohttp form echo", raw), ("farmchat /webhooks/twilio", farm)):
+        print(f"{name:28} {r['rate']:8.0f} msg/s  p50 {r['p50']}  p99 {r['p99']}  non-2xx {r['non_2xx']}")
+    print(f"ratio farmchat/raw: {farm['rate'] / raw['rate']:.3f}"
+          + ("  (requests wrapped around: some were dedupe hits)" if wrapped else ""))
+    print(json.dumps({"raw": {k: v for k, v in raw.items() if k != "raw"},
+                      "farmchat": {k: v for k, v in farm.items() if k != "raw"}}))
+
+
+if __name__ == "__main__":
+    main()
