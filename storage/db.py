@@ -40,7 +40,11 @@ def _sqlite_begin_immediate(conn: Connection) -> None:
 def create_engine(url: str, **kwargs) -> AsyncEngine:
     """An async engine; SQLite gets WAL, foreign keys and serialized write transactions."""
     if url.startswith("sqlite"):
-        kwargs.setdefault("pool_size", 20)
+        # One connection per process: SQLite runs one write transaction at a time anyway, and
+        # queueing for the pool is FIFO and prompt, whereas connections competing for the
+        # write lock sleep in SQLite's busy handler (up to 100 ms a try), a convoy under load.
+        kwargs.setdefault("pool_size", 1)
+        kwargs.setdefault("max_overflow", 0)
         kwargs.setdefault("pool_timeout", 60)
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
