@@ -27,7 +27,7 @@ from bot.fake_twilio import FakeTwilio, make_inbound_fields, post_inbound
 
 ROOT = Path(__file__).resolve().parents[1]
 # Twilio's official spec (twilio-oai), kept beside the repository, never copied into it.
-SPEC_PATH = Path(os.environ.get("FARMCHAT_TWILIO_SPEC") or ROOT.parent / "shared" / "vendor" / "twilio_api_v2010.yaml")
+from tests.test_twilio_trade import SPEC as SPEC_PATH  # noqa: E402  one place that finds the spec
 SID, TOKEN = "AC" + "a1" * 16, "fake-token-0123456789abcdef"
 FROM, TO, SERVICE = "+15005550006", "+254700000002", "MG" + "b2" * 16
 MESSAGE_SID = re.compile(r"^SM[0-9a-f]{32}$")
