@@ -130,3 +130,16 @@ async def test_a_huge_body_gets_413(client):
     fields = inbound("x" * 200_000, "SM" + "9" * 32)
     status, _ = await post(client, fields)
     assert status == 413
+
+
+def test_no_text_asks_for_a_carrier_keyword_alone():
+    """Twilio treats STOP, CANCEL... sent alone as an opt-out and answers HELP/INFO itself."""
+    import re
+
+    from bot.twilio_webhook import OPT_IN, OPT_OUT
+    from handlers.texts import TEXTS
+
+    keywords = OPT_OUT | OPT_IN | {"HELP", "INFO", "STOP"}
+    for key, langs in TEXTS.items():
+        for quoted in re.findall(r"['‘“]([^'’”]+)['’”]", langs["en"]):
+            assert quoted.strip().upper() not in keywords, f"{key} asks for {quoted!r} alone"
