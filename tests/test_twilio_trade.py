@@ -17,7 +17,7 @@ from sqlalchemy import select
 from bot.app import SERVICES, create_app
 from bot.fake_twilio import FakeTwilio, inbound_fields, post_inbound
 from bot.twilio_send import basic_auth
-from storage.models import Outbox, User
+from storage.models import Outbox
 from tests.conftest import make_settings
 
 TOKEN, SID, NUMBER = "test-auth-token-0123456789", "AC" + "1" * 32, "+15005550006"
