@@ -26,6 +26,23 @@ INTENT_HANDLERS = {
     "broadcast": alerts.broadcast,
 }
 
+
+async def on_clarify(ctx: Context) -> list[Reply] | None:
+    """The answer to "sell or buy?": run the remembered message as the chosen intent."""
+    answer = ctx.parse.text.strip().lower()
+    chosen = ctx.parse.intent if ctx.parse.intent in ACTIONS else CHOICES.get(answer)
+    if chosen is None:
+        return None
+    original = ctx.slots
+    ctx.done()
+    ctx.parse = Parse(text=original["text"], intent=chosen, confidence=1.0,
+                      entities=original.get("entities", []))
+    return await INTENT_HANDLERS[chosen](ctx)
+
+
+CHOICES = {"sell": "sell", "卖": "sell", "1": "sell", "buy": "buy", "买": "buy", "2": "buy"}
+
+
 # An open question's state → the handler that tries to read the answer (None: not an answer).
 STATE_HANDLERS = {
     "sell.product": sell.on_answer,
@@ -37,10 +54,8 @@ STATE_HANDLERS = {
     "buy.count": buy.on_count,
     "buy.standing": buy.on_standing,
     "orders.which": orders.on_which,
+    "clarify": on_clarify,
 }
-
-STATE_HANDLERS["clarify"] = None  # set below: it needs the intent table
-
 
 # Intents that answer a question without dropping the one the bot asked.
 KEEP_STATE = {"price_query", "my_listings", "my_orders", "help", "greet", "set_profile"}
@@ -105,20 +120,3 @@ def _clarify(ctx: Context) -> list[Reply] | None:
     ctx.slots = {"text": ctx.parse.text, "entities": ctx.parse.entities}
     a, b = ctx.word("sell"), ctx.word("buy")
     return ctx.ask("clarify", "clarify", a=a, b=b)
-
-
-async def on_clarify(ctx: Context) -> list[Reply] | None:
-    """The answer to "sell or buy?": run the remembered message as the chosen intent."""
-    answer = ctx.parse.text.strip().lower()
-    chosen = ctx.parse.intent if ctx.parse.intent in ACTIONS else CHOICES.get(answer)
-    if chosen is None:
-        return None
-    original = ctx.slots
-    ctx.done()
-    ctx.parse = Parse(text=original["text"], intent=chosen, confidence=1.0,
-                      entities=original.get("entities", []))
-    return await INTENT_HANDLERS[chosen](ctx)
-
-
-CHOICES = {"sell": "sell", "卖": "sell", "1": "sell", "buy": "buy", "买": "buy", "2": "buy"}
-STATE_HANDLERS["clarify"] = on_clarify
