@@ -9,8 +9,10 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+from storage import sqlite_inline
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -22,12 +24,12 @@ class SchemaError(Exception):
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite/aiosqlite would defer it);
     # see https://docs.sqlalchemy.org/en/20/dialects/sqlite.html#serializable-isolation-savepoints-transactional-ddl
-    dbapi_connection.isolation_level = None
+    if dbapi_connection.isolation_level is not None:  # the inline driver connects with None
+        dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 
 
@@ -38,7 +40,7 @@ def _sqlite_begin_immediate(conn: Connection) -> None:
 
 
 def create_engine(url: str, **kwargs) -> AsyncEngine:
-    """An async engine; SQLite gets WAL, foreign keys and serialized write transactions."""
+    """An async engine; SQLite gets WAL, foreign keys, serialized writes and no thread hops."""
     if url.startswith("sqlite"):
         # One connection per process: SQLite runs one write transaction at a time anyway, and
         # queueing for the pool is FIFO and prompt, whereas connections competing for the
@@ -46,6 +48,9 @@ def create_engine(url: str, **kwargs) -> AsyncEngine:
         kwargs.setdefault("pool_size", 1)
         kwargs.setdefault("max_overflow", 0)
         kwargs.setdefault("pool_timeout", 60)
+        path = make_url(url).database
+        if path and path != ":memory:" and "async_creator" not in kwargs:
+            kwargs["async_creator"] = sqlite_inline.creator(path)
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
