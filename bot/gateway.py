@@ -22,6 +22,7 @@ from storage.models import InboundLog
 from storage.uow import Database
 
 log = logging.getLogger(__name__)
+LAST_SEEN_PRECISION = timedelta(minutes=1)  # users.last_seen_at is not rewritten more often
 MAX_TEXT = 2000  # longer messages are cut: no SMS or WeChat text is legitimately longer
 
 
@@ -92,29 +93,24 @@ class Gateway:
     async def _process(self, msg: InboundMessage) -> tuple[str, list[int]]:
         now = self.clock()
         text = clean_text(msg.text)
+        parse = Parse.from_nlu(self.nlu.parse(text))  # before the transaction: no lock held meanwhile
         async with self.db.uow() as uow:
             role = "coordinator" if msg.sender in self._coordinators else None
-            user = await uow.users.get_or_create(msg.channel, msg.sender, now, role or "user")
-            await uow.users.lock(user)  # before the dedupe check, so a concurrent retry waits
-            seen = await uow.inbound.find(msg.channel, msg.message_id)
+            user, conv, seen = await uow.users.arrive(msg.channel, msg.sender, msg.message_id, now, role or "user")
             if seen is not None:
-                return seen.reply, []
-            if role:
-                user.role = role
-            user.last_seen_at = now
+                return seen, []
             written = detect_language(text)
-            if written:
-                user.language = written
+            self._touch(user, role, written, now)
             lang = written or user.language or self._default_lang()
-            ctx = Context(msg=msg, user=user, parse=Parse.from_nlu(self.nlu.parse(text)), lang=lang,
+            ctx = Context(msg=msg, user=user, parse=parse, lang=lang,
                           uow=uow, settings=self.settings, catalog=self.catalog, now=now)
-            await self._load_state(ctx)
+            self._load_state(ctx, conv)
             try:
                 replies = await route(ctx)
             except DomainError as err:
                 replies = ctx.say(err.key, **err.values)
             reply = self._join(replies)
-            await self._save_state(ctx)
+            await self._save_state(ctx, conv)
             outbox_ids = await self.outbound.queue(uow, ctx.notices, now)
             try:
                 await uow.inbound.add(InboundLog(
@@ -125,6 +121,16 @@ class Gateway:
                 return await self._stored_reply(msg), []
             await uow.commit()
         return reply, outbox_ids
+
+    @staticmethod
+    def _touch(user, role: str | None, written: str | None, now: datetime) -> None:
+        """Update the user row only where something changed (last seen at minute precision)."""
+        if role and user.role != role:
+            user.role = role
+        if written and user.language != written:
+            user.language = written
+        if user.last_seen_at is None or now - user.last_seen_at >= LAST_SEEN_PRECISION:
+            user.last_seen_at = now
 
     async def _stored_reply(self, msg: InboundMessage) -> str:
         async with self.db.uow() as uow:
@@ -148,16 +154,15 @@ class Gateway:
             log.exception("could not record failed message %s", msg.message_id)
         return reply
 
-    async def _load_state(self, ctx: Context) -> None:
-        conv = await ctx.uow.conversations.get(ctx.user.id)
+    def _load_state(self, ctx: Context, conv) -> None:
         idle = timedelta(minutes=self.settings.market.conversation_timeout_minutes)
         if conv is not None and ctx.now - conv.updated_at <= idle:
             ctx.state, ctx.slots = conv.state, dict(conv.slots or {})
 
-    async def _save_state(self, ctx: Context) -> None:
+    async def _save_state(self, ctx: Context, conv) -> None:
         if ctx.state:
             await ctx.uow.conversations.save(ctx.user.id, ctx.state, ctx.slots, ctx.now)
-        else:
+        elif conv is not None:  # no row, nothing to delete: spare the DELETE
             await ctx.uow.conversations.clear(ctx.user.id)
 
     def _join(self, replies: list[Reply]) -> str:

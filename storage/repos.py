@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -34,6 +35,14 @@ class _Repo:
         return (postgresql if dialect == "postgresql" else sqlite).insert(model)
 
 
+class Arrival(NamedTuple):
+    """What the gateway needs first about a message: its sender, their open question, a past reply."""
+
+    user: User
+    conversation: Conversation | None
+    seen_reply: str | None
+
+
 class Users(_Repo):
     async def get(self, user_id: int) -> User | None:
         return await self.s.get(User, user_id)
@@ -54,9 +63,38 @@ class Users(_Repo):
         await self.s.execute(stmt)
         return await self.by_address(channel, address)
 
+    async def arrive(self, channel: str, address: str, message_id: str, now: datetime, role: str) -> Arrival:
+        """The sender (created if new; row-locked on PostgreSQL before anything is read), the
+        open conversation and the reply already given to this message id, in one SELECT."""
+        if self._postgres():
+            await self._lock_address(channel, address, now, role)
+        row = await self._arrival(channel, address, message_id)
+        if row is None:
+            await self.get_or_create(channel, address, now, role)
+            row = await self._arrival(channel, address, message_id)
+        return Arrival(*row)
+
+    async def _arrival(self, channel: str, address: str, message_id: str):
+        seen = select(InboundLog.reply).where(
+            InboundLog.channel == channel, InboundLog.message_id == message_id).scalar_subquery()
+        q = (select(User, Conversation, seen)
+             .outerjoin(Conversation, Conversation.user_id == User.id)
+             .where(User.channel == channel, User.address == address))
+        return (await self.s.execute(q)).one_or_none()
+
+    async def _lock_address(self, channel: str, address: str, now: datetime, role: str) -> None:
+        # READ COMMITTED takes a new snapshot per statement, so what is read after this lock is
+        # what the previous holder committed; SQLite needs none (BEGIN IMMEDIATE serializes).
+        q = select(User.id).where(User.channel == channel, User.address == address).with_for_update()
+        if (await self.s.execute(q)).scalar_one_or_none() is None:
+            await self.lock(await self.get_or_create(channel, address, now, role))
+
+    def _postgres(self) -> bool:
+        return self.s.bind.dialect.name == "postgresql"
+
     async def lock(self, user: User) -> None:
         """Serialize work for one user across processes (PostgreSQL row lock)."""
-        if self.s.bind.dialect.name == "postgresql":
+        if self._postgres():
             await self.s.execute(select(User.id).where(User.id == user.id).with_for_update())
 
 
