@@ -18,6 +18,7 @@ from bot.tasks import sweeper
 
 log = logging.getLogger(__name__)
 SERVICES = web.AppKey("services", Services)
+WORKER = web.AppKey("worker", int)
 MAX_BODY = 64 * 1024  # no webhook or parse request is legitimately larger
 
 
@@ -25,7 +26,7 @@ async def healthz(request: web.Request) -> web.Response:
     svc = request.app[SERVICES]
     async with svc.db.uow() as uow:
         await uow.inbound.count()
-    return web.json_response({"status": "ok", "database": svc.db.dialect})
+    return web.json_response({"status": "ok", "database": svc.db.dialect, "worker": request.app[WORKER]})
 
 
 async def model_parse(request: web.Request) -> web.Response:
@@ -64,8 +65,10 @@ def build_senders(settings: Settings, session: aiohttp.ClientSession) -> Channel
     return ChannelSenders(senders)
 
 
-def create_app(settings: Settings, sender: Sender | None = None, nlu=None, background: bool = True) -> web.Application:
+def create_app(settings: Settings, sender: Sender | None = None, nlu=None, background: bool = True,
+               worker: int = 0) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY, middlewares=[webhook_errors])
+    app[WORKER] = worker
     twilio = TwilioWebhooks(settings.twilio.auth_token, settings.server.public_url) \
         if settings.twilio.enabled else None
 

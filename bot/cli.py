@@ -19,7 +19,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="farmchat", description="Chat marketplace for farm produce.")
     p.add_argument("--config", help="config file (default: $FARMCHAT_CONFIG or ./config.yaml)")
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="run the HTTP server (webhooks, /model/parse, /healthz)")
+    serve = sub.add_parser("serve", help="run the HTTP server (webhooks, /model/parse, /healthz)")
+    serve.add_argument("--worker", type=int, help=argparse.SUPPRESS)  # set by the supervisor
     chat = sub.add_parser("chat", help="talk to the bot in the terminal")
     chat.add_argument("--as", dest="address", default="+8613800000001", help="your phone number (E.164)")
     sub.add_parser("demo", help="load sample farmers, listings and prices")
@@ -61,14 +62,51 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _serve(settings: Settings, args) -> None:
+def _serve(settings: Settings, args) -> int:
     from aiohttp import web
 
     from bot.app import create_app
 
-    print(f"farmchat serving on http://{settings.server.host}:{settings.server.port}")
-    web.run_app(create_app(settings), host=settings.server.host, port=settings.server.port,
+    workers = settings.server.workers
+    if workers > 1 and args.worker is None:
+        return _supervise(settings, args)
+    if args.worker is None:
+        print(f"farmchat serving on http://{settings.server.host}:{settings.server.port}")
+    app = create_app(settings, background=args.worker in (None, 0), worker=args.worker or 0)
+    web.run_app(app, host=settings.server.host, port=settings.server.port, reuse_port=workers > 1,
                 print=None, shutdown_timeout=10)
+    return 0
+
+
+def _supervise(settings: Settings, args) -> int:
+    """Migrate and train once, then run `server.workers` serve processes on one port."""
+    import os
+    import signal
+    import subprocess
+
+    from bot.bootstrap import build_catalog, load_nlu, open_database
+
+    async def prepare() -> None:
+        await (await open_database(settings)).close()
+
+    asyncio.run(prepare())
+    load_nlu(settings, build_catalog(settings))  # the workers load the cached model
+    base = [sys.executable, "-m", "bot.cli", *(["--config", args.config] if args.config else []), "serve"]
+    procs = [subprocess.Popen([*base, "--worker", str(n)]) for n in range(settings.server.workers)]
+
+    def stop(signum, _frame) -> None:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    print(f"farmchat serving on http://{settings.server.host}:{settings.server.port} "
+          f"with {len(procs)} workers")
+    os.wait()  # the first worker to end (a crash, or the signal above) ends them all
+    stop(signal.SIGTERM, None)
+    codes = [proc.wait() for proc in procs]
+    return next((code for code in codes if code not in (0, -signal.SIGTERM)), 0)
 
 
 def _chat(settings: Settings, args) -> int:

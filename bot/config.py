@@ -27,6 +27,7 @@ class ServerSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
     public_url: str = ""
+    workers: int = Field(1, ge=1, le=32)
 
 
 class DatabaseSettings(Section):

@@ -138,3 +138,48 @@ def test_nlu_parse_and_test_commands(env, tmp_path):
     assert passed.returncode == 0 and "intent accuracy" in passed.stdout.lower()
     failed = run(env, "nlu", "test", str(sample), "--min-intent-accuracy", "1.01")
     assert failed.returncode == 1 and "FAILED" in failed.stdout
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def get_health(port: int) -> dict | None:
+    import aiohttp
+
+    try:  # a new connection each time, so the kernel may pick another worker
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http, \
+                http.get(f"http://127.0.0.1:{port}/healthz", timeout=aiohttp.ClientTimeout(total=5)) as resp:
+            return await resp.json()
+    except (aiohttp.ClientError, asyncio.TimeoutError):
+        return None
+
+
+async def test_serve_with_two_workers_shares_the_port_and_stops_on_sigterm(env):
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        *FARMCHAT, "serve", env={**env, "FARMCHAT_SERVER__PORT": str(port), "FARMCHAT_SERVER__WORKERS": "2"},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    try:
+        seen: set[int] = set()
+        for _ in range(600):  # bounded: up to about a minute for start-up plus enough connections
+            health = await get_health(port)
+            if health:
+                assert health["status"] == "ok" and health["database"] == "sqlite"
+                seen.add(health["worker"])
+                if seen == {0, 1}:
+                    break
+            else:
+                await asyncio.sleep(0.1)
+        assert seen == {0, 1}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(proc.wait(), 30)
+    output = (await proc.stdout.read()).decode()
+    assert code == 0, output
+    assert "with 2 workers" in output and "Traceback" not in output
+    assert await get_health(port) is None  # no worker left behind
