@@ -45,24 +45,24 @@ web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log
 '''
 
 
-def conversations(users: int) -> list[tuple[str, str]]:
+def conversations(users: int, first: int = 0) -> list[tuple[str, str]]:
     """(sender, text) in an order a real crowd could produce: sellers first, then buyers."""
     msgs = []
-    for n in range(users):
+    for n in range(first, first + users):
         farmer = f"+86138{n:08d}"
         msgs.append((farmer, f"sell {50 + n % 50}kg {PRODUCTS[n % len(PRODUCTS)]} at {2 + n % 5}/kg"))
-    for n in range(users):
+    for n in range(first, first + users):
         buyer = f"+25470{n:07d}"
         product = PRODUCTS[(n * 3) % len(PRODUCTS)]
         msgs += [(buyer, f"buy 5 kg {product}"), (buyer, "1"), (buyer, f"{product} price?"), (buyer, "help")]
     return msgs
 
 
-def signed_requests(url: str, messages: list[tuple[str, str]]) -> list[dict]:
+def signed_requests(url: str, messages: list[tuple[str, str]], prefix: str = "SM") -> list[dict]:
     validator = RequestValidator(TOKEN)
     out = []
     for n, (sender, text) in enumerate(messages):
-        fields = {"MessageSid": f"SM{n:032x}", "AccountSid": SID, "From": sender, "To": NUMBER, "Body": text,
+        fields = {"MessageSid": f"{prefix}{n:032x}", "AccountSid": SID, "From": sender, "To": NUMBER, "Body": text,
                   "NumMedia": "0", "SmsStatus": "received", "ApiVersion": "2010-04-01"}
         out.append({"body": urlencode(fields), "sig": validator.compute_signature(url, fields)})
     return out
@@ -113,39 +113,67 @@ def run_wrk(port: int, script: Path, data: Path, seconds: int, connections: int)
             "non_2xx": int(errors.group(1)) if errors else 0, "raw": out}
 
 
+def write_requests(path: Path, url: str, users: int, first: int, prefix: str) -> int:
+    """Pre-signed requests, one per line ("signature body"); every MessageSid distinct."""
+    reqs = signed_requests(url, conversations(users, first), prefix)
+    path.write_text("".join(f"{r['sig']} {r['body']}\n" for r in reqs))
+    return len(reqs)
+
+
+def open_loop(port: int, data: Path, rate: float, seconds: int) -> dict:
+    """Constant offered rate from core 1 (bench/open_loop.py), latency counted from due time."""
+    cmd = ["taskset", "-c", "1", sys.executable, str(ROOT / "bench" / "open_loop.py"),
+           f"http://127.0.0.1:{port}/webhooks/twilio", str(data), str(rate), str(seconds)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120)
+    if out.returncode:
+        raise SystemExit(out.stderr)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def server_env(args, work: Path, port: int, fake_port: int) -> dict:
+    db = f"sqlite+aiosqlite:///{work / 'bench.db'}" if args.db == "sqlite" else \
+        "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+    return {**os.environ, "FARMCHAT_DATABASE__URL": db, "FARMCHAT_SERVER__PORT": str(port),
+            "FARMCHAT_SERVER__WORKERS": str(args.workers),
+            "FARMCHAT_SERVER__PUBLIC_URL": f"http://127.0.0.1:{port}", "FARMCHAT_TWILIO__ACCOUNT_SID": SID,
+            "FARMCHAT_TWILIO__AUTH_TOKEN": TOKEN, "FARMCHAT_TWILIO__FROM_NUMBER": NUMBER,
+            "FARMCHAT_TWILIO__API_BASE": f"http://127.0.0.1:{fake_port}", "FARMCHAT_LOGGING__LEVEL": "WARNING",
+            "FARMCHAT_CONFIG": str(ROOT / "config.yaml"), "FARMCHAT_NLU__CACHE_DIR": str(ROOT / ".farmchat-cache")}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
-    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--users", type=int, default=6000)
+    parser.add_argument("--workers", type=int, default=1, help="farmchat serve processes (server.workers)")
+    parser.add_argument("--rate", type=float, default=500, help="offered rate of the open-loop run (0: skip)")
+    parser.add_argument("--rate-seconds", type=int, default=10)
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install wrk")
     work = Path(tempfile.mkdtemp(prefix="farmchat-bench-"))
     port, raw_port, fake_port = 18180, 18181, 18182
     url = f"http://127.0.0.1:{port}/webhooks/twilio"
-    reqs = signed_requests(url, conversations(args.users))
-    data = work / "requests.txt"
-    data.write_text("".join(f"{r['sig']} {r['body']}\n" for r in reqs))
+    data, paced = work / "requests.txt", work / "paced.txt"
+    count = write_requests(data, url, args.users, 0, "SM")
+    paced_users = max(1, int(args.rate * args.rate_seconds / 5) + 1)
+    write_requests(paced, url, paced_users, 10 ** 6, "SP")  # other users, other ids: no dedupe hits
     script = work / "post.lua"
     script.write_text(LUA)
-    db = f"sqlite+aiosqlite:///{work / 'bench.db'}" if args.db == "sqlite" else \
-        "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-    env = {**os.environ, "FARMCHAT_DATABASE__URL": db, "FARMCHAT_SERVER__PORT": str(port),
-           "FARMCHAT_SERVER__PUBLIC_URL": f"http://127.0.0.1:{port}", "FARMCHAT_TWILIO__ACCOUNT_SID": SID,
-           "FARMCHAT_TWILIO__AUTH_TOKEN": TOKEN, "FARMCHAT_TWILIO__FROM_NUMBER": NUMBER,
-           "FARMCHAT_TWILIO__API_BASE": f"http://127.0.0.1:{fake_port}", "FARMCHAT_LOGGING__LEVEL": "WARNING",
-           "FARMCHAT_CONFIG": str(ROOT / "config.yaml"), "FARMCHAT_NLU__CACHE_DIR": str(ROOT / ".farmchat-cache")}
     if args.db == "postgres":
         subprocess.run([sys.executable, "-c", "import asyncio,sys; sys.path.insert(0,'.');"
                         "from tests.conftest import reset_postgres, PG_URL; asyncio.run(reset_postgres(PG_URL))"],
                        cwd=ROOT, check=True)
+    # The server gets core 0 (both cores with several workers); wrk and the fake provider core 1.
+    cores = "0" if args.workers == 1 else "0,1"
     procs = [
         subprocess.Popen(["taskset", "-c", "1", sys.executable, "-m", "bot.fake_twilio", "--port", str(fake_port),
                           "--account-sid", SID, "--auth-token", TOKEN], cwd=ROOT, stdout=subprocess.DEVNULL),
-        subprocess.Popen(["taskset", "-c", "0", sys.executable, "-m", "bot.cli", "serve"], cwd=ROOT, env=env,
-                         stdout=subprocess.DEVNULL, stderr=open(work / "serve.log", "w")),
+        subprocess.Popen(["taskset", "-c", cores, sys.executable, "-m", "bot.cli", "serve"], cwd=ROOT,
+                         env=server_env(args, work, port, fake_port), stdout=subprocess.DEVNULL,
+                         stderr=open(work / "serve.log", "w")),
         subprocess.Popen(["taskset", "-c", "0", sys.executable, "-c", RAW_SERVER, str(raw_port)]),
     ]
     try:
@@ -153,20 +181,29 @@ def main() -> None:
         wait_up(raw_port)
         raw = run_wrk(raw_port, script, data, args.seconds, args.connections)
         farm = run_wrk(port, script, data, args.seconds, args.connections)
+        paced_run = open_loop(port, paced, args.rate, args.rate_seconds) if args.rate else None
     finally:
         for proc in procs:
             proc.terminate()
         for proc in procs:
             proc.wait(timeout=30)
-    wrapped = farm["requests"] > len(reqs)
-    print(f"db={args.db} users={args.users} signed requests={len(reqs)} connections={args.connections} "
-          f"seconds={args.seconds}")
+    report(args, count, raw, farm, paced_run)
+
+
+def report(args, count: int, raw: dict, farm: dict, paced: dict | None) -> None:
+    wrapped = farm["requests"] > count
+    print(f"db={args.db} workers={args.workers} users={args.users} signed requests={count} "
+          f"connections={args.connections} seconds={args.seconds}")
     for name, r in (("raw aiohttp form echo", raw), ("farmchat /webhooks/twilio", farm)):
         print(f"{name:28} {r['rate']:8.0f} msg/s  p50 {r['p50']}  p99 {r['p99']}  non-2xx {r['non_2xx']}")
     print(f"ratio farmchat/raw: {farm['rate'] / raw['rate']:.3f}"
           + ("  (requests wrapped around: some were dedupe hits)" if wrapped else ""))
+    if paced:
+        print(f"open loop at {paced['offered_rate']:.0f} msg/s offered: {paced['achieved_rate']} answered/s, "
+              f"p50 {paced['p50_ms']} ms  p90 {paced['p90_ms']} ms  p99 {paced['p99_ms']} ms  "
+              f"max {paced['max_ms']} ms  non-2xx {paced['non_2xx']}  failed {paced['failed']}")
     print(json.dumps({"raw": {k: v for k, v in raw.items() if k != "raw"},
-                      "farmchat": {k: v for k, v in farm.items() if k != "raw"}}))
+                      "farmchat": {k: v for k, v in farm.items() if k != "raw"}, "open_loop": paced}))
 
 
 if __name__ == "__main__":
