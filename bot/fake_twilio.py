@@ -73,6 +73,7 @@ class FakeTwilio:
         self._fail_to: dict[str, int] = {}
         self._outcome: dict[str, tuple[tuple[str, ...], int | None]] = {}
         self._hang = 0.0
+        self.early_callbacks = False  # True: the "sent" callback is posted before the 201 answer
         self._closing = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
         self._runner: web.AppRunner | None = None
@@ -147,6 +148,8 @@ class FakeTwilio:
         code = self._refusal(request, form)
         body = error_body(code) if code else self._accept(form, request.path)
         attempt.update(status=body["status"] if code else 201, response=body)
+        if not code and self.early_callbacks and form.get("StatusCallback"):
+            await self.send_status(body["sid"], "sent")  # Twilio does not promise the order
         headers = {"Twilio-Request-Id": "RQ" + secrets.token_hex(16)}
         if code == 20003:
             headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'

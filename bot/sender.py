@@ -34,9 +34,12 @@ class SendError(Exception):
 
 
 class Sender(Protocol):
-    """A channel's push: deliver text to an address, return the provider's id, or raise."""
+    """A channel's push: deliver text to an address, return the provider's id, or raise.
 
-    async def send(self, channel: str, address: str, text: str) -> str | None: ...
+    ref is the outbox row's id, for providers that can echo it back (Twilio status callbacks).
+    """
+
+    async def send(self, channel: str, address: str, text: str, ref: int | None = None) -> str | None: ...
 
 
 class ChannelSenders:
@@ -45,11 +48,11 @@ class ChannelSenders:
     def __init__(self, senders: dict[str, Sender], fallback: Sender | None = None):
         self.senders, self.fallback = senders, fallback
 
-    async def send(self, channel: str, address: str, text: str) -> str | None:
+    async def send(self, channel: str, address: str, text: str, ref: int | None = None) -> str | None:
         sender = self.senders.get(channel, self.fallback)
         if sender is None:
             raise SendError(f"no sender for channel {channel}", permanent=True)
-        return await sender.send(channel, address, text)
+        return await sender.send(channel, address, text, ref=ref)
 
 
 class PrintSender:
@@ -58,7 +61,7 @@ class PrintSender:
     def __init__(self, write: Callable[[str], None] = print):
         self.write = write
 
-    async def send(self, channel: str, address: str, text: str) -> None:
+    async def send(self, channel: str, address: str, text: str, ref: int | None = None) -> None:
         self.write(f"  → to {address} ({channel}): {text}")
 
 
@@ -68,7 +71,7 @@ class RecordingSender:
     def __init__(self):
         self.sent: list[tuple[str, str, str]] = []
 
-    async def send(self, channel: str, address: str, text: str) -> None:
+    async def send(self, channel: str, address: str, text: str, ref: int | None = None) -> None:
         self.sent.append((channel, address, text))
 
 
@@ -134,7 +137,7 @@ class Outbound:
         if row is None:
             return
         try:
-            sid = await self.sender.send(row.channel, row.address, row.text)
+            sid = await self.sender.send(row.channel, row.address, row.text, ref=outbox_id)
         except SendError as exc:
             log.warning("push to %s failed: %s (code %s)", mask(row.address), exc, exc.code)
             retry = not exc.permanent and row.attempts < MAX_ATTEMPTS
@@ -151,7 +154,9 @@ class Outbound:
                       sid: str | None = None, opted_out: bool = False) -> None:
         async with self.db.uow() as uow:
             row = await uow.outbox.get(outbox_id)
-            row.status, row.error, row.error_code = status, error, code
+            row.status, row.error = status, error
+            if status != "sent" or code is not None:  # a callback may have set it already
+                row.error_code = code
             if status == "sent":
                 row.sent_at, row.provider_sid = datetime.now(timezone.utc), sid
                 row.provider_status = row.provider_status or ("queued" if sid else None)

@@ -76,18 +76,28 @@ class TwilioWebhooks:
             raise web.HTTPBadRequest(text="MessageSid and a known MessageStatus are required")
         code = form.get("ErrorCode")
         async with self.svc.db.uow() as uow:
-            row = (await uow.session.execute(select(Outbox).where(Outbox.provider_sid == sid))).scalar_one_or_none()
+            row = await self._outbox_row(uow, request.query.get("ref", ""), sid)
             if row is None:
                 log.info("status %s for unknown message %s ignored", status, sid)
                 return twiml(None)
+            row.provider_sid = row.provider_sid or sid  # the callback overtook the create response
             if STATUS_RANK[status] > STATUS_RANK.get(row.provider_status or "", -1):
                 row.provider_status = status
                 if code and code.isdigit():
                     row.error_code = int(code)
                 if code == "21610":
                     (await uow.users.get(row.user_id)).opted_out = True
-                await uow.commit()
+            await uow.commit()
         return twiml(None)
+
+    @staticmethod
+    async def _outbox_row(uow, ref: str, sid: str) -> Outbox | None:
+        """The row named by ?ref= in the callback URL (if its sid agrees), else the row with sid."""
+        if ref.isdigit():
+            row = await uow.outbox.get(int(ref))
+            if row is not None and row.provider_sid in (None, sid):
+                return row
+        return (await uow.session.execute(select(Outbox).where(Outbox.provider_sid == sid))).scalar_one_or_none()
 
 
 def parse_inbound(form: MultiDictProxy) -> InboundMessage:

@@ -107,7 +107,8 @@ async def test_full_trade_over_sms_and_whatsapp(rig, farmer_whatsapp, buyer_what
     rows = await rig.settled(lambda rows: all(r.provider_status == "delivered" for r in rows) and len(rows) == 2,
                              "delivered")
     assert [r.provider_sid for r in rows] == [m["sid"] for m in rig.fake.messages]
-    assert {m["StatusCallback"] for m in rig.fake.messages} == {rig.url + "/webhooks/twilio/status"}
+    assert [m["StatusCallback"] for m in rig.fake.messages] == \
+        [f"{rig.url}/webhooks/twilio/status?ref={r.id}" for r in rows]
     assert all(c["http_status"] == 200 for c in rig.fake.callbacks_sent)
 
 
@@ -125,6 +126,30 @@ async def test_an_opted_out_recipient_is_recorded_and_not_retried(rig):
     async with rig.app[SERVICES].db.uow() as uow:
         assert (await uow.users.by_address("sms", FARMER)).opted_out is True
     assert len(rig.fake.attempts) == 1 and rig.fake.messages == []
+
+
+async def test_whatsapp_outside_the_24_hour_window_is_recorded_not_retried(rig):
+    rig.fake.fail_to(f"whatsapp:{FARMER}", 63016)
+    await rig.text(FARMER, "sell 50kg apples at 3/kg", whatsapp=True)
+    await rig.text(BUYER, "buy 20 kg apples")
+    assert "Order" in await rig.text(BUYER, "1")  # the buyer's order stands
+    [row] = await rig.settled(lambda rows: rows and rows[0].status == "failed", "failed")
+    assert (row.channel, row.error_code, row.attempts) == ("whatsapp", 63016, 1)
+    assert "24-hour window" in row.error
+    await asyncio.sleep(0.3)
+    assert len(rig.fake.attempts) == 1 and rig.fake.messages == []
+    async with rig.app[SERVICES].db.uow() as uow:
+        assert (await uow.users.by_address("whatsapp", FARMER)).opted_out is False  # not an opt-out
+
+
+async def test_a_status_callback_that_overtakes_the_create_response_is_kept(rig):
+    rig.fake.callback_delay = 30  # only the early "sent" arrives
+    rig.fake.early_callbacks = True
+    await order_pending(rig)
+    [row] = await rig.settled(lambda rows: rows and rows[0].status == "sent", "sent")
+    [callback] = rig.fake.callbacks_sent
+    assert callback["http_status"] == 200 and callback["MessageStatus"] == "sent"
+    assert (row.provider_sid, row.provider_status) == (callback["MessageSid"], "sent")
 
 
 async def test_429_is_backed_off_and_sent_once(rig):
