@@ -18,7 +18,6 @@ from handlers import texts
 from handlers.context import Context, DomainError, Parse
 from handlers.table import route
 from nlu.catalog import Catalog
-from storage.models import InboundLog
 from storage.uow import Database
 
 log = logging.getLogger(__name__)
@@ -85,9 +84,9 @@ class Gateway:
             if await uow.inbound.find(msg.channel, msg.message_id) is not None:
                 return
             user.opted_out, user.last_seen_at = opted_out, now
-            await uow.inbound.add(InboundLog(
+            await uow.inbound.add(
                 channel=msg.channel, message_id=msg.message_id, user_id=user.id, text=clean_text(msg.text),
-                intent="opt_out" if opted_out else "opt_in", reply="", status="done", received_at=now))
+                intent="opt_out" if opted_out else "opt_in", reply="", status="done", received_at=now)
             await uow.commit()
 
     async def _process(self, msg: InboundMessage) -> tuple[str, list[int]]:
@@ -113,9 +112,9 @@ class Gateway:
             await self._save_state(ctx, conv)
             outbox_ids = await self.outbound.queue(uow, ctx.notices, now)
             try:
-                await uow.inbound.add(InboundLog(
+                await uow.inbound.add(
                     channel=msg.channel, message_id=msg.message_id, user_id=user.id, text=text,
-                    intent=ctx.parse.intent, reply=reply, status="done", received_at=now))
+                    intent=ctx.parse.intent, reply=reply, status="done", received_at=now)
             except IntegrityError:  # another process answered this message id first
                 await uow.rollback()
                 return await self._stored_reply(msg), []
@@ -145,10 +144,10 @@ class Gateway:
         try:
             async with self.db.uow() as uow:
                 if await uow.inbound.find(msg.channel, msg.message_id) is None:
-                    await uow.inbound.add(InboundLog(
+                    await uow.inbound.add(
                         channel=msg.channel, message_id=msg.message_id, user_id=None,
                         text=clean_text(msg.text), intent=None, reply=reply, status="error",
-                        received_at=now))
+                        received_at=now)
                     await uow.commit()
         except Exception:
             log.exception("could not record failed message %s", msg.message_id)

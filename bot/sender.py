@@ -87,10 +87,9 @@ class Outbound:
         ids = []
         for notice in notices:
             user = await uow.users.get(notice.to)
-            row = await uow.outbox.add(Outbox(
+            ids.append(await uow.outbox.insert(
                 user_id=user.id, channel=user.channel, address=user.address, text=notice.text,
                 kind="notification", status="pending", attempts=0, created_at=now))
-            ids.append(row.id)
         return ids
 
     async def deliver(self, ids: list[int]) -> None:

@@ -59,7 +59,7 @@ async def offers_for(ctx: Context, buyer: User, want: dict, exclude, place: str 
     if not listings:
         return None
     lang = ctx.lang_of(buyer) if buyer.id != ctx.user.id else ctx.lang
-    farmers = {x.farmer_id: await ctx.uow.users.get(x.farmer_id) for x in listings}
+    farmers = await ctx.uow.users.many(x.farmer_id for x in listings)
     lines = [texts.t("offer_line", lang, n=n, qty=units.qty(x.quantity_available, x.unit, lang),
                      price=units.unit_price(x.price, x.currency, x.price_unit, lang),
                      where=_where(ctx, x, farmers[x.farmer_id], lang))
@@ -80,7 +80,7 @@ def _where(ctx: Context, listing: Listing, farmer: User, lang: str) -> str:
 async def rank(ctx: Context, buyer: User, want: dict, exclude, place: str | None) -> list[Listing]:
     """Same product; enough stock first, then nearest, then cheapest (SPEC §2)."""
     need = Decimal(want["quantity"])
-    candidates = [x for x in await ctx.uow.listings.active(want["product"], ctx.now)
+    candidates = [x for x in await ctx.uow.listings.candidates(want["product"], ctx.now)
                   if x.farmer_id != buyer.id and x.id not in exclude]
     origin = ctx.catalog.places.get(place).coords if place in ctx.catalog.places else None
 
@@ -89,7 +89,8 @@ async def rank(ctx: Context, buyer: User, want: dict, exclude, place: str | None
         stock = 1 if have is None else (0 if x.quantity_available >= have else 2)
         return (stock, _distance(ctx, origin, x.location), _comparable(ctx, x), x.id)
 
-    return sorted(candidates, key=key)[: ctx.market.max_offers]
+    best = sorted(candidates, key=key)[: ctx.market.max_offers]
+    return await ctx.uow.listings.many([x.id for x in best]) if best else []
 
 
 def _distance(ctx: Context, origin, location: str | None) -> float:

@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,6 +24,30 @@ from storage.models import (
 )
 
 REF_OFFSET = 100  # references start at 101, never confused with a choice "1".."9"
+
+# The statements every message runs are built once: building one costs more than SQLite's
+# work on it, and a reused statement also keeps its memoized compiled-cache key.
+_SEEN = select(InboundLog.reply).where(
+    InboundLog.channel == bindparam("channel"), InboundLog.message_id == bindparam("message_id")).scalar_subquery()
+ARRIVAL = (select(User, Conversation, _SEEN)
+           .outerjoin(Conversation, Conversation.user_id == User.id)
+           .where(User.channel == bindparam("channel"), User.address == bindparam("address")))
+CANDIDATES = select(
+    Listing.id, Listing.farmer_id, Listing.quantity_available, Listing.unit, Listing.location,
+    Listing.price, Listing.price_unit, Listing.currency,
+).where(Listing.product == bindparam("product"), Listing.status == "active",
+        Listing.expires_at > bindparam("now"), Listing.quantity_available > 0)
+ASKED = select(Listing.price, Listing.price_unit, Listing.currency).where(
+    Listing.product == bindparam("product"), Listing.created_at >= bindparam("start"),
+    Listing.created_at < bindparam("end"), Listing.status != "cancelled")
+RESERVE = (update(Listing)
+           .where(Listing.id == bindparam("listing_id"), Listing.status == "active",
+                  Listing.expires_at > bindparam("now"), Listing.quantity_available >= bindparam("qty"))
+           .values(quantity_available=Listing.quantity_available - bindparam("qty"), updated_at=bindparam("now")))
+BY_ADDRESS = select(User).where(User.channel == bindparam("channel"), User.address == bindparam("address"))
+OPEN_REQUESTS = select(BuyRequest).where(
+    BuyRequest.product == bindparam("product"), BuyRequest.status == "open",
+    BuyRequest.expires_at > bindparam("now")).order_by(BuyRequest.id)
 
 
 class _Repo:
@@ -47,21 +71,27 @@ class Users(_Repo):
     async def get(self, user_id: int) -> User | None:
         return await self.s.get(User, user_id)
 
+    async def many(self, ids) -> dict[int, User]:
+        """Users by id in one query."""
+        return {u.id: u for u in (await self.s.execute(select(User).where(User.id.in_(set(ids))))).scalars()}
+
     async def by_address(self, channel: str, address: str) -> User | None:
-        q = select(User).where(User.channel == channel, User.address == address)
-        return (await self.s.execute(q)).scalar_one_or_none()
+        return (await self.s.execute(BY_ADDRESS, {"channel": channel, "address": address})).scalar_one_or_none()
 
     async def get_or_create(self, channel: str, address: str, now: datetime, role: str) -> User:
         """Insert-if-absent is atomic, so two processes meeting a new user make one row."""
         existing = await self.by_address(channel, address)
         if existing is not None:  # the usual case: one SELECT, no write
             return existing
+        await self._create(channel, address, now, role)
+        return await self.by_address(channel, address)
+
+    async def _create(self, channel: str, address: str, now: datetime, role: str) -> None:
         stmt = self._insert(User).values(
             channel=channel, address=address, language="", role=role,
             opted_out=False, created_at=now, last_seen_at=now,
         ).on_conflict_do_nothing(index_elements=["channel", "address"])
         await self.s.execute(stmt)
-        return await self.by_address(channel, address)
 
     async def arrive(self, channel: str, address: str, message_id: str, now: datetime, role: str) -> Arrival:
         """The sender (created if new; row-locked on PostgreSQL before anything is read), the
@@ -70,17 +100,13 @@ class Users(_Repo):
             await self._lock_address(channel, address, now, role)
         row = await self._arrival(channel, address, message_id)
         if row is None:
-            await self.get_or_create(channel, address, now, role)
+            await self._create(channel, address, now, role)
             row = await self._arrival(channel, address, message_id)
         return Arrival(*row)
 
     async def _arrival(self, channel: str, address: str, message_id: str):
-        seen = select(InboundLog.reply).where(
-            InboundLog.channel == channel, InboundLog.message_id == message_id).scalar_subquery()
-        q = (select(User, Conversation, seen)
-             .outerjoin(Conversation, Conversation.user_id == User.id)
-             .where(User.channel == channel, User.address == address))
-        return (await self.s.execute(q)).one_or_none()
+        params = {"channel": channel, "address": address, "message_id": message_id}
+        return (await self.s.execute(ARRIVAL, params)).one_or_none()
 
     async def _lock_address(self, channel: str, address: str, now: datetime, role: str) -> None:
         # READ COMMITTED takes a new snapshot per statement, so what is read after this lock is
@@ -98,12 +124,15 @@ class Users(_Repo):
             await self.s.execute(select(User.id).where(User.id == user.id).with_for_update())
 
 
+async def _insert_row(session: AsyncSession, table, values: dict) -> int:
+    """A Core INSERT on the session's connection (no unit-of-work flush); the new primary key."""
+    conn = await session.connection()
+    return (await conn.execute(table.insert(), values)).inserted_primary_key[0]
+
+
 class References(_Repo):
     async def allocate(self, kind: str) -> int:
-        ref = Reference(kind=kind)
-        self.s.add(ref)
-        await self.s.flush()
-        return ref.id + REF_OFFSET
+        return await _insert_row(self.s, Reference.__table__, {"kind": kind}) + REF_OFFSET
 
 
 class Listings(_Repo):
@@ -114,6 +143,15 @@ class Listings(_Repo):
 
     async def get(self, listing_id: int) -> Listing | None:
         return await self.s.get(Listing, listing_id)
+
+    async def candidates(self, product: str, now: datetime) -> list:
+        """Active listings of a product with stock, as light rows (the columns ranking needs)."""
+        return list(await self.s.execute(CANDIDATES, {"product": product, "now": now}))
+
+    async def many(self, ids: list[int]) -> list[Listing]:
+        """Listings by id, in the order given."""
+        found = {x.id: x for x in (await self.s.execute(select(Listing).where(Listing.id.in_(ids)))).scalars()}
+        return [found[i] for i in ids if i in found]
 
     async def active(self, product: str, now: datetime) -> list[Listing]:
         q = select(Listing).where(
@@ -132,15 +170,8 @@ class Listings(_Repo):
 
     async def reserve(self, listing_id: int, qty: Decimal, now: datetime) -> bool:
         """Take stock only if enough is left: one atomic conditional update, no double sale."""
-        stmt = (
-            update(Listing)
-            .where(
-                Listing.id == listing_id, Listing.status == "active", Listing.expires_at > now,
-                Listing.quantity_available >= qty,
-            )
-            .values(quantity_available=Listing.quantity_available - qty, updated_at=now)
-        )
-        return (await self.s.execute(stmt)).rowcount == 1
+        params = {"listing_id": listing_id, "now": now, "qty": qty}
+        return (await self.s.execute(RESERVE, params)).rowcount == 1
 
     async def release(self, listing_id: int, qty: Decimal, now: datetime) -> None:
         stmt = (
@@ -154,13 +185,10 @@ class Listings(_Repo):
         stmt = update(Listing).where(Listing.status == "active", Listing.expires_at <= now)
         return (await self.s.execute(stmt.values(status="expired", updated_at=now))).rowcount
 
-    async def asked_between(self, product: str, start: datetime, end: datetime) -> list[Listing]:
-        """Listings of a product offered (created) in [start, end), whatever their status now."""
-        q = select(Listing).where(
-            Listing.product == product, Listing.created_at >= start, Listing.created_at < end,
-            Listing.status != "cancelled",
-        )
-        return list((await self.s.execute(q)).scalars())
+    async def asked_between(self, product: str, start: datetime, end: datetime) -> list:
+        """(price, price_unit, currency) of listings of a product offered in [start, end), whatever
+        their status now."""
+        return list(await self.s.execute(ASKED, {"product": product, "start": start, "end": end}))
 
 
 class Orders(_Repo):
@@ -226,10 +254,7 @@ class BuyRequests(_Repo):
         return request
 
     async def open_for(self, product: str, now: datetime) -> list[BuyRequest]:
-        q = select(BuyRequest).where(
-            BuyRequest.product == product, BuyRequest.status == "open", BuyRequest.expires_at > now
-        )
-        return list((await self.s.execute(q.order_by(BuyRequest.id))).scalars())
+        return list((await self.s.execute(OPEN_REQUESTS, {"product": product, "now": now})).scalars())
 
     async def of_buyer(self, buyer_id: int) -> list[BuyRequest]:
         q = select(BuyRequest).where(BuyRequest.buyer_id == buyer_id, BuyRequest.status == "open")
@@ -275,9 +300,9 @@ class Inbound(_Repo):
         q = select(InboundLog).where(InboundLog.channel == channel, InboundLog.message_id == message_id)
         return (await self.s.execute(q)).scalar_one_or_none()
 
-    async def add(self, row: InboundLog) -> None:
-        self.s.add(row)
-        await self.s.flush()
+    async def add(self, **values) -> None:
+        """Record the message; IntegrityError if its (channel, message_id) is already there."""
+        await _insert_row(self.s, InboundLog.__table__, values)
 
     async def count(self) -> int:
         return (await self.s.execute(select(func.count(InboundLog.id)))).scalar_one()
@@ -288,6 +313,10 @@ class Outboxes(_Repo):
         self.s.add(row)
         await self.s.flush()
         return row
+
+    async def insert(self, **values) -> int:
+        """A new row without loading it; its id."""
+        return await _insert_row(self.s, Outbox.__table__, values)
 
     async def pending(self, limit: int = 100) -> list[Outbox]:
         q = select(Outbox).where(Outbox.status == "pending").order_by(Outbox.id).limit(limit)
