@@ -12,16 +12,20 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 
 from bot.logs import mask
 from bot.messages import Reply
-from storage.models import Outbox
+from storage.models import Outbox, User
 from storage.uow import Database, UnitOfWork
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 STALE_CLAIM = timedelta(minutes=5)  # a "sending" row older than this was cut off by a crash
+CLAIM = (update(Outbox)
+         .where(Outbox.id == bindparam("outbox_id"), Outbox.status.in_(("pending", "sending")))
+         .values(status="sending", attempts=Outbox.attempts + 1)
+         .returning(Outbox.channel, Outbox.address, Outbox.text, Outbox.attempts))
 
 
 class SendError(Exception):
@@ -120,14 +124,11 @@ class Outbound:
         await self.deliver(ids)
         return len(ids)
 
-    async def _claim(self, outbox_id: int) -> Outbox | None:
-        """Mark the row as being sent; only one deliverer wins it."""
+    async def _claim(self, outbox_id: int):
+        """Mark the row as being sent and read what to send; only one deliverer wins it."""
         async with self.db.uow() as uow:
-            stmt = (update(Outbox).where(Outbox.id == outbox_id, Outbox.status.in_(("pending", "sending")))
-                    .values(status="sending", attempts=Outbox.attempts + 1))
-            if (await uow.session.execute(stmt)).rowcount != 1:
-                return None
-            row = await uow.outbox.get(outbox_id)
+            conn = await uow.session.connection()
+            row = (await conn.execute(CLAIM, {"outbox_id": outbox_id})).one_or_none()
             await uow.commit()
             return row
 
@@ -151,15 +152,17 @@ class Outbound:
 
     async def _finish(self, outbox_id: int, status: str, error: str | None, code: int | None = None,
                       sid: str | None = None, opted_out: bool = False) -> None:
+        values: dict = {"status": status, "error": error}
+        if status != "sent" or code is not None:  # a status callback may have set it already
+            values["error_code"] = code
+        if status == "sent":
+            values.update(sent_at=datetime.now(timezone.utc), provider_sid=sid)
+            if sid:
+                values["provider_status"] = func.coalesce(Outbox.provider_status, "queued")
         async with self.db.uow() as uow:
-            row = await uow.outbox.get(outbox_id)
-            row.status, row.error = status, error
-            if status != "sent" or code is not None:  # a callback may have set it already
-                row.error_code = code
-            if status == "sent":
-                row.sent_at, row.provider_sid = datetime.now(timezone.utc), sid
-                row.provider_status = row.provider_status or ("queued" if sid else None)
+            conn = await uow.session.connection()
+            await conn.execute(update(Outbox).where(Outbox.id == outbox_id).values(**values))
             if opted_out:
-                user = await uow.users.get(row.user_id)
-                user.opted_out = True
+                owner = select(Outbox.user_id).where(Outbox.id == outbox_id).scalar_subquery()
+                await conn.execute(update(User).where(User.id == owner).values(opted_out=True))
             await uow.commit()

@@ -282,8 +282,10 @@ class Conversations(_Repo):
     async def get(self, user_id: int) -> Conversation | None:
         return await self.s.get(Conversation, user_id)
 
-    async def save(self, user_id: int, state: str, slots: dict, now: datetime) -> None:
-        conv = await self.s.get(Conversation, user_id)
+    async def save(self, user_id: int, state: str, slots: dict, now: datetime, known_absent: bool = False) -> None:
+        """Open or update the user's question; known_absent: the caller read no row this transaction."""
+        pending = next((o for o in self.s.new if isinstance(o, Conversation) and o.user_id == user_id), None)
+        conv = pending or (None if known_absent else await self.s.get(Conversation, user_id))
         if conv is None:
             self.s.add(Conversation(user_id=user_id, state=state, slots=slots, updated_at=now))
         else:
