@@ -240,7 +240,7 @@ class Scheduler:
 
 def _fit_digest(head: str, lines: list[str]) -> str:
     """Header and as many whole lines as fit one SMS segment (at least the first, cut to fit)."""
-    text = head + " " + lines[0]
+    text = head + ("" if head.endswith("：") else " ") + lines[0]
     for line in lines[1:]:
         longer = text + "\n" + line
         if segments(longer) > 1:
