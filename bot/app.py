@@ -10,6 +10,7 @@ from aiohttp import web
 
 from bot.bootstrap import Services, services
 from bot.config import Settings
+from bot.engine import broadcasting
 from bot.sender import ChannelSenders, Sender
 from bot.twilio_send import TwilioSender
 from bot.twilio_webhook import TwilioWebhooks, twiml
@@ -81,7 +82,7 @@ def create_app(settings: Settings, sender: Sender | None = None, nlu=None, backg
             if twilio:
                 twilio.svc = svc
             if background:
-                async with sweeper(svc):
+                async with sweeper(svc), broadcasting(svc):
                     yield
             else:
                 yield

@@ -8,7 +8,7 @@ import json
 import logging
 import sys
 
-from bot import logs
+from bot import broadcast_cli, logs
 from bot.config import ConfigError, Settings, load_settings
 from storage.db import SchemaError
 
@@ -25,6 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--as", dest="address", default="+8613800000001", help="your phone number (E.164)")
     sub.add_parser("demo", help="load sample farmers, listings and prices")
     sub.add_parser("fake-twilio", help="run a local fake of Twilio's Messages API (see --help)")
+    broadcast_cli.add_parser(sub)
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=["upgrade", "current"])
     nlu = sub.add_parser("nlu", help="the built-in language model")
@@ -192,7 +193,8 @@ def _nlu_test(model, args) -> int:
     return 0 if ok else 1
 
 
-COMMANDS = {"serve": _serve, "chat": _chat, "demo": _demo, "db": _db, "nlu": _nlu}
+COMMANDS = {"serve": _serve, "chat": _chat, "demo": _demo, "db": _db, "nlu": _nlu,
+            "broadcast": broadcast_cli.run}
 
 if __name__ == "__main__":
     sys.exit(main())

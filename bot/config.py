@@ -104,6 +104,30 @@ class TwilioSettings(Section):
         return self
 
 
+class BroadcastSettings(Section):
+    """Broadcast engine and schedules (bot/broadcast.py, bot/dispatch.py, bot/scheduler.py)."""
+
+    rates: dict[str, float] = Field(default_factory=dict)  # channel -> messages/s; 0: unpaced
+    concurrency: int = Field(8, ge=1, le=256)
+    max_attempts: int = Field(5, ge=1, le=20)
+    retry_base_seconds: float = Field(30, gt=0)
+    claim_timeout_seconds: float = Field(120, gt=0)
+    poll_seconds: float = Field(2, gt=0)
+    digest_time: str = "18:00"
+    cost_per_sms_segment: float = Field(0.0079, ge=0)
+    cost_per_message: dict[str, float] = Field(default_factory=lambda: {"whatsapp": 0.005})
+    cost_currency: str = "USD"
+
+    @field_validator("digest_time")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        if value:
+            hour, _, minute = value.partition(":")
+            if not (hour.isdigit() and minute.isdigit() and int(hour) < 24 and int(minute) < 60):
+                raise ValueError("must be HH:MM (24-hour, market.timezone) or empty for no digest")
+        return value
+
+
 class LoggingSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -117,6 +141,7 @@ class Settings(Section):
     places: dict[str, PlaceSettings] = Field(default_factory=dict)
     coordinators: CoordinatorSettings = Field(default_factory=CoordinatorSettings)
     twilio: TwilioSettings = Field(default_factory=TwilioSettings)
+    broadcast: BroadcastSettings = Field(default_factory=BroadcastSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
 

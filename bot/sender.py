@@ -117,7 +117,7 @@ class Outbound:
         """Send what is still pending (or was cut off mid-send by a crash); return the count."""
         cutoff = datetime.now(timezone.utc) - STALE_CLAIM
         async with self.db.uow() as uow:
-            q = select(Outbox.id).where(or_(
+            q = select(Outbox.id).where(Outbox.broadcast_id.is_(None), or_(  # broadcasts: bot/dispatch.py
                 Outbox.status == "pending",
                 (Outbox.status == "sending") & (Outbox.created_at < cutoff)))
             ids = list((await uow.session.execute(q.order_by(Outbox.id).limit(500))).scalars())

@@ -31,6 +31,13 @@ async def price_query(ctx: Context) -> list[Reply]:
     return [Reply("\n".join(lines))]
 
 
+async def summary_lines(ctx: Context, product: str, place: str | None = None) -> list[str]:
+    """A price answer's lines without its header (the daily digest sends them too)."""
+    lines = await _market_lines(ctx, product, place)
+    asking = await _asking_line(ctx, product)
+    return lines + [asking] if asking else lines
+
+
 async def _market_lines(ctx: Context, product: str, place: str | None) -> list[str]:
     """The user's market when it has a price, otherwise every market (newest first, 3 at most)."""
     rows = (place and await ctx.uow.prices.latest(product, place)) or await ctx.uow.prices.latest(product)

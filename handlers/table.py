@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.messages import Reply
-from handlers import alerts, buy, help, orders, prices, profile, sell
+from handlers import alerts, broadcast, buy, help, orders, prices, profile, sell
 from handlers.context import Context, Parse
 from handlers.texts import t
 
@@ -23,7 +23,7 @@ INTENT_HANDLERS = {
     "set_profile": profile.set_profile,
     "subscribe": alerts.subscribe,
     "unsubscribe": alerts.unsubscribe,
-    "broadcast": alerts.broadcast,
+    "broadcast": broadcast.broadcast,
 }
 
 
@@ -54,6 +54,7 @@ STATE_HANDLERS = {
     "buy.count": buy.on_count,
     "buy.standing": buy.on_standing,
     "orders.which": orders.on_which,
+    "broadcast.confirm": broadcast.on_confirm,
     "clarify": on_clarify,
 }
 

@@ -215,6 +215,46 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "To publish a price send e.g. 'broadcast apple 4.2 yuan/kg Wudu'.",
         "zh": "发布价格请发送如：群发 苹果今日收购价4.2元/斤",
     },
+    # broadcasts, alerts and digests (handlers/broadcast.py, bot/broadcast.py)
+    "broadcast_preview": {
+        "en": "Send to {n} subscribers ({segments} SMS each, about {cost})? Reply 'yes' to send or 'no' to keep it unsent.",
+        "zh": "发给{n}位订阅者（每条{segments}段短信，约{cost}）？回复“是”发送，“不”不发。",
+    },
+    "broadcast_announcement": {"en": "Announcement: {text}", "zh": "通知：{text}"},
+    "broadcast_no_audience": {"en": "No subscriber would get it; nothing sent.", "zh": "没有订阅者，未发送。"},
+    "broadcast_queued": {
+        "en": "Broadcast {ref} is being sent to {n} subscribers; I'll report when it is done.",
+        "zh": "群发{ref}正在发给{n}位订阅者，发完告诉您。",
+    },
+    "broadcast_dropped": {"en": "OK, not sent.", "zh": "好的，不发送。"},
+    "broadcast_ask_text": {
+        "en": "What should the announcement say? e.g. 'broadcast: market closed tomorrow'",
+        "zh": "要通知什么？例如：群发 明天市场休市",
+    },
+    "broadcast_confirm_again": {
+        "en": "Reply 'yes' to send broadcast {ref} or 'no' to keep it unsent.",
+        "zh": "回复“是”发送群发{ref}，“不”不发。",
+    },
+    "broadcast_done": {
+        "en": "Broadcast {ref} done: {sent} sent, {failed} failed, {skipped} skipped.",
+        "zh": "群发{ref}完成：成功{sent}，失败{failed}，跳过{skipped}。",
+    },
+    "alert_price": {
+        "en": "{Product} price{place}: {price} ({date}). To stop, send 'unsubscribe {product}'.",
+        "zh": "{product}收购价{place}：{price}（{date}）。退订请发“退订{product}”",
+    },
+    "alert_price_short": {"en": "{Product} price{place}: {price} ({date})", "zh": "{product}收购价{place}：{price}（{date}）"},
+    "digest_header": {"en": "{Product} today:", "zh": "今日{product}："},
+    "daily_at": {"en": " (daily at {time})", "zh": "（每天{time}）"},
+    "my_alerts": {
+        "en": "Your alerts: {items}. To stop one, send e.g. 'unsubscribe {product}'.",
+        "zh": "您的订阅：{items}。退订请发送如“退订{product}”。",
+    },
+    "opted_out": {
+        "en": "You will get no more alerts or broadcasts. To resume, send 'subscribe'.",
+        "zh": "已退订全部提醒和群发。恢复请发送“订阅”。",
+    },
+    "resumed": {"en": "Welcome back: your alerts are on again.", "zh": "已恢复您的订阅。"},
 }
 
 WORDS: dict[str, dict[str, str]] = {

@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -150,6 +151,9 @@ class Subscription(Base):
     unit: Mapped[str | None] = mapped_column(String(8))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(When)
+    # instant: every broadcast about the product; daily: the digest only (threshold alerts
+    # are instant subscriptions with a direction and threshold). Migration 0004.
+    mode: Mapped[str] = mapped_column(String(8), default="instant", server_default="instant")
 
 
 class BuyRequest(Base):
@@ -199,10 +203,15 @@ class InboundLog(Base):
 
 
 class Outbox(Base):
-    """A message to push to a user (notification now, broadcasts later), sent after commit."""
+    """A message to push to a user (a notification or one recipient of a broadcast)."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_status", "status"),)
+    __table_args__ = (
+        Index("ix_outbox_status", "status"),
+        # one message per broadcast and user (NULL broadcast_id: notifications, never equal)
+        UniqueConstraint("broadcast_id", "user_id", name="uq_outbox_broadcast_user"),
+        Index("ix_outbox_queue", "status", "channel", "id"),  # the broadcast senders' claim
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
@@ -218,3 +227,46 @@ class Outbox(Base):
     error_code: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(When)
     sent_at: Mapped[datetime | None] = mapped_column(When)
+    # broadcasts (migration 0004): which one, when a retry is due, when a sender claimed it
+    broadcast_id: Mapped[int | None] = mapped_column(ForeignKey("broadcasts.id"))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(When)
+    claimed_at: Mapped[datetime | None] = mapped_column(When)
+
+
+class Broadcast(Base):
+    """One broadcast: a price, an announcement or a daily digest, sent to its audience once.
+
+    draft → queued (or scheduled → queued at send_at) → sending (recipients resolved into
+    the outbox) → done; a draft or scheduled one can be cancelled.
+    """
+
+    __tablename__ = "broadcasts"
+    __table_args__ = (Index("ix_broadcasts_status", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12))  # price | announcement | digest
+    # a unique name for runs that must happen once (digest:2026-11-28:apple); NULL otherwise
+    key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(12), default="draft")
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    product: Mapped[str | None] = mapped_column(String(32))
+    location: Mapped[str | None] = mapped_column(String(32))
+    price: Mapped[Decimal | None] = mapped_column(Money)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    unit: Mapped[str | None] = mapped_column(String(8))
+    texts: Mapped[dict] = mapped_column(JSON, default=dict)  # language -> text ("" = default)
+    send_at: Mapped[datetime | None] = mapped_column(When)
+    recipients: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(When)
+    started_at: Mapped[datetime | None] = mapped_column(When)
+    finished_at: Mapped[datetime | None] = mapped_column(When)
+    summary: Mapped[dict | None] = mapped_column(JSON)
+
+
+class SendPace(Base):
+    """Per channel, the earliest time the next message may go: one rate shared by all senders."""
+
+    __tablename__ = "send_pace"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    next_at: Mapped[float] = mapped_column(Float)  # Unix time

@@ -271,6 +271,14 @@ class Subscriptions(_Repo):
         q = select(Subscription).where(Subscription.user_id == user_id, Subscription.active.is_(True))
         return list((await self.s.execute(q)).scalars())
 
+    async def deactivate_plain(self, user_id: int, product: str, location: str | None) -> int:
+        """End the user's subscriptions to product and place that have no threshold."""
+        stmt = update(Subscription).where(
+            Subscription.user_id == user_id, Subscription.active.is_(True), Subscription.product == product,
+            Subscription.direction.is_(None),
+            Subscription.location.is_(None) if location is None else Subscription.location == location)
+        return (await self.s.execute(stmt.values(active=False))).rowcount
+
     async def deactivate(self, user_id: int, product: str | None = None) -> int:
         stmt = update(Subscription).where(Subscription.user_id == user_id, Subscription.active.is_(True))
         if product:

@@ -1,0 +1,66 @@
+"""Channel pacing shared by every sender on the database: one row per channel holds the
+earliest time the next message may go, and each batch reserves its slots in the same
+transaction that claims its rows. N processes together keep the channel's one rate.
+
+Twilio limits a long code to 1 segment/s and queues the excess (CHANNELS.md B5), so an SMS
+costs its segment count; other channels cost 1 per message.
+"""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from bot.config import Settings
+from bot.segments import fit, segments
+from storage.models import SendPace
+from storage.uow import UnitOfWork
+
+
+def channel_rates(settings: Settings) -> dict[str, float]:
+    """Messages per second per channel; SMS and WhatsApp default to twilio.rate_per_second."""
+    twilio = settings.twilio.rate_per_second
+    return {"sms": twilio, "whatsapp": twilio, **settings.broadcast.rates}
+
+
+def cost(channel: str, text: str) -> float:
+    """Rate units one message uses: SMS segments as sent (fit to 2), else 1."""
+    return float(segments(fit(text, 2)) or 1) if channel == "sms" else 1.0
+
+
+class Pacer:
+    """Reserves send times for a batch of messages on one channel."""
+
+    def __init__(self, rates: dict[str, float], clock=time.time):
+        self.rates, self.clock = rates, clock
+
+    def paced(self, channel: str) -> bool:
+        return self.rates.get(channel, 0) > 0
+
+    async def reserve(self, uow: UnitOfWork, channel: str, costs: list[float]) -> list[float]:
+        """Unix times at which each message may be sent (all 0 on an unpaced channel)."""
+        rate = self.rates.get(channel, 0)
+        if rate <= 0 or not costs:
+            return [0.0] * len(costs)
+        next_at = await self._lock_row(uow, channel)
+        due, start = [], max(next_at, self.clock())
+        for units in costs:
+            due.append(start)
+            start += units / rate
+        await uow.session.execute(update(SendPace).where(SendPace.channel == channel).values(next_at=start))
+        return due
+
+    @staticmethod
+    async def _lock_row(uow: UnitOfWork, channel: str) -> float:
+        """The channel's row, locked until commit (SQLite: the transaction is the lock)."""
+        s = uow.session
+        dialect = s.bind.dialect.name
+        q = select(SendPace.next_at).where(SendPace.channel == channel).with_for_update()
+        found = (await s.execute(q)).scalar_one_or_none()
+        if found is not None:
+            return found
+        insert = (postgresql if dialect == "postgresql" else sqlite).insert(SendPace)
+        await s.execute(insert.values(channel=channel, next_at=0.0).on_conflict_do_nothing())
+        return (await s.execute(q)).scalar_one()
