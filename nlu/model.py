@@ -39,6 +39,10 @@ _MEANINGFUL = re.compile(r"[a-z\u4e00-\u9fff]")
 _AFFIRM = {"yes", "y", "yeah", "yep", "ok", "okay", "accept", "confirm", "sure", "好", "好的",
            "可以", "行", "确认", "接受", "同意", "是", "是的", "对", "嗯"}
 _DENY = {"no", "n", "nope", "decline", "reject", "不", "不要", "拒绝", "不行", "不同意"}
+# Carrier opt-out/opt-in keywords (STOP, UNSUBSCRIBE, START, UNSTOP; TD in China) sent alone.
+_SMS_KEYWORDS = {"stop": "unsubscribe", "stopall": "unsubscribe", "unsubscribe": "unsubscribe",
+                 "unsub": "unsubscribe", "td": "unsubscribe", "退订": "unsubscribe",
+                 "start": "subscribe", "unstop": "subscribe"}
 _REF_TAIL = re.compile(r"[\s#:.,!！。]*(?:\d{2,})?[\s.!！。]*")
 _CODE_FILES = ("model.py", "cues.py", "entities.py", "normalize.py", "gazetteer.py", "lexicon.py",
                "names.py", "rasa_yaml.py")
@@ -180,6 +184,17 @@ class NLU:
         return {"text": text, "intent": dict(ranking[0]), "intent_ranking": ranking[:10],
                 "entities": entities}
 
+    async def aparse(self, text: str) -> dict:
+        """The same parse, awaitable like the Rasa backend's (the model is in-process and fast)."""
+        return self.parse(text)
+
+    def health(self) -> dict:
+        """What /healthz shows about the model."""
+        return {"backend": "builtin", "intents": len(self.intents)}
+
+    async def aclose(self) -> None:
+        """Nothing to release; here so both backends close alike."""
+
     def _ranking(self, text: str, entities: list[dict]) -> list[dict]:
         """Intents by confidence, with a few unambiguous rules in front of the classifier."""
         folded = fold(text).strip()
@@ -197,11 +212,13 @@ class NLU:
 
 
 def _rule_intent(folded: str) -> str | None:
-    """affirm/deny for a lone "yes"/"no"/"好" with an optional reference number."""
+    """affirm/deny for a lone "yes"/"no"/"好" (optional reference), or a lone SMS keyword."""
     words = re.match(r"[^\s\d#:.,!！。]+", folded)
     if not words or _REF_TAIL.fullmatch(folded, words.end()) is None:
         return None
     head = words.group()
+    if head in _SMS_KEYWORDS and words.end() == len(folded.rstrip(".!！。")):
+        return _SMS_KEYWORDS[head]
     return "affirm" if head in _AFFIRM else "deny" if head in _DENY else None
 
 
