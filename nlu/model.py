@@ -8,6 +8,7 @@ import os
 import pickle
 import re
 import tempfile
+import unicodedata
 from collections import Counter
 from pathlib import Path
 
@@ -26,6 +27,9 @@ from nlu.rasa_yaml import Example, load_examples, yaml_files
 log = logging.getLogger(__name__)
 
 FALLBACK_INTENT = "out_of_scope"
+GARBAGE_CONFIDENCE = 0.3  # below nlu.confidence_threshold: the help fallback answers
+MAX_TEXT = 1000  # longer than any trade message (a 6-part SMS is ~900 characters)
+_ODD_CATEGORIES = {"Cc", "Cf", "Cn", "Co", "Cs"}
 # Placeholders let "sell 50kg apples" teach "sell 3 bags of maize" (SPEC §5 entities).
 _PLACEHOLDERS = {
     "product": "PRODUCT", "quantity": "NUM", "price": "PRICE", "unit": "UNIT",
@@ -175,6 +179,9 @@ class NLU:
     def parse(self, text: str) -> dict:
         """Rasa's parse result for one message; never raises."""
         text = text if isinstance(text, str) else str(text)
+        if is_garbage(text):
+            return {"text": text, "intent": {"name": FALLBACK_INTENT, "confidence": GARBAGE_CONFIDENCE},
+                    "intent_ranking": self._garbage_ranking(), "entities": []}
         try:
             entities = self.extractor.extract(text)
             ranking = self._ranking(text, entities)
@@ -195,12 +202,16 @@ class NLU:
     async def aclose(self) -> None:
         """Nothing to release; here so both backends close alike."""
 
+    def _garbage_ranking(self) -> list[dict]:
+        """The fallback ranking: out_of_scope at low confidence, the rest at zero."""
+        return ([{"name": FALLBACK_INTENT, "confidence": GARBAGE_CONFIDENCE}]
+                + [{"name": n, "confidence": 0.0} for n in self.intents if n != FALLBACK_INTENT])[:10]
+
     def _ranking(self, text: str, entities: list[dict]) -> list[dict]:
         """Intents by confidence, with a few unambiguous rules in front of the classifier."""
         folded = fold(text).strip()
         if not _MEANINGFUL.search(folded):  # emoji, digits or punctuation only
-            return [{"name": FALLBACK_INTENT, "confidence": 0.3}] + [
-                {"name": n, "confidence": 0.0} for n in self.intents if n != FALLBACK_INTENT]
+            return self._garbage_ranking()
         probs = self._proba(features_text(text, entities))
         ranking = sorted(({"name": str(n), "confidence": float(p)}
                           for n, p in zip(self.pipeline.classes_, probs)),
@@ -209,6 +220,14 @@ class NLU:
         if rule:
             ranking = [{"name": rule, "confidence": 1.0}] + [r for r in ranking if r["name"] != rule]
         return ranking
+
+
+def is_garbage(text: str) -> bool:
+    """Too long for a chat message, or binary-looking (control or unassigned characters)."""
+    if len(text) > MAX_TEXT:
+        return True
+    odd = sum(1 for ch in text if unicodedata.category(ch) in _ODD_CATEGORIES and ch not in "\t\n\r")
+    return odd * 10 > len(text)
 
 
 def _rule_intent(folded: str) -> str | None:
