@@ -31,13 +31,18 @@ class EntityNormalizer:
 
     def __init__(self, catalog: Catalog):
         self.gazetteer = Gazetteer(catalog)
+        self.keys = {"product": set(catalog.products), "location": set(catalog.places)}
 
     def entity(self, ent: dict, text: str) -> dict | None:
         """The entity with a canonical value, or None when no normalizer accepts it."""
         name = ent.get("entity")
         start, end = ent.get("start"), ent.get("end")
         span = text[start:end] if isinstance(start, int) and isinstance(end, int) else ""
-        for candidate in dict.fromkeys(s for s in (str(ent.get("value") or ""), span) if s.strip()):
+        value = str(ent.get("value") or "")
+        # Numbers: the span as written (Rasa's synonym mapper turns every "一" into "1.5" once it
+        # has seen 一吨半); names: Rasa's value first, since it may already be the catalog key.
+        order = (span, value) if name in ("quantity", "price") else (value, span)
+        for candidate in dict.fromkeys(s for s in order if s.strip()):
             value = self.value(name, candidate)
             if value is not None:
                 return {"entity": name, "value": value, "start": start, "end": end,
@@ -67,6 +72,8 @@ class EntityNormalizer:
     def place_or_product(self, entity: str, text: str) -> str | None:
         """Catalog or gazetteer key of a name (exact, suffixed, pinyin or misspelt)."""
         folded = fold(text).strip()
+        if folded in self.keys[entity]:
+            return folded
         keys = [key for _, _, kind, key in self.gazetteer.find(folded) if kind == entity]
         if keys:
             return keys[0]

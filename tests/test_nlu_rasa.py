@@ -17,8 +17,8 @@ from nlu.rasa_yaml import load_examples
 from tests.test_nlu_heldout import HELDOUT
 
 RASA_URL = os.environ.get("FARMCHAT_TEST_RASA_URL", "")
-MIN_RASA_INTENT_ACCURACY = 0.80
-MIN_RASA_ENTITY_F1 = 0.80
+MIN_RASA_INTENT_ACCURACY = 0.85
+MIN_RASA_ENTITY_F1 = 0.85
 pytestmark = pytest.mark.skipif(not RASA_URL, reason="set FARMCHAT_TEST_RASA_URL to a running Rasa server")
 
 

@@ -21,6 +21,7 @@ def normalizer():
     ("product", "apples", "apple"), ("product", "苹果", "apple"), ("product", "pingguo", "apple"),
     ("product", "aples", "apple"), ("product", "maize", "corn"), ("product", "sukuma wiki", "kale"),
     ("product", "红枣", "jujube"), ("product", "sichuan pepper", "sichuan_pepper"),
+    ("product", "sweet_potato", "sweet_potato"), ("product", "地瓜", "sweet_potato"), ("location", "wudu", "wudu"),
     ("location", "Wudu", "wudu"), ("location", "武都区", "wudu"), ("location", "成县", "chengxian"),
     ("location", "Nakuru", "nakuru"),
     ("quantity", "50", "50"), ("quantity", "五十", "50"), ("quantity", "一百五", "150"),
@@ -45,6 +46,14 @@ def test_normalizes_rasa_entity_values(normalizer, entity, text, value):
 ])
 def test_rejects_what_no_normalizer_accepts(normalizer, entity, text):
     assert normalizer.value(entity, text) is None
+
+
+def test_numbers_come_from_the_span_names_from_the_value_first(normalizer):
+    text = "土鸡一只"
+    ent = {"entity": "quantity", "value": "1.5", "start": 2, "end": 3}
+    assert normalizer.entity(ent, text)["value"] == "1"
+    ent = {"entity": "product", "value": "chicken", "start": 0, "end": 2}
+    assert normalizer.entity(ent, text)["value"] == "chicken"
 
 
 def test_entity_uses_the_span_when_the_value_is_not_canonical(normalizer):
