@@ -12,6 +12,8 @@ from functools import lru_cache
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
+from nlu.gazetteer import _trie_regex
+
 CUES: dict[str, list[str]] = {
     "YES": """yes yess yeah yep yup ya yah yas ok okay okey k sure fine correct right agree agreed
         accept accepted confirm confirmed approve approved go-ahead proceed deal done perfect
@@ -79,7 +81,32 @@ def _pattern(words: list[str]) -> re.Pattern:
     return re.compile("|".join(parts))
 
 
-_PATTERNS = {name: _pattern(text.split()) for name, text in CUES.items()}
+_LATIN_RUN = re.compile(r"[a-z']+")
+
+
+class _Cue:
+    """One cue's words, split so that presence is mostly set and substring tests, not regex.
+
+    A plain Latin word (letters and apostrophes) bounded by non-letters is present exactly when
+    it equals one of the text's [a-z']+ runs; other Chinese words are one trie regex, and the
+    rest keep the regex of _pattern.
+    """
+
+    def __init__(self, words: list[str]):
+        latin = [w for w in words if w.isascii() and w[0].isalpha()]
+        self.runs = frozenset(w for w in latin if _LATIN_RUN.fullmatch(w))
+        bounded = [w for w in latin if w not in self.runs or "-" in w]
+        plain = [w for w in words if w not in latin and "-" not in w]  # substrings: one trie
+        hyphenated = [w for w in words if w not in latin and "-" in w]
+        self.regexes = [_pattern(bounded + hyphenated)] if bounded or hyphenated else []
+        self.regexes += [re.compile(_trie_regex(plain, ""))] if plain else []
+
+    def present(self, folded: str, runs: set[str]) -> bool:
+        """Whether any of the cue's words occurs in the folded text."""
+        return not self.runs.isdisjoint(runs) or any(r.search(folded) for r in self.regexes)
+
+
+_CUES = {name: _Cue(text.split()) for name, text in CUES.items()}
 
 
 _LONG_WORDS = {w: name for name, text in CUES.items() for w in text.split()
@@ -89,7 +116,8 @@ _WORD = re.compile(r"[a-z]{5,}")
 
 def cue_tokens(folded: str) -> list[str]:
     """Feature tokens (CUEYES, CUEALERT, ...) for the cues present in folded text."""
-    found = {name for name, pattern in _PATTERNS.items() if pattern.search(folded)}
+    runs = set(_LATIN_RUN.findall(folded))
+    found = {name for name, cue in _CUES.items() if cue.present(folded, runs)}
     found.update(hit for word in _WORD.findall(folded) if (hit := _misspelt_cue(word)))
     return [f"CUE{name}" for name in sorted(found)]
 
