@@ -69,6 +69,7 @@ async def score(nlu, examples) -> Report:
     report = Report()
     for example in examples:
         report.add(example, await nlu.aparse(example.text))
+    await nlu.aclose()
     return report
 
 
