@@ -98,3 +98,13 @@ async def test_falls_back_when_rasa_is_slow(real_nlu):
         await rasa.aclose()
     assert result["intent"]["name"] == "buy"
     assert rasa.health()["fallbacks"] == 1
+
+
+def test_rasa_jieba_dictionary_is_current():
+    from pathlib import Path
+
+    from nlu.rasa_export import jieba_userdict
+
+    committed = Path(__file__).resolve().parents[2] / "rasa" / "jieba" / "farmchat.txt"
+    assert committed.read_text(encoding="utf-8") == jieba_userdict(Catalog.build()), \
+        "run: python -m nlu.rasa_export > rasa/jieba/farmchat.txt"
