@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import pickle
 import re
@@ -104,7 +105,7 @@ class _FastProba:
         weights = union.transformer_weights or {}
         self.parts, offset = [], 0
         for name, vec in union.transformer_list:
-            idf = getattr(vec, "idf_", None) if getattr(vec, "use_idf", False) else None
+            idf = vec.idf_.tolist() if getattr(vec, "use_idf", False) else None
             self.parts.append((vec.build_analyzer(), vec.vocabulary_, idf, offset,
                                weights.get(name, 1.0), getattr(vec, "sublinear_tf", False),
                                getattr(vec, "norm", None), getattr(vec, "binary", False)))
@@ -115,19 +116,20 @@ class _FastProba:
 
     def __call__(self, text: str) -> np.ndarray:
         """Class probabilities of one features string."""
-        scores = self.intercept.copy()
+        rows: list[int] = []
+        vals: list[float] = []
         for analyzer, vocab, idf, offset, weight, sublinear, norm, binary in self.parts:
             counts = Counter(i for term in analyzer(text) if (i := vocab.get(term)) is not None)
             if not counts:
                 continue
-            idx = np.fromiter(counts, dtype=np.intp, count=len(counts))
-            vals = np.fromiter(counts.values(), dtype=float, count=len(counts))
-            vals = np.ones_like(vals) if binary else (1 + np.log(vals) if sublinear else vals)
+            tf = [1.0] * len(counts) if binary else [1 + math.log(c) if sublinear else float(c)
+                                                    for c in counts.values()]
             if idf is not None:
-                vals *= idf[idx]
-            if norm == "l2":
-                vals /= np.sqrt(vals @ vals)
-            scores += (weight * vals) @ self.coef_t[idx + offset]
+                tf = [v * idf[i] for v, i in zip(tf, counts)]
+            scale = weight / math.sqrt(sum(v * v for v in tf)) if norm == "l2" else weight
+            rows += [i + offset for i in counts]
+            vals += [v * scale for v in tf]
+        scores = self.intercept + np.asarray(vals) @ self.coef_t[rows] if rows else self.intercept.copy()
         if len(self.classes) == 2:  # binary LogisticRegression has one decision column
             scores = np.array([-scores[0], scores[0]])
         scores = np.exp(scores - scores.max())
