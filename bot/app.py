@@ -27,7 +27,9 @@ async def healthz(request: web.Request) -> web.Response:
     svc = request.app[SERVICES]
     async with svc.db.uow() as uow:
         await uow.inbound.count()
-    return web.json_response({"status": "ok", "database": svc.db.dialect, "worker": request.app[WORKER]})
+    nlu = svc.nlu.health() if hasattr(svc.nlu, "health") else {}
+    return web.json_response({"status": "ok", "database": svc.db.dialect, "worker": request.app[WORKER],
+                              "nlu": nlu})
 
 
 async def model_parse(request: web.Request) -> web.Response:
@@ -39,7 +41,8 @@ async def model_parse(request: web.Request) -> web.Response:
     if not isinstance(body, dict) or not isinstance(body.get("text"), str):
         raise web.HTTPBadRequest(text='{"error": "expected {\\"text\\": \\"...\\"}"}',
                                  content_type="application/json")
-    return web.json_response(request.app[SERVICES].nlu.parse(body["text"]))
+    nlu = request.app[SERVICES].nlu
+    return web.json_response(await nlu.aparse(body["text"]) if hasattr(nlu, "aparse") else nlu.parse(body["text"]))
 
 
 @web.middleware

@@ -36,7 +36,7 @@ def build_catalog(settings: Settings) -> Catalog:
 
 
 def load_nlu(settings: Settings, catalog: Catalog):
-    """The built-in model, trained from nlu/data (plus configured extras) or loaded from cache."""
+    """The built-in model (trained from nlu/data plus extras, or cached), wrapped by Rasa if configured."""
     from nlu.model import NLU
 
     paths = [str(BUILTIN_DATA), *settings.nlu.data_paths]
@@ -44,6 +44,11 @@ def load_nlu(settings: Settings, catalog: Catalog):
     missing = set(model.intents) ^ set(INTENT_HANDLERS)
     if missing:
         raise RuntimeError(f"NLU intents and handler table differ: {sorted(missing)}")
+    if settings.nlu.backend == "rasa":
+        from nlu.rasa_backend import RasaNLU
+
+        rasa = settings.nlu.rasa
+        return RasaNLU(rasa.url, model, catalog, rasa.token, rasa.timeout_seconds)
     return model
 
 
@@ -73,3 +78,5 @@ async def services(settings: Settings, sender: Sender | None = None, nlu=None, b
             await outbound.drain()
     finally:
         await db.close()
+        if hasattr(nlu, "aclose"):
+            await nlu.aclose()

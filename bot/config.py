@@ -42,8 +42,15 @@ class DatabaseSettings(Section):
         return url
 
 
+class RasaSettings(Section):
+    url: str = "http://127.0.0.1:5005"
+    token: str = ""  # set FARMCHAT_NLU__RASA__TOKEN rather than writing it here
+    timeout_seconds: float = Field(2.0, gt=0, le=60)
+
+
 class NluSettings(Section):
-    backend: Literal["builtin"] = "builtin"
+    backend: Literal["builtin", "rasa"] = "builtin"
+    rasa: RasaSettings = Field(default_factory=RasaSettings)
     confidence_threshold: float = Field(0.45, ge=0, le=1)
     ambiguity_margin: float = Field(0.15, ge=0, le=1)
     data_paths: list[str] = Field(default_factory=list)

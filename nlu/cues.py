@@ -12,6 +12,8 @@ from functools import lru_cache
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
+from nlu.gazetteer import _trie_regex
+
 CUES: dict[str, list[str]] = {
     "YES": """yes yess yeah yep yup ya yah yas ok okay okey k sure fine correct right agree agreed
         accept accepted confirm confirmed approve approved go-ahead proceed deal done perfect
@@ -36,7 +38,7 @@ CUES: dict[str, list[str]] = {
     "SELL": """sell selling sale sel offer offering have hav got available supply nauza 卖 出售
         出 有货 供应 上架 发布 卖家 处理 有要的 有需要""",
     "BUY": """buy buying want need ned looking seeking find purchase request wanted take nunua
-        natafuta 买 收 收购 求购 要 需要 求 订 采购 找 进货""",
+        natafuta urgently urgent 买 收 收购 求购 要 需要 求 订 采购 找 进货 急需 急要 急收 缺 订购""",
     "PRICE": """price prices cost costs how-much rate rates going paying worth bei 价 价格 多少钱
         行情 什么价 几块 价钱 报价 市价""",
     "ALERT": """alert alerts notify notification notifications subscribe subscription sub follow
@@ -56,7 +58,8 @@ CUES: dict[str, list[str]] = {
     "STATUS": """status happening progress accepted confirmed yet 怎么样 了吗 了没 没有 呢 进度 到哪
         吗""",
     "UPDATE": """change update edit only left remaining remain sold-out finished reduce increase
-        lower raise now 改 改成 改为 改到 降 涨 还剩 剩 卖完 卖光 没了 售完 更新 调 只剩 加上 便宜""",
+        lower raise now gone all-gone no-more out-of-stock finished 改 改成 改为 改到 降 涨 还剩 剩 卖完
+        卖光 没了 售完 更新 调 只剩 加上 便宜 没货 断货 只有 就剩 剩下 换成""",
     "PROFILE": """name called i'm i-am live located based from register 叫 名字 姓名 我在 住 来自
         我是 称呼""",
     "BROADCAST": """broadcast announce announcement notice publish all everyone all-farmers
@@ -64,7 +67,8 @@ CUES: dict[str, list[str]] = {
         全体 所有 大家 全县 定时""",
     "OFFTOPIC": """weather rain loan bank movie school fees phone phones airtime bitcoin football
         government fertilizer sick love joke 天气 下雨 贷款 银行 电影 股票 比特币 化肥 农药 病
-        麻将 火车 医保 低保 转账 笨""",
+        麻将 火车 医保 低保 转账 笨 airtime credit bundles data-bundle bus matatu taxi doctor hospital
+        repair broken 话费 充值 流量 快递 手机 班车 车票 机票 几点 医生 医院 修 坏了""",
 }
 
 
@@ -77,17 +81,43 @@ def _pattern(words: list[str]) -> re.Pattern:
     return re.compile("|".join(parts))
 
 
-_PATTERNS = {name: _pattern(text.split()) for name, text in CUES.items()}
+_LATIN_RUN = re.compile(r"[a-z']+")
+
+
+class _Cue:
+    """One cue's words, split so that presence is mostly set and substring tests, not regex.
+
+    A plain Latin word (letters and apostrophes) bounded by non-letters is present exactly when
+    it equals one of the text's [a-z']+ runs; other Chinese words are one trie regex, and the
+    rest keep the regex of _pattern.
+    """
+
+    def __init__(self, words: list[str]):
+        latin = [w for w in words if w.isascii() and w[0].isalpha()]
+        self.runs = frozenset(w for w in latin if _LATIN_RUN.fullmatch(w))
+        bounded = [w for w in latin if w not in self.runs or "-" in w]
+        plain = [w for w in words if w not in latin and "-" not in w]  # substrings: one trie
+        hyphenated = [w for w in words if w not in latin and "-" in w]
+        self.regexes = [_pattern(bounded + hyphenated)] if bounded or hyphenated else []
+        self.regexes += [re.compile(_trie_regex(plain, ""))] if plain else []
+
+    def present(self, folded: str, runs: set[str]) -> bool:
+        """Whether any of the cue's words occurs in the folded text."""
+        return not self.runs.isdisjoint(runs) or any(r.search(folded) for r in self.regexes)
+
+
+_CUES = {name: _Cue(text.split()) for name, text in CUES.items()}
 
 
 _LONG_WORDS = {w: name for name, text in CUES.items() for w in text.split()
-               if w.isalpha() and w.isascii() and len(w) >= 6}
+               if w.isalpha() and w.isascii() and len(w) >= 5}
 _WORD = re.compile(r"[a-z]{5,}")
 
 
 def cue_tokens(folded: str) -> list[str]:
     """Feature tokens (CUEYES, CUEALERT, ...) for the cues present in folded text."""
-    found = {name for name, pattern in _PATTERNS.items() if pattern.search(folded)}
+    runs = set(_LATIN_RUN.findall(folded))
+    found = {name for name, cue in _CUES.items() if cue.present(folded, runs)}
     found.update(hit for word in _WORD.findall(folded) if (hit := _misspelt_cue(word)))
     return [f"CUE{name}" for name in sorted(found)]
 

@@ -19,7 +19,8 @@ _UNIT_CHARS = "斤|公斤|千克|吨|袋|箱|筐|个|只|头|颗|包|克|升"
 # 块/毛 prices are whole spans; "三块一斤" is 3 per jin, so 一 before a unit is not jiao.
 _PRICE = (
     rf"(?:\d+(?:\.\d+)?|[{_CN_NUM}]+)\s?"
-    rf"(?:块钱?(?:毛钱?)?(?:\d{{1,2}}(?!\d)|[二两三四五六七八九]|一(?!{_UNIT_CHARS}))?(?:毛钱?)?|毛钱?)"
+    rf"(?:块钱?(?:毛钱?)?(?:\d{{1,2}}(?!\d)|[二两三四五六七八九]|一(?!{_UNIT_CHARS}))?(?:毛钱?)?"
+    rf"|毛钱?(?:(?:\d|[一二两三四五六七八九])(?!\d|{_UNIT_CHARS}))?)"
 )
 _TOKEN = re.compile(
     rf"(?P<price>{_PRICE})"
@@ -85,7 +86,7 @@ def _tokenize(folded: str) -> list[Tok]:
         if tok.kind == "UNIT" and tok.text in _ADJACENT_ONLY and not _follows_number_or_per(tokens, tok):
             tok.kind = "WORD"
         tokens.append(tok)
-    return _join_number_words(tokens)
+    return _split_per_one(_join_number_words(tokens))
 
 
 def _classify(group: str, text: str, start: int, end: int) -> Tok:
@@ -112,9 +113,15 @@ def _follows_number_or_per(tokens: list[Tok], tok: Tok) -> bool:
 
 
 def _join_number_words(tokens: list[Tok]) -> list[Tok]:
-    """Merge runs of English number words ("two hundred") into one number token."""
+    """Merge runs of English number words ("two hundred") and "... and a half" into one number."""
     out: list[Tok] = []
     for tok in tokens:
+        if tok.text == "half" and _and_a_half(out):
+            while out[-1].kind != "NUM":
+                out.pop()
+            num = out[-1]
+            out[-1] = Tok("NUM", num.start, tok.end, num.text, num.value + Decimal("0.5"))
+            continue
         prev = out[-1] if out else None
         if (prev and tok.kind == "NUM" and prev.kind == "NUM" and prev.text.isalpha()
                 and tok.text.isalpha() and prev.text != "half" and tok.text != "half"):
@@ -123,6 +130,29 @@ def _join_number_words(tokens: list[Tok]) -> list[Tok]:
             if value is not None:
                 out[-1] = Tok("NUM", prev.start, tok.end, text, value)
                 continue
+        out.append(tok)
+    return out
+
+
+def _and_a_half(out: list[Tok]) -> bool:
+    """Whether the tokens end in a number then "and" or "and a" ("one and a half", "2 and half")."""
+    words = [t.text for t in out[-3:]]
+    if words[-2:] == ["and", "a"]:
+        return len(out) >= 3 and out[-3].kind == "NUM"
+    return words[-1:] == ["and"] and len(out) >= 2 and out[-2].kind == "NUM"
+
+
+def _split_per_one(tokens: list[Tok]) -> list[Tok]:
+    """"一百二一只", "二百一斤": a hundreds numeral ending in 一 before a unit is a price, then 一 unit."""
+    out: list[Tok] = []
+    for i, tok in enumerate(tokens):
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+        head = tok.text[:-1]
+        if (tok.kind in ("NUM", "WORD") and len(tok.text) > 2 and tok.text.endswith("一") and nxt is not None
+                and nxt.kind == "UNIT" and nxt.start == tok.end and re.search("[百千万]", head)
+                and (value := parse_number(head)) is not None):
+            out += [Tok("PRICE", tok.start, tok.end - 1, head, value), Tok("NUM", tok.end - 1, tok.end, "一", Decimal(1))]
+            continue
         out.append(tok)
     return out
 
@@ -196,7 +226,7 @@ class _Roles:
         if self.is_(i - 1, "CUR") and not self._cur_taken(i - 1):
             self.toks[i - 1].role = "currency"
             return self._price(i, i)
-        if self._per_unit_follows(i):
+        if self._per_unit_follows(i) or self._shillings_mark(i):
             return self._price(i, i)
         if nxt is not None and nxt.kind == "PRODUCT" or self._quantity_cue(i):
             tok.role = "quantity"
@@ -204,6 +234,12 @@ class _Roles:
             tok.role = "ref"  # before price cues: "listing 57 now 15 kg"
         elif (nxt and nxt.text in ("each", *lx.PRICE_AFTER)) or self._price_cue_before(i):
             self._price(i, i)
+
+    def _shillings_mark(self, i: int) -> bool:
+        """East African "3500/=": a slash and equals sign right after the number mark money."""
+        slash, equals = self.at(i + 1), self.at(i + 2)
+        return (slash is not None and equals is not None and slash.text == "/" and equals.text == "="
+                and slash.start == self.toks[i].end and equals.start == slash.end)
 
     def _lone_piece(self, i: int) -> bool:
         """一个/一只 is everyday grammar; count it only when a product follows (一个西瓜)."""
@@ -228,8 +264,9 @@ class _Roles:
 
     def _bare(self, j: int) -> bool:
         """Whether the number at j stands alone (no unit, currency or per-unit after it)."""
+        nxt = self.at(j + 1)
         return not (self.is_(j + 1, "UNIT") or self.is_(j + 1, "CUR") or self._per_unit_follows(j)
-                    or (self.at(j + 1) is not None and self.toks[j + 1].text in lx.TIME_WORDS))
+                    or (nxt is not None and (nxt.text in lx.TIME_WORDS or _sms_for(self.toks[j], nxt))))
 
     def _price(self, i: int, last: int) -> None:
         """Price at i; a unit after "a"/"一"/"per" following position `last` is its price_unit."""
@@ -282,3 +319,8 @@ class _Roles:
             if text not in lx.REF_FILLERS:
                 return False
         return False
+
+
+def _sms_for(num: Tok, nxt: Tok) -> bool:
+    """SMS "4 sale", "4 u": the digit 4 standing for "for"."""
+    return num.text == "4" and nxt.text in ("sale", "u", "you", "me", "now")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import pickle
 import re
 import tempfile
+import unicodedata
 from collections import Counter
 from pathlib import Path
 
@@ -26,6 +28,9 @@ from nlu.rasa_yaml import Example, load_examples, yaml_files
 log = logging.getLogger(__name__)
 
 FALLBACK_INTENT = "out_of_scope"
+GARBAGE_CONFIDENCE = 0.3  # below nlu.confidence_threshold: the help fallback answers
+MAX_TEXT = 1000  # longer than any trade message (a 6-part SMS is ~900 characters)
+_ODD_CATEGORIES = {"Cc", "Cf", "Cn", "Co", "Cs"}
 # Placeholders let "sell 50kg apples" teach "sell 3 bags of maize" (SPEC §5 entities).
 _PLACEHOLDERS = {
     "product": "PRODUCT", "quantity": "NUM", "price": "PRICE", "unit": "UNIT",
@@ -39,6 +44,10 @@ _MEANINGFUL = re.compile(r"[a-z\u4e00-\u9fff]")
 _AFFIRM = {"yes", "y", "yeah", "yep", "ok", "okay", "accept", "confirm", "sure", "好", "好的",
            "可以", "行", "确认", "接受", "同意", "是", "是的", "对", "嗯"}
 _DENY = {"no", "n", "nope", "decline", "reject", "不", "不要", "拒绝", "不行", "不同意"}
+# Carrier opt-out/opt-in keywords (STOP, UNSUBSCRIBE, START, UNSTOP; TD in China) sent alone.
+_SMS_KEYWORDS = {"stop": "unsubscribe", "stopall": "unsubscribe", "unsubscribe": "unsubscribe",
+                 "unsub": "unsubscribe", "td": "unsubscribe", "退订": "unsubscribe",
+                 "start": "subscribe", "unstop": "subscribe"}
 _REF_TAIL = re.compile(r"[\s#:.,!！。]*(?:\d{2,})?[\s.!！。]*")
 _CODE_FILES = ("model.py", "cues.py", "entities.py", "normalize.py", "gazetteer.py", "lexicon.py",
                "names.py", "rasa_yaml.py")
@@ -96,7 +105,7 @@ class _FastProba:
         weights = union.transformer_weights or {}
         self.parts, offset = [], 0
         for name, vec in union.transformer_list:
-            idf = getattr(vec, "idf_", None) if getattr(vec, "use_idf", False) else None
+            idf = vec.idf_.tolist() if getattr(vec, "use_idf", False) else None
             self.parts.append((vec.build_analyzer(), vec.vocabulary_, idf, offset,
                                weights.get(name, 1.0), getattr(vec, "sublinear_tf", False),
                                getattr(vec, "norm", None), getattr(vec, "binary", False)))
@@ -107,19 +116,20 @@ class _FastProba:
 
     def __call__(self, text: str) -> np.ndarray:
         """Class probabilities of one features string."""
-        scores = self.intercept.copy()
+        rows: list[int] = []
+        vals: list[float] = []
         for analyzer, vocab, idf, offset, weight, sublinear, norm, binary in self.parts:
             counts = Counter(i for term in analyzer(text) if (i := vocab.get(term)) is not None)
             if not counts:
                 continue
-            idx = np.fromiter(counts, dtype=np.intp, count=len(counts))
-            vals = np.fromiter(counts.values(), dtype=float, count=len(counts))
-            vals = np.ones_like(vals) if binary else (1 + np.log(vals) if sublinear else vals)
+            tf = [1.0] * len(counts) if binary else [1 + math.log(c) if sublinear else float(c)
+                                                    for c in counts.values()]
             if idf is not None:
-                vals *= idf[idx]
-            if norm == "l2":
-                vals /= np.sqrt(vals @ vals)
-            scores += (weight * vals) @ self.coef_t[idx + offset]
+                tf = [v * idf[i] for v, i in zip(tf, counts)]
+            scale = weight / math.sqrt(sum(v * v for v in tf)) if norm == "l2" else weight
+            rows += [i + offset for i in counts]
+            vals += [v * scale for v in tf]
+        scores = self.intercept + np.asarray(vals) @ self.coef_t[rows] if rows else self.intercept.copy()
         if len(self.classes) == 2:  # binary LogisticRegression has one decision column
             scores = np.array([-scores[0], scores[0]])
         scores = np.exp(scores - scores.max())
@@ -171,6 +181,9 @@ class NLU:
     def parse(self, text: str) -> dict:
         """Rasa's parse result for one message; never raises."""
         text = text if isinstance(text, str) else str(text)
+        if is_garbage(text):
+            return {"text": text, "intent": {"name": FALLBACK_INTENT, "confidence": GARBAGE_CONFIDENCE},
+                    "intent_ranking": self._garbage_ranking(), "entities": []}
         try:
             entities = self.extractor.extract(text)
             ranking = self._ranking(text, entities)
@@ -180,12 +193,27 @@ class NLU:
         return {"text": text, "intent": dict(ranking[0]), "intent_ranking": ranking[:10],
                 "entities": entities}
 
+    async def aparse(self, text: str) -> dict:
+        """The same parse, awaitable like the Rasa backend's (the model is in-process and fast)."""
+        return self.parse(text)
+
+    def health(self) -> dict:
+        """What /healthz shows about the model."""
+        return {"backend": "builtin", "intents": len(self.intents)}
+
+    async def aclose(self) -> None:
+        """Nothing to release; here so both backends close alike."""
+
+    def _garbage_ranking(self) -> list[dict]:
+        """The fallback ranking: out_of_scope at low confidence, the rest at zero."""
+        return ([{"name": FALLBACK_INTENT, "confidence": GARBAGE_CONFIDENCE}]
+                + [{"name": n, "confidence": 0.0} for n in self.intents if n != FALLBACK_INTENT])[:10]
+
     def _ranking(self, text: str, entities: list[dict]) -> list[dict]:
         """Intents by confidence, with a few unambiguous rules in front of the classifier."""
         folded = fold(text).strip()
         if not _MEANINGFUL.search(folded):  # emoji, digits or punctuation only
-            return [{"name": FALLBACK_INTENT, "confidence": 0.3}] + [
-                {"name": n, "confidence": 0.0} for n in self.intents if n != FALLBACK_INTENT]
+            return self._garbage_ranking()
         probs = self._proba(features_text(text, entities))
         ranking = sorted(({"name": str(n), "confidence": float(p)}
                           for n, p in zip(self.pipeline.classes_, probs)),
@@ -196,12 +224,22 @@ class NLU:
         return ranking
 
 
+def is_garbage(text: str) -> bool:
+    """Too long for a chat message, or binary-looking (control or unassigned characters)."""
+    if len(text) > MAX_TEXT:
+        return True
+    odd = sum(1 for ch in text if unicodedata.category(ch) in _ODD_CATEGORIES and ch not in "\t\n\r")
+    return odd * 10 > len(text)
+
+
 def _rule_intent(folded: str) -> str | None:
-    """affirm/deny for a lone "yes"/"no"/"好" with an optional reference number."""
+    """affirm/deny for a lone "yes"/"no"/"好" (optional reference), or a lone SMS keyword."""
     words = re.match(r"[^\s\d#:.,!！。]+", folded)
     if not words or _REF_TAIL.fullmatch(folded, words.end()) is None:
         return None
     head = words.group()
+    if head in _SMS_KEYWORDS and words.end() == len(folded.rstrip(".!！。")):
+        return _SMS_KEYWORDS[head]
     return "affirm" if head in _AFFIRM else "deny" if head in _DENY else None
 
 

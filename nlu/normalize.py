@@ -48,7 +48,7 @@ CN_NUMERAL_CHARS = CN_DIGITS + "十百千万亿点"
 _CN_DIGIT_VALUE = {ch: i for i, ch in enumerate("零一二三四五六七八九")} | {"〇": 0, "两": 2}
 
 _ARABIC = re.compile(r"(\d+(?:,\d{3})+(?:\.\d+)?|\d*\.\d+|\d+\.?)\s*([kK万千]?)")
-_PRICE_CN = re.compile(r"^(.+?)\s*(?:块钱?|元)(.*?)$|^(.+?)\s*毛钱?$")
+_PRICE_CN = re.compile(r"^(.+?)\s*(?:块钱?|元)(.*?)$|^(.+?)\s*毛钱?(\d|[一二两三四五六七八九])?$")
 _MAO = re.compile(r"^(.+?)毛钱?$")
 
 # Fullwidth ASCII (U+FF01..U+FF5E) maps one to one onto ASCII; a few CJK signs too.
@@ -147,14 +147,14 @@ def _parse_english(s: str) -> Decimal | None:
 
 @lru_cache(maxsize=4096)
 def parse_price(text: str) -> Decimal | None:
-    """A price: "三块五" 3.5, "3块5" 3.5, "5毛" 0.5, "1块2毛" 1.2, "3块钱" 3, or a plain number."""
+    """A price: "三块五" 3.5, "3块5" 3.5, "5毛" 0.5, "八毛五" 0.85, "1块2毛" 1.2, "3块钱" 3, or a number."""
     s = fold(text).strip().replace(" ", "")
     match = _PRICE_CN.match(s)
     if not match:
         return parse_number(s)
-    if match.group(3) is not None:  # "5毛": tenths of a yuan
-        jiao = parse_number(match.group(3))
-        return None if jiao is None else jiao / 10
+    if match.group(3) is not None:  # "5毛": tenths of a yuan; "八毛五": and hundredths
+        jiao, fen = parse_number(match.group(3)), parse_number(match.group(4) or "0")
+        return None if jiao is None or fen is None else jiao / 10 + fen / 100
     yuan, rest = parse_number(match.group(1)), match.group(2)
     return None if yuan is None else _add_jiao(yuan, rest)
 

@@ -21,7 +21,8 @@ async def client(db_url, nlu_cache, real_nlu):
 async def test_healthz_reports_the_database(client, db_url):
     resp = await client.get("/healthz")
     assert resp.status == 200
-    assert (await resp.json()) == {"status": "ok", "database": db_url.split("+")[0], "worker": 0}
+    assert (await resp.json()) == {"status": "ok", "database": db_url.split("+")[0], "worker": 0,
+                                   "nlu": {"backend": "builtin", "intents": 16}}
 
 
 async def test_model_parse_answers_in_rasa_shape_with_canonical_values(client):

@@ -27,6 +27,17 @@ def test_sample_examples_extract_exactly_their_annotations(extractor, example):
 
 
 @pytest.mark.parametrize("text, expected", [
+    # colloquial amounts: "and a half", 八毛五, 一百二一只 (120 a piece), 3500/=, SMS "4 sale"
+    ("two and a half tons of maize", [("product", "corn"), ("quantity", "2.5"), ("unit", "ton")]),
+    ("3 and half bags", [("quantity", "3.5"), ("unit", "bag")]),
+    ("西红柿八毛五一斤", [("price", "0.85"), ("price_unit", "jin"), ("product", "tomato")]),
+    ("鸭蛋先不说，鸡蛋一百二一箱", [("price", "120"), ("price_unit", "box"), ("product", "egg")]),
+    ("花椒二十斤，三百一斤", [("price", "300"), ("price_unit", "jin"), ("product", "sichuan_pepper"),
+                       ("quantity", "20"), ("unit", "jin")]),
+    ("二十一斤核桃", [("product", "walnut"), ("quantity", "21"), ("unit", "jin")]),
+    ("三百一十斤", [("quantity", "310"), ("unit", "jin")]),
+    ("beans 20 bags 4500/= each", [("price", "4500"), ("product", "beans"), ("quantity", "20"), ("unit", "bag")]),
+    ("onions 2 tons 4 sale", [("product", "onion"), ("quantity", "2"), ("unit", "ton")]),
     # products: names, plurals, typos, pinyin, Chinese synonyms
     ("aples", [("product", "apple")]),
     ("tomatos and potatos", [("product", "potato"), ("product", "tomato")]),

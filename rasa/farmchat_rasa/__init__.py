@@ -1,0 +1,1 @@
+"""Rasa custom components for farmchat's Rasa backend (imported by rasa/config.yml)."""
