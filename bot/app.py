@@ -42,7 +42,7 @@ async def model_parse(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text='{"error": "expected {\\"text\\": \\"...\\"}"}',
                                  content_type="application/json")
     nlu = request.app[SERVICES].nlu
-    return web.json_response(await nlu.aparse(body["text"]) if hasattr(nlu, "aparse") else nlu.parse(body["text"]))
+    return web.json_response(await nlu.aparse(body["text"]))
 
 
 @web.middleware

@@ -92,7 +92,7 @@ class Gateway:
     async def _process(self, msg: InboundMessage) -> tuple[str, list[int]]:
         now = self.clock()
         text = clean_text(msg.text)
-        parse = Parse.from_nlu(self.nlu.parse(text))  # before the transaction: no lock held meanwhile
+        parse = Parse.from_nlu(await self.nlu.aparse(text))  # before the transaction: no lock held meanwhile
         async with self.db.uow() as uow:
             role = "coordinator" if msg.sender in self._coordinators else None
             user, conv, seen = await uow.users.arrive(msg.channel, msg.sender, msg.message_id, now, role or "user")

@@ -35,6 +35,9 @@ class FakeNLU:
             ranking.append({"name": second[0][0], "confidence": second[0][1]})
         return {"text": text, "intent": ranking[0], "intent_ranking": ranking, "entities": entities}
 
+    async def aparse(self, text: str) -> dict:
+        return self.parse(text)
+
 
 SCRIPT = {
     "sell potatoes": ("sell", 0.9, [ent("product", "potato"), ent("quantity", "10"), ent("unit", "bag"),
