@@ -13,6 +13,8 @@ from bot.config import Settings
 from bot.sender import ChannelSenders, Sender
 from bot.twilio_send import TwilioSender
 from bot.twilio_webhook import TwilioWebhooks, twiml
+from bot.wechat_send import WeChatSender
+from bot.wechat_webhook import SUCCESS, WeChatWebhooks
 from handlers import texts
 from bot.tasks import sweeper
 
@@ -51,6 +53,8 @@ async def webhook_errors(request: web.Request, handler):
         if not request.path.startswith("/webhooks/"):
             raise
         log.exception("webhook %s failed", request.path)
+        if request.path == "/webhooks/wechat":
+            return web.Response(text=SUCCESS)  # anything else shows the user an error
         return twiml(texts.t("error", "en") if request.path == "/webhooks/twilio" else None)
 
 
@@ -61,13 +65,24 @@ def build_senders(settings: Settings, session: aiohttp.ClientSession) -> Channel
         public = settings.server.public_url.rstrip("/")
         twilio = TwilioSender(settings.twilio, session, f"{public}/webhooks/twilio/status" if public else None)
         senders.update(sms=twilio, whatsapp=twilio)
+    if settings.wechat.enabled:
+        senders["wechat"] = WeChatSender(settings.wechat, session, settings.market.timezone)
     return ChannelSenders(senders)
+
+
+def bind_database(svc: Services) -> None:
+    """Senders that keep state in the database (WeChat's token and 48-hour window) get it."""
+    senders = getattr(svc.outbound.sender, "senders", {})
+    for sender in {id(s): s for s in senders.values()}.values():
+        if hasattr(sender, "bind"):
+            sender.bind(svc.db)
 
 
 def create_app(settings: Settings, sender: Sender | None = None, nlu=None, background: bool = True) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY, middlewares=[webhook_errors])
     twilio = TwilioWebhooks(settings.twilio.auth_token, settings.server.public_url) \
         if settings.twilio.enabled else None
+    wechat = WeChatWebhooks(settings.wechat) if settings.wechat.enabled else None
 
     async def lifecycle(app: web.Application):
         timeout = aiohttp.ClientTimeout(total=30)
@@ -77,11 +92,16 @@ def create_app(settings: Settings, sender: Sender | None = None, nlu=None, backg
             app[SERVICES] = svc
             if twilio:
                 twilio.svc = svc
+            if wechat:
+                wechat.start(svc)
+                bind_database(svc)
             if background:
                 async with sweeper(svc):
                     yield
             else:
                 yield
+            if wechat:
+                await wechat.drain()
 
     app.cleanup_ctx.append(lifecycle)
     app.router.add_get("/healthz", healthz)
@@ -89,4 +109,7 @@ def create_app(settings: Settings, sender: Sender | None = None, nlu=None, backg
     if twilio:
         app.router.add_post("/webhooks/twilio", twilio.inbound)
         app.router.add_post("/webhooks/twilio/status", twilio.status)
+    if wechat:
+        app.router.add_get("/webhooks/wechat", wechat.verify)
+        app.router.add_post("/webhooks/wechat", wechat.receive)
     return app

@@ -218,3 +218,24 @@ class Outbox(Base):
     error_code: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(When)
     sent_at: Mapped[datetime | None] = mapped_column(When)
+
+
+class WeChatToken(Base):
+    """The Official Account's access_token, shared by every process; lease: one refresher."""
+
+    __tablename__ = "wechat_tokens"
+
+    app_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    access_token: Mapped[str | None] = mapped_column(String(1024))  # WeChat: keep 512 at least
+    expires_at: Mapped[datetime | None] = mapped_column(When)
+    lease_until: Mapped[datetime | None] = mapped_column(When)
+    updated_at: Mapped[datetime] = mapped_column(When)
+
+
+class WeChatContact(Base):
+    """When a WeChat user last sent a message: customer-service messages are allowed 48 h after."""
+
+    __tablename__ = "wechat_contacts"
+
+    openid: Mapped[str] = mapped_column(String(128), primary_key=True)
+    last_message_at: Mapped[datetime] = mapped_column(When)
