@@ -33,12 +33,15 @@ REMEMBER_SECONDS = 60.0  # WeChat's retries come within ~15 s; later ones find t
 
 @dataclass
 class Job:
-    """One message being handled; deferred once a delivery gave up waiting and said `success`."""
+    """One message being handled, and who got (or will get) its reply."""
 
     push: Push
     task: asyncio.Task
-    deferred: bool = False
-    requests: int = field(default=1)
+    waiting: int = 0  # deliveries waiting for it now
+    answered: bool = False  # a delivery carried the reply back
+    deferred: bool = False  # a delivery said `success`: the reply goes by customer service
+    pushed: bool = False  # the reply went into the outbox
+    deliveries: int = field(default=1)
 
 
 class WeChatWebhooks:
@@ -126,24 +129,36 @@ class WeChatWebhooks:
             job = self.jobs[push.message_id] = Job(push, asyncio.create_task(self.dispatcher.dispatch(push)))
             job.task.add_done_callback(lambda task: self._finished(push.message_id, job))
         else:
-            job.requests += 1
-            log.info("WeChat redelivered %s (delivery %d)", push.message_id, job.requests)
-            if job.deferred:
-                return None
+            job.deliveries += 1
+            log.info("WeChat delivered %s again (delivery %d)", push.message_id, job.deliveries)
+        if job.deferred:
+            return None
         remaining = max(0.0, deadline - asyncio.get_running_loop().time())
         try:
-            reply = await asyncio.wait_for(asyncio.shield(job.task), remaining)
-        except (TimeoutError, asyncio.CancelledError) as exc:
-            if job.task.done() and not job.task.cancelled() and isinstance(exc, TimeoutError):
-                return None if job.deferred else job.task.result()
-            job.deferred = True  # the reply goes by the customer-service API when ready
-            log.info("reply to %s not ready in time; answering success", mask(push.openid))
-            if isinstance(exc, asyncio.CancelledError):
-                raise
+            reply = await self._wait(job, remaining)
+        except TimeoutError:
+            if not job.task.done():
+                job.deferred = True  # the reply goes by the customer-service API when ready
+                log.info("reply to %s not ready in time; answering success", mask(push.openid))
+                return None
+            reply = job.task.result()
+        if job.deferred:
             return None
-        return None if job.deferred else reply
+        job.answered = True
+        return reply
+
+    async def _wait(self, job: Job, seconds: float) -> str | None:
+        """The job's reply within seconds, counted as a delivery waiting for it."""
+        job.waiting += 1
+        try:
+            return await asyncio.wait_for(asyncio.shield(job.task), seconds)
+        finally:  # also when WeChat hung up and aiohttp cancelled the handler
+            job.waiting -= 1
+            if job.task.done():  # the caller marks it answered first, if it can
+                asyncio.get_running_loop().call_soon(self._orphaned, job)
 
     def _finished(self, key: str, job: Job) -> None:
+        """Forget the job later; push its reply if no delivery is left to carry it."""
         loop = asyncio.get_running_loop()
         loop.call_later(REMEMBER_SECONDS, lambda: self.jobs.get(key) is job and self.jobs.pop(key))
         if job.task.cancelled():
@@ -151,10 +166,17 @@ class WeChatWebhooks:
         if job.task.exception() is not None:
             log.error("WeChat message %s failed", key, exc_info=job.task.exception())
             return
-        if job.deferred and job.task.result():
-            task = asyncio.create_task(self.push_reply(job.push.openid, job.task.result()))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        loop.call_soon(self._orphaned, job)  # after the waiting deliveries have taken the reply
+
+    def _orphaned(self, job: Job) -> None:
+        if job.pushed or job.task.cancelled() or job.task.exception() is not None or not job.task.result():
+            return
+        if not job.deferred and (job.answered or job.waiting):
+            return  # a delivery carries (or carried) the reply
+        job.deferred = job.pushed = True  # later deliveries say success: the reply is on its way
+        task = asyncio.create_task(self.push_reply(job.push.openid, job.task.result()))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def push_reply(self, openid: str, text: str) -> None:
         """A reply that missed the deadline: into the outbox, then out by the customer-service API."""
