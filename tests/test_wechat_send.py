@@ -197,3 +197,35 @@ def test_plaintext_mode_needs_no_aes_key():
     env = {k: v for k, v in wechat_env("http://x", mode="plaintext").items() if "AES_KEY" not in k}
     settings = load_settings(ROOT / "config.yaml", environ=env)
     assert settings.wechat.enabled and settings.wechat.aes_keys == []
+
+
+async def test_the_readme_demo_farmchat_serve_and_fake_wechat_send(sqlite_url, nlu_cache, real_nlu):
+    from tests.wechat_rig import KEY, TOKEN, free_port
+
+    port = free_port()
+    async with FakeWeChat(APP_ID, SECRET) as fake, aiohttp.ClientSession() as session:
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "FARMCHAT_CONFIG": str(ROOT / "config.yaml"),
+               "FARMCHAT_DATABASE__URL": sqlite_url, "FARMCHAT_NLU__CACHE_DIR": nlu_cache,
+               "FARMCHAT_SERVER__PORT": str(port), **wechat_env(fake.url)}
+        server = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot.cli", "serve", env=env,
+                                                      stdout=asyncio.subprocess.DEVNULL,
+                                                      stderr=asyncio.subprocess.DEVNULL)
+        try:
+            for _ in range(300):
+                try:
+                    async with session.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                        if resp.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    await asyncio.sleep(0.2)
+            url = f"http://127.0.0.1:{port}/webhooks/wechat"
+            code, out, err = await run_cli(env, "fake-wechat", "send", "--url", url, "--app-id", APP_ID,
+                                           "--token", TOKEN, "--aes-key", KEY, "--from", "oFarmer1",
+                                           "卖50斤苹果 三块五一斤")
+            assert code == 0 and out.startswith("已发布"), (out, err)
+            code, out, _ = await run_cli(env, "fake-wechat", "send", "--url", url, "--app-id", APP_ID,
+                                         "--token", "wrongToken", "--aes-key", KEY, "hi")
+            assert code == 1 and "HTTP 403" in out
+        finally:
+            server.terminate()
+            await server.wait()

@@ -272,3 +272,14 @@ async def test_when_wechat_gives_up_on_every_delivery_the_reply_is_pushed_once(s
         await rig.settled(lambda rows: rows and rows[0].status == "sent", "sent")
         [sent] = rig.fake.custom
         assert "Listing" in sent["text"]["content"] and await rig.count(Listing) == 1
+
+
+def test_openids_in_logged_urls_are_masked():
+    import logging
+
+    from bot.logs import MaskPhones
+
+    record = logging.LogRecord("aiohttp.access", logging.INFO, __file__, 1,
+                               '"POST /webhooks/wechat?openid=%s&encrypt_type=aes"', (OPENID,), None)
+    MaskPhones().filter(record)
+    assert OPENID not in record.getMessage() and "openid=oyOR" in record.getMessage()
