@@ -283,3 +283,21 @@ def test_openids_in_logged_urls_are_masked():
                                '"POST /webhooks/wechat?openid=%s&encrypt_type=aes"', (OPENID,), None)
     MaskPhones().filter(record)
     assert OPENID not in record.getMessage() and "openid=oyOR" in record.getMessage()
+
+
+async def test_a_template_delivery_report_updates_its_outbox_row(rig):
+    from datetime import datetime, timezone
+
+    from storage.models import Outbox
+
+    await rig.say(OPENID, "hello")
+    user = await rig.user("wechat", OPENID)
+    async with rig.svc.db.uow() as uow:
+        await uow.outbox.add(Outbox(user_id=user.id, channel="wechat", address=OPENID, text="x", kind="notification",
+                                    status="sent", attempts=1, provider_sid="200163836",
+                                    created_at=datetime.now(timezone.utc)))
+        await uow.commit()
+    report = rig.pusher.event(OPENID, "TEMPLATESENDJOBFINISH", MsgID=200163836, Status="failed:user block")
+    assert await push(rig, report) is None
+    [row] = await rig.outbox()
+    assert row.provider_status == "failed"
