@@ -124,6 +124,8 @@ class WeChatDispatcher:
 
     async def event(self, push: Push) -> str | None:
         gateway, event = self.svc.gateway, push.event
+        if event in ("subscribe", "click", "scan"):
+            await self.touch(push.openid, "last_event_at")
         if event == "subscribe":
             await gateway.record_consent(self.inbound(push, "subscribe"), opted_out=False)
             return say("welcome", await self.lang_of(push.openid))
@@ -152,12 +154,11 @@ class WeChatDispatcher:
             user = await uow.users.by_address(CHANNEL, openid)
         return (user.language if user else "") or self.default_lang
 
-    async def touch(self, openid: str) -> None:
-        """Remember when the user last wrote: customer-service messages are allowed 48 h after."""
+    async def touch(self, openid: str, column: str = "last_message_at") -> None:
+        """Remember when the user last wrote (or clicked, followed): it opens customer service."""
         now = datetime.now(timezone.utc)
         async with self.svc.db.uow() as uow:
             dialect = postgresql if uow.session.bind.dialect.name == "postgresql" else sqlite
-            stmt = dialect.insert(WeChatContact).values(openid=openid, last_message_at=now)
-            await uow.session.execute(stmt.on_conflict_do_update(
-                index_elements=["openid"], set_={"last_message_at": now}))
+            stmt = dialect.insert(WeChatContact).values(openid=openid, **{column: now})
+            await uow.session.execute(stmt.on_conflict_do_update(index_elements=["openid"], set_={column: now}))
             await uow.commit()

@@ -31,6 +31,7 @@ EARLY = timedelta(minutes=5)  # refresh this long before WeChat's expiry
 MEMORY = 60.0  # seconds a process trusts its in-memory copy of the token
 LEASE = timedelta(seconds=30)
 WINDOW = timedelta(hours=48)  # customer-service messages after the user's last message
+EVENT_WINDOW = timedelta(minutes=1)  # ... and after a menu click, a follow or a scan
 QUOTA_PAUSE = 600.0  # after 45009 (daily API quota), no calls for this long
 PERMANENT = {40003: "not a follower of this account (invalid openid)", 40037: "invalid template_id",
              40164: "server IP not in the account's whitelist", 40013: "invalid AppID",
@@ -233,7 +234,9 @@ class WeChatSender:
     async def in_window(self, openid: str) -> bool:
         async with self.db.uow() as uow:
             row = await uow.session.get(WeChatContact, openid)
-        return row is not None and utcnow() - row.last_message_at < WINDOW
+        now = utcnow()
+        return row is not None and (bool(row.last_message_at and now - row.last_message_at < WINDOW) or
+                                    bool(row.last_event_at and now - row.last_event_at < EVENT_WINDOW))
 
 
 async def install_menu(api: WeChatApi, menu: dict | None = None) -> dict:

@@ -233,9 +233,11 @@ class WeChatToken(Base):
 
 
 class WeChatContact(Base):
-    """When a WeChat user last sent a message: customer-service messages are allowed 48 h after."""
+    """When a WeChat user last wrote (customer-service messages for 48 h after) or clicked or
+    followed (for 1 minute after)."""
 
     __tablename__ = "wechat_contacts"
 
     openid: Mapped[str] = mapped_column(String(128), primary_key=True)
-    last_message_at: Mapped[datetime] = mapped_column(When)
+    last_message_at: Mapped[datetime | None] = mapped_column(When)
+    last_event_at: Mapped[datetime | None] = mapped_column(When)

@@ -49,10 +49,24 @@ class WeChatRig:
                             account=ACCOUNT, **kw)
 
     async def say(self, openid: str, text: str, msg_id: int | None = None) -> str:
-        """Text as a WeChat user; the passive reply's Content ('' for success)."""
-        delivery = await self.pusher.push(self.session, self.pusher.text(openid, text, msg_id))
+        """Text as a WeChat user; what the user reads in reply."""
+        return await self.push(self.pusher.text(openid, text, msg_id))
+
+    async def push(self, fields, expect_reply: bool = True) -> str | None:
+        """Push as WeChat; the passive reply or, after `success` (a slow reply), the
+        customer-service message that follows it."""
+        openid = dict(fields)["FromUserName"]
+        before = len(self.fake.texts_to(openid))
+        delivery = await self.pusher.push(self.session, fields)
         assert delivery.status == 200, delivery.body
-        return delivery.reply["Content"] if delivery.reply else ""
+        if delivery.reply or not expect_reply:
+            return delivery.reply["Content"] if delivery.reply else None
+        for _ in range(200):
+            sent = self.fake.texts_to(openid)
+            if len(sent) > before:
+                return sent[before]
+            await asyncio.sleep(0.05)
+        return ""
 
     async def count(self, model) -> int:
         async with self.svc.db.uow() as uow:

@@ -1,4 +1,4 @@
-"""wechat: shared access token and the users' last message time (48-hour window)
+"""wechat: shared access token and the users' last message and event times (reply windows)
 
 Revision ID: 0003
 Revises: 0002
@@ -24,7 +24,8 @@ def upgrade() -> None:
     )
     op.create_table('wechat_contacts',
     sa.Column('openid', sa.String(length=128), nullable=False),
-    sa.Column('last_message_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('last_message_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('last_event_at', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('openid', name=op.f('pk_wechat_contacts'))
     )
 
