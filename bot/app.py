@@ -14,6 +14,8 @@ from bot.engine import broadcasting
 from bot.sender import ChannelSenders, Sender
 from bot.twilio_send import TwilioSender
 from bot.twilio_webhook import TwilioWebhooks, twiml
+from bot.wechat_send import WeChatSender
+from bot.wechat_webhook import SUCCESS, WeChatWebhooks
 from handlers import texts
 from bot.tasks import sweeper
 
@@ -56,6 +58,8 @@ async def webhook_errors(request: web.Request, handler):
         if not request.path.startswith("/webhooks/"):
             raise
         log.exception("webhook %s failed", request.path)
+        if request.path == "/webhooks/wechat":
+            return web.Response(text=SUCCESS)  # anything else shows the user an error
         return twiml(texts.t("error", "en") if request.path == "/webhooks/twilio" else None)
 
 
@@ -66,7 +70,17 @@ def build_senders(settings: Settings, session: aiohttp.ClientSession) -> Channel
         public = settings.server.public_url.rstrip("/")
         twilio = TwilioSender(settings.twilio, session, f"{public}/webhooks/twilio/status" if public else None)
         senders.update(sms=twilio, whatsapp=twilio)
+    if settings.wechat.enabled:
+        senders["wechat"] = WeChatSender(settings.wechat, session, settings.market.timezone)
     return ChannelSenders(senders)
+
+
+def bind_database(svc: Services) -> None:
+    """Senders that keep state in the database (WeChat's token and 48-hour window) get it."""
+    senders = getattr(svc.outbound.sender, "senders", {})
+    for sender in {id(s): s for s in senders.values()}.values():
+        if hasattr(sender, "bind"):
+            sender.bind(svc.db)
 
 
 def create_app(settings: Settings, sender: Sender | None = None, nlu=None, background: bool = True,
@@ -75,6 +89,7 @@ def create_app(settings: Settings, sender: Sender | None = None, nlu=None, backg
     app[WORKER] = worker
     twilio = TwilioWebhooks(settings.twilio.auth_token, settings.server.public_url) \
         if settings.twilio.enabled else None
+    wechat = WeChatWebhooks(settings.wechat) if settings.wechat.enabled else None
 
     async def lifecycle(app: web.Application):
         timeout = aiohttp.ClientTimeout(total=30)
@@ -84,11 +99,16 @@ def create_app(settings: Settings, sender: Sender | None = None, nlu=None, backg
             app[SERVICES] = svc
             if twilio:
                 twilio.svc = svc
+            if wechat:
+                wechat.start(svc)
+                bind_database(svc)
             if background:
                 async with sweeper(svc), broadcasting(svc):
                     yield
             else:
                 yield
+            if wechat:
+                await wechat.drain()
 
     app.cleanup_ctx.append(lifecycle)
     app.router.add_get("/healthz", healthz)
@@ -96,4 +116,7 @@ def create_app(settings: Settings, sender: Sender | None = None, nlu=None, backg
     if twilio:
         app.router.add_post("/webhooks/twilio", twilio.inbound)
         app.router.add_post("/webhooks/twilio/status", twilio.status)
+    if wechat:
+        app.router.add_get("/webhooks/wechat", wechat.verify)
+        app.router.add_post("/webhooks/wechat", wechat.receive)
     return app

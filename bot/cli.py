@@ -1,4 +1,4 @@
-"""The `farmchat` command: serve, chat, demo, db upgrade, nlu train|parse|test."""
+"""The `farmchat` command: serve, chat, demo, db upgrade, nlu train|parse|test, wechat menu."""
 
 from __future__ import annotations
 
@@ -26,6 +26,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("demo", help="load sample farmers, listings and prices")
     sub.add_parser("fake-twilio", help="run a local fake of Twilio's Messages API (see --help)")
     broadcast_cli.add_parser(sub)
+    sub.add_parser("fake-wechat", help="a local fake WeChat: serve its API or push a message (see --help)")
+    wechat = sub.add_parser("wechat", help="WeChat Official Account tools")
+    wechat.add_argument("action", choices=["menu"], help="menu: install the default custom menu")
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=["upgrade", "current"])
     nlu = sub.add_parser("nlu", help="the built-in language model")
@@ -47,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
         from bot.fake_twilio import main as fake_main
 
         return fake_main(argv[1:])
+    if argv[:1] == ["fake-wechat"]:
+        from bot.fake_wechat import main as fake_wechat_main
+
+        return fake_wechat_main(argv[1:])
     args = _parser().parse_args(argv)
     try:
         settings = load_settings(args.config)
@@ -193,7 +200,36 @@ def _nlu_test(model, args) -> int:
     return 0 if ok else 1
 
 
-COMMANDS = {"serve": _serve, "chat": _chat, "demo": _demo, "db": _db, "nlu": _nlu,
+def _wechat(settings: Settings, args) -> int:
+    import aiohttp
+
+    from bot.bootstrap import open_database
+    from bot.wechat_send import DEFAULT_MENU, WeChatApi, install_menu
+
+    if not settings.wechat.enabled:
+        print("farmchat: WeChat is not configured (set wechat.app_id, FARMCHAT_WECHAT__APP_SECRET, ...)",
+              file=sys.stderr)
+        return 2
+
+    async def run() -> None:
+        db = await open_database(settings)
+        try:
+            async with aiohttp.ClientSession() as session:
+                await install_menu(WeChatApi(settings.wechat, session, db))
+        finally:
+            await db.close()
+
+    try:
+        asyncio.run(run())
+    except Exception as exc:  # SendError and friends: say what WeChat said, no traceback
+        print(f"farmchat: menu not installed: {exc}", file=sys.stderr)
+        return 1
+    names = [b["name"] for b in DEFAULT_MENU["button"]]
+    print(f"menu installed: {' | '.join(names)}")
+    return 0
+
+
+COMMANDS = {"serve": _serve, "chat": _chat, "demo": _demo, "db": _db, "nlu": _nlu, "wechat": _wechat,
             "broadcast": broadcast_cli.run}
 
 if __name__ == "__main__":

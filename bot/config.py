@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -135,6 +136,57 @@ class BroadcastSettings(Section):
         return value
 
 
+WECHAT_TOKEN = re.compile(r"^[A-Za-z0-9]{3,32}$")  # what the MP console accepts (CHANNELS.md A1)
+AES_KEY = re.compile(r"^[A-Za-z0-9]{43}$")
+
+
+class WeChatTemplate(Section):
+    """A template message (模板消息) for notifications outside the 48-hour window."""
+
+    id: str = ""
+    # template field -> value; {text} is the notification, {time} the local time it was sent
+    fields: dict[str, str] = Field(default_factory=lambda: {"first": "{text}", "keyword1": "{time}"})
+    url: str = ""
+
+
+class WeChatSettings(Section):
+    token: str = ""
+    encoding_aes_key: str = ""
+    previous_encoding_aes_key: str = ""
+    app_id: str = ""
+    app_secret: str = ""
+    mode: Literal["plaintext", "compatible", "safe"] = "safe"
+    api_base: str = "https://api.weixin.qq.com"
+    timeout_seconds: float = Field(10.0, gt=0, le=60)
+    reply_budget_seconds: float = Field(4.0, ge=0, le=4.5)
+    template: WeChatTemplate = Field(default_factory=WeChatTemplate)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.token or self.app_id or self.app_secret)
+
+    @property
+    def aes_keys(self) -> list[str]:
+        """Current key first, then the previous one during a rotation."""
+        return [k for k in (self.encoding_aes_key, self.previous_encoding_aes_key) if k]
+
+    @model_validator(mode="after")
+    def _complete(self) -> WeChatSettings:
+        if not self.enabled:
+            return self
+        missing = [k for k in ("token", "app_id", "app_secret") if not getattr(self, k)]
+        if self.mode != "plaintext" and not self.encoding_aes_key:
+            missing.append("encoding_aes_key")
+        if missing:
+            raise ValueError(f"incomplete: set {', '.join(missing)} (secrets in the environment, "
+                             f"e.g. FARMCHAT_WECHAT__APP_SECRET)")
+        if not WECHAT_TOKEN.match(self.token):
+            raise ValueError("token must be 3 to 32 letters or digits, as in the MP console")
+        if any(not AES_KEY.match(k) for k in self.aes_keys):
+            raise ValueError("encoding_aes_key and previous_encoding_aes_key must be 43 letters or digits")
+        return self
+
+
 class LoggingSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -149,6 +201,7 @@ class Settings(Section):
     coordinators: CoordinatorSettings = Field(default_factory=CoordinatorSettings)
     twilio: TwilioSettings = Field(default_factory=TwilioSettings)
     broadcast: BroadcastSettings = Field(default_factory=BroadcastSettings)
+    wechat: WeChatSettings = Field(default_factory=WeChatSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
 

@@ -18,6 +18,7 @@ from handlers import texts
 from handlers.context import Context, DomainError, Parse
 from handlers.table import route
 from nlu.catalog import Catalog
+from storage.models import User
 from storage.uow import Database
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,24 @@ class Gateway:
                 channel=msg.channel, message_id=msg.message_id, user_id=user.id, text=clean_text(msg.text),
                 intent="opt_out" if opted_out else "opt_in", reply="", status="done", received_at=now)
             await uow.commit()
+
+    async def apply(self, msg: InboundMessage, intent: str, change: Callable[[User, str], str]) -> str:
+        """A message that is not text (a shared location): change(user, lang) once per message id.
+
+        change edits the user and returns the reply; a retried message id gets the stored reply.
+        """
+        now = self.clock()
+        async with self._lock(msg.channel, msg.sender), self.db.uow() as uow:
+            user, _, seen = await uow.users.arrive(msg.channel, msg.sender, msg.message_id, now, "user")
+            if seen is not None:
+                return seen
+            user.last_seen_at = now
+            reply = change(user, user.language or self._default_lang())
+            await uow.inbound.add(
+                channel=msg.channel, message_id=msg.message_id, user_id=user.id, text=clean_text(msg.text),
+                intent=intent, reply=reply, status="done", received_at=now)
+            await uow.commit()
+        return reply
 
     async def _process(self, msg: InboundMessage) -> tuple[str, list[int]]:
         now = self.clock()

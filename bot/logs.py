@@ -1,4 +1,4 @@
-"""Logging setup; phone numbers are masked in every log line."""
+"""Logging setup; phone numbers (and WeChat openids in URLs) are masked in every log line."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import logging
 import re
 
 PHONE = re.compile(r"\+?\d[\d ]{6,16}\d")
+OPENID = re.compile(r"(?<=openid=)[\w-]+")  # WeChat user ids in webhook URLs (access log)
 
 
 def mask(address: str) -> str:
@@ -22,6 +23,7 @@ class MaskPhones(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         masked = PHONE.sub(lambda m: mask(m.group(0)), message)
+        masked = OPENID.sub(lambda m: mask(m.group(0)), masked)
         if masked != message:
             record.msg, record.args = masked, ()
         return True

@@ -270,3 +270,26 @@ class SendPace(Base):
 
     channel: Mapped[str] = mapped_column(String(16), primary_key=True)
     next_at: Mapped[float] = mapped_column(Float)  # Unix time
+
+
+class WeChatToken(Base):
+    """The Official Account's access_token, shared by every process; lease: one refresher."""
+
+    __tablename__ = "wechat_tokens"
+
+    app_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    access_token: Mapped[str | None] = mapped_column(String(1024))  # WeChat: keep 512 at least
+    expires_at: Mapped[datetime | None] = mapped_column(When)
+    lease_until: Mapped[datetime | None] = mapped_column(When)
+    updated_at: Mapped[datetime] = mapped_column(When)
+
+
+class WeChatContact(Base):
+    """When a WeChat user last wrote (customer-service messages for 48 h after) or clicked or
+    followed (for 1 minute after)."""
+
+    __tablename__ = "wechat_contacts"
+
+    openid: Mapped[str] = mapped_column(String(128), primary_key=True)
+    last_message_at: Mapped[datetime | None] = mapped_column(When)
+    last_event_at: Mapped[datetime | None] = mapped_column(When)

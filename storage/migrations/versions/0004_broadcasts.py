@@ -9,7 +9,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = '0004'
-down_revision = '0002'  # to be re-chained onto 0003 (WeChat) when both are merged
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,244 @@
+"""Outbound WeChat: the shared access token, customer-service and template messages, the menu.
+
+One token for every process, kept in the database (CHANNELS.md A5: "a central controller";
+stable_token so parallel instances do not invalidate each other). Only the process holding
+the lease refreshes; a call rejected for its token refreshes once, only if that token is
+still the stored one, and is retried once (wechatpy retries without a bound).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import aiohttp
+from sqlalchemy import or_, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from bot.config import WeChatSettings
+from bot.logs import mask
+from bot.sender import SendError
+from bot.wechat_xml import fit_bytes
+from storage.models import WeChatContact, WeChatToken
+from storage.uow import Database
+
+log = logging.getLogger(__name__)
+TOKEN_ERRORS = {40001, 40014, 42001}  # invalid credential, invalid token, expired token
+EARLY = timedelta(minutes=5)  # refresh this long before WeChat's expiry
+MEMORY = 60.0  # seconds a process trusts its in-memory copy of the token
+LEASE = timedelta(seconds=30)
+WINDOW = timedelta(hours=48)  # customer-service messages after the user's last message
+EVENT_WINDOW = timedelta(minutes=1)  # ... and after a menu click, a follow or a scan
+QUOTA_PAUSE = 600.0  # after 45009 (daily API quota), no calls for this long
+PERMANENT = {40003: "not a follower of this account (invalid openid)", 40037: "invalid template_id",
+             40164: "server IP not in the account's whitelist", 40013: "invalid AppID",
+             40125: "invalid AppSecret", 43101: "user refused the message"}
+
+DEFAULT_MENU = {"button": [
+    {"type": "click", "name": "我要卖", "key": "SELL"},
+    {"type": "click", "name": "我要买", "key": "BUY"},
+    {"name": "更多", "sub_button": [
+        {"type": "click", "name": "今日价格", "key": "PRICES"},
+        {"type": "click", "name": "我的货", "key": "MY_LISTINGS"},
+        {"type": "click", "name": "我的订单", "key": "MY_ORDERS"},
+        {"type": "click", "name": "帮助", "key": "HELP"},
+    ]},
+]}
+
+
+class WeChatError(SendError):
+    """WeChat answered with a non-zero errcode (it answers HTTP 200 even then)."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Http:
+    """JSON calls to the WeChat API on the app's aiohttp session, with a timeout."""
+
+    def __init__(self, settings: WeChatSettings, session: aiohttp.ClientSession):
+        self.base, self.timeout, self.session = settings.api_base.rstrip("/"), settings.timeout_seconds, session
+
+    async def post(self, path: str, payload: dict, params: dict | None = None) -> dict:
+        try:
+            async with asyncio.timeout(self.timeout):
+                async with self.session.post(self.base + path, params=params, json=payload) as resp:
+                    body = await resp.json(content_type=None)
+        except aiohttp.ClientConnectorError as exc:
+            raise SendError(f"cannot connect to WeChat: {exc}") from None  # nothing was sent
+        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
+            # The request may have reached WeChat: sending again could deliver it twice.
+            raise SendError(f"no usable answer from WeChat ({type(exc).__name__}); not resent",
+                            permanent=True) from None
+        if not isinstance(body, dict):
+            raise SendError("WeChat answered something other than a JSON object", permanent=True)
+        return body
+
+
+class TokenManager:
+    """The access token: memory (a minute) → database row → stable_token, one refresher at a time."""
+
+    def __init__(self, settings: WeChatSettings, http: Http, db: Database | None = None):
+        self.settings, self.http, self.db = settings, http, db
+        self._lock = asyncio.Lock()
+        self._cached: tuple[str, float] | None = None
+        self.fetches = 0
+
+    async def get(self) -> str:
+        if self._cached and self._cached[1] > time.monotonic():
+            return self._cached[0]
+        return await self.refresh(stale=None)
+
+    async def refresh(self, stale: str | None) -> str:
+        """A valid token other than `stale`: the stored one if another process renewed it."""
+        async with self._lock:
+            for _ in range(100):
+                row = await self._stored()
+                if row and row.access_token and row.access_token != stale and row.expires_at - EARLY > utcnow():
+                    return self._remember(row.access_token)
+                if await self._claim():
+                    return self._remember(await self._renew(stale))
+                await asyncio.sleep(0.1)  # another process is refreshing
+        raise SendError("timed out waiting for another process to refresh the WeChat token")
+
+    def _remember(self, token: str) -> str:
+        self._cached = (token, time.monotonic() + MEMORY)
+        return token
+
+    async def _stored(self) -> WeChatToken | None:
+        async with self.db.uow() as uow:
+            return await uow.session.get(WeChatToken, self.settings.app_id)
+
+    async def _claim(self) -> bool:
+        """Take the refresh lease (insert the row first if absent); False if someone holds it."""
+        now = utcnow()
+        async with self.db.uow() as uow:
+            dialect = postgresql if uow.session.bind.dialect.name == "postgresql" else sqlite
+            await uow.session.execute(dialect.insert(WeChatToken).values(
+                app_id=self.settings.app_id, updated_at=now).on_conflict_do_nothing(index_elements=["app_id"]))
+            stmt = update(WeChatToken).where(
+                WeChatToken.app_id == self.settings.app_id,
+                or_(WeChatToken.lease_until.is_(None), WeChatToken.lease_until < now))
+            won = (await uow.session.execute(stmt.values(lease_until=now + LEASE))).rowcount == 1
+            await uow.commit()
+        return won
+
+    async def _renew(self, stale: str | None) -> str:
+        """Ask stable_token (forcing only when it hands back the rejected token); store; release."""
+        token, expires_at = None, None
+        try:
+            token, expires_at = await self._fetch(force=False)
+            if token == stale:
+                token, expires_at = await self._fetch(force=True)
+            return token
+        finally:
+            async with self.db.uow() as uow:
+                values = {"lease_until": None, "updated_at": utcnow()}
+                if token:
+                    values.update(access_token=token, expires_at=expires_at)
+                await uow.session.execute(update(WeChatToken).where(
+                    WeChatToken.app_id == self.settings.app_id).values(**values))
+                await uow.commit()
+
+    async def _fetch(self, force: bool) -> tuple[str, datetime]:
+        s = self.settings
+        self.fetches += 1
+        body = await self.http.post("/cgi-bin/stable_token", {
+            "grant_type": "client_credential", "appid": s.app_id, "secret": s.app_secret,
+            "force_refresh": force})
+        if body.get("errcode") or not body.get("access_token"):
+            raise _error(body, "stable_token")
+        log.info("WeChat access token renewed (force_refresh=%s)", force)
+        return body["access_token"], utcnow() + timedelta(seconds=int(body.get("expires_in", 7200)))
+
+
+class WeChatApi:
+    """Calls that need the access token; a rejected token is refreshed and the call retried once."""
+
+    def __init__(self, settings: WeChatSettings, session: aiohttp.ClientSession, db: Database | None = None):
+        self.http = Http(settings, session)
+        self.tokens = TokenManager(settings, self.http, db)
+        self._paused_until = 0.0
+
+    def bind(self, db: Database) -> None:
+        self.tokens.db = db
+
+    async def call(self, path: str, payload: dict) -> dict:
+        if time.monotonic() < self._paused_until:
+            raise WeChatError("WeChat daily API quota reached (45009); paused", 45009)
+        token = await self.tokens.get()
+        body = await self.http.post(path, payload, {"access_token": token})
+        if body.get("errcode") in TOKEN_ERRORS:
+            log.info("WeChat rejected the access token (%s); refreshing once", body["errcode"])
+            token = await self.tokens.refresh(stale=token)
+            body = await self.http.post(path, payload, {"access_token": token})
+        if body.get("errcode") == 45009:
+            self._paused_until = time.monotonic() + QUOTA_PAUSE
+        if body.get("errcode"):
+            raise _error(body, path)
+        return body
+
+
+def _error(body: dict, what: str) -> WeChatError:
+    code = body.get("errcode")
+    reason = PERMANENT.get(code, body.get("errmsg", "no access_token"))
+    permanent = code in PERMANENT or code == 43004 or code == 45047
+    return WeChatError(f"WeChat {what}: {code} {reason}"[:250], code, permanent=permanent,
+                       opted_out=code == 43004)
+
+
+class WeChatSender:
+    """A push to a WeChat user: customer-service text within 48 h, otherwise the template."""
+
+    def __init__(self, settings: WeChatSettings, session: aiohttp.ClientSession, timezone_name: str = "UTC",
+                 db: Database | None = None):
+        self.settings, self.api, self.db = settings, WeChatApi(settings, session, db), db
+        self.zone = ZoneInfo(timezone_name)
+
+    def bind(self, db: Database) -> None:
+        self.db = db
+        self.api.bind(db)
+
+    async def send(self, channel: str, address: str, text: str, ref: int | None = None) -> str | None:
+        """None for a customer-service message; the template's msgid for a template message."""
+        if not await self.in_window(address):
+            return await self.template(address, text)
+        try:
+            await self.api.call("/cgi-bin/message/custom/send", {
+                "touser": address, "msgtype": "text", "text": {"content": fit_bytes(text)}})
+            return None
+        except WeChatError as exc:
+            if exc.code not in (45015, 45047):  # outside the window / its quota used up
+                raise
+            log.info("customer-service message to %s refused (%s); trying the template", mask(address), exc.code)
+            return await self.template(address, text, exc)
+
+    async def template(self, address: str, text: str, cause: WeChatError | None = None) -> str:
+        tpl = self.settings.template
+        if not tpl.id:
+            raise cause or WeChatError("outside the 48-hour window and no template configured",
+                                       45015, permanent=True)
+        when = datetime.now(self.zone).strftime("%Y-%m-%d %H:%M")
+        data = {key: {"value": value.replace("{text}", text).replace("{time}", when)[:200]}
+                for key, value in tpl.fields.items()}
+        payload = {"touser": address, "template_id": tpl.id, "data": data}
+        if tpl.url:
+            payload["url"] = tpl.url
+        body = await self.api.call("/cgi-bin/message/template/send", payload)
+        return str(body.get("msgid", "")) or None
+
+    async def in_window(self, openid: str) -> bool:
+        async with self.db.uow() as uow:
+            row = await uow.session.get(WeChatContact, openid)
+        now = utcnow()
+        return row is not None and (bool(row.last_message_at and now - row.last_message_at < WINDOW) or
+                                    bool(row.last_event_at and now - row.last_event_at < EVENT_WINDOW))
+
+
+async def install_menu(api: WeChatApi, menu: dict | None = None) -> dict:
+    """Create the custom menu (it replaces the current one)."""
+    return await api.call("/cgi-bin/menu/create", menu or DEFAULT_MENU)
