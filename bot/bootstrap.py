@@ -40,7 +40,7 @@ def load_nlu(settings: Settings, catalog: Catalog):
     from nlu.model import NLU
 
     paths = [str(BUILTIN_DATA), *settings.nlu.data_paths]
-    model = NLU.load_or_train(catalog, paths, settings.nlu.cache_dir)
+    model = NLU.load_or_train(catalog, paths, settings.nlu.cache_dir, isolate=True)
     missing = set(model.intents) ^ set(INTENT_HANDLERS)
     if missing:
         raise RuntimeError(f"NLU intents and handler table differ: {sorted(missing)}")

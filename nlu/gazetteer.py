@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from pypinyin import lazy_pinyin
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
@@ -34,6 +33,8 @@ def pinyin_forms(name: str) -> set[str]:
     """Joined and spaced pinyin of a Chinese name of two or more characters ("pingguo")."""
     if len(name) < 2:  # one syllable ("li", "ji") collides with names and words
         return set()
+    from pypinyin import lazy_pinyin  # only while building: its dictionaries take ~55 MB
+
     syllables = lazy_pinyin(name)
     return {"".join(syllables), " ".join(syllables)}
 

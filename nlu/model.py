@@ -15,10 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import FeatureUnion, make_pipeline
-
 from nlu.catalog import Catalog
 from nlu.cues import cue_tokens
 from nlu.entities import EntityExtractor
@@ -80,46 +76,92 @@ def cue_part(features: str) -> str:
     return features.partition(_SEP)[2]
 
 
-def _vectorizer() -> FeatureUnion:
-    """Char n-grams (typos, unsegmented Chinese), word n-grams, and down-weighted cues."""
+_WORD_TOKEN = r"(?u)\b\w+\b"
+_WHITE = re.compile(r"\s\s+")
+# (name, analyzer, n-gram range, weight): char n-grams (typos, unsegmented Chinese), word
+# n-grams, and intent cues (priors, not evidence: a light weight lets the examples overrule them).
+_PARTS = (("chars", "char_wb", (1, 4), 1.0), ("words", "word", (1, 2), 1.0), ("cues", "cue", (1, 1), 0.3))
+
+
+def _vectorizer():
+    """The scikit-learn features the classifier is trained on (imported only to train)."""
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+    from sklearn.pipeline import FeatureUnion
+
     return FeatureUnion([
         ("chars", TfidfVectorizer(preprocessor=text_part, analyzer="char_wb", ngram_range=(1, 4),
                                   sublinear_tf=True, lowercase=False)),
         ("words", TfidfVectorizer(preprocessor=text_part, analyzer="word", ngram_range=(1, 2),
-                                  sublinear_tf=True, lowercase=False, token_pattern=r"(?u)\b\w+\b")),
-        # Cues are priors, not evidence: a light weight lets the examples overrule them.
+                                  sublinear_tf=True, lowercase=False, token_pattern=_WORD_TOKEN)),
         ("cues", CountVectorizer(preprocessor=cue_part, binary=True, lowercase=False,
                                  token_pattern=r"\S+")),
-    ], transformer_weights={"chars": 1.0, "words": 1.0, "cues": 0.3})
+    ], transformer_weights={name: weight for name, _, _, weight in _PARTS})
 
 
-class _FastProba:
-    """predict_proba of the fitted pipeline for one text, without sklearn's per-call checks.
+def char_wb_ngrams(text: str, lo: int, hi: int) -> list[str]:
+    """scikit-learn's char_wb analyzer: n-grams inside space-padded words (checked in tests)."""
+    grams = []
+    for word in _WHITE.sub(" ", text).split():
+        word = f" {word} "
+        size = len(word)
+        for n in range(lo, hi + 1):
+            grams += [word[i:i + n] for i in range(max(1, size - n + 1))]
+            if size <= n:  # a short word counts once, however long n gets
+                break
+    return grams
 
-    sklearn spends ~1 ms validating a one-row batch; this applies the same fitted analyzers,
-    vocabularies, idf weights and coefficients directly (checked equal in tests).
+
+def word_ngrams(tokens: list[str], lo: int, hi: int) -> list[str]:
+    """scikit-learn's word n-grams of a token list (unigrams first, then bigrams ...)."""
+    grams = list(tokens) if lo == 1 else []
+    for n in range(max(2, lo), min(hi, len(tokens)) + 1):
+        grams += [" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
+    return grams
+
+
+_WORDS = re.compile(_WORD_TOKEN)
+_TOKENS = re.compile(r"\S+")
+
+
+def analyze(kind: str, grams: tuple[int, int], features: str) -> list[str]:
+    """The terms one feature part reads from a features string."""
+    if kind == "cue":
+        return _TOKENS.findall(cue_part(features))
+    text = text_part(features)
+    if kind == "char_wb":
+        return char_wb_ngrams(text, *grams)
+    return word_ngrams(_WORDS.findall(text), *grams)
+
+
+class Scorer:
+    """Class probabilities of the fitted pipeline, as plain dicts and numpy arrays.
+
+    It is what the cache holds, so a served model never imports scikit-learn (about 100 MB
+    of a process's memory) and skips sklearn's per-call validation of a one-row batch.
+    Checked equal to the pipeline's predict_proba in tests.
     """
 
     def __init__(self, pipeline):
         union, clf = pipeline.steps[0][1], pipeline.steps[-1][1]
-        weights = union.transformer_weights or {}
+        vectors = dict(union.transformer_list)
         self.parts, offset = [], 0
-        for name, vec in union.transformer_list:
+        for name, kind, grams, weight in _PARTS:
+            vec = vectors[name]
             idf = vec.idf_.tolist() if getattr(vec, "use_idf", False) else None
-            self.parts.append((vec.build_analyzer(), vec.vocabulary_, idf, offset,
-                               weights.get(name, 1.0), getattr(vec, "sublinear_tf", False),
-                               getattr(vec, "norm", None), getattr(vec, "binary", False)))
+            self.parts.append((kind, grams, dict(vec.vocabulary_), idf, offset, weight,
+                               getattr(vec, "sublinear_tf", False), getattr(vec, "norm", None),
+                               getattr(vec, "binary", False)))
             offset += len(vec.vocabulary_)
         self.coef_t = np.ascontiguousarray(clf.coef_.T)
-        self.intercept = clf.intercept_
+        self.intercept = np.array(clf.intercept_)
         self.classes = [str(c) for c in clf.classes_]
 
     def __call__(self, text: str) -> np.ndarray:
         """Class probabilities of one features string."""
         rows: list[int] = []
         vals: list[float] = []
-        for analyzer, vocab, idf, offset, weight, sublinear, norm, binary in self.parts:
-            counts = Counter(i for term in analyzer(text) if (i := vocab.get(term)) is not None)
+        for kind, grams, vocab, idf, offset, weight, sublinear, norm, binary in self.parts:
+            counts = Counter(i for term in analyze(kind, grams, text) if (i := vocab.get(term)) is not None)
             if not counts:
                 continue
             tf = [1.0] * len(counts) if binary else [1 + math.log(c) if sublinear else float(c)
@@ -139,44 +181,55 @@ class _FastProba:
 class NLU:
     """Intent classification plus rule-based entities, answering in Rasa's parse shape."""
 
-    def __init__(self, pipeline, extractor: EntityExtractor):
-        self.pipeline = pipeline
-        self.extractor = extractor
-        self._proba = _FastProba(pipeline)
+    def __init__(self, scorer: Scorer, extractor: EntityExtractor, pipeline=None):
+        """pipeline: the fitted scikit-learn pipeline, kept only in the process that trained it."""
+        self.scorer, self.extractor, self.pipeline = scorer, extractor, pipeline
 
     def __getstate__(self) -> dict:
-        return {"pipeline": self.pipeline, "extractor": self.extractor}
+        return {"scorer": self.scorer, "extractor": self.extractor}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["pipeline"], state["extractor"])
+        self.__init__(state["scorer"], state["extractor"])
 
     @classmethod
     def train(cls, examples: list[Example], catalog: Catalog) -> NLU:
         """Fit the intent classifier on the examples' entity-masked texts."""
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+
         extractor = EntityExtractor(catalog)
         texts = [features_text(ex.text, extractor.extract(ex.text)) for ex in examples]
         pipeline = make_pipeline(_vectorizer(), LogisticRegression(C=20, max_iter=3000))
         pipeline.fit(texts, [ex.intent for ex in examples])
-        return cls(pipeline, extractor)
+        return cls(Scorer(pipeline), extractor, pipeline)
 
     @classmethod
-    def load_or_train(cls, catalog: Catalog, data_paths: list[str], cache_dir: str) -> NLU:
-        """The cached model for these data, catalog and code, trained and stored if absent."""
+    def load_or_train(cls, catalog: Catalog, data_paths: list[str], cache_dir: str,
+                      isolate: bool = False) -> NLU:
+        """The cached model for these data, catalog and code, trained and stored if absent.
+
+        isolate: train in a child process, so this one (a server) never loads scikit-learn;
+        in-process training is the fallback when the child cannot write the cache.
+        """
         path = Path(cache_dir) / f"nlu-{cache_key(catalog, data_paths)}.pkl"
-        if path.exists():
-            try:
-                with path.open("rb") as fh:
-                    return pickle.load(fh)
-            except Exception:  # noqa: BLE001 - a broken cache file is just retrained
-                log.warning("unreadable NLU cache %s, retraining", path)
-        nlu = cls.train(load_examples(*data_paths), catalog)
-        _atomic_dump(nlu, path)
+        nlu = _load(path)
+        if nlu is None and isolate:
+            import multiprocessing
+
+            child = multiprocessing.get_context("spawn").Process(
+                target=_train_to_cache, args=(catalog, list(data_paths), cache_dir), name="farmchat-nlu-train")
+            child.start()
+            child.join()
+            nlu = _load(path)
+        if nlu is None:
+            nlu = cls.train(load_examples(*data_paths), catalog)
+            _atomic_dump(nlu, path)
         return nlu
 
     @property
     def intents(self) -> list[str]:
         """Intent names the classifier knows."""
-        return [str(c) for c in self.pipeline.classes_]
+        return list(self.scorer.classes)
 
     def parse(self, text: str) -> dict:
         """Rasa's parse result for one message; never raises."""
@@ -214,9 +267,9 @@ class NLU:
         folded = fold(text).strip()
         if not _MEANINGFUL.search(folded):  # emoji, digits or punctuation only
             return self._garbage_ranking()
-        probs = self._proba(features_text(text, entities))
-        ranking = sorted(({"name": str(n), "confidence": float(p)}
-                          for n, p in zip(self.pipeline.classes_, probs)),
+        probs = self.scorer(features_text(text, entities))
+        ranking = sorted(({"name": n, "confidence": float(p)}
+                          for n, p in zip(self.scorer.classes, probs)),
                          key=lambda r: -r["confidence"])
         rule = _rule_intent(folded)
         if rule:
@@ -254,6 +307,23 @@ def cache_key(catalog: Catalog, data_paths: list[str]) -> str:
     for name in _CODE_FILES:
         digest.update((here / name).read_bytes())
     return digest.hexdigest()[:16]
+
+
+def _load(path: Path) -> NLU | None:
+    """The model pickled at path, or None when absent or unreadable (it is then retrained)."""
+    if not path.exists():
+        return None
+    try:
+        with path.open("rb") as fh:
+            return pickle.load(fh)
+    except Exception:  # noqa: BLE001 - a broken cache file is just retrained
+        log.warning("unreadable NLU cache %s, retraining", path)
+        return None
+
+
+def _train_to_cache(catalog: Catalog, data_paths: list[str], cache_dir: str) -> None:
+    """A child process's work: train and write the cache file."""
+    NLU.load_or_train(catalog, data_paths, cache_dir)
 
 
 def _atomic_dump(nlu: NLU, path: Path) -> None:

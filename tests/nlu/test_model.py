@@ -8,7 +8,7 @@ import pytest
 
 from nlu.catalog import Catalog
 from nlu.evaluate import cross_validate, evaluate, format_report
-from nlu.model import NLU, cache_key, features_text, masked_text
+from nlu.model import _PARTS, NLU, analyze, cache_key, features_text, masked_text
 from nlu.rasa_yaml import Example, load_examples
 
 DATA = Path(__file__).resolve().parents[2] / "nlu" / "data"
@@ -138,13 +138,45 @@ def test_non_string_input_does_not_raise(small_nlu):
 
 
 def test_fast_scorer_matches_sklearn(nlu):
-    texts = ["sell 50kg apples", "你好", "what is the weather", "yes", "zzz qqq", ""]
+    texts = ["sell 50kg apples", "你好", "what is the weather", "yes", "zzz qqq", "",
+             "卖 apples  50kg\t三块五", "a", "  two   spaces "]
+    texts += [ex.text for ex in (load_examples(DATA) if HAS_DATA else [])][:400]
     from nlu.entities import EntityExtractor
     extractor = nlu.extractor
     feats = [features_text(t, extractor.extract(t)) for t in texts]
-    fast = np.array([nlu._proba(f) for f in feats])
+    fast = np.array([nlu.scorer(f) for f in feats])
     assert np.allclose(fast, nlu.pipeline.predict_proba(feats), atol=1e-9)
     assert isinstance(extractor, EntityExtractor)
+
+
+def test_analyzers_match_sklearn(nlu):
+    """The scorer's own n-gram analyzers produce exactly scikit-learn's terms, in order."""
+    texts = ["sell 50kg apples", "卖 apples  50kg\t三块五", "a", "", " ab ", "x\x1fcue_sell cue_price"]
+    texts += [ex.text for ex in (load_examples(DATA) if HAS_DATA else [])]
+    feats = [features_text(t, nlu.extractor.extract(t)) for t in texts]
+    union = nlu.pipeline.steps[0][1]
+    vectors = dict(union.transformer_list)
+    for name, kind, grams, _ in _PARTS:
+        sk = vectors[name].build_analyzer()
+        for f in feats:
+            assert analyze(kind, grams, f) == sk(f), (name, f)
+
+
+def test_served_model_loads_without_sklearn_or_pypinyin(catalog, fixture_dir, tmp_path):
+    """A cache hit in a fresh process (what `farmchat serve` does) imports neither library."""
+    import subprocess
+    import sys
+
+    cache = tmp_path / "cache"
+    NLU.load_or_train(catalog, [str(fixture_dir)], str(cache), isolate=True)  # trained in a child
+    assert len(list(cache.glob("*.pkl"))) == 1
+    code = ("import sys; from nlu.catalog import Catalog; from nlu.model import NLU; "
+            f"m = NLU.load_or_train(Catalog.build(), [{str(fixture_dir)!r}], {str(cache)!r}); "
+            "print(m.parse('sell 50kg apples')['intent']['name'], "
+            "sorted(n for n in ('sklearn', 'scipy', 'pypinyin') if n in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2]).stdout.split()
+    assert out == ["sell", "[]"]
 
 
 def test_cache_reused_and_rebuilt_on_change(catalog, fixture_dir, tmp_path):
