@@ -39,7 +39,22 @@ SID, TOKEN, NUMBER = "AC" + "3" * 32, "bench-token", "+15005550006"
 PG = os.environ.get("FARMCHAT_BENCH_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/bcast")
 
 
+async def ensure_pg_database(url: str) -> None:
+    """Create the benchmark's own database beside `postgres` if it is not there yet."""
+    import asyncpg
+
+    base, _, name = url.rpartition("/")
+    conn = await asyncpg.connect(base.replace("postgresql+asyncpg", "postgresql") + "/postgres")
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
 async def fresh(url: str) -> Database:
+    if url.startswith("postgresql"):
+        await ensure_pg_database(url)
     engine = create_engine(url)
     if url.startswith("postgresql"):
         async with engine.begin() as conn:
@@ -137,7 +152,7 @@ async def main() -> None:
     args.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     args.add_argument("--recipients", type=int, default=100_000)
     args.add_argument("--send", type=int, default=20_000)
-    args.add_argument("--concurrency", type=int, default=64)
+    args.add_argument("--concurrency", type=int, default=16)
     args.add_argument("--port", type=int, default=18089)
     args.add_argument("--null-sender", action="store_true", help="no HTTP: the engine's own ceiling")
     opts = args.parse_args()
