@@ -45,16 +45,23 @@ web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log
 '''
 
 
-def conversations(users: int, first: int = 0) -> list[tuple[str, str]]:
-    """(sender, text) in an order a real crowd could produce: sellers first, then buyers."""
+def conversations(users: int, first: int = 0, block: int = 25) -> list[tuple[str, str]]:
+    """(sender, text) in an order a real crowd could produce, the five flows evenly mixed.
+
+    Users come in blocks: a block's farmers list, then its buyers order from what is listed
+    (each buyer: buy, choose "1", ask a price, ask for help). Every stretch of the file holds
+    all five flows in equal parts, so a short run measures the mix, not just the first flow.
+    """
     msgs = []
-    for n in range(first, first + users):
-        farmer = f"+86138{n:08d}"
-        msgs.append((farmer, f"sell {50 + n % 50}kg {PRODUCTS[n % len(PRODUCTS)]} at {2 + n % 5}/kg"))
-    for n in range(first, first + users):
-        buyer = f"+25470{n:07d}"
-        product = PRODUCTS[(n * 3) % len(PRODUCTS)]
-        msgs += [(buyer, f"buy 5 kg {product}"), (buyer, "1"), (buyer, f"{product} price?"), (buyer, "help")]
+    for start in range(first, first + users, block):
+        ns = range(start, min(first + users, start + block))
+        msgs += [(f"+86138{n:08d}", f"sell {50 + n % 50}kg {PRODUCTS[n % len(PRODUCTS)]} at {2 + n % 5}/kg")
+                 for n in ns]
+        buyers = [(f"+25470{n:07d}", PRODUCTS[(n * 3) % len(PRODUCTS)]) for n in ns]
+        msgs += [(b, f"buy 5 kg {product}") for b, product in buyers]
+        msgs += [(b, "1") for b, _ in buyers]
+        msgs += [(b, f"{product} price?") for b, product in buyers]
+        msgs += [(b, "help") for b, _ in buyers]
     return msgs
 
 

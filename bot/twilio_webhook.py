@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 from aiohttp import web
 from multidict import MultiDictProxy
-from sqlalchemy import select
+from sqlalchemy import bindparam, case, func, or_, select, update
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
@@ -15,7 +15,7 @@ from bot.addresses import e164
 from bot.logs import mask
 from bot.messages import InboundMessage
 from bot.segments import fit
-from storage.models import Outbox
+from storage.models import Outbox, User
 
 log = logging.getLogger(__name__)
 FORM = "application/x-www-form-urlencoded"
@@ -25,6 +25,17 @@ OPT_IN = {"START", "UNSTOP"}
 # Later statuses win; a callback never moves a message back (they arrive out of order).
 STATUS_RANK = {"accepted": 0, "scheduled": 0, "queued": 1, "sending": 2, "sent": 3,
                "delivered": 4, "undelivered": 4, "failed": 4, "read": 5, "canceled": 4}
+# A callback's two statements, built once. The rank test is in the UPDATE itself, so two
+# callbacks for one message in two processes cannot move it backwards either.
+_ROW_BY_REF = select(Outbox.id, Outbox.user_id).where(
+    Outbox.id == bindparam("b_ref"), or_(Outbox.provider_sid.is_(None), Outbox.provider_sid == bindparam("b_sid")))
+_ROW_BY_SID = select(Outbox.id, Outbox.user_id).where(Outbox.provider_sid == bindparam("b_sid"))
+_RANK = case(STATUS_RANK, value=Outbox.provider_status, else_=-1)
+_ADVANCE = (update(Outbox).where(Outbox.id == bindparam("b_row_id"), _RANK < bindparam("b_rank"))
+            .values(provider_status=bindparam("b_status"), provider_sid=func.coalesce(Outbox.provider_sid, bindparam("b_sid")),
+                    error_code=func.coalesce(bindparam("b_code"), Outbox.error_code)))
+_KEEP_SID = (update(Outbox).where(Outbox.id == bindparam("b_row_id"), Outbox.provider_sid.is_(None))
+             .values(provider_sid=bindparam("b_sid")))
 
 
 def twiml(text: str | None) -> web.Response:
@@ -75,29 +86,25 @@ class TwilioWebhooks:
         if not sid or status not in STATUS_RANK:
             raise web.HTTPBadRequest(text="MessageSid and a known MessageStatus are required")
         code = form.get("ErrorCode")
+        code = int(code) if code and code.isdigit() else None
+        ref = request.query.get("ref", "")
         async with self.svc.db.uow() as uow:
-            row = await self._outbox_row(uow, request.query.get("ref", ""), sid)
+            conn = await uow.session.connection()
+            # The row named by ?ref= in the callback URL (if its sid agrees), else the row with sid.
+            row = (await conn.execute(_ROW_BY_REF, {"b_ref": int(ref), "b_sid": sid})).first() if ref.isdigit() else None
+            row = row or (await conn.execute(_ROW_BY_SID, {"b_sid": sid})).first()
             if row is None:
                 log.info("status %s for unknown message %s ignored", status, sid)
                 return twiml(None)
-            row.provider_sid = row.provider_sid or sid  # the callback overtook the create response
-            if STATUS_RANK[status] > STATUS_RANK.get(row.provider_status or "", -1):
-                row.provider_status = status
-                if code and code.isdigit():
-                    row.error_code = int(code)
-                if code == "21610":
-                    (await uow.users.get(row.user_id)).opted_out = True
+            params = {"b_row_id": row.id, "b_sid": sid}
+            moved = (await conn.execute(_ADVANCE, {**params, "b_rank": STATUS_RANK[status], "b_status": status,
+                                                   "b_code": code})).rowcount
+            if not moved:  # an older status: keep the one we have, but learn the sid
+                await conn.execute(_KEEP_SID, params)
+            elif code == 21610:
+                await conn.execute(update(User).where(User.id == row.user_id).values(opted_out=True))
             await uow.commit()
         return twiml(None)
-
-    @staticmethod
-    async def _outbox_row(uow, ref: str, sid: str) -> Outbox | None:
-        """The row named by ?ref= in the callback URL (if its sid agrees), else the row with sid."""
-        if ref.isdigit():
-            row = await uow.outbox.get(int(ref))
-            if row is not None and row.provider_sid in (None, sid):
-                return row
-        return (await uow.session.execute(select(Outbox).where(Outbox.provider_sid == sid))).scalar_one_or_none()
 
 
 def parse_inbound(form: MultiDictProxy) -> InboundMessage:

@@ -50,6 +50,13 @@ OPEN_REQUESTS = select(BuyRequest).where(
     BuyRequest.expires_at > bindparam("now")).order_by(BuyRequest.id)
 
 
+_NEW_USER = {"channel": bindparam("channel"), "address": bindparam("address"), "language": "",
+             "role": bindparam("role"), "opted_out": False, "created_at": bindparam("now"),
+             "last_seen_at": bindparam("now")}
+CREATE_USER = {name: dialect.insert(User).values(**_NEW_USER).on_conflict_do_nothing(index_elements=["channel", "address"])
+               for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
+
+
 class _Repo:
     def __init__(self, session: AsyncSession):
         self.s = session
@@ -87,11 +94,8 @@ class Users(_Repo):
         return await self.by_address(channel, address)
 
     async def _create(self, channel: str, address: str, now: datetime, role: str) -> None:
-        stmt = self._insert(User).values(
-            channel=channel, address=address, language="", role=role,
-            opted_out=False, created_at=now, last_seen_at=now,
-        ).on_conflict_do_nothing(index_elements=["channel", "address"])
-        await self.s.execute(stmt)
+        stmt = CREATE_USER["postgresql" if self._postgres() else "sqlite"]
+        await self.s.execute(stmt, {"channel": channel, "address": address, "role": role, "now": now})
 
     async def arrive(self, channel: str, address: str, message_id: str, now: datetime, role: str) -> Arrival:
         """The sender (created if new; row-locked on PostgreSQL before anything is read), the
