@@ -179,7 +179,7 @@ class Gateway:
 
     async def _save_state(self, ctx: Context, conv) -> None:
         if ctx.state:
-            await ctx.uow.conversations.save(ctx.user.id, ctx.state, ctx.slots, ctx.now, known_absent=conv is None)
+            await ctx.uow.conversations.save(ctx.user.id, ctx.state, ctx.slots, ctx.now)
         elif conv is not None:  # no row, nothing to delete: spare the DELETE
             await ctx.uow.conversations.clear(ctx.user.id)
 

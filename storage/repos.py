@@ -29,7 +29,7 @@ REF_OFFSET = 100  # references start at 101, never confused with a choice "1".."
 # work on it, and a reused statement also keeps its memoized compiled-cache key.
 _SEEN = select(InboundLog.reply).where(
     InboundLog.channel == bindparam("channel"), InboundLog.message_id == bindparam("message_id")).scalar_subquery()
-ARRIVAL = (select(User, Conversation, _SEEN)
+ARRIVAL = (select(User, Conversation.state, Conversation.slots, Conversation.updated_at, _SEEN)
            .outerjoin(Conversation, Conversation.user_id == User.id)
            .where(User.channel == bindparam("channel"), User.address == bindparam("address")))
 CANDIDATES = select(
@@ -57,6 +57,18 @@ CREATE_USER = {name: dialect.insert(User).values(**_NEW_USER).on_conflict_do_not
                for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
 
 
+_CONV = Conversation.__table__
+SAVE_CONVERSATION = {}
+for _name, _dialect in (("postgresql", postgresql), ("sqlite", sqlite)):
+    _stmt = _dialect.insert(_CONV).values(user_id=bindparam("b_user"), state=bindparam("b_state"),
+                                          slots=bindparam("b_slots", type_=_CONV.c.slots.type),
+                                          updated_at=bindparam("b_now", type_=_CONV.c.updated_at.type))
+    SAVE_CONVERSATION[_name] = _stmt.on_conflict_do_update(
+        index_elements=["user_id"],
+        set_={"state": _stmt.excluded.state, "slots": _stmt.excluded.slots, "updated_at": _stmt.excluded.updated_at})
+CLEAR_CONVERSATION = _CONV.delete().where(_CONV.c.user_id == bindparam("b_user"))
+
+
 class _Repo:
     def __init__(self, session: AsyncSession):
         self.s = session
@@ -66,11 +78,19 @@ class _Repo:
         return (postgresql if dialect == "postgresql" else sqlite).insert(model)
 
 
+class OpenQuestion(NamedTuple):
+    """A user's conversation row as read (it is written with SAVE_CONVERSATION, not the ORM)."""
+
+    state: str
+    slots: dict
+    updated_at: datetime
+
+
 class Arrival(NamedTuple):
     """What the gateway needs first about a message: its sender, their open question, a past reply."""
 
     user: User
-    conversation: Conversation | None
+    conversation: OpenQuestion | None
     seen_reply: str | None
 
 
@@ -106,7 +126,8 @@ class Users(_Repo):
         if row is None:
             await self._create(channel, address, now, role)
             row = await self._arrival(channel, address, message_id)
-        return Arrival(*row)
+        user, state, slots, updated_at, seen = row
+        return Arrival(user, OpenQuestion(state, slots or {}, updated_at) if state is not None else None, seen)
 
     async def _arrival(self, channel: str, address: str, message_id: str):
         params = {"channel": channel, "address": address, "message_id": message_id}
@@ -294,19 +315,15 @@ class Conversations(_Repo):
     async def get(self, user_id: int) -> Conversation | None:
         return await self.s.get(Conversation, user_id)
 
-    async def save(self, user_id: int, state: str, slots: dict, now: datetime, known_absent: bool = False) -> None:
-        """Open or update the user's question; known_absent: the caller read no row this transaction."""
-        pending = next((o for o in self.s.new if isinstance(o, Conversation) and o.user_id == user_id), None)
-        conv = pending or (None if known_absent else await self.s.get(Conversation, user_id))
-        if conv is None:
-            self.s.add(Conversation(user_id=user_id, state=state, slots=slots, updated_at=now))
-        else:
-            conv.state, conv.slots, conv.updated_at = state, dict(slots), now
+    async def save(self, user_id: int, state: str, slots: dict, now: datetime) -> None:
+        """Open or replace the user's question (one upsert, no ORM flush)."""
+        conn = await self.s.connection()
+        stmt = SAVE_CONVERSATION["postgresql" if self.s.bind.dialect.name == "postgresql" else "sqlite"]
+        await conn.execute(stmt, {"b_user": user_id, "b_state": state, "b_slots": dict(slots), "b_now": now})
 
     async def clear(self, user_id: int) -> None:
-        conv = await self.s.get(Conversation, user_id)
-        if conv is not None:
-            await self.s.delete(conv)
+        conn = await self.s.connection()
+        await conn.execute(CLEAR_CONVERSATION, {"b_user": user_id})
 
 
 class Inbound(_Repo):
