@@ -12,23 +12,37 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from aiohttp import web
 from multidict import MultiDictProxy
+from sqlalchemy import bindparam, or_, select, update
 
 from bot.config import WeChatSettings
 from bot.logs import mask
 from bot.wechat_crypto import CryptoError, WeChatCrypto
 from bot.wechat_events import CHANNEL, WeChatDispatcher
 from bot.wechat_xml import Push, XmlError, envelope, new_nonce, parse, text_reply
-from storage.models import Outbox
+from storage.models import InboundLog, Outbox
 
 log = logging.getLogger(__name__)
 SUCCESS = "success"  # "WeChat does nothing and does not retry" (CHANNELS.md A3)
 REMEMBER_SECONDS = 60.0  # WeChat's retries come within ~15 s; later ones find the job still here
+# Across processes (server.workers > 1), a redelivery can reach a process that did not handle
+# the message, while the one that did sends the reply by customer service: every passive
+# answer and every customer-service copy first claims the message's reply_via, and only the
+# first kind to claim delivers. A passive answer may take over an earlier passive claim
+# (WeChat redelivers only when that answer did not reach it in time), never a "push".
+_INBOUND = InboundLog.__table__
+_THIS = (_INBOUND.c.channel == "wechat") & (_INBOUND.c.message_id == bindparam("b_msg"))
+CLAIM_PASSIVE = update(_INBOUND).where(_THIS, or_(_INBOUND.c.reply_via.is_(None), _INBOUND.c.reply_via.like("p:%"))) \
+    .values(reply_via=bindparam("b_via"))
+CLAIM_PUSH = update(_INBOUND).where(_THIS, or_(_INBOUND.c.reply_via.is_(None), _INBOUND.c.reply_via == bindparam("b_mine"))) \
+    .values(reply_via=bindparam("b_via"))
+RECORDED = select(_INBOUND.c.id).where(_THIS)
 
 
 @dataclass
@@ -37,6 +51,7 @@ class Job:
 
     push: Push
     task: asyncio.Task
+    token: str  # names this job's passive claim on the message's reply (reply_via "p:<token>")
     waiting: int = 0  # deliveries waiting for it now
     answered: bool = False  # a delivery carried the reply back
     deferred: bool = False  # a delivery said `success`: the reply goes by customer service
@@ -126,7 +141,8 @@ class WeChatWebhooks:
         """The reply if ready by the deadline; None (say `success`) when it will be pushed later."""
         job = self.jobs.get(push.message_id)
         if job is None:
-            job = self.jobs[push.message_id] = Job(push, asyncio.create_task(self.dispatcher.dispatch(push)))
+            job = self.jobs[push.message_id] = Job(push, asyncio.create_task(self.dispatcher.dispatch(push)),
+                                                   secrets.token_hex(8))
             job.task.add_done_callback(lambda task: self._finished(push.message_id, job))
         else:
             job.deliveries += 1
@@ -144,8 +160,24 @@ class WeChatWebhooks:
             reply = job.task.result()
         if job.deferred:
             return None
-        job.answered = True
+        job.answered = True  # first: _wait has scheduled _orphaned, which must not push it meanwhile
+        if reply and not await self._claim(job, CLAIM_PASSIVE, f"p:{job.token}"):
+            log.info("message %s was answered by customer service already; answering success", push.message_id)
+            return None
         return reply
+
+    async def _claim(self, job: Job, stmt, via: str, uow=None) -> bool:
+        """Claim the message's reply for this delivery; also True when it left no inbound row.
+
+        In the caller's transaction when given (committed with what the claim is for)."""
+        if uow is None:
+            async with self.svc.db.uow() as own:
+                claimed = await self._claim(job, stmt, via, own)
+                await own.commit()
+            return claimed
+        params = {"b_msg": job.push.message_id, "b_via": via, "b_mine": f"p:{job.token}"}
+        conn = await uow.session.connection()
+        return bool((await conn.execute(stmt, params)).rowcount or (await conn.execute(RECORDED, params)).first() is None)
 
     async def _wait(self, job: Job, seconds: float) -> str | None:
         """The job's reply within seconds, counted as a delivery waiting for it."""
@@ -174,16 +206,20 @@ class WeChatWebhooks:
         if not job.deferred and (job.answered or job.waiting):
             return  # a delivery carries (or carried) the reply
         job.deferred = job.pushed = True  # later deliveries say success: the reply is on its way
-        task = asyncio.create_task(self.push_reply(job.push.openid, job.task.result()))
+        task = asyncio.create_task(self.push_reply(job))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def push_reply(self, openid: str, text: str) -> None:
-        """A reply that missed the deadline: into the outbox, then out by the customer-service API."""
-        now = datetime.now(timezone.utc)
+    async def push_reply(self, job: Job) -> None:
+        """A reply that missed the deadline: into the outbox, then out by the customer-service API,
+        unless a passive answer to a redelivery (in another process) claimed it first."""
+        openid, text, now = job.push.openid, job.task.result(), datetime.now(timezone.utc)
         async with self.svc.db.uow() as uow:
             user = await uow.users.by_address(CHANNEL, openid)
             if user is None:
+                return
+            if not await self._claim(job, CLAIM_PUSH, "push", uow):
+                log.info("message %s was answered by a redelivery; no customer-service copy", job.push.message_id)
                 return
             row = await uow.outbox.add(Outbox(user_id=user.id, channel=CHANNEL, address=openid, text=text,
                                               kind="reply", status="pending", attempts=0, created_at=now))

@@ -200,6 +200,9 @@ class InboundLog(Base):
     reply: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(8), default="done")
     received_at: Mapped[datetime] = mapped_column(When)
+    # WeChat (migration 0005): "push" when the reply went by customer service, "p:<job>" when a
+    # redelivery answered it passively; the first claim wins, so no process sends it twice.
+    reply_via: Mapped[str | None] = mapped_column(String(24))
 
 
 class Outbox(Base):

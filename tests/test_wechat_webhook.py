@@ -216,6 +216,39 @@ async def test_a_retry_while_the_first_is_in_flight_waits_for_it(sqlite_url, nlu
         assert await rig.count(Listing) == 1 and rig.fake.custom == []
 
 
+@pytest.mark.parametrize("push_first", [False, True])
+async def test_a_redelivery_to_another_process_and_the_customer_service_copy_never_both_arrive(
+        sqlite_url, nlu_cache, real_nlu, push_first):
+    """Two farmchat processes on one database (server.workers: 2). The first delivery reaches A,
+    which is slow: WeChat gives up on it and redelivers to B. A, past its budget, would send
+    the reply by customer service while B answers the redelivery passively: the user must read
+    the reply once, whichever way."""
+    async with open_rig(sqlite_url, nlu_cache, real_nlu, budget=0.5) as a, \
+            open_rig(sqlite_url, nlu_cache, real_nlu, budget=4.0, fake=a.fake) as b:
+        await a.say(OPENID, "hello")  # the user exists and the 48-hour window is open
+        fields = a.pusher.text(OPENID, "卖50斤苹果3块一斤", msg_id=4242)
+        first, retry = a.make_pusher(timeout=0.3, deliveries=1), b.make_pusher(timeout=5.0, deliveries=1)
+        held = hold_database(sqlite_url)  # A's work waits: WeChat hears nothing in time
+        assert (await first.push(a.session, fields)).statuses == [None]
+        if push_first:  # A finishes and sends by customer service before the redelivery comes
+            await asyncio.sleep(0.3)
+            held.execute("COMMIT")
+            await a.settled(lambda rows: any(r.kind == "reply" and r.status == "sent" for r in rows), "pushed")
+            delivery = await retry.push(b.session, fields)
+            assert delivery.statuses == [200] and delivery.body == "success"
+        else:  # the redelivery reaches B while A is still at work: the two race to deliver
+            redelivered = asyncio.create_task(retry.push(b.session, fields))
+            await asyncio.sleep(0.8)  # A's budget is over: A has answered `success` into the void
+            held.execute("COMMIT")
+            delivery = await redelivered
+            assert delivery.statuses == [200]
+        await asyncio.sleep(1.0)  # time for a customer-service copy, if one were coming
+        passive = [delivery.reply["Content"]] if delivery.reply else []
+        read = passive + a.fake.texts_to(OPENID)  # "hello" was answered passively, not in here
+        assert len(read) == 1 and read[0].startswith("已发布"), read
+        assert await a.count(Listing) == 1 and await a.count(InboundLog) == 2
+
+
 # message types and events ------------------------------------------------------------------
 async def push(rig, fields, expect_reply: bool = True):
     return await rig.push(fields, expect_reply)
