@@ -10,6 +10,7 @@ from pathlib import Path
 
 from bot.config import Settings
 from bot.gateway import Gateway
+from bot.pacing import Pacer, channel_rates
 from bot.sender import Outbound, RecordingSender, Sender
 from handlers.table import INTENT_HANDLERS
 from nlu.catalog import Catalog
@@ -70,7 +71,8 @@ async def services(settings: Settings, sender: Sender | None = None, nlu=None, b
         nlu = await asyncio.to_thread(load_nlu, settings, catalog)
     db = await open_database(settings)
     try:
-        outbound = Outbound(db, sender or RecordingSender(), background=background_push)
+        outbound = Outbound(db, sender or RecordingSender(), background=background_push,
+                            pacer=Pacer(channel_rates(settings)))
         gateway = Gateway(db, nlu, settings, catalog, outbound)
         try:
             yield Services(settings, catalog, db, nlu, outbound, gateway)

@@ -147,6 +147,9 @@ class WeChatTemplate(Section):
     # template field -> value; {text} is the notification, {time} the local time it was sent
     fields: dict[str, str] = Field(default_factory=lambda: {"first": "{text}", "keyword1": "{time}"})
     url: str = ""
+    # Template messages WeChat allows per day (100,000 by default, more with many followers;
+    # resets at midnight Beijing time). Counted in the database across processes; 0: no limit.
+    daily_limit: int = Field(100_000, ge=0)
 
 
 class WeChatSettings(Section):

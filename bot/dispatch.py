@@ -51,13 +51,14 @@ class Claimed:
 @dataclass
 class Outcome:
     id: int
-    status: str  # sent | pending (retry) | failed | released (handed back unsent)
+    status: str  # sent | pending (retry) | failed | released (handed back unsent) | deferred (quota)
     sid: str | None = None
     error: str | None = None
     code: int | None = None
     opted_out: bool = False
     user_id: int = 0
     attempts: int = 0
+    retry_at: datetime | None = None
 
 
 class Dispatcher:
@@ -236,6 +237,8 @@ class Dispatcher:
             try:
                 sid = await self.sender.send(channel, row.address, row.text, ref=row.id)
             except SendError as exc:
+                if exc.retry_at is not None:  # a daily quota is used up: wait for it, spend no attempt
+                    return Outcome(row.id, "deferred", error=str(exc)[:255], code=exc.code, retry_at=exc.retry_at)
                 return self._failed(row, str(exc), exc.code, exc.permanent, exc.opted_out)
             except Exception as exc:  # recorded and retried, never raised out of the sender
                 return self._failed(row, str(exc) or type(exc).__name__, None, False, False)
@@ -260,6 +263,8 @@ class Dispatcher:
                    "b_next": self._backoff(o.attempts) if o.status == "pending" else None}
                   for o in outcomes if o.status in ("pending", "failed")]
         released = [{"b_id": o.id} for o in outcomes if o.status == "released"]
+        deferred = [{"b_id": o.id, "b_err": o.error, "b_code": o.code, "b_next": o.retry_at}
+                    for o in outcomes if o.status == "deferred"]
         opted_out = [o.user_id for o in outcomes if o.opted_out]
         t = Outbox.__table__
         async with self.db.uow() as uow:
@@ -276,6 +281,10 @@ class Dispatcher:
             if released:  # claimed but never sent: not an attempt
                 await s.execute(t.update().where(t.c.id == bindparam("b_id")).values(
                     status="pending", attempts=t.c.attempts - 1), released)
+            if deferred:  # a quota refused it: pending until the reset, not an attempt
+                await s.execute(t.update().where(t.c.id == bindparam("b_id")).values(
+                    status="pending", attempts=t.c.attempts - 1, error=bindparam("b_err"),
+                    error_code=bindparam("b_code"), next_attempt_at=bindparam("b_next")), deferred)
             if opted_out:
                 await s.execute(update(User).where(User.id.in_(opted_out)).values(opted_out=True))
             await uow.commit()

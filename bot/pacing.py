@@ -52,6 +52,16 @@ class Pacer:
         await uow.session.execute(update(SendPace).where(SendPace.channel == channel).values(next_at=start))
         return due
 
+    async def take_now(self, uow: UnitOfWork, channel: str, units: float) -> None:
+        """A message that goes at once (an order notification) takes the channel's next slot:
+        the channel's next free time moves on by its cost, so paced broadcasts make room."""
+        rate = self.rates.get(channel, 0)
+        if rate <= 0:
+            return
+        start = max(await self._lock_row(uow, channel), self.clock())
+        await uow.session.execute(update(SendPace).where(SendPace.channel == channel)
+                                  .values(next_at=start + units / rate))
+
     @staticmethod
     async def _lock_row(uow: UnitOfWork, channel: str) -> float:
         """The channel's row, locked until commit (SQLite: the transaction is the lock)."""

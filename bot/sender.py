@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, func, or_, select, update
 
 from bot.logs import mask
 from bot.messages import Reply
+from bot.pacing import Pacer, cost
 from storage.models import Outbox, User
 from storage.uow import Database, UnitOfWork
 
@@ -29,12 +30,16 @@ CLAIM = (update(Outbox)
 
 
 class SendError(Exception):
-    """A push that failed. Permanent ones (opted out, invalid number) are never retried."""
+    """A push that failed. Permanent ones (opted out, invalid number) are never retried.
+
+    retry_at: not a failure but a quota used up until then (a daily quota resets): the row
+    waits for it without spending an attempt.
+    """
 
     def __init__(self, message: str, code: int | None = None, permanent: bool = False,
-                 opted_out: bool = False):
+                 opted_out: bool = False, retry_at: datetime | None = None):
         super().__init__(message)
-        self.code, self.permanent, self.opted_out = code, permanent, opted_out
+        self.code, self.permanent, self.opted_out, self.retry_at = code, permanent, opted_out, retry_at
 
 
 class Sender(Protocol):
@@ -82,9 +87,10 @@ class RecordingSender:
 class Outbound:
     """Queue notifications in the outbox, deliver them after commit, retry what failed."""
 
-    def __init__(self, db: Database, sender: Sender, background: bool = False):
-        """background: push after the reply instead of before it (webhooks must answer fast)."""
-        self.db, self.sender, self.background = db, sender, background
+    def __init__(self, db: Database, sender: Sender, background: bool = False, pacer: Pacer | None = None):
+        """background: push after the reply instead of before it (webhooks must answer fast).
+        pacer: the channels' shared rates (bot/pacing.py); a notification takes the next slot."""
+        self.db, self.sender, self.background, self.pacer = db, sender, background, pacer
         self._tasks: set[asyncio.Task] = set()
 
     async def queue(self, uow: UnitOfWork, notices: list[Reply], now: datetime) -> list[int]:
@@ -115,10 +121,11 @@ class Outbound:
 
     async def flush(self) -> int:
         """Send what is still pending (or was cut off mid-send by a crash); return the count."""
-        cutoff = datetime.now(timezone.utc) - STALE_CLAIM
+        now = datetime.now(timezone.utc)
+        cutoff = now - STALE_CLAIM
         async with self.db.uow() as uow:
             q = select(Outbox.id).where(Outbox.broadcast_id.is_(None), or_(  # broadcasts: bot/dispatch.py
-                Outbox.status == "pending",
+                (Outbox.status == "pending") & or_(Outbox.next_attempt_at.is_(None), Outbox.next_attempt_at <= now),
                 (Outbox.status == "sending") & (Outbox.created_at < cutoff)))
             ids = list((await uow.session.execute(q.order_by(Outbox.id).limit(500))).scalars())
         await self.deliver(ids)
@@ -129,6 +136,8 @@ class Outbound:
         async with self.db.uow() as uow:
             conn = await uow.session.connection()
             row = (await conn.execute(CLAIM, {"outbox_id": outbox_id})).one_or_none()
+            if row is not None and self.pacer is not None and self.pacer.paced(row.channel):
+                await self.pacer.take_now(uow, row.channel, cost(row.channel, row.text))
             await uow.commit()
             return row
 
@@ -139,6 +148,10 @@ class Outbound:
         try:
             sid = await self.sender.send(row.channel, row.address, row.text, ref=outbox_id)
         except SendError as exc:
+            if exc.retry_at is not None:  # a daily quota is used up: wait for its reset, no attempt spent
+                log.info("push to %s waits until %s: %s", mask(row.address), exc.retry_at, exc)
+                await self._finish(outbox_id, "pending", str(exc)[:255], exc.code, retry_at=exc.retry_at)
+                return
             log.warning("push to %s failed: %s (code %s)", mask(row.address), exc, exc.code)
             retry = not exc.permanent and row.attempts < MAX_ATTEMPTS
             await self._finish(outbox_id, "pending" if retry else "failed", str(exc)[:255], exc.code,
@@ -151,8 +164,10 @@ class Outbound:
             await self._finish(outbox_id, "sent", None, sid=sid)
 
     async def _finish(self, outbox_id: int, status: str, error: str | None, code: int | None = None,
-                      sid: str | None = None, opted_out: bool = False) -> None:
+                      sid: str | None = None, opted_out: bool = False, retry_at: datetime | None = None) -> None:
         values: dict = {"status": status, "error": error}
+        if retry_at is not None:
+            values.update(next_attempt_at=retry_at, attempts=Outbox.attempts - 1)
         if status != "sent" or code is not None:  # a status callback may have set it already
             values["error_code"] = code
         if status == "sent":

@@ -22,7 +22,7 @@ from bot.config import WeChatSettings
 from bot.logs import mask
 from bot.sender import SendError
 from bot.wechat_xml import fit_bytes
-from storage.models import WeChatContact, WeChatToken
+from storage.models import SendQuota, WeChatContact, WeChatToken
 from storage.uow import Database
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ LEASE = timedelta(seconds=30)
 WINDOW = timedelta(hours=48)  # customer-service messages after the user's last message
 EVENT_WINDOW = timedelta(minutes=1)  # ... and after a menu click, a follow or a scan
 QUOTA_PAUSE = 600.0  # after 45009 (daily API quota), no calls for this long
+QUOTA_ZONE = ZoneInfo("Asia/Shanghai")  # WeChat's daily quotas reset at midnight Beijing time
 PERMANENT = {40003: "not a follower of this account (invalid openid)", 40037: "invalid template_id",
              40164: "server IP not in the account's whitelist", 40013: "invalid AppID",
              40125: "invalid AppSecret", 43101: "user refused the message"}
@@ -55,6 +56,65 @@ class WeChatError(SendError):
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def quota_day(now: datetime) -> str:
+    """The date of WeChat's quota day that `now` falls in."""
+    return now.astimezone(QUOTA_ZONE).date().isoformat()
+
+
+def next_reset(now: datetime) -> datetime:
+    """When WeChat's daily quotas next reset (midnight Beijing time), in UTC."""
+    local = now.astimezone(QUOTA_ZONE)
+    midnight = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), QUOTA_ZONE)
+    return midnight.astimezone(timezone.utc)
+
+
+class DailyQuota:
+    """A daily send quota counted in the database, so every process shares one count.
+
+    take() reserves one send with a single conditional UPDATE; once the day's count is used up
+    this process stops asking until the reset.
+    """
+
+    def __init__(self, name: str, limit: int, db: Database | None = None, clock=utcnow):
+        self.name, self.limit, self.db, self.clock = name, limit, db, clock
+        self._spent_day: str | None = None  # a day known to be used up
+
+    async def take(self) -> bool:
+        if self.limit <= 0:
+            return True
+        day = quota_day(self.clock())
+        if day == self._spent_day:
+            return False
+        table = SendQuota.__table__
+        async with self.db.uow() as uow:
+            dialect = postgresql if uow.session.bind.dialect.name == "postgresql" else sqlite
+            await uow.session.execute(dialect.insert(table).values(name=self.name, day=day, used=0)
+                                      .on_conflict_do_nothing(index_elements=["name", "day"]))
+            taken = (await uow.session.execute(
+                table.update().where(table.c.name == self.name, table.c.day == day, table.c.used < self.limit)
+                .values(used=table.c.used + 1))).rowcount == 1
+            await uow.commit()
+        if not taken:
+            self._spent_day = day
+        return taken
+
+    async def spend_all(self) -> None:
+        """WeChat says the quota is used up (45009): mark today's count full for every process."""
+        day = quota_day(self.clock())
+        self._spent_day = day
+        if self.limit <= 0:
+            return
+        table = SendQuota.__table__
+        async with self.db.uow() as uow:
+            await uow.session.execute(table.update().where(table.c.name == self.name, table.c.day == day)
+                                      .values(used=self.limit))
+            await uow.commit()
+
+    def exhausted(self, reason: str) -> "WeChatError":
+        """The deferral for a send refused by the quota: retry when it resets."""
+        return WeChatError(f"{reason}; waits for the daily reset", 45009, retry_at=next_reset(self.clock()))
 
 
 class Http:
@@ -169,7 +229,8 @@ class WeChatApi:
 
     async def call(self, path: str, payload: dict) -> dict:
         if time.monotonic() < self._paused_until:
-            raise WeChatError("WeChat daily API quota reached (45009); paused", 45009)
+            raise WeChatError("WeChat daily API quota reached (45009); paused", 45009,
+                              retry_at=utcnow() + timedelta(seconds=self._paused_until - time.monotonic()))
         token = await self.tokens.get()
         body = await self.http.post(path, payload, {"access_token": token})
         if body.get("errcode") in TOKEN_ERRORS:
@@ -187,8 +248,9 @@ def _error(body: dict, what: str) -> WeChatError:
     code = body.get("errcode")
     reason = PERMANENT.get(code, body.get("errmsg", "no access_token"))
     permanent = code in PERMANENT or code == 43004 or code == 45047
+    # 45009: a daily quota, used up until it resets; not a failure of this message
     return WeChatError(f"WeChat {what}: {code} {reason}"[:250], code, permanent=permanent,
-                       opted_out=code == 43004)
+                       opted_out=code == 43004, retry_at=next_reset(utcnow()) if code == 45009 else None)
 
 
 class WeChatSender:
@@ -198,9 +260,10 @@ class WeChatSender:
                  db: Database | None = None):
         self.settings, self.api, self.db = settings, WeChatApi(settings, session, db), db
         self.zone = ZoneInfo(timezone_name)
+        self.quota = DailyQuota("wechat_template", settings.template.daily_limit, db)
 
     def bind(self, db: Database) -> None:
-        self.db = db
+        self.db = self.quota.db = db
         self.api.bind(db)
 
     async def send(self, channel: str, address: str, text: str, ref: int | None = None) -> str | None:
@@ -228,7 +291,14 @@ class WeChatSender:
         payload = {"touser": address, "template_id": tpl.id, "data": data}
         if tpl.url:
             payload["url"] = tpl.url
-        body = await self.api.call("/cgi-bin/message/template/send", payload)
+        if not await self.quota.take():
+            raise self.quota.exhausted("today's template messages are used up")
+        try:
+            body = await self.api.call("/cgi-bin/message/template/send", payload)
+        except WeChatError as exc:
+            if exc.code == 45009:
+                await self.quota.spend_all()
+            raise
         return str(body.get("msgid", "")) or None
 
     async def in_window(self, openid: str) -> bool:

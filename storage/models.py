@@ -275,6 +275,17 @@ class SendPace(Base):
     next_at: Mapped[float] = mapped_column(Float)  # Unix time
 
 
+class SendQuota(Base):
+    """A provider's daily quota as used so far (e.g. WeChat template messages), shared by every
+    process; `day` is the quota's own local date (WeChat's resets at midnight Beijing time)."""
+
+    __tablename__ = "send_quotas"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    used: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class WeChatToken(Base):
     """The Official Account's access_token, shared by every process; lease: one refresher."""
 

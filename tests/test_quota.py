@@ -1,0 +1,203 @@
+"""Daily quotas and shared pacing: WeChat template messages past their daily quota wait for the
+reset (never fail, never repeat); customer-service messages do not count; two senders share one
+count; 45009 defers; a notification during a paced broadcast goes at once and takes a slot."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from contextlib import AsyncExitStack
+from datetime import datetime, timedelta, timezone
+
+import aiohttp
+import pytest
+from sqlalchemy import insert, select
+
+from bot.dispatch import Dispatcher
+from bot.fake_wechat import FakeWeChat
+from bot.messages import Reply
+from bot.pacing import Pacer
+from bot.sender import ChannelSenders, Outbound, RecordingSender
+from bot.wechat_send import WeChatSender, next_reset
+from storage.db import create_engine, upgrade
+from storage.models import Broadcast, Outbox, SendPace, SendQuota, Subscription, User, WeChatContact
+from storage.uow import Database
+from tests.conftest import make_settings
+from tests.test_broadcast_process import queue_broadcast
+from tests.wechat_rig import APP_ID, SECRET, wechat_env
+
+
+def openid(i: int) -> str:
+    return f"oQuotaUser{i:017d}"
+
+
+async def seed_wechat(url: str, count: int, in_window: int = 0) -> Database:
+    """count WeChat followers subscribed to apple; the first in_window wrote within 48 hours."""
+    engine = create_engine(url)
+    await upgrade(engine)
+    db = Database(engine)
+    now = datetime.now(timezone.utc)
+    users = [{"id": i + 1, "channel": "wechat", "address": openid(i), "language": "zh", "role": "user",
+              "opted_out": False, "created_at": now, "last_seen_at": now} for i in range(count)]
+    async with db.uow() as uow:
+        await uow.session.execute(insert(User), users)
+        await uow.session.execute(insert(Subscription), [
+            {"user_id": u["id"], "product": "apple", "active": True, "mode": "instant", "created_at": now}
+            for u in users])
+        for i in range(in_window):
+            uow.session.add(WeChatContact(openid=openid(i), last_message_at=now - timedelta(hours=1)))
+        await uow.commit()
+    return db
+
+
+class Rig:
+    def __init__(self, fake, db, settings, session):
+        self.fake, self.db, self.settings, self.session = fake, db, settings, session
+
+    def sender(self) -> WeChatSender:
+        """A WeChat sender as one farmchat process has it (its own in-memory state)."""
+        return WeChatSender(self.settings.wechat, self.session, "Asia/Shanghai", self.db)
+
+    def dispatcher(self, sender: WeChatSender) -> Dispatcher:
+        return Dispatcher(self.db, ChannelSenders({"wechat": sender}), self.settings)
+
+    async def rows(self) -> list[Outbox]:
+        async with self.db.uow() as uow:
+            return list((await uow.session.execute(select(Outbox).order_by(Outbox.id))).scalars())
+
+    async def used(self) -> dict[str, int]:
+        async with self.db.uow() as uow:
+            return {r.day: r.used for r in (await uow.session.execute(select(SendQuota))).scalars()}
+
+    def templates_to(self) -> Counter:
+        return Counter(t["touser"] for t in self.fake.templates)
+
+
+@pytest.fixture
+async def make_rig(db_url, nlu_cache):
+    async with AsyncExitStack() as stack:
+        async def make(count: int, limit: int, in_window: int = 0, concurrency: int = 8) -> Rig:
+            fake = await stack.enter_async_context(FakeWeChat(APP_ID, SECRET))
+            session = await stack.enter_async_context(aiohttp.ClientSession())
+            settings = make_settings(db_url, nlu_cache, **wechat_env(fake.url),
+                                     FARMCHAT_WECHAT__TEMPLATE__ID="TPL1",
+                                     FARMCHAT_WECHAT__TEMPLATE__DAILY_LIMIT=str(limit),
+                                     FARMCHAT_BROADCAST__POLL_SECONDS="0.1", FARMCHAT_BROADCAST__MAX_ATTEMPTS="2",
+                                     FARMCHAT_BROADCAST__CONCURRENCY=str(concurrency))
+            db = await seed_wechat(db_url, count, in_window)
+            stack.push_async_callback(db.close)
+            return Rig(fake, db, settings, session)
+        yield make
+
+
+async def test_a_broadcast_past_the_template_quota_waits_for_the_reset_and_reaches_everyone_once(make_rig):
+    rig = await make_rig(count=7, limit=4)
+    sender = rig.sender()
+    broadcast_id = await queue_broadcast(rig.db)
+    dispatcher = rig.dispatcher(sender)
+    await dispatcher.tick()
+    await dispatcher._join_workers()
+    await dispatcher.tick()
+    await dispatcher._join_workers()
+
+    assert len(rig.fake.templates) == 4  # the day's quota, and not one call more
+    rows = await rig.rows()
+    waiting = [r for r in rows if r.status == "pending"]
+    assert Counter(r.status for r in rows) == {"sent": 4, "pending": 3}
+    reset = next_reset(datetime.now(timezone.utc))
+    assert reset.astimezone(timezone(timedelta(hours=8))).time().isoformat() == "00:00:00"  # Beijing midnight
+    assert all(r.next_attempt_at == reset and r.attempts == 0 and r.error_code == 45009 for r in waiting)
+    async with rig.db.uow() as uow:
+        assert (await uow.session.get(Broadcast, broadcast_id)).status == "sending"  # not done, not failed
+    assert list((await rig.used()).values()) == [4]
+
+    # the next day: the quota is new and the rows are due
+    tomorrow = reset + timedelta(minutes=1)
+    sender.quota.clock = lambda: tomorrow
+    async with rig.db.uow() as uow:
+        for row in waiting:
+            (await uow.session.get(Outbox, row.id)).next_attempt_at = datetime.now(timezone.utc)
+        await uow.commit()
+    await dispatcher.drain(broadcast_id, timeout=30)
+    assert rig.templates_to() == {openid(i): 1 for i in range(7)}  # everyone, once
+    assert Counter(r.status for r in await rig.rows()) == {"sent": 7}
+    assert sorted((await rig.used()).values()) == [3, 4]
+
+
+async def test_wechat_answering_45009_defers_the_rest_without_asking_again(make_rig):
+    rig = await make_rig(count=5, limit=100, concurrency=1)  # sends already in flight cannot be called back
+    rig.fake.fail_next("template", 45009)
+    broadcast_id = await queue_broadcast(rig.db)
+    dispatcher = rig.dispatcher(rig.sender())
+    await dispatcher.tick()
+    await dispatcher._join_workers()
+    rows = await rig.rows()
+    assert rig.fake.templates == [] and [c for c in rig.fake.calls if c[0] == "template"] == [("template", 45009)]
+    assert {(r.status, r.attempts, r.error_code) for r in rows} == {("pending", 0, 45009)}
+    assert list((await rig.used()).values()) == [100]  # today's count marked full for every process
+    async with rig.db.uow() as uow:
+        assert (await uow.session.get(Broadcast, broadcast_id)).status == "sending"
+
+
+async def test_customer_service_messages_do_not_use_the_template_quota(make_rig):
+    rig = await make_rig(count=3, limit=1, in_window=3)
+    broadcast_id = await queue_broadcast(rig.db)
+    await rig.dispatcher(rig.sender()).drain(broadcast_id, timeout=30)
+    assert sorted(m["touser"] for m in rig.fake.custom) == [openid(i) for i in range(3)]
+    assert rig.fake.templates == [] and await rig.used() == {}
+
+
+async def test_two_processes_share_one_count(make_rig):
+    rig = await make_rig(count=6, limit=3)
+    a, b = rig.sender(), rig.sender()  # two processes: separate memory, one database
+    outcomes = []
+    for n, sender in enumerate([a, b, a, b, a, b]):
+        try:
+            outcomes.append(await sender.send("wechat", openid(n), "苹果4.2元/斤"))
+        except Exception as exc:  # noqa: BLE001 - the deferral is what is checked
+            outcomes.append(exc)
+    assert len(rig.fake.templates) == 3 and list((await rig.used()).values()) == [3]
+    deferred = [o for o in outcomes if isinstance(o, Exception)]
+    assert len(deferred) == 3 and all(o.retry_at and not o.permanent for o in deferred)
+
+
+async def test_a_notification_past_the_quota_waits_and_is_not_flushed_early(make_rig):
+    rig = await make_rig(count=2, limit=1)
+    outbound = Outbound(rig.db, ChannelSenders({"wechat": rig.sender()}))
+    now = datetime.now(timezone.utc)
+    async with rig.db.uow() as uow:
+        ids = await outbound.queue(uow, [Reply("订单101：买家要20斤苹果", to=1), Reply("订单102：买家要5斤梨", to=2)], now)
+        await uow.commit()
+    await outbound.deliver(ids)
+    first, second = await rig.rows()
+    assert (first.status, second.status) == ("sent", "pending")
+    assert second.attempts == 0 and second.next_attempt_at == next_reset(now)
+    assert await outbound.flush() == 0  # not due before the reset
+    assert len(rig.fake.templates) == 1
+
+
+async def test_a_notification_during_a_paced_broadcast_goes_at_once_and_takes_the_next_slot(db_url, nlu_cache):
+    engine = create_engine(db_url)
+    await upgrade(engine)
+    db = Database(engine)
+    try:
+        now, later = datetime.now(timezone.utc), time.time() + 100  # a broadcast holds 100 s of slots
+        async with db.uow() as uow:
+            uow.session.add(User(id=1, channel="sms", address="+8613700000001", language="zh", role="user",
+                                 opted_out=False, created_at=now, last_seen_at=now))
+            uow.session.add(SendPace(channel="sms", next_at=later))
+            await uow.commit()
+        recorder = RecordingSender()
+        outbound = Outbound(db, recorder, pacer=Pacer({"sms": 1.0}))
+        async with db.uow() as uow:
+            ids = await outbound.queue(uow, [Reply("订单101：买家要20斤苹果", to=1)], now)
+            await uow.commit()
+        started = time.monotonic()
+        await outbound.deliver(ids)
+        assert recorder.sent == [("sms", "+8613700000001", "订单101：买家要20斤苹果")]
+        assert time.monotonic() - started < 5  # not behind the broadcast
+        async with db.uow() as uow:
+            pace = (await uow.session.get(SendPace, "sms")).next_at
+        assert pace == pytest.approx(later + 1.0)  # one segment at 1/s: the broadcast yields a slot
+    finally:
+        await db.close()
