@@ -32,7 +32,6 @@ MEMORY = 60.0  # seconds a process trusts its in-memory copy of the token
 LEASE = timedelta(seconds=30)
 WINDOW = timedelta(hours=48)  # customer-service messages after the user's last message
 EVENT_WINDOW = timedelta(minutes=1)  # ... and after a menu click, a follow or a scan
-QUOTA_PAUSE = 600.0  # after 45009 (daily API quota), no calls for this long
 QUOTA_ZONE = ZoneInfo("Asia/Shanghai")  # WeChat's daily quotas reset at midnight Beijing time
 PERMANENT = {40003: "not a follower of this account (invalid openid)", 40037: "invalid template_id",
              40164: "server IP not in the account's whitelist", 40013: "invalid AppID",
@@ -222,35 +221,37 @@ class WeChatApi:
     def __init__(self, settings: WeChatSettings, session: aiohttp.ClientSession, db: Database | None = None):
         self.http = Http(settings, session)
         self.tokens = TokenManager(settings, self.http, db)
-        self._paused_until = 0.0
+        self.clock = utcnow
+        self._paused: dict[str, datetime] = {}  # API path -> its daily quota's reset (after 45009)
 
     def bind(self, db: Database) -> None:
         self.tokens.db = db
 
     async def call(self, path: str, payload: dict) -> dict:
-        if time.monotonic() < self._paused_until:
-            raise WeChatError("WeChat daily API quota reached (45009); paused", 45009,
-                              retry_at=utcnow() + timedelta(seconds=self._paused_until - time.monotonic()))
+        reset = self._paused.get(path)
+        if reset and self.clock() < reset:
+            raise WeChatError(f"WeChat {path}: daily quota reached (45009); not called until the reset",
+                              45009, retry_at=reset)
         token = await self.tokens.get()
         body = await self.http.post(path, payload, {"access_token": token})
         if body.get("errcode") in TOKEN_ERRORS:
             log.info("WeChat rejected the access token (%s); refreshing once", body["errcode"])
             token = await self.tokens.refresh(stale=token)
             body = await self.http.post(path, payload, {"access_token": token})
-        if body.get("errcode") == 45009:
-            self._paused_until = time.monotonic() + QUOTA_PAUSE
+        if body.get("errcode") == 45009:  # each API has its own daily quota: only this one waits
+            self._paused[path] = next_reset(self.clock())
         if body.get("errcode"):
-            raise _error(body, path)
+            raise _error(body, path, self.clock())
         return body
 
 
-def _error(body: dict, what: str) -> WeChatError:
+def _error(body: dict, what: str, now: datetime | None = None) -> WeChatError:
     code = body.get("errcode")
     reason = PERMANENT.get(code, body.get("errmsg", "no access_token"))
     permanent = code in PERMANENT or code == 43004 or code == 45047
     # 45009: a daily quota, used up until it resets; not a failure of this message
     return WeChatError(f"WeChat {what}: {code} {reason}"[:250], code, permanent=permanent,
-                       opted_out=code == 43004, retry_at=next_reset(utcnow()) if code == 45009 else None)
+                       opted_out=code == 43004, retry_at=next_reset(now or utcnow()) if code == 45009 else None)
 
 
 class WeChatSender:

@@ -11,13 +11,15 @@ import pytest
 from sqlalchemy import select
 
 from bot import broadcast
-from bot.dispatch import Dispatcher
+from bot.dispatch import Dispatcher, Outcome, utcnow
 from bot.fake_twilio import FakeTwilio
-from bot.sender import ChannelSenders
+from bot.messages import Reply
+from bot.pacing import Pacer, channel_rates
+from bot.sender import ChannelSenders, Outbound
 from bot.twilio_send import TwilioSender
-from storage.models import Broadcast, Outbox, User
+from storage.models import Broadcast, Outbox, SendPace, User
 from tests.conftest import make_settings
-from tests.test_broadcast_process import SID, TOKEN, NUMBER, number, queue_broadcast, seed
+from tests.test_broadcast_process import SID, TOKEN, NUMBER, number, queue_broadcast, received, seed
 
 
 @pytest.fixture
@@ -90,3 +92,25 @@ async def test_the_preview_counts_audience_segments_and_cost(rig):
     en_users = len(expected) - len(zh_users)
     assert seen.cost == pytest.approx((en_users * 1 + len(zh_users) * 2) * 0.0079)
     assert fake.attempts == []  # a preview sends nothing
+
+
+async def test_a_notification_during_a_paced_broadcast_goes_at_once_and_takes_a_slot(rig):
+    fake, db, dispatcher, expected, settings = rig
+    broadcast_id = await queue_broadcast(db)
+    await dispatcher.start_queued()
+    batch = await dispatcher.claim("sms")  # 5 messages at 5/s: the channel is booked for the next second
+    outbound = Outbound(db, dispatcher.sender, pacer=Pacer(channel_rates(settings)))
+    async with db.uow() as uow:
+        booked = (await uow.session.get(SendPace, "sms")).next_at
+        ids = await outbound.queue(uow, [Reply("Order 1023: a buyer wants 20 jin apples", to=1)], utcnow())
+        await uow.commit()
+    await outbound.deliver(ids)
+    assert [(m["To"], m["Body"]) for m in fake.messages] == [(number(0), "Order 1023: a buyer wants 20 jin apples")]
+    async with db.uow() as uow:
+        moved = (await uow.session.get(SendPace, "sms")).next_at - booked
+        assert moved == pytest.approx(1 / 5)  # one segment at 5/s: the broadcast yields one slot
+        assert (await uow.session.get(Outbox, ids[0])).status == "sent"
+    await dispatcher.record([Outcome(c.id, "released", attempts=c.attempts) for c in batch])  # as on SIGTERM
+    await dispatcher.drain(broadcast_id, timeout=60)
+    got = received(fake)
+    assert got == {**{to: 1 for to in expected}, number(0): 2}  # the broadcast once each, plus the notification

@@ -17,7 +17,7 @@ from bot.dispatch import Dispatcher
 from bot.fake_wechat import FakeWeChat
 from bot.messages import Reply
 from bot.pacing import Pacer
-from bot.sender import ChannelSenders, Outbound, RecordingSender
+from bot.sender import ChannelSenders, Outbound, RecordingSender, SendError
 from bot.wechat_send import WeChatSender, next_reset
 from storage.db import create_engine, upgrade
 from storage.models import Broadcast, Outbox, SendPace, SendQuota, Subscription, User, WeChatContact
@@ -198,6 +198,23 @@ async def test_a_notification_during_a_paced_broadcast_goes_at_once_and_takes_th
         assert time.monotonic() - started < 5  # not behind the broadcast
         async with db.uow() as uow:
             pace = (await uow.session.get(SendPace, "sms")).next_at
-        assert pace == pytest.approx(later + 1.0)  # one segment at 1/s: the broadcast yields a slot
+        assert pace - later == pytest.approx(1.0)  # one segment at 1/s: the broadcast yields a slot
     finally:
         await db.close()
+
+
+async def test_a_45009_defers_to_the_reset_and_stops_only_the_api_that_answered_it(make_rig):
+    rig = await make_rig(count=3, limit=0, in_window=1)  # no local count: WeChat's answer is all there is
+    sender = rig.sender()
+    rig.fake.fail_next("template", 45009)
+    now = datetime.now(timezone.utc)
+    for n in (1, 2):  # outside the window: templates
+        with pytest.raises(SendError) as err:
+            await sender.send("wechat", openid(n), "苹果4.2元/斤")
+        assert err.value.retry_at == next_reset(now) and not err.value.permanent
+    assert [c for c in rig.fake.calls if c[0] == "template"] == [("template", 45009)]  # asked once
+    await sender.send("wechat", openid(0), "苹果4.2元/斤")  # in the window: customer service still goes
+    assert [m["touser"] for m in rig.fake.custom] == [openid(0)]
+    sender.api.clock = lambda: next_reset(now) + timedelta(minutes=1)  # the next day
+    assert await sender.send("wechat", openid(2), "苹果4.2元/斤")
+    assert [t["touser"] for t in rig.fake.templates] == [openid(2)]
