@@ -102,7 +102,7 @@ def _catalog(settings):
 class NullSender:
     """Accepts at once: measures claim, record and pacing without any provider."""
 
-    async def send(self, channel, address, text, ref=None) -> str:
+    async def send(self, channel, address, text, ref=None, bulk=False) -> str:
         return f"SM{ref:032d}"
 
 

@@ -150,6 +150,9 @@ class WeChatTemplate(Section):
     # Template messages WeChat allows per day (100,000 by default, more with many followers;
     # resets at midnight Beijing time). Counted in the database across processes; 0: no limit.
     daily_limit: int = Field(100_000, ge=0)
+    # Of those, how many broadcasts leave for order notifications (a big broadcast must not
+    # hold a buyer's order until tomorrow).
+    notification_reserve: int = Field(1_000, ge=0)
 
 
 class WeChatSettings(Section):

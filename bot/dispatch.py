@@ -235,7 +235,7 @@ class Dispatcher:
             if self.stopping.is_set():
                 return Outcome(row.id, "released", attempts=row.attempts)
             try:
-                sid = await self.sender.send(channel, row.address, row.text, ref=row.id)
+                sid = await self.sender.send(channel, row.address, row.text, ref=row.id, bulk=True)
             except SendError as exc:
                 if exc.retry_at is not None:  # a daily quota is used up: wait for it, spend no attempt
                     return Outcome(row.id, "deferred", error=str(exc)[:255], code=exc.code, retry_at=exc.retry_at)

@@ -45,10 +45,12 @@ class SendError(Exception):
 class Sender(Protocol):
     """A channel's push: deliver text to an address, return the provider's id, or raise.
 
-    ref is the outbox row's id, for providers that can echo it back (Twilio status callbacks).
+    ref is the outbox row's id, for providers that can echo it back (Twilio status callbacks);
+    bulk marks a broadcast message, which leaves part of a daily quota to notifications.
     """
 
-    async def send(self, channel: str, address: str, text: str, ref: int | None = None) -> str | None: ...
+    async def send(self, channel: str, address: str, text: str, ref: int | None = None,
+                   bulk: bool = False) -> str | None: ...
 
 
 class ChannelSenders:
@@ -57,11 +59,12 @@ class ChannelSenders:
     def __init__(self, senders: dict[str, Sender], fallback: Sender | None = None):
         self.senders, self.fallback = senders, fallback
 
-    async def send(self, channel: str, address: str, text: str, ref: int | None = None) -> str | None:
+    async def send(self, channel: str, address: str, text: str, ref: int | None = None,
+                   bulk: bool = False) -> str | None:
         sender = self.senders.get(channel, self.fallback)
         if sender is None:
             raise SendError(f"no sender for channel {channel}", permanent=True)
-        return await sender.send(channel, address, text, ref=ref)
+        return await sender.send(channel, address, text, ref=ref, bulk=bulk)
 
 
 class PrintSender:
@@ -70,7 +73,7 @@ class PrintSender:
     def __init__(self, write: Callable[[str], None] = print):
         self.write = write
 
-    async def send(self, channel: str, address: str, text: str, ref: int | None = None) -> None:
+    async def send(self, channel: str, address: str, text: str, ref: int | None = None, bulk: bool = False) -> None:
         self.write(f"  → to {address} ({channel}): {text}")
 
 
@@ -80,7 +83,7 @@ class RecordingSender:
     def __init__(self):
         self.sent: list[tuple[str, str, str]] = []
 
-    async def send(self, channel: str, address: str, text: str, ref: int | None = None) -> None:
+    async def send(self, channel: str, address: str, text: str, ref: int | None = None, bulk: bool = False) -> None:
         self.sent.append((channel, address, text))
 
 

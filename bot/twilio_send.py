@@ -82,7 +82,7 @@ class TwilioSender:
             params["status_callback"] = f"{self.status_url}?ref={ref}" if ref else self.status_url
         return params
 
-    async def send(self, channel: str, address: str, text: str, ref: int | None = None) -> str:
+    async def send(self, channel: str, address: str, text: str, ref: int | None = None, bulk: bool = False) -> str:
         params = self._params(channel, address, text, ref)
         for attempt in range(MAX_BACKOFFS + 1):
             try:

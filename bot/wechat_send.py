@@ -73,18 +73,19 @@ class DailyQuota:
     """A daily send quota counted in the database, so every process shares one count.
 
     take() reserves one send with a single conditional UPDATE; once the day's count is used up
-    this process stops asking until the reset.
+    this process stops asking until the reset. take(keep=n) leaves the last n for others (a
+    broadcast leaves notifications their reserve).
     """
 
     def __init__(self, name: str, limit: int, db: Database | None = None, clock=utcnow):
         self.name, self.limit, self.db, self.clock = name, limit, db, clock
-        self._spent_day: str | None = None  # a day known to be used up
+        self._spent: dict[int, str] = {}  # keep -> a day known to be used up down to it
 
-    async def take(self) -> bool:
+    async def take(self, keep: int = 0) -> bool:
         if self.limit <= 0:
             return True
         day = quota_day(self.clock())
-        if day == self._spent_day:
+        if any(day == spent and keep >= k for k, spent in self._spent.items()):
             return False
         table = SendQuota.__table__
         async with self.db.uow() as uow:
@@ -92,17 +93,18 @@ class DailyQuota:
             await uow.session.execute(dialect.insert(table).values(name=self.name, day=day, used=0)
                                       .on_conflict_do_nothing(index_elements=["name", "day"]))
             taken = (await uow.session.execute(
-                table.update().where(table.c.name == self.name, table.c.day == day, table.c.used < self.limit)
+                table.update().where(table.c.name == self.name, table.c.day == day,
+                                     table.c.used < self.limit - keep)
                 .values(used=table.c.used + 1))).rowcount == 1
             await uow.commit()
         if not taken:
-            self._spent_day = day
+            self._spent[keep] = day
         return taken
 
     async def spend_all(self) -> None:
         """WeChat says the quota is used up (45009): mark today's count full for every process."""
         day = quota_day(self.clock())
-        self._spent_day = day
+        self._spent[0] = day
         if self.limit <= 0:
             return
         table = SendQuota.__table__
@@ -267,10 +269,12 @@ class WeChatSender:
         self.db = self.quota.db = db
         self.api.bind(db)
 
-    async def send(self, channel: str, address: str, text: str, ref: int | None = None) -> str | None:
-        """None for a customer-service message; the template's msgid for a template message."""
+    async def send(self, channel: str, address: str, text: str, ref: int | None = None,
+                   bulk: bool = False) -> str | None:
+        """None for a customer-service message; the template's msgid for a template message.
+        bulk (a broadcast) leaves wechat.template.notification_reserve of the day's templates."""
         if not await self.in_window(address):
-            return await self.template(address, text)
+            return await self.template(address, text, bulk=bulk)
         try:
             await self.api.call("/cgi-bin/message/custom/send", {
                 "touser": address, "msgtype": "text", "text": {"content": fit_bytes(text)}})
@@ -279,9 +283,9 @@ class WeChatSender:
             if exc.code not in (45015, 45047):  # outside the window / its quota used up
                 raise
             log.info("customer-service message to %s refused (%s); trying the template", mask(address), exc.code)
-            return await self.template(address, text, exc)
+            return await self.template(address, text, exc, bulk=bulk)
 
-    async def template(self, address: str, text: str, cause: WeChatError | None = None) -> str:
+    async def template(self, address: str, text: str, cause: WeChatError | None = None, bulk: bool = False) -> str:
         tpl = self.settings.template
         if not tpl.id:
             raise cause or WeChatError("outside the 48-hour window and no template configured",
@@ -292,8 +296,9 @@ class WeChatSender:
         payload = {"touser": address, "template_id": tpl.id, "data": data}
         if tpl.url:
             payload["url"] = tpl.url
-        if not await self.quota.take():
-            raise self.quota.exhausted("today's template messages are used up")
+        if not await self.quota.take(keep=tpl.notification_reserve if bulk else 0):
+            raise self.quota.exhausted("today's template messages for broadcasts are used up" if bulk
+                                       else "today's template messages are used up")
         try:
             body = await self.api.call("/cgi-bin/message/template/send", payload)
         except WeChatError as exc:

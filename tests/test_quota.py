@@ -76,12 +76,13 @@ class Rig:
 @pytest.fixture
 async def make_rig(db_url, nlu_cache):
     async with AsyncExitStack() as stack:
-        async def make(count: int, limit: int, in_window: int = 0, concurrency: int = 8) -> Rig:
+        async def make(count: int, limit: int, in_window: int = 0, concurrency: int = 8, reserve: int = 0) -> Rig:
             fake = await stack.enter_async_context(FakeWeChat(APP_ID, SECRET))
             session = await stack.enter_async_context(aiohttp.ClientSession())
             settings = make_settings(db_url, nlu_cache, **wechat_env(fake.url),
                                      FARMCHAT_WECHAT__TEMPLATE__ID="TPL1",
                                      FARMCHAT_WECHAT__TEMPLATE__DAILY_LIMIT=str(limit),
+                                     FARMCHAT_WECHAT__TEMPLATE__NOTIFICATION_RESERVE=str(reserve),
                                      FARMCHAT_BROADCAST__POLL_SECONDS="0.1", FARMCHAT_BROADCAST__MAX_ATTEMPTS="2",
                                      FARMCHAT_BROADCAST__CONCURRENCY=str(concurrency))
             db = await seed_wechat(db_url, count, in_window)
@@ -122,6 +123,26 @@ async def test_a_broadcast_past_the_template_quota_waits_for_the_reset_and_reach
     assert rig.templates_to() == {openid(i): 1 for i in range(7)}  # everyone, once
     assert Counter(r.status for r in await rig.rows()) == {"sent": 7}
     assert sorted((await rig.used()).values()) == [3, 4]
+
+
+async def test_a_broadcast_leaves_the_notification_reserve_for_orders(make_rig):
+    rig = await make_rig(count=6, limit=5, reserve=2)
+    broadcast_id = await queue_broadcast(rig.db)
+    dispatcher = rig.dispatcher(rig.sender())
+    await dispatcher.tick()
+    await dispatcher._join_workers()
+    assert len(rig.fake.templates) == 3  # 5 a day, 2 of them kept for notifications
+    assert Counter(r.status for r in await rig.rows()) == {"sent": 3, "pending": 3}
+    outbound = Outbound(rig.db, ChannelSenders({"wechat": rig.sender()}))
+    async with rig.db.uow() as uow:
+        ids = await outbound.queue(uow, [Reply("订单101：买家要20斤苹果，回复“是101”接受", to=6)],
+                                   datetime.now(timezone.utc))
+        await uow.commit()
+    await outbound.deliver(ids)  # an order notification still goes today
+    assert [t["touser"] for t in rig.fake.templates][-1] == openid(5) and len(rig.fake.templates) == 4
+    assert list((await rig.used()).values()) == [4]
+    async with rig.db.uow() as uow:
+        assert (await uow.session.get(Broadcast, broadcast_id)).status == "sending"
 
 
 async def test_wechat_answering_45009_defers_the_rest_without_asking_again(make_rig):
