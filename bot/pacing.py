@@ -10,13 +10,21 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.config import Settings
 from bot.segments import fit, segments
 from storage.models import SendPace
 from storage.uow import UnitOfWork
+
+
+_NEXT = SendPace.__table__.c.next_at
+_TAKE_NOW = (update(SendPace).where(SendPace.channel == bindparam("b_channel"))
+             .values(next_at=case((_NEXT > bindparam("b_now"), _NEXT), else_=bindparam("b_now")) + bindparam("b_cost")))
+_NEW_ROW = {name: dialect.insert(SendPace).values(channel=bindparam("b_channel"), next_at=0.0)
+            .on_conflict_do_nothing(index_elements=["channel"])
+            for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
 
 
 def channel_rates(settings: Settings) -> dict[str, float]:
@@ -54,13 +62,17 @@ class Pacer:
 
     async def take_now(self, uow: UnitOfWork, channel: str, units: float) -> None:
         """A message that goes at once (an order notification) takes the channel's next slot:
-        the channel's next free time moves on by its cost, so paced broadcasts make room."""
+        the channel's next free time moves on by its cost, so paced broadcasts make room.
+        One UPDATE (it locks the row itself); the row is made first if no broadcast has yet."""
         rate = self.rates.get(channel, 0)
         if rate <= 0:
             return
-        start = max(await self._lock_row(uow, channel), self.clock())
-        await uow.session.execute(update(SendPace).where(SendPace.channel == channel)
-                                  .values(next_at=start + units / rate))
+        conn = await uow.session.connection()
+        params = {"b_channel": channel, "b_now": self.clock(), "b_cost": units / rate}
+        if not (await conn.execute(_TAKE_NOW, params)).rowcount:
+            dialect = uow.session.bind.dialect.name
+            await conn.execute(_NEW_ROW[dialect], params)
+            await conn.execute(_TAKE_NOW, params)
 
     @staticmethod
     async def _lock_row(uow: UnitOfWork, channel: str) -> float:
