@@ -13,12 +13,12 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, func, literal, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.config import Settings
 from bot.segments import fit, segments
 from handlers import texts, units
 from nlu.catalog import Catalog
+from storage.db import insert_for
 from storage.models import Broadcast, Outbox, Subscription, User, When
 from storage.uow import UnitOfWork
 
@@ -157,10 +157,6 @@ async def cancel(uow: UnitOfWork, broadcast_id: int) -> bool:
     return (await uow.session.execute(stmt.values(status="cancelled"))).rowcount == 1
 
 
-def _insert(dialect: str):
-    return (postgresql if dialect == "postgresql" else sqlite).insert(Outbox)
-
-
 async def start(uow: UnitOfWork, broadcast_id: int, settings: Settings, now: datetime) -> int | None:
     """Resolve a queued broadcast's recipients into the outbox; None if another sender did."""
     claim = update(Broadcast).where(Broadcast.id == broadcast_id, Broadcast.status == "queued")
@@ -173,7 +169,7 @@ async def start(uow: UnitOfWork, broadcast_id: int, settings: Settings, now: dat
     rows = select(literal(bc.id), sub.c.id, sub.c.channel, sub.c.address, text, literal("broadcast"),
                   literal("pending"), literal(0), literal(now, When)).where(sub.c.id.is_not(None))
     columns = ["broadcast_id", "user_id", "channel", "address", "text", "kind", "status", "attempts", "created_at"]
-    stmt = _insert(uow.session.bind.dialect.name).from_select(columns, rows)
+    stmt = insert_for(uow.session, Outbox).from_select(columns, rows)
     result = await uow.session.execute(stmt.on_conflict_do_nothing(index_elements=["broadcast_id", "user_id"]))
     bc.recipients = result.rowcount
     log.info("broadcast %s: %s recipients", bc.id, bc.recipients)

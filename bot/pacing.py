@@ -11,10 +11,10 @@ from __future__ import annotations
 import time
 
 from sqlalchemy import bindparam, case, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.config import Settings
 from bot.segments import fit, segments
+from storage.db import per_dialect
 from storage.models import SendPace
 from storage.uow import UnitOfWork
 
@@ -22,9 +22,8 @@ from storage.uow import UnitOfWork
 _NEXT = SendPace.__table__.c.next_at
 _TAKE_NOW = (update(SendPace).where(SendPace.channel == bindparam("b_channel"))
              .values(next_at=case((_NEXT > bindparam("b_now"), _NEXT), else_=bindparam("b_now")) + bindparam("b_cost")))
-_NEW_ROW = {name: dialect.insert(SendPace).values(channel=bindparam("b_channel"), next_at=0.0)
-            .on_conflict_do_nothing(index_elements=["channel"])
-            for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
+_NEW_ROW = per_dialect(lambda insert: insert(SendPace).values(channel=bindparam("b_channel"), next_at=0.0)
+                       .on_conflict_do_nothing(index_elements=["channel"]))
 
 
 def channel_rates(settings: Settings) -> dict[str, float]:
@@ -70,19 +69,16 @@ class Pacer:
         conn = await uow.session.connection()
         params = {"b_channel": channel, "b_now": self.clock(), "b_cost": units / rate}
         if not (await conn.execute(_TAKE_NOW, params)).rowcount:
-            dialect = uow.session.bind.dialect.name
-            await conn.execute(_NEW_ROW[dialect], params)
+            await conn.execute(_NEW_ROW[uow.session.bind.dialect.name], params)
             await conn.execute(_TAKE_NOW, params)
 
     @staticmethod
     async def _lock_row(uow: UnitOfWork, channel: str) -> float:
         """The channel's row, locked until commit (SQLite: the transaction is the lock)."""
         s = uow.session
-        dialect = s.bind.dialect.name
         q = select(SendPace.next_at).where(SendPace.channel == channel).with_for_update()
         found = (await s.execute(q)).scalar_one_or_none()
         if found is not None:
             return found
-        insert = (postgresql if dialect == "postgresql" else sqlite).insert(SendPace)
-        await s.execute(insert.values(channel=channel, next_at=0.0).on_conflict_do_nothing())
+        await s.execute(_NEW_ROW[s.bind.dialect.name], {"b_channel": channel})
         return (await s.execute(q)).scalar_one()

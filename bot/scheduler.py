@@ -25,7 +25,6 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
 from bot import broadcast
@@ -34,6 +33,7 @@ from bot.segments import fit, segments
 from handlers import prices, texts
 from handlers.context import Context
 from nlu.catalog import Catalog
+from storage.db import insert_for
 from storage.models import Broadcast, Subscription
 from storage.uow import Database
 
@@ -230,8 +230,7 @@ class Scheduler:
                     by_lang[lang] = _fit_digest(head, lines)
             if not by_lang:
                 return 0  # nothing to tell about this product today
-            insert = (postgresql if uow.session.bind.dialect.name == "postgresql" else sqlite).insert(Broadcast)
-            stmt = insert.values(kind="digest", key=key, status="queued", product=product, texts=by_lang,
+            stmt = insert_for(uow.session, Broadcast).values(kind="digest", key=key, status="queued", product=product, texts=by_lang,
                                  created_at=now).on_conflict_do_nothing(index_elements=["key"])
             made = (await uow.session.execute(stmt)).rowcount
             await uow.commit()

@@ -7,10 +7,10 @@ import math
 from datetime import datetime, timezone
 
 from sqlalchemy import update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.messages import InboundMessage
 from bot.wechat_xml import Push
+from storage.db import insert_for
 from storage.models import Outbox, User, WeChatContact
 
 log = logging.getLogger(__name__)
@@ -158,7 +158,6 @@ class WeChatDispatcher:
         """Remember when the user last wrote (or clicked, followed): it opens customer service."""
         now = datetime.now(timezone.utc)
         async with self.svc.db.uow() as uow:
-            dialect = postgresql if uow.session.bind.dialect.name == "postgresql" else sqlite
-            stmt = dialect.insert(WeChatContact).values(openid=openid, **{column: now})
+            stmt = insert_for(uow.session, WeChatContact).values(openid=openid, **{column: now})
             await uow.session.execute(stmt.on_conflict_do_update(index_elements=["openid"], set_={column: now}))
             await uow.commit()

@@ -15,13 +15,13 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import aiohttp
-from sqlalchemy import or_, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, or_, update
 
 from bot.config import WeChatSettings
 from bot.logs import mask
 from bot.sender import SendError
 from bot.wechat_xml import fit_bytes
+from storage.db import insert_for, per_dialect
 from storage.models import SendQuota, WeChatContact, WeChatToken
 from storage.uow import Database
 
@@ -69,6 +69,14 @@ def next_reset(now: datetime) -> datetime:
     return midnight.astimezone(timezone.utc)
 
 
+_QUOTA = SendQuota.__table__
+_QUOTA_ROW = per_dialect(lambda insert: insert(_QUOTA).values(name=bindparam("b_name"), day=bindparam("b_day"), used=0)
+                         .on_conflict_do_nothing(index_elements=["name", "day"]))
+_THIS_DAY = (_QUOTA.c.name == bindparam("b_name")) & (_QUOTA.c.day == bindparam("b_day"))
+_TAKE_ONE = _QUOTA.update().where(_THIS_DAY, _QUOTA.c.used < bindparam("b_below")).values(used=_QUOTA.c.used + 1)
+_SPEND_ALL = _QUOTA.update().where(_THIS_DAY).values(used=bindparam("b_limit"))
+
+
 class DailyQuota:
     """A daily send quota counted in the database, so every process shares one count.
 
@@ -87,15 +95,11 @@ class DailyQuota:
         day = quota_day(self.clock())
         if any(day == spent and keep >= k for k, spent in self._spent.items()):
             return False
-        table = SendQuota.__table__
+        params = {"b_name": self.name, "b_day": day, "b_below": self.limit - keep}
         async with self.db.uow() as uow:
-            dialect = postgresql if uow.session.bind.dialect.name == "postgresql" else sqlite
-            await uow.session.execute(dialect.insert(table).values(name=self.name, day=day, used=0)
-                                      .on_conflict_do_nothing(index_elements=["name", "day"]))
-            taken = (await uow.session.execute(
-                table.update().where(table.c.name == self.name, table.c.day == day,
-                                     table.c.used < self.limit - keep)
-                .values(used=table.c.used + 1))).rowcount == 1
+            conn = await uow.session.connection()
+            await conn.execute(_QUOTA_ROW[uow.session.bind.dialect.name], params)
+            taken = (await conn.execute(_TAKE_ONE, params)).rowcount == 1
             await uow.commit()
         if not taken:
             self._spent[keep] = day
@@ -107,10 +111,8 @@ class DailyQuota:
         self._spent[0] = day
         if self.limit <= 0:
             return
-        table = SendQuota.__table__
         async with self.db.uow() as uow:
-            await uow.session.execute(table.update().where(table.c.name == self.name, table.c.day == day)
-                                      .values(used=self.limit))
+            await uow.session.execute(_SPEND_ALL, {"b_name": self.name, "b_day": day, "b_limit": self.limit})
             await uow.commit()
 
     def exhausted(self, reason: str) -> "WeChatError":
@@ -178,8 +180,7 @@ class TokenManager:
         """Take the refresh lease (insert the row first if absent); False if someone holds it."""
         now = utcnow()
         async with self.db.uow() as uow:
-            dialect = postgresql if uow.session.bind.dialect.name == "postgresql" else sqlite
-            await uow.session.execute(dialect.insert(WeChatToken).values(
+            await uow.session.execute(insert_for(uow.session, WeChatToken).values(
                 app_id=self.settings.app_id, updated_at=now).on_conflict_do_nothing(index_elements=["app_id"]))
             stmt = update(WeChatToken).where(
                 WeChatToken.app_id == self.settings.app_id,

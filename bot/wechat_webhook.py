@@ -161,20 +161,19 @@ class WeChatWebhooks:
         if job.deferred:
             return None
         job.answered = True  # first: _wait has scheduled _orphaned, which must not push it meanwhile
-        if reply and not await self._claim(job, CLAIM_PASSIVE, f"p:{job.token}"):
-            log.info("message %s was answered by customer service already; answering success", push.message_id)
-            return None
+        if reply:
+            async with self.svc.db.uow() as uow:
+                claimed = await self._claim(uow, job, CLAIM_PASSIVE, f"p:{job.token}")
+                await uow.commit()
+            if not claimed:
+                log.info("message %s was answered by customer service already; answering success", push.message_id)
+                return None
         return reply
 
-    async def _claim(self, job: Job, stmt, via: str, uow=None) -> bool:
-        """Claim the message's reply for this delivery; also True when it left no inbound row.
-
-        In the caller's transaction when given (committed with what the claim is for)."""
-        if uow is None:
-            async with self.svc.db.uow() as own:
-                claimed = await self._claim(job, stmt, via, own)
-                await own.commit()
-            return claimed
+    @staticmethod
+    async def _claim(uow, job: Job, stmt, via: str) -> bool:
+        """Claim the message's reply for this delivery (in uow); also True when the message left
+        no inbound row (nothing to share)."""
         params = {"b_msg": job.push.message_id, "b_via": via, "b_mine": f"p:{job.token}"}
         conn = await uow.session.connection()
         return bool((await conn.execute(stmt, params)).rowcount or (await conn.execute(RECORDED, params)).first() is None)
@@ -218,7 +217,7 @@ class WeChatWebhooks:
             user = await uow.users.by_address(CHANNEL, openid)
             if user is None:
                 return
-            if not await self._claim(job, CLAIM_PUSH, "push", uow):
+            if not await self._claim(uow, job, CLAIM_PUSH, "push"):
                 log.info("message %s was answered by a redelivery; no customer-service copy", job.push.message_id)
                 return
             row = await uow.outbox.add(Outbox(user_id=user.id, channel=CHANNEL, address=openid, text=text,

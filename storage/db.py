@@ -9,6 +9,7 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -59,6 +60,20 @@ def create_engine(url: str, **kwargs) -> AsyncEngine:
     kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_pre_ping", True)
     return create_async_engine(url, **kwargs)
+
+
+DIALECTS = {"postgresql": postgresql, "sqlite": sqlite}  # the two with INSERT ... ON CONFLICT
+
+
+def insert_for(session, table):
+    """The INSERT of the session's dialect (it has on_conflict_do_nothing / _do_update)."""
+    return DIALECTS[session.bind.dialect.name].insert(table)
+
+
+def per_dialect(build) -> dict:
+    """A statement built once per dialect from that dialect's insert(); look it up by
+    session.bind.dialect.name on a hot path instead of building it per call."""
+    return {name: build(module.insert) for name, module in DIALECTS.items()}
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker:

@@ -7,9 +7,9 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import insert_for, per_dialect
 from storage.models import (
     BuyRequest,
     Conversation,
@@ -53,19 +53,20 @@ OPEN_REQUESTS = select(BuyRequest).where(
 _NEW_USER = {"channel": bindparam("channel"), "address": bindparam("address"), "language": "",
              "role": bindparam("role"), "opted_out": False, "created_at": bindparam("now"),
              "last_seen_at": bindparam("now")}
-CREATE_USER = {name: dialect.insert(User).values(**_NEW_USER).on_conflict_do_nothing(index_elements=["channel", "address"])
-               for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
-
-
+CREATE_USER = per_dialect(lambda insert: insert(User).values(**_NEW_USER).on_conflict_do_nothing(
+    index_elements=["channel", "address"]))
 _CONV = Conversation.__table__
-SAVE_CONVERSATION = {}
-for _name, _dialect in (("postgresql", postgresql), ("sqlite", sqlite)):
-    _stmt = _dialect.insert(_CONV).values(user_id=bindparam("b_user"), state=bindparam("b_state"),
-                                          slots=bindparam("b_slots", type_=_CONV.c.slots.type),
-                                          updated_at=bindparam("b_now", type_=_CONV.c.updated_at.type))
-    SAVE_CONVERSATION[_name] = _stmt.on_conflict_do_update(
-        index_elements=["user_id"],
-        set_={"state": _stmt.excluded.state, "slots": _stmt.excluded.slots, "updated_at": _stmt.excluded.updated_at})
+
+
+def _save_conversation(insert):
+    stmt = insert(_CONV).values(user_id=bindparam("b_user"), state=bindparam("b_state"),
+                                slots=bindparam("b_slots", type_=_CONV.c.slots.type),
+                                updated_at=bindparam("b_now", type_=_CONV.c.updated_at.type))
+    return stmt.on_conflict_do_update(index_elements=["user_id"], set_={
+        "state": stmt.excluded.state, "slots": stmt.excluded.slots, "updated_at": stmt.excluded.updated_at})
+
+
+SAVE_CONVERSATION = per_dialect(_save_conversation)
 CLEAR_CONVERSATION = _CONV.delete().where(_CONV.c.user_id == bindparam("b_user"))
 
 
@@ -74,8 +75,7 @@ class _Repo:
         self.s = session
 
     def _insert(self, model):
-        dialect = self.s.bind.dialect.name
-        return (postgresql if dialect == "postgresql" else sqlite).insert(model)
+        return insert_for(self.s, model)
 
 
 class OpenQuestion(NamedTuple):
@@ -114,7 +114,7 @@ class Users(_Repo):
         return await self.by_address(channel, address)
 
     async def _create(self, channel: str, address: str, now: datetime, role: str) -> None:
-        stmt = CREATE_USER["postgresql" if self._postgres() else "sqlite"]
+        stmt = CREATE_USER[self.s.bind.dialect.name]
         await self.s.execute(stmt, {"channel": channel, "address": address, "role": role, "now": now})
 
     async def arrive(self, channel: str, address: str, message_id: str, now: datetime, role: str) -> Arrival:
@@ -312,13 +312,10 @@ class Subscriptions(_Repo):
 
 
 class Conversations(_Repo):
-    async def get(self, user_id: int) -> Conversation | None:
-        return await self.s.get(Conversation, user_id)
-
     async def save(self, user_id: int, state: str, slots: dict, now: datetime) -> None:
         """Open or replace the user's question (one upsert, no ORM flush)."""
         conn = await self.s.connection()
-        stmt = SAVE_CONVERSATION["postgresql" if self.s.bind.dialect.name == "postgresql" else "sqlite"]
+        stmt = SAVE_CONVERSATION[self.s.bind.dialect.name]
         await conn.execute(stmt, {"b_user": user_id, "b_state": state, "b_slots": dict(slots), "b_now": now})
 
     async def clear(self, user_id: int) -> None:
