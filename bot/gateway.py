@@ -18,6 +18,7 @@ from handlers import texts
 from handlers.context import Context, DomainError, Parse
 from handlers.table import route
 from nlu.catalog import Catalog
+from storage.group_commit import GroupCommit
 from storage.models import User
 from storage.uow import Database
 
@@ -52,11 +53,12 @@ class Gateway:
     """Turns one inbound message into exactly one reply, and queues notifications."""
 
     def __init__(self, db: Database, nlu, settings: Settings, catalog: Catalog,
-                 outbound: Outbound, clock: Callable[[], datetime] = utcnow):
+                 outbound: Outbound, clock: Callable[[], datetime] = utcnow, group_commit: bool = True):
         self.db, self.nlu, self.settings, self.catalog = db, nlu, settings, catalog
         self.outbound, self.clock = outbound, clock
         self._locks: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
         self._coordinators = set(settings.coordinators.addresses)
+        self.group = GroupCommit(db) if db.dialect == "sqlite" and group_commit else None
 
     def _lock(self, channel: str, sender: str) -> asyncio.Lock:
         key = (channel, sender)
@@ -112,43 +114,57 @@ class Gateway:
         now = self.clock()
         text = clean_text(msg.text)
         parse = Parse.from_nlu(await self.nlu.aparse(text))  # before the transaction: no lock held meanwhile
-        async with self.db.uow() as uow:
-            role = "coordinator" if msg.sender in self._coordinators else None
-            user, conv, seen = await uow.users.arrive(msg.channel, msg.sender, msg.message_id, now, role or "user")
-            if seen is not None:
-                return seen, []
-            written = detect_language(text)
-            self._touch(user, role, written, now)
-            lang = written or user.language or self._default_lang()
-            ctx = Context(msg=msg, user=user, parse=parse, lang=lang,
-                          uow=uow, settings=self.settings, catalog=self.catalog, now=now)
-            self._load_state(ctx, conv)
-            try:
-                replies = await route(ctx)
-            except DomainError as err:
-                replies = ctx.say(err.key, **err.values)
-            reply = self._join(replies)
-            await self._save_state(ctx, conv)
-            outbox_ids = await self.outbound.queue(uow, ctx.notices, now)
-            try:
-                await uow.inbound.add(
-                    channel=msg.channel, message_id=msg.message_id, user_id=user.id, text=text,
-                    intent=ctx.parse.intent, reply=reply, status="done", received_at=now)
-            except IntegrityError:  # another process answered this message id first
-                await uow.rollback()
-                return await self._stored_reply(msg), []
-            await uow.commit()
-        return reply, outbox_ids
+
+        async def work(uow) -> tuple[str, list[int], bool]:
+            return await self._apply(uow, msg, text, parse, now)
+
+        try:
+            if self.group is not None:  # SQLite: in the next shared transaction (storage/group_commit.py)
+                reply, outbox_ids, _ = await self.group.run(work)
+                return reply, outbox_ids
+            async with self.db.uow() as uow:
+                reply, outbox_ids, new = await work(uow)
+                if new:
+                    await uow.commit()
+                return reply, outbox_ids
+        except IntegrityError:  # another process answered this message id first
+            return await self._stored_reply(msg), []
+
+    async def _apply(self, uow, msg: InboundMessage, text: str, parse: Parse,
+                     now: datetime) -> tuple[str, list[int], bool]:
+        """The message's whole effect in uow's transaction, not committed: (reply, outbox ids,
+        whether anything was written: False for a message id answered before)."""
+        role = "coordinator" if msg.sender in self._coordinators else None
+        written = detect_language(text)
+        user, conv, seen = await uow.users.arrive(msg.channel, msg.sender, msg.message_id, now, role or "user",
+                                                  written or "")
+        if seen is not None:
+            return seen, [], False
+        await self._touch(uow, user, role, written, now)
+        lang = written or user.language or self._default_lang()
+        ctx = Context(msg=msg, user=user, parse=parse, lang=lang,
+                      uow=uow, settings=self.settings, catalog=self.catalog, now=now)
+        self._load_state(ctx, conv)
+        try:
+            replies = await route(ctx)
+        except DomainError as err:
+            replies = ctx.say(err.key, **err.values)
+        reply = self._join(replies)
+        await self._save_state(ctx, conv)
+        outbox_ids = await self.outbound.queue(uow, ctx.notices, now)
+        await uow.inbound.add(
+            channel=msg.channel, message_id=msg.message_id, user_id=user.id, text=text,
+            intent=ctx.parse.intent, reply=reply, status="done", received_at=now)
+        return reply, outbox_ids, True
 
     @staticmethod
-    def _touch(user, role: str | None, written: str | None, now: datetime) -> None:
+    async def _touch(uow, user, role: str | None, written: str | None, now: datetime) -> None:
         """Update the user row only where something changed (last seen at minute precision)."""
-        if role and user.role != role:
-            user.role = role
-        if written and user.language != written:
-            user.language = written
-        if user.last_seen_at is None or now - user.last_seen_at >= LAST_SEEN_PRECISION:
-            user.last_seen_at = now
+        new_role = role if role and user.role != role else user.role
+        language = written if written and user.language != written else user.language
+        seen = now if user.last_seen_at is None or now - user.last_seen_at >= LAST_SEEN_PRECISION else user.last_seen_at
+        if (new_role, language, seen) != (user.role, user.language, user.last_seen_at):
+            await uow.users.touch(user, new_role, language, seen)
 
     async def _stored_reply(self, msg: InboundMessage) -> str:
         async with self.db.uow() as uow:

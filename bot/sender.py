@@ -99,7 +99,7 @@ class Outbound:
     async def queue(self, uow: UnitOfWork, notices: list[Reply], now: datetime) -> list[int]:
         ids = []
         for notice in notices:
-            user = await uow.users.get(notice.to)
+            user = await uow.users.row(notice.to)
             ids.append(await uow.outbox.insert(
                 user_id=user.id, channel=user.channel, address=user.address, text=notice.text,
                 kind="notification", status="pending", attempts=0, created_at=now))

@@ -59,7 +59,7 @@ async def offers_for(ctx: Context, buyer: User, want: dict, exclude, place: str 
     if not listings:
         return None
     lang = ctx.lang_of(buyer) if buyer.id != ctx.user.id else ctx.lang
-    farmers = await ctx.uow.users.many(x.farmer_id for x in listings)
+    farmers = {i: await ctx.uow.users.row(i) for i in {x.farmer_id for x in listings}}
     lines = [texts.t("offer_line", lang, n=n, qty=units.qty(x.quantity_available, x.unit, lang),
                      price=units.unit_price(x.price, x.currency, x.price_unit, lang),
                      where=_where(ctx, x, farmers[x.farmer_id], lang))
@@ -77,8 +77,9 @@ def _where(ctx: Context, listing: Listing, farmer: User, lang: str) -> str:
     return ("，" if lang == "zh" else ", ") + parts if parts else ""
 
 
-async def rank(ctx: Context, buyer: User, want: dict, exclude, place: str | None) -> list[Listing]:
-    """Same product; enough stock first, then nearest, then cheapest (SPEC §2)."""
+async def rank(ctx: Context, buyer: User, want: dict, exclude, place: str | None) -> list:
+    """Same product; enough stock first, then nearest, then cheapest (SPEC §2). Light rows with
+    the listing columns an offer shows (repos.CANDIDATES), not ORM objects."""
     need = Decimal(want["quantity"])
     candidates = [x for x in await ctx.uow.listings.candidates(want["product"], ctx.now)
                   if x.farmer_id != buyer.id and x.id not in exclude]
@@ -89,8 +90,7 @@ async def rank(ctx: Context, buyer: User, want: dict, exclude, place: str | None
         stock = 1 if have is None else (0 if x.quantity_available >= have else 2)
         return (stock, _distance(ctx, origin, x.location), _comparable(ctx, x), x.id)
 
-    best = sorted(candidates, key=key)[: ctx.market.max_offers]
-    return await ctx.uow.listings.many([x.id for x in best]) if best else []
+    return sorted(candidates, key=key)[: ctx.market.max_offers]
 
 
 def _distance(ctx: Context, origin, location: str | None) -> float:
@@ -115,7 +115,7 @@ async def on_choice(ctx: Context) -> list[Reply] | None:
     if not 1 <= int(text) <= len(offers):
         return ctx.say("pick_number", n=len(offers))
     listing_id, shown = offers[int(text) - 1]
-    listing = await ctx.uow.listings.get(listing_id)
+    listing = await ctx.uow.listings.row(listing_id)
     need = units.convert(Decimal(ctx.slots["quantity"]), ctx.slots["unit"], listing.unit)
     if need is None:
         ctx.slots["listing"] = listing_id
@@ -128,11 +128,12 @@ async def on_count(ctx: Context) -> list[Reply] | None:
     value = amount(number_answer(ctx, "quantity"))
     if value is None:
         return None
-    return await place_order(ctx, await ctx.uow.listings.get(ctx.slots["listing"]), value)
+    return await place_order(ctx, await ctx.uow.listings.row(ctx.slots["listing"]), value)
 
 
-async def place_order(ctx: Context, listing: Listing, quantity: Decimal) -> list[Reply]:
-    """Reserve the stock atomically, then record the order and ask the farmer."""
+async def place_order(ctx: Context, listing, quantity: Decimal) -> list[Reply]:
+    """Reserve the stock atomically, then record the order and ask the farmer (listing: a
+    Listing or a light row of its columns, read only)."""
     if not await ctx.uow.listings.reserve(listing.id, quantity, ctx.now):
         reply = ctx.text("sold_out", qty=ctx.qty(quantity, listing.unit))
         return [Reply(reply + "\n" + (await _offer_self(ctx, exclude=()))[0].text)]
@@ -142,7 +143,7 @@ async def place_order(ctx: Context, listing: Listing, quantity: Decimal) -> list
         farmer_id=listing.farmer_id, product=listing.product, quantity=quantity, unit=listing.unit, price=listing.price,
         currency=listing.currency, price_unit=listing.price_unit, status="pending",
         created_at=ctx.now, expires_at=ctx.now + timeout))
-    farmer = await ctx.uow.users.get(listing.farmer_id)
+    farmer = await ctx.uow.users.row(listing.farmer_id)
     ctx.tell(farmer, "order_request", ref=order.id, buyer=ctx.name_of(ctx.user), **order_values(ctx, order))
     ctx.done()
     return ctx.say("order_created", ref=order.id, farmer=ctx.name_of(farmer, "unnamed_farmer")(ctx.lang),

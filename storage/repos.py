@@ -8,8 +8,11 @@ from typing import NamedTuple
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
-from storage.db import insert_for, per_dialect
+from storage.db import insert_for
+from storage.fast import Prepared
 from storage.models import (
     BuyRequest,
     Conversation,
@@ -29,33 +32,57 @@ REF_OFFSET = 100  # references start at 101, never confused with a choice "1".."
 # work on it, and a reused statement also keeps its memoized compiled-cache key.
 _SEEN = select(InboundLog.reply).where(
     InboundLog.channel == bindparam("channel"), InboundLog.message_id == bindparam("message_id")).scalar_subquery()
-ARRIVAL = (select(User, Conversation.state, Conversation.slots, Conversation.updated_at, _SEEN)
-           .outerjoin(Conversation, Conversation.user_id == User.id)
-           .where(User.channel == bindparam("channel"), User.address == bindparam("address")))
-CANDIDATES = select(
+_USER = User.__table__.c
+_USER_KEYS = [c.key for c in _USER]
+ARRIVAL = Prepared(
+    select(*_USER, Conversation.state, Conversation.slots, Conversation.updated_at.label("conv_updated_at"),
+           _SEEN.label("seen"))
+    .outerjoin(Conversation, Conversation.user_id == User.id)
+    .where(User.channel == bindparam("channel"), User.address == bindparam("address")))
+USER_ROW = Prepared(select(*_USER).where(User.id == bindparam("id")))
+TOUCH_USER = Prepared(update(User).where(User.id == bindparam("b_id")).values(
+    role=bindparam("b_role"), language=bindparam("b_language"), last_seen_at=bindparam("b_seen")))
+CANDIDATES = Prepared(select(
     Listing.id, Listing.farmer_id, Listing.quantity_available, Listing.unit, Listing.location,
     Listing.price, Listing.price_unit, Listing.currency,
 ).where(Listing.product == bindparam("product"), Listing.status == "active",
-        Listing.expires_at > bindparam("now"), Listing.quantity_available > 0)
-ASKED = select(Listing.price, Listing.price_unit, Listing.currency).where(
+        Listing.expires_at > bindparam("now"), Listing.quantity_available > 0))
+LISTING_ROW = Prepared(select(*Listing.__table__.c).where(Listing.id == bindparam("id")))
+ASKED = Prepared(select(Listing.price, Listing.price_unit, Listing.currency).where(
     Listing.product == bindparam("product"), Listing.created_at >= bindparam("start"),
-    Listing.created_at < bindparam("end"), Listing.status != "cancelled")
-RESERVE = (update(Listing)
-           .where(Listing.id == bindparam("listing_id"), Listing.status == "active",
-                  Listing.expires_at > bindparam("now"), Listing.quantity_available >= bindparam("qty"))
-           .values(quantity_available=Listing.quantity_available - bindparam("qty"), updated_at=bindparam("now")))
+    Listing.created_at < bindparam("end"), Listing.status != "cancelled"))
+RESERVE = Prepared(
+    update(Listing)
+    .where(Listing.id == bindparam("listing_id"), Listing.status == "active",
+           Listing.expires_at > bindparam("now"), Listing.quantity_available >= bindparam("qty"))
+    .values(quantity_available=Listing.quantity_available - bindparam("qty"), updated_at=bindparam("now")))
 BY_ADDRESS = select(User).where(User.channel == bindparam("channel"), User.address == bindparam("address"))
-OPEN_REQUESTS = select(BuyRequest).where(
-    BuyRequest.product == bindparam("product"), BuyRequest.status == "open",
-    BuyRequest.expires_at > bindparam("now")).order_by(BuyRequest.id)
+_OPEN = (BuyRequest.product == bindparam("product"), BuyRequest.status == "open",
+         BuyRequest.expires_at > bindparam("now"))
+OPEN_REQUESTS = select(BuyRequest).where(*_OPEN).order_by(BuyRequest.id)
+ANY_OPEN_REQUEST = Prepared(select(BuyRequest.id).where(*_OPEN).limit(1))
 
 
-_NEW_USER = {"channel": bindparam("channel"), "address": bindparam("address"), "language": "",
+_NEW_USER = {"channel": bindparam("channel"), "address": bindparam("address"), "language": bindparam("language"),
              "role": bindparam("role"), "opted_out": False, "created_at": bindparam("now"),
              "last_seen_at": bindparam("now")}
-CREATE_USER = per_dialect(lambda insert: insert(User).values(**_NEW_USER).on_conflict_do_nothing(
+CREATE_USER = Prepared.per_dialect(lambda insert: insert(User).values(**_NEW_USER).on_conflict_do_nothing(
     index_elements=["channel", "address"]))
 _CONV = Conversation.__table__
+
+
+def _all_columns(table, **given):
+    """An INSERT that names every column (the fast path applies no Python-side defaults)."""
+    return table.insert().values({c.key: bindparam(f"b_{c.key}", type_=c.type) for c in table.c
+                                  if not (c.primary_key and c.autoincrement is not False and c.key == "id")}
+                                 | given)
+
+
+INSERT_INBOUND = Prepared(_all_columns(InboundLog.__table__))
+INSERT_OUTBOX = Prepared(_all_columns(Outbox.__table__))
+INSERT_LISTING = Prepared(_all_columns(Listing.__table__))
+INSERT_ORDER = Prepared(_all_columns(Order.__table__))
+INSERT_REF = Prepared(Reference.__table__.insert().values(kind=bindparam("kind")))
 
 
 def _save_conversation(insert):
@@ -66,13 +93,27 @@ def _save_conversation(insert):
         "state": stmt.excluded.state, "slots": stmt.excluded.slots, "updated_at": stmt.excluded.updated_at})
 
 
-SAVE_CONVERSATION = per_dialect(_save_conversation)
-CLEAR_CONVERSATION = _CONV.delete().where(_CONV.c.user_id == bindparam("b_user"))
+SAVE_CONVERSATION = Prepared.per_dialect(_save_conversation)
+CLEAR_CONVERSATION = Prepared(_CONV.delete().where(_CONV.c.user_id == bindparam("b_user")))
+
+
+def persistent(session: AsyncSession, cls, values: dict):
+    """An ORM object for a row read by a prepared statement, in the session as if it had been
+    loaded (later changes to it are flushed as an UPDATE; nothing is written now)."""
+    obj = cls(**values)
+    make_transient_to_detached(obj)
+    session.add(obj)
+    return obj
+
+
+def _row(cls, values: dict):
+    """Every column of cls given, for INSERT_* (b_<column>)."""
+    return {f"b_{c.key}": values.get(c.key) for c in cls.__table__.c}
 
 
 class _Repo:
-    def __init__(self, session: AsyncSession):
-        self.s = session
+    def __init__(self, session: AsyncSession, uow=None):
+        self.s, self.uow = session, uow
 
     def _insert(self, model):
         return insert_for(self.s, model)
@@ -113,25 +154,39 @@ class Users(_Repo):
         await self._create(channel, address, now, role)
         return await self.by_address(channel, address)
 
-    async def _create(self, channel: str, address: str, now: datetime, role: str) -> None:
-        stmt = CREATE_USER[self.s.bind.dialect.name]
-        await self.s.execute(stmt, {"channel": channel, "address": address, "role": role, "now": now})
+    async def _create(self, channel: str, address: str, now: datetime, role: str, language: str = "") -> None:
+        await CREATE_USER.run(self.uow, {"channel": channel, "address": address, "role": role, "now": now,
+                                         "language": language})
 
-    async def arrive(self, channel: str, address: str, message_id: str, now: datetime, role: str) -> Arrival:
-        """The sender (created if new; row-locked on PostgreSQL before anything is read), the
-        open conversation and the reply already given to this message id, in one SELECT."""
+    async def arrive(self, channel: str, address: str, message_id: str, now: datetime, role: str,
+                     language: str = "") -> Arrival:
+        """The sender (created if new, in language; row-locked on PostgreSQL before anything is
+        read), the open conversation and the reply already given to this message id, in one SELECT."""
         if self._postgres():
             await self._lock_address(channel, address, now, role)
-        row = await self._arrival(channel, address, message_id)
+        params = {"channel": channel, "address": address, "message_id": message_id}
+        row = await ARRIVAL.first(self.uow, params)
         if row is None:
-            await self._create(channel, address, now, role)
-            row = await self._arrival(channel, address, message_id)
-        user, state, slots, updated_at, seen = row
+            await self._create(channel, address, now, role, language)
+            row = await ARRIVAL.first(self.uow, params)
+        user = self.s.identity_map.get(self._key(row.id)) or persistent(
+            self.s, User, {k: v for k, v in zip(_USER_KEYS, row)})
+        state, slots, updated_at, seen = row[-4:]
         return Arrival(user, OpenQuestion(state, slots or {}, updated_at) if state is not None else None, seen)
 
-    async def _arrival(self, channel: str, address: str, message_id: str):
-        params = {"channel": channel, "address": address, "message_id": message_id}
-        return (await self.s.execute(ARRIVAL, params)).one_or_none()
+    @staticmethod
+    def _key(user_id: int):
+        return User.__mapper__.identity_key_from_primary_key((user_id,))
+
+    async def row(self, user_id: int):
+        """A user's columns as a light read-only row (no ORM object), or None."""
+        return await USER_ROW.first(self.uow, {"id": user_id})
+
+    async def touch(self, user: User, role: str, language: str, seen: datetime) -> None:
+        """Write the user's role, language and last-seen time (one prepared UPDATE, no flush)."""
+        await TOUCH_USER.run(self.uow, {"b_id": user.id, "b_role": role, "b_language": language, "b_seen": seen})
+        for key, value in (("role", role), ("language", language), ("last_seen_at", seen)):
+            set_committed_value(user, key, value)
 
     async def _lock_address(self, channel: str, address: str, now: datetime, role: str) -> None:
         # READ COMMITTED takes a new snapshot per statement, so what is read after this lock is
@@ -157,21 +212,36 @@ async def _insert_row(session: AsyncSession, table, values: dict) -> int:
 
 class References(_Repo):
     async def allocate(self, kind: str) -> int:
-        return await _insert_row(self.s, Reference.__table__, {"kind": kind}) + REF_OFFSET
+        return await INSERT_REF.insert(self.uow, {"kind": kind}) + REF_OFFSET
+
+
+async def _add_prepared(repo: _Repo, insert: Prepared, obj):
+    """INSERT obj's columns with a prepared statement, then keep obj in the session as loaded."""
+    values = {c.key: getattr(obj, c.key) for c in type(obj).__table__.c}
+    for column in type(obj).__table__.c:  # the model's Python-side defaults, as a flush would
+        if values[column.key] is None and column.default is not None and column.default.is_scalar:
+            values[column.key] = column.default.arg
+            setattr(obj, column.key, column.default.arg)
+    await insert.run(repo.uow, _row(type(obj), values))
+    make_transient_to_detached(obj)
+    repo.s.add(obj)
+    return obj
 
 
 class Listings(_Repo):
     async def add(self, listing: Listing) -> Listing:
-        self.s.add(listing)
-        await self.s.flush()
-        return listing
+        return await _add_prepared(self, INSERT_LISTING, listing)
+
+    async def row(self, listing_id: int):
+        """A listing's columns as a light read-only row, or None."""
+        return await LISTING_ROW.first(self.uow, {"id": listing_id})
 
     async def get(self, listing_id: int) -> Listing | None:
         return await self.s.get(Listing, listing_id)
 
     async def candidates(self, product: str, now: datetime) -> list:
         """Active listings of a product with stock, as light rows (the columns ranking needs)."""
-        return list(await self.s.execute(CANDIDATES, {"product": product, "now": now}))
+        return await CANDIDATES.all(self.uow, {"product": product, "now": now})
 
     async def many(self, ids: list[int]) -> list[Listing]:
         """Listings by id, in the order given."""
@@ -196,7 +266,7 @@ class Listings(_Repo):
     async def reserve(self, listing_id: int, qty: Decimal, now: datetime) -> bool:
         """Take stock only if enough is left: one atomic conditional update, no double sale."""
         params = {"listing_id": listing_id, "now": now, "qty": qty}
-        return (await self.s.execute(RESERVE, params)).rowcount == 1
+        return await RESERVE.run(self.uow, params) == 1
 
     async def release(self, listing_id: int, qty: Decimal, now: datetime) -> None:
         stmt = (
@@ -213,14 +283,12 @@ class Listings(_Repo):
     async def asked_between(self, product: str, start: datetime, end: datetime) -> list:
         """(price, price_unit, currency) of listings of a product offered in [start, end), whatever
         their status now."""
-        return list(await self.s.execute(ASKED, {"product": product, "start": start, "end": end}))
+        return await ASKED.all(self.uow, {"product": product, "start": start, "end": end})
 
 
 class Orders(_Repo):
     async def add(self, order: Order) -> Order:
-        self.s.add(order)
-        await self.s.flush()
-        return order
+        return await _add_prepared(self, INSERT_ORDER, order)
 
     async def get(self, order_id: int) -> Order | None:
         return await self.s.get(Order, order_id)
@@ -279,7 +347,10 @@ class BuyRequests(_Repo):
         return request
 
     async def open_for(self, product: str, now: datetime) -> list[BuyRequest]:
-        return list((await self.s.execute(OPEN_REQUESTS, {"product": product, "now": now})).scalars())
+        params = {"product": product, "now": now}
+        if await ANY_OPEN_REQUEST.first(self.uow, params) is None:  # the usual case: a cheap look first
+            return []
+        return list((await self.s.execute(OPEN_REQUESTS, params)).scalars())
 
     async def of_buyer(self, buyer_id: int) -> list[BuyRequest]:
         q = select(BuyRequest).where(BuyRequest.buyer_id == buyer_id, BuyRequest.status == "open")
@@ -314,13 +385,11 @@ class Subscriptions(_Repo):
 class Conversations(_Repo):
     async def save(self, user_id: int, state: str, slots: dict, now: datetime) -> None:
         """Open or replace the user's question (one upsert, no ORM flush)."""
-        conn = await self.s.connection()
-        stmt = SAVE_CONVERSATION[self.s.bind.dialect.name]
-        await conn.execute(stmt, {"b_user": user_id, "b_state": state, "b_slots": dict(slots), "b_now": now})
+        await SAVE_CONVERSATION.run(self.uow, {"b_user": user_id, "b_state": state, "b_slots": dict(slots),
+                                               "b_now": now})
 
     async def clear(self, user_id: int) -> None:
-        conn = await self.s.connection()
-        await conn.execute(CLEAR_CONVERSATION, {"b_user": user_id})
+        await CLEAR_CONVERSATION.run(self.uow, {"b_user": user_id})
 
 
 class Inbound(_Repo):
@@ -330,7 +399,7 @@ class Inbound(_Repo):
 
     async def add(self, **values) -> None:
         """Record the message; IntegrityError if its (channel, message_id) is already there."""
-        await _insert_row(self.s, InboundLog.__table__, values)
+        await INSERT_INBOUND.run(self.uow, _row(InboundLog, values))
 
     async def count(self) -> int:
         return (await self.s.execute(select(func.count(InboundLog.id)))).scalar_one()
@@ -343,8 +412,8 @@ class Outboxes(_Repo):
         return row
 
     async def insert(self, **values) -> int:
-        """A new row without loading it; its id."""
-        return await _insert_row(self.s, Outbox.__table__, values)
+        """A new row without loading it (every column not given is NULL); its id."""
+        return await INSERT_OUTBOX.insert(self.uow, _row(Outbox, values))
 
     async def pending(self, limit: int = 100) -> list[Outbox]:
         q = select(Outbox).where(Outbox.status == "pending").order_by(Outbox.id).limit(limit)

@@ -108,6 +108,12 @@ class Connection:
         self._conn, self._timeout = conn, timeout
 
     @property
+    def sqlite(self) -> sqlite3.Connection:
+        """The sqlite3 connection itself, for statements run inside a transaction that already
+        holds the write lock (storage/fast.py), where SQLITE_BUSY cannot happen."""
+        return self._conn
+
+    @property
     def _connection(self) -> sqlite3.Connection | None:
         return self._conn  # SQLAlchemy's adapter checks this before commit/rollback
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from storage import repos
+from storage import repos, sqlite_inline
 from storage.db import session_factory
 
 
@@ -14,18 +14,19 @@ class UnitOfWork:
 
     async def __aenter__(self) -> UnitOfWork:
         self.session = self._sessions()
+        self._raw = False  # not looked up yet
         await self.session.begin()
         s = self.session
-        self.users = repos.Users(s)
-        self.refs = repos.References(s)
-        self.listings = repos.Listings(s)
-        self.orders = repos.Orders(s)
-        self.prices = repos.Prices(s)
-        self.requests = repos.BuyRequests(s)
-        self.subscriptions = repos.Subscriptions(s)
-        self.conversations = repos.Conversations(s)
-        self.inbound = repos.Inbound(s)
-        self.outbox = repos.Outboxes(s)
+        self.users = repos.Users(s, self)
+        self.refs = repos.References(s, self)
+        self.listings = repos.Listings(s, self)
+        self.orders = repos.Orders(s, self)
+        self.prices = repos.Prices(s, self)
+        self.requests = repos.BuyRequests(s, self)
+        self.subscriptions = repos.Subscriptions(s, self)
+        self.conversations = repos.Conversations(s, self)
+        self.inbound = repos.Inbound(s, self)
+        self.outbox = repos.Outboxes(s, self)
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -33,10 +34,21 @@ class UnitOfWork:
         # loaded values intact (a rollback would expire them first).
         await self.session.close()
 
+    async def raw(self):
+        """The sqlite3 connection of this transaction when statements may run on it inline
+        (storage/fast.py): SQLite through storage/sqlite_inline.py; None otherwise."""
+        if self._raw is False:
+            conn = await self.session.connection()  # begins the transaction (BEGIN IMMEDIATE)
+            driver = conn.sync_connection.connection.driver_connection
+            self._raw = driver.sqlite if isinstance(driver, sqlite_inline.Connection) else None
+        return self._raw
+
     async def commit(self) -> None:
+        self._raw = False  # the connection goes back to the pool: look it up again after
         await self.session.commit()
 
     async def rollback(self) -> None:
+        self._raw = False
         await self.session.rollback()
 
 
