@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from alembic import command
@@ -11,7 +12,13 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+try:  # SQLAlchemy 2.1 (await_only is its older name)
+    from sqlalchemy.util.concurrency import await_ as await_only
+except ImportError:  # pragma: no cover - SQLAlchemy 2.0
+    from sqlalchemy.util import await_only
 
 from storage import sqlite_inline
 
@@ -37,7 +44,14 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 def _sqlite_begin_immediate(conn: Connection) -> None:
     # BEGIN IMMEDIATE takes the write lock up front, so concurrent writers queue on
     # busy_timeout instead of failing with SQLITE_BUSY when a read turns into a write.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    driver = conn.connection.driver_connection
+    if isinstance(driver, sqlite_inline.Connection):  # its turn at the writer lock first
+        try:
+            await_only(driver.begin_immediate())  # in SQLAlchemy's greenlet: the loop runs meanwhile
+        except sqlite3.Error as exc:  # as exec_driver_sql would raise it (OperationalError: locked)
+            raise DBAPIError.instance("BEGIN IMMEDIATE", (), exc, sqlite3.Error) from exc
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def create_engine(url: str, **kwargs) -> AsyncEngine:

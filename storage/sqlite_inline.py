@@ -11,6 +11,14 @@ The one thing that must not block the loop is waiting for another process's writ
 connection runs with ``busy_timeout = 0`` and a busy statement is retried after an
 ``asyncio.sleep`` with backoff, up to ``busy_timeout`` seconds in all. SQLITE_BUSY means the
 statement did not run, so retrying it is safe.
+
+Backoff alone is unfair under load: a process that commits and begins again at once keeps the
+lock while the others sleep, so a second serve worker got a quarter of the first one's share.
+So every transaction first takes its turn at ``<database>-writer.lock`` with flock(2): free,
+it costs one system call; taken, a thread waits in the kernel, which wakes it the moment the
+holder commits or rolls back (or dies: the kernel drops a dead process's flock). BEGIN
+IMMEDIATE and its BUSY retry still guard against writers that do not use the lock file.
+See https://man7.org/linux/man-pages/man2/flock.2.html.
 See https://docs.sqlalchemy.org/en/20/core/engines.html#sqlalchemy.create_engine.params.async_creator
 and https://www.sqlite.org/rescode.html#busy.
 """
@@ -18,7 +26,10 @@ and https://www.sqlite.org/rescode.html#busy.
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import sqlite3
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -101,11 +112,69 @@ class Cursor:
         self._cursor.arraysize = value
 
 
+class WriterTurn:
+    """One connection's place in the line for the database's write lock (flock on a side file)."""
+
+    def __init__(self, path: str):
+        self._fd = os.open(f"{path}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        self.held = False
+
+    async def acquire(self, timeout: float) -> None:
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            await self._wait(timeout)
+        self.held = True
+
+    async def _wait(self, timeout: float) -> None:
+        gave_up = threading.Event()
+
+        def wait() -> bool:  # in a thread: the kernel wakes it when the holder lets go
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            if gave_up.is_set():
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+                return False
+            return True
+
+        turn = asyncio.get_running_loop().run_in_executor(None, wait)
+        try:
+            await asyncio.wait_for(asyncio.shield(turn), timeout)
+        except BaseException as exc:  # timed out or cancelled: whenever the turn comes, pass it on
+            gave_up.set()
+            turn.add_done_callback(lambda done: done.result() and fcntl.flock(self._fd, fcntl.LOCK_UN))
+            if isinstance(exc, asyncio.TimeoutError):
+                raise sqlite3.OperationalError("database is locked (waited for the writer lock)") from None
+            raise
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        self.release()
+        os.close(self._fd)
+
+
 class Connection:
     """aiosqlite.Connection's interface over a sqlite3 connection, run inline."""
 
-    def __init__(self, conn: sqlite3.Connection, timeout: float):
-        self._conn, self._timeout = conn, timeout
+    def __init__(self, conn: sqlite3.Connection, timeout: float, turn: WriterTurn | None = None):
+        self._conn, self._timeout, self._turn = conn, timeout, turn
+
+    async def begin_immediate(self) -> None:
+        """BEGIN IMMEDIATE after this connection's turn at the writer lock."""
+        if self._turn is not None:
+            await self._turn.acquire(self._timeout)
+        try:
+            await _retry_busy(lambda: self._conn.execute("BEGIN IMMEDIATE"), self._timeout)
+        except BaseException:
+            self._release()
+            raise
+
+    def _release(self) -> None:
+        if self._turn is not None:
+            self._turn.release()
 
     @property
     def sqlite(self) -> sqlite3.Connection:
@@ -122,15 +191,23 @@ class Connection:
 
     async def commit(self) -> None:
         await _retry_busy(self._conn.commit, self._timeout)
+        self._release()
 
     async def rollback(self) -> None:
-        self._conn.rollback()
+        try:
+            self._conn.rollback()
+        finally:
+            self._release()
 
     async def close(self) -> None:
-        self._conn.close()
+        self.stop()
 
     def stop(self) -> None:
-        self._conn.close()
+        try:
+            self._conn.close()
+        finally:
+            if self._turn is not None:
+                self._turn.close()
 
     async def create_function(self, *args, **kwargs) -> None:
         self._conn.create_function(*args, **kwargs)
@@ -150,6 +227,6 @@ def creator(path: str, uri: bool = False, busy_timeout: float = 30.0) -> Callabl
         # isolation_level=None: SQLAlchemy's "begin" event issues BEGIN IMMEDIATE itself.
         conn = sqlite3.connect(path, uri=uri, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout = 0")  # waiting happens in _retry_busy, off the loop
-        return Connection(conn, busy_timeout)
+        return Connection(conn, busy_timeout, None if uri else WriterTurn(path))
 
     return connect

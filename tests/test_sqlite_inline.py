@@ -110,3 +110,70 @@ async def test_other_errors_are_not_retried(tmp_path):
 def test_busy_detection():
     assert sqlite_inline._busy(sqlite3.OperationalError("database is locked"))
     assert not sqlite_inline._busy(sqlite3.OperationalError("no such table: x"))
+
+
+async def test_a_waiting_writer_gets_the_lock_as_soon_as_it_is_let_go(tmp_path):
+    """The writer-lock file hands the turn over at once (a sleeping BUSY retry took up to 50 ms)."""
+    path = tmp_path / "a.db"
+    first, second = await _engine(path), await _engine(path)
+    holding = asyncio.Event()
+    released_at = 0.0
+
+    async def hold_lock():
+        nonlocal released_at
+        async with first.begin() as conn:
+            await conn.execute(text("INSERT INTO t VALUES (1)"))
+            holding.set()
+            await asyncio.sleep(0.35)  # the waiter's backoff would be at its 50 ms ceiling by now
+        released_at = time.monotonic()
+
+    async def write_after():
+        await holding.wait()
+        async with second.begin() as conn:
+            got_it = time.monotonic()
+            await conn.execute(text("INSERT INTO t VALUES (2)"))
+        return got_it
+
+    _, got_it = await asyncio.gather(hold_lock(), write_after())
+    assert 0 <= got_it - released_at < 0.025
+    await first.dispose()
+    await second.dispose()
+
+
+def test_a_dead_writer_s_turn_is_released_by_the_kernel(tmp_path):
+    """A process killed inside a transaction does not keep the writer lock."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    path = tmp_path / "a.db"
+    code = ("import asyncio, sys, time; sys.path.insert(0, %r)\n"
+            "from sqlalchemy import text\nfrom storage.db import create_engine\n"
+            "async def main():\n"
+            "    e = create_engine('sqlite+aiosqlite:///%s')\n"
+            "    async with e.begin() as c:\n"
+            "        await c.execute(text('CREATE TABLE IF NOT EXISTS t (n INTEGER)'))\n"
+            "    async with e.begin() as c:\n"
+            "        await c.execute(text('INSERT INTO t VALUES (1)'))\n"
+            "        print('holding', flush=True); time.sleep(60)\n"
+            "asyncio.run(main())\n") % (os.getcwd(), path)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "holding"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+
+        async def write():
+            engine = create_engine(f"sqlite+aiosqlite:///{path}",
+                                   async_creator=sqlite_inline.creator(str(path), busy_timeout=2))
+            async with engine.begin() as conn:
+                await conn.execute(text("INSERT INTO t VALUES (2)"))
+            async with engine.connect() as conn:
+                values = (await conn.execute(text("SELECT group_concat(n) FROM t"))).scalar()
+            await engine.dispose()
+            return values
+
+        assert asyncio.run(write()) == "2"  # the killed transaction's row is gone, the lock too
+    finally:
+        proc.kill()
