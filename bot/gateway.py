@@ -18,7 +18,6 @@ from handlers import texts
 from handlers.context import Context, DomainError, Parse
 from handlers.table import route
 from nlu.catalog import Catalog
-from storage.group_commit import GroupCommit
 from storage.models import User
 from storage.uow import Database
 
@@ -53,12 +52,11 @@ class Gateway:
     """Turns one inbound message into exactly one reply, and queues notifications."""
 
     def __init__(self, db: Database, nlu, settings: Settings, catalog: Catalog,
-                 outbound: Outbound, clock: Callable[[], datetime] = utcnow, group_commit: bool = True):
+                 outbound: Outbound, clock: Callable[[], datetime] = utcnow):
         self.db, self.nlu, self.settings, self.catalog = db, nlu, settings, catalog
         self.outbound, self.clock = outbound, clock
         self._locks: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
         self._coordinators = set(settings.coordinators.addresses)
-        self.group = GroupCommit(db) if db.dialect == "sqlite" and group_commit else None
 
     def _lock(self, channel: str, sender: str) -> asyncio.Lock:
         key = (channel, sender)
@@ -115,31 +113,25 @@ class Gateway:
         text = clean_text(msg.text)
         parse = Parse.from_nlu(await self.nlu.aparse(text))  # before the transaction: no lock held meanwhile
 
-        async def work(uow) -> tuple[str, list[int], bool]:
+        async def work(uow) -> tuple[str, list[int]]:
             return await self._apply(uow, msg, text, parse, now)
 
         try:
-            if self.group is not None:  # SQLite: in the next shared transaction (storage/group_commit.py)
-                reply, outbox_ids, _ = await self.group.run(work)
-                return reply, outbox_ids
-            async with self.db.uow() as uow:
-                reply, outbox_ids, new = await work(uow)
-                if new:
-                    await uow.commit()
-                return reply, outbox_ids
+            reply, outbox_ids = await self.db.transact(work)  # SQLite: shared with what arrived with it
         except IntegrityError:  # another process answered this message id first
             return await self._stored_reply(msg), []
+        return reply, outbox_ids
 
     async def _apply(self, uow, msg: InboundMessage, text: str, parse: Parse,
-                     now: datetime) -> tuple[str, list[int], bool]:
-        """The message's whole effect in uow's transaction, not committed: (reply, outbox ids,
-        whether anything was written: False for a message id answered before)."""
+                     now: datetime) -> tuple[str, list[int]]:
+        """The message's whole effect in uow's transaction, not committed: (reply, outbox ids);
+        for a message id answered before, that reply and nothing written."""
         role = "coordinator" if msg.sender in self._coordinators else None
         written = detect_language(text)
         user, conv, seen = await uow.users.arrive(msg.channel, msg.sender, msg.message_id, now, role or "user",
                                                   written or "")
         if seen is not None:
-            return seen, [], False
+            return seen, []
         await self._touch(uow, user, role, written, now)
         lang = written or user.language or self._default_lang()
         ctx = Context(msg=msg, user=user, parse=parse, lang=lang,
@@ -155,7 +147,7 @@ class Gateway:
         await uow.inbound.add(
             channel=msg.channel, message_id=msg.message_id, user_id=user.id, text=text,
             intent=ctx.parse.intent, reply=reply, status="done", received_at=now)
-        return reply, outbox_ids, True
+        return reply, outbox_ids
 
     @staticmethod
     async def _touch(uow, user, role: str | None, written: str | None, now: datetime) -> None:

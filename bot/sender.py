@@ -12,21 +12,25 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import bindparam, case, func, or_, select, update
 
 from bot.logs import mask
 from bot.messages import Reply
 from bot.pacing import Pacer, cost
+from storage.fast import Prepared
 from storage.models import Outbox, User
 from storage.uow import Database, UnitOfWork
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 STALE_CLAIM = timedelta(minutes=5)  # a "sending" row older than this was cut off by a crash
-CLAIM = (update(Outbox)
-         .where(Outbox.id == bindparam("outbox_id"), Outbox.status.in_(("pending", "sending")))
-         .values(status="sending", attempts=Outbox.attempts + 1)
-         .returning(Outbox.channel, Outbox.address, Outbox.text, Outbox.attempts))
+CLAIM = Prepared(update(Outbox)
+                 .where(Outbox.id == bindparam("outbox_id"), or_(Outbox.status == "pending", Outbox.status == "sending"))
+                 .values(status="sending", attempts=Outbox.attempts + 1)
+                 .returning(Outbox.channel, Outbox.address, Outbox.text, Outbox.attempts))
+SENT = Prepared(update(Outbox).where(Outbox.id == bindparam("b_id")).values(
+    status="sent", error=None, sent_at=bindparam("b_now"), provider_sid=bindparam("b_sid"),
+    provider_status=func.coalesce(Outbox.provider_status, case((bindparam("b_sid").is_not(None), "queued")))))
 
 
 class SendError(Exception):
@@ -136,13 +140,13 @@ class Outbound:
 
     async def _claim(self, outbox_id: int):
         """Mark the row as being sent and read what to send; only one deliverer wins it."""
-        async with self.db.uow() as uow:
-            conn = await uow.session.connection()
-            row = (await conn.execute(CLAIM, {"outbox_id": outbox_id})).one_or_none()
+        async def claim(uow):
+            row = await CLAIM.first(uow, {"outbox_id": outbox_id})
             if row is not None and self.pacer is not None and self.pacer.paced(row.channel):
                 await self.pacer.take_now(uow, row.channel, cost(row.channel, row.text))
-            await uow.commit()
             return row
+
+        return await self.db.transact(claim)
 
     async def _deliver_one(self, outbox_id: int) -> None:
         row = await self._claim(outbox_id)
@@ -168,6 +172,10 @@ class Outbound:
 
     async def _finish(self, outbox_id: int, status: str, error: str | None, code: int | None = None,
                       sid: str | None = None, opted_out: bool = False, retry_at: datetime | None = None) -> None:
+        if status == "sent" and code is None:  # the usual case, with a statement built once
+            params = {"b_id": outbox_id, "b_now": datetime.now(timezone.utc), "b_sid": sid}
+            await self.db.transact(lambda uow: SENT.run(uow, params))
+            return
         values: dict = {"status": status, "error": error}
         if retry_at is not None:
             values.update(next_attempt_at=retry_at, attempts=Outbox.attempts - 1)
@@ -177,10 +185,11 @@ class Outbound:
             values.update(sent_at=datetime.now(timezone.utc), provider_sid=sid)
             if sid:
                 values["provider_status"] = func.coalesce(Outbox.provider_status, "queued")
-        async with self.db.uow() as uow:
+        async def finish(uow) -> None:
             conn = await uow.session.connection()
             await conn.execute(update(Outbox).where(Outbox.id == outbox_id).values(**values))
             if opted_out:
                 owner = select(Outbox.user_id).where(Outbox.id == outbox_id).scalar_subquery()
                 await conn.execute(update(User).where(User.id == owner).values(opted_out=True))
-            await uow.commit()
+
+        await self.db.transact(finish)

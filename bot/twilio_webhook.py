@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 from aiohttp import web
 from multidict import MultiDictProxy
-from sqlalchemy import bindparam, case, func, or_, select, update
+from sqlalchemy import Integer, bindparam, case, func, or_, select, update
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
@@ -15,6 +15,7 @@ from bot.addresses import e164
 from bot.logs import mask
 from bot.messages import InboundMessage
 from bot.segments import fit
+from storage.fast import Prepared
 from storage.models import Outbox, User
 
 log = logging.getLogger(__name__)
@@ -27,15 +28,17 @@ STATUS_RANK = {"accepted": 0, "scheduled": 0, "queued": 1, "sending": 2, "sent":
                "delivered": 4, "undelivered": 4, "failed": 4, "read": 5, "canceled": 4}
 # A callback's two statements, built once. The rank test is in the UPDATE itself, so two
 # callbacks for one message in two processes cannot move it backwards either.
-_ROW_BY_REF = select(Outbox.id, Outbox.user_id).where(
-    Outbox.id == bindparam("b_ref"), or_(Outbox.provider_sid.is_(None), Outbox.provider_sid == bindparam("b_sid")))
-_ROW_BY_SID = select(Outbox.id, Outbox.user_id).where(Outbox.provider_sid == bindparam("b_sid"))
+_ROW_BY_REF = Prepared(select(Outbox.id, Outbox.user_id).where(
+    Outbox.id == bindparam("b_ref"), or_(Outbox.provider_sid.is_(None), Outbox.provider_sid == bindparam("b_sid"))))
+_ROW_BY_SID = Prepared(select(Outbox.id, Outbox.user_id).where(Outbox.provider_sid == bindparam("b_sid")))
 _RANK = case(STATUS_RANK, value=Outbox.provider_status, else_=-1)
-_ADVANCE = (update(Outbox).where(Outbox.id == bindparam("b_row_id"), _RANK < bindparam("b_rank"))
-            .values(provider_status=bindparam("b_status"), provider_sid=func.coalesce(Outbox.provider_sid, bindparam("b_sid")),
-                    error_code=func.coalesce(bindparam("b_code"), Outbox.error_code)))
-_KEEP_SID = (update(Outbox).where(Outbox.id == bindparam("b_row_id"), Outbox.provider_sid.is_(None))
-             .values(provider_sid=bindparam("b_sid")))
+_ADVANCE = Prepared(
+    update(Outbox).where(Outbox.id == bindparam("b_row_id"), _RANK < bindparam("b_rank"))
+    .values(provider_status=bindparam("b_status"), provider_sid=func.coalesce(Outbox.provider_sid, bindparam("b_sid")),
+            error_code=func.coalesce(bindparam("b_code", type_=Integer), Outbox.error_code)))
+_KEEP_SID = Prepared(update(Outbox).where(Outbox.id == bindparam("b_row_id"), Outbox.provider_sid.is_(None))
+                     .values(provider_sid=bindparam("b_sid")))
+_OPTED_OUT = Prepared(update(User).where(User.id == bindparam("b_user")).values(opted_out=True))
 
 
 def twiml(text: str | None) -> web.Response:
@@ -88,22 +91,22 @@ class TwilioWebhooks:
         code = form.get("ErrorCode")
         code = int(code) if code and code.isdigit() else None
         ref = request.query.get("ref", "")
-        async with self.svc.db.uow() as uow:
-            conn = await uow.session.connection()
+
+        async def record(uow) -> None:
             # The row named by ?ref= in the callback URL (if its sid agrees), else the row with sid.
-            row = (await conn.execute(_ROW_BY_REF, {"b_ref": int(ref), "b_sid": sid})).first() if ref.isdigit() else None
-            row = row or (await conn.execute(_ROW_BY_SID, {"b_sid": sid})).first()
+            row = await _ROW_BY_REF.first(uow, {"b_ref": int(ref), "b_sid": sid}) if ref.isdigit() else None
+            row = row or await _ROW_BY_SID.first(uow, {"b_sid": sid})
             if row is None:
                 log.info("status %s for unknown message %s ignored", status, sid)
-                return twiml(None)
+                return
             params = {"b_row_id": row.id, "b_sid": sid}
-            moved = (await conn.execute(_ADVANCE, {**params, "b_rank": STATUS_RANK[status], "b_status": status,
-                                                   "b_code": code})).rowcount
+            moved = await _ADVANCE.run(uow, {**params, "b_rank": STATUS_RANK[status], "b_status": status, "b_code": code})
             if not moved:  # an older status: keep the one we have, but learn the sid
-                await conn.execute(_KEEP_SID, params)
+                await _KEEP_SID.run(uow, params)
             elif code == 21610:
-                await conn.execute(update(User).where(User.id == row.user_id).values(opted_out=True))
-            await uow.commit()
+                await _OPTED_OUT.run(uow, {"b_user": row.user_id})
+
+        await self.svc.db.transact(record)
         return twiml(None)
 
 

@@ -37,6 +37,8 @@ class Prepared:
         self.sql = compiled.string
         names = list(compiled.positiontup or ())
         binds = [compiled.binds[n] for n in names]
+        if any(b.expanding for b in binds):
+            raise ValueError(f"an IN list cannot be prepared here (write it with OR): {self.sql}")
         self._names = names
         # literal values given in .values()/.where() (status="active", LIMIT 5) are binds too
         self._fixed = {n: b.value for n, b in zip(names, binds) if b.value is not None or not b.required}

@@ -21,9 +21,10 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from storage.uow import Database, UnitOfWork
+if TYPE_CHECKING:
+    from storage.uow import Database, UnitOfWork
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -31,7 +32,7 @@ MAX_BATCH = 64  # bounds a batch's transaction time, so one process cannot starv
 
 
 class GroupCommit:
-    def __init__(self, db: Database, max_batch: int = MAX_BATCH):
+    def __init__(self, db: Database, max_batch: int = MAX_BATCH):  # noqa: F821 - see TYPE_CHECKING
         self.db, self.max_batch = db, max_batch
         self._queue: deque[tuple[Callable[[UnitOfWork], Awaitable[Any]], asyncio.Future]] = deque()
         self._task: asyncio.Task | None = None

@@ -146,12 +146,12 @@ class Users(_Repo):
     async def by_address(self, channel: str, address: str) -> User | None:
         return (await self.s.execute(BY_ADDRESS, {"channel": channel, "address": address})).scalar_one_or_none()
 
-    async def get_or_create(self, channel: str, address: str, now: datetime, role: str) -> User:
+    async def get_or_create(self, channel: str, address: str, now: datetime, role: str, language: str = "") -> User:
         """Insert-if-absent is atomic, so two processes meeting a new user make one row."""
         existing = await self.by_address(channel, address)
         if existing is not None:  # the usual case: one SELECT, no write
             return existing
-        await self._create(channel, address, now, role)
+        await self._create(channel, address, now, role, language)
         return await self.by_address(channel, address)
 
     async def _create(self, channel: str, address: str, now: datetime, role: str, language: str = "") -> None:
@@ -163,7 +163,7 @@ class Users(_Repo):
         """The sender (created if new, in language; row-locked on PostgreSQL before anything is
         read), the open conversation and the reply already given to this message id, in one SELECT."""
         if self._postgres():
-            await self._lock_address(channel, address, now, role)
+            await self._lock_address(channel, address, now, role, language)
         params = {"channel": channel, "address": address, "message_id": message_id}
         row = await ARRIVAL.first(self.uow, params)
         if row is None:
@@ -188,12 +188,12 @@ class Users(_Repo):
         for key, value in (("role", role), ("language", language), ("last_seen_at", seen)):
             set_committed_value(user, key, value)
 
-    async def _lock_address(self, channel: str, address: str, now: datetime, role: str) -> None:
+    async def _lock_address(self, channel: str, address: str, now: datetime, role: str, language: str) -> None:
         # READ COMMITTED takes a new snapshot per statement, so what is read after this lock is
         # what the previous holder committed; SQLite needs none (BEGIN IMMEDIATE serializes).
         q = select(User.id).where(User.channel == channel, User.address == address).with_for_update()
         if (await self.s.execute(q)).scalar_one_or_none() is None:
-            await self.lock(await self.get_or_create(channel, address, now, role))
+            await self.lock(await self.get_or_create(channel, address, now, role, language))
 
     def _postgres(self) -> bool:
         return self.s.bind.dialect.name == "postgresql"

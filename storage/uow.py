@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from storage import repos, sqlite_inline
 from storage.db import session_factory
+
+T = TypeVar("T")
 
 
 class UnitOfWork:
@@ -56,11 +61,25 @@ class Database:
     """The engine plus a factory of units of work; one per process."""
 
     def __init__(self, engine: AsyncEngine):
+        from storage.group_commit import GroupCommit
+
         self.engine = engine
         self._sessions = session_factory(engine)
+        # SQLite: writes that arrive together share a transaction (storage/group_commit.py)
+        self.group = GroupCommit(self) if engine.dialect.name == "sqlite" else None
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self._sessions)
+
+    async def transact(self, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+        """work(uow), committed when this returns: in the next shared transaction on SQLite,
+        in a transaction of its own on PostgreSQL. work must not commit, nor call transact."""
+        if self.group is not None:
+            return await self.group.run(work)
+        async with self.uow() as uow:
+            value = await work(uow)
+            await uow.commit()
+            return value
 
     @property
     def dialect(self) -> str:
