@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 from bot.messages import Reply
 from handlers import units
 from handlers.context import Context
-from storage.models import Listing
 
 WEEK = timedelta(days=7)
 JUST_AFTER = timedelta(seconds=1)  # include listings made this very second
@@ -58,13 +57,14 @@ def _in_display_unit(ctx: Context, price: Decimal, unit: str) -> Decimal | None:
     return units.price_per(price, unit, ctx.market.display_unit)
 
 
-def _comparable_prices(ctx: Context, listings: list[Listing]) -> list[Decimal]:
-    """Asking prices per display unit in the market currency; others cannot be compared."""
+def _comparable_prices(ctx: Context, asked: list) -> list[Decimal]:
+    """Asking prices per display unit in the market currency, one per listing (asked: rows of
+    repos.Listings.asked_between, each price with its count); others cannot be compared."""
     prices = []
-    for x in listings:
+    for x in asked:
         per = _in_display_unit(ctx, x.price, x.price_unit)
         if per is not None and x.currency == ctx.market.currency:
-            prices.append(per)
+            prices += [per] * x.n
     return prices
 
 

@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
-from storage.db import insert_for
 from storage.fast import Prepared
 from storage.models import (
     BuyRequest,
@@ -48,9 +47,11 @@ CANDIDATES = Prepared(select(
 ).where(Listing.product == bindparam("product"), Listing.status == "active",
         Listing.expires_at > bindparam("now"), Listing.quantity_available > 0))
 LISTING_ROW = Prepared(select(*Listing.__table__.c).where(Listing.id == bindparam("id")))
-ASKED = Prepared(select(Listing.price, Listing.price_unit, Listing.currency).where(
-    Listing.product == bindparam("product"), Listing.created_at >= bindparam("start"),
-    Listing.created_at < bindparam("end"), Listing.status != "cancelled"))
+ASKED = Prepared(
+    select(Listing.price, Listing.price_unit, Listing.currency, func.count().label("n"))
+    .where(Listing.product == bindparam("product"), Listing.created_at >= bindparam("start"),
+           Listing.created_at < bindparam("end"), Listing.status != "cancelled")
+    .group_by(Listing.price, Listing.price_unit, Listing.currency))
 RESERVE = Prepared(
     update(Listing)
     .where(Listing.id == bindparam("listing_id"), Listing.status == "active",
@@ -115,9 +116,6 @@ class _Repo:
     def __init__(self, session: AsyncSession, uow=None):
         self.s, self.uow = session, uow
 
-    def _insert(self, model):
-        return insert_for(self.s, model)
-
 
 class OpenQuestion(NamedTuple):
     """A user's conversation row as read (it is written with SAVE_CONVERSATION, not the ORM)."""
@@ -138,10 +136,6 @@ class Arrival(NamedTuple):
 class Users(_Repo):
     async def get(self, user_id: int) -> User | None:
         return await self.s.get(User, user_id)
-
-    async def many(self, ids) -> dict[int, User]:
-        """Users by id in one query."""
-        return {u.id: u for u in (await self.s.execute(select(User).where(User.id.in_(set(ids))))).scalars()}
 
     async def by_address(self, channel: str, address: str) -> User | None:
         return (await self.s.execute(BY_ADDRESS, {"channel": channel, "address": address})).scalar_one_or_none()
@@ -204,12 +198,6 @@ class Users(_Repo):
             await self.s.execute(select(User.id).where(User.id == user.id).with_for_update())
 
 
-async def _insert_row(session: AsyncSession, table, values: dict) -> int:
-    """A Core INSERT on the session's connection (no unit-of-work flush); the new primary key."""
-    conn = await session.connection()
-    return (await conn.execute(table.insert(), values)).inserted_primary_key[0]
-
-
 class References(_Repo):
     async def allocate(self, kind: str) -> int:
         return await INSERT_REF.insert(self.uow, {"kind": kind}) + REF_OFFSET
@@ -242,11 +230,6 @@ class Listings(_Repo):
     async def candidates(self, product: str, now: datetime) -> list:
         """Active listings of a product with stock, as light rows (the columns ranking needs)."""
         return await CANDIDATES.all(self.uow, {"product": product, "now": now})
-
-    async def many(self, ids: list[int]) -> list[Listing]:
-        """Listings by id, in the order given."""
-        found = {x.id: x for x in (await self.s.execute(select(Listing).where(Listing.id.in_(ids)))).scalars()}
-        return [found[i] for i in ids if i in found]
 
     async def active(self, product: str, now: datetime) -> list[Listing]:
         q = select(Listing).where(
@@ -281,8 +264,9 @@ class Listings(_Repo):
         return (await self.s.execute(stmt.values(status="expired", updated_at=now))).rowcount
 
     async def asked_between(self, product: str, start: datetime, end: datetime) -> list:
-        """(price, price_unit, currency) of listings of a product offered in [start, end), whatever
-        their status now."""
+        """(price, price_unit, currency, n): the asking prices of a product's listings offered in
+        [start, end), whatever their status now, each with how many listings asked it (one row
+        per distinct price, so a busy market costs a few rows, not one per listing)."""
         return await ASKED.all(self.uow, {"product": product, "start": start, "end": end})
 
 
