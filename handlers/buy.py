@@ -81,8 +81,16 @@ async def rank(ctx: Context, buyer: User, want: dict, exclude, place: str | None
     """Same product; enough stock first, then nearest, then cheapest (SPEC §2). Light rows with
     the listing columns an offer shows (repos.CANDIDATES), not ORM objects."""
     need = Decimal(want["quantity"])
-    candidates = [x for x in await ctx.uow.listings.candidates(want["product"], ctx.now)
-                  if x.farmer_id != buyer.id and x.id not in exclude]
+    found = await ctx.uow.listings.candidates(
+        want["product"], ctx.now, buyer.id, want["unit"], need, units.convert(need, want["unit"], "kg"),
+        k=ctx.market.max_offers + len(exclude))  # an excluded listing may take a place in its group
+    candidates = [x for x in found if x.id not in exclude]
+    return sorted(candidates, key=offer_key(ctx, want, place))[: ctx.market.max_offers]
+
+
+def offer_key(ctx: Context, want: dict, place: str | None):
+    """The order of offers: enough stock first, then nearest, then cheapest, then oldest."""
+    need = Decimal(want["quantity"])
     origin = ctx.catalog.places.get(place).coords if place in ctx.catalog.places else None
 
     def key(x: Listing):
@@ -90,7 +98,7 @@ async def rank(ctx: Context, buyer: User, want: dict, exclude, place: str | None
         stock = 1 if have is None else (0 if x.quantity_available >= have else 2)
         return (stock, _distance(ctx, origin, x.location), _comparable(ctx, x), x.id)
 
-    return sorted(candidates, key=key)[: ctx.market.max_offers]
+    return key
 
 
 def _distance(ctx: Context, origin, location: str | None) -> float:

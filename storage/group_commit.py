@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-MAX_BATCH = 64  # bounds a batch's transaction time, so one process cannot starve another
+MAX_BATCH = 64  # bounds a batch: its replies wait for its COMMIT, and other processes for the lock
 
 
 class GroupCommit:

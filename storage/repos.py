@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Float, bindparam, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -41,11 +41,38 @@ ARRIVAL = Prepared(
 USER_ROW = Prepared(select(*_USER).where(User.id == bindparam("id")))
 TOUCH_USER = Prepared(update(User).where(User.id == bindparam("b_id")).values(
     role=bindparam("b_role"), language=bindparam("b_language"), last_seen_at=bindparam("b_seen")))
-CANDIDATES = Prepared(select(
-    Listing.id, Listing.farmer_id, Listing.quantity_available, Listing.unit, Listing.location,
-    Listing.price, Listing.price_unit, Listing.currency,
-).where(Listing.product == bindparam("product"), Listing.status == "active",
-        Listing.expires_at > bindparam("now"), Listing.quantity_available > 0))
+
+
+def _candidates():
+    """Offers for a buyer, thinned in SQL: listings in the same (place, unit, price unit,
+    currency) rank among themselves by stock, then price, then id (handlers/buy.rank), so
+    only each group's k cheapest with enough stock and k cheapest without can reach the top k.
+    Whether stock is enough is decided in SQL with a tolerance either way (a listing near the
+    line counts on both sides), so rounding can only keep a row too many, never drop one;
+    handlers/buy.rank then ranks what is left exactly, with Decimals."""
+    kg = case(KG_PER_UNIT, value=Listing.unit)  # NULL: a count unit, no weight
+    surplus = case((Listing.unit == bindparam("want_unit"), Listing.quantity_available - bindparam("need", type_=Float)),
+                   else_=Listing.quantity_available * kg - bindparam("need_kg", type_=Float))
+    enough = case((surplus >= -bindparam("tol", type_=Float), 0), else_=1)
+    short = case((surplus <= bindparam("tol", type_=Float), 0), else_=1)
+    group = (Listing.location, Listing.unit, Listing.price_unit, Listing.currency)
+    columns = (Listing.id, Listing.farmer_id, Listing.quantity_available, Listing.unit, Listing.location,
+               Listing.price, Listing.price_unit, Listing.currency)
+    ranked = select(
+        *columns,
+        func.row_number().over(partition_by=group, order_by=(enough, Listing.price, Listing.id)).label("by_enough"),
+        func.row_number().over(partition_by=group, order_by=(short, Listing.price, Listing.id)).label("by_short"),
+    ).where(Listing.product == bindparam("product"), Listing.status == "active",
+            Listing.expires_at > bindparam("now"), Listing.quantity_available > 0,
+            Listing.farmer_id != bindparam("buyer")).subquery()
+    return select(*(ranked.c[c.key] for c in columns)).where(
+        or_(ranked.c.by_enough <= bindparam("k"), ranked.c.by_short <= bindparam("k")))
+
+
+# kg per weight unit, as handlers/units.py has it (a count unit has none); floats are close
+# enough here because the thinning keeps rows near the line on both sides
+KG_PER_UNIT = {"kg": 1.0, "jin": 0.5, "ton": 1000.0, "g": 0.001, "lb": 0.45359237}
+CANDIDATES = Prepared(_candidates())
 LISTING_ROW = Prepared(select(*Listing.__table__.c).where(Listing.id == bindparam("id")))
 ASKED = Prepared(
     select(Listing.price, Listing.price_unit, Listing.currency, func.count().label("n"))
@@ -227,9 +254,15 @@ class Listings(_Repo):
     async def get(self, listing_id: int) -> Listing | None:
         return await self.s.get(Listing, listing_id)
 
-    async def candidates(self, product: str, now: datetime) -> list:
-        """Active listings of a product with stock, as light rows (the columns ranking needs)."""
-        return await CANDIDATES.all(self.uow, {"product": product, "now": now})
+    async def candidates(self, product: str, now: datetime, buyer_id: int, want_unit: str, need: Decimal,
+                         need_kg: Decimal | None, k: int) -> list:
+        """Active listings of a product with stock, not the buyer's own, as light rows (the columns
+        ranking needs): within each group that ranks alike (place, units, currency) only the k
+        cheapest with enough stock and the k cheapest without, which hold the k best of all."""
+        tolerance = 1e-6 * max(1.0, float(need_kg if need_kg is not None else need))
+        return await CANDIDATES.all(self.uow, {
+            "product": product, "now": now, "buyer": buyer_id, "want_unit": want_unit, "need": float(need),
+            "need_kg": None if need_kg is None else float(need_kg), "tol": tolerance, "k": k})
 
     async def active(self, product: str, now: datetime) -> list[Listing]:
         q = select(Listing).where(

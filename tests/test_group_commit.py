@@ -119,3 +119,47 @@ async def test_a_user_row_changed_by_the_orm_is_written_at_commit(chat):
 def test_in_lists_are_refused_at_build_time():
     with pytest.raises(ValueError, match="IN list"):
         Prepared(update(Outbox).where(Outbox.status.in_(("pending", "sending"))).values(status="x"))
+
+
+@pytest.mark.parametrize("want", [
+    {"product": "apple", "quantity": "40", "unit": "kg"},
+    {"product": "apple", "quantity": "80", "unit": "jin"},  # 40 kg: the line falls on listings of 40 kg
+    {"product": "apple", "quantity": "0.04", "unit": "ton"},
+    {"product": "apple", "quantity": "3", "unit": "box"},  # a count unit: stock unknown for weights
+])
+async def test_offers_thinned_in_sql_are_the_best_of_all_listings(chat, want):
+    """handlers/buy.rank reads only a few listings per (place, units, currency) group; its top
+    offers are exactly those of ranking every active listing, near the stock line too."""
+    import random
+
+    from handlers import buy
+    from handlers.context import Context
+
+    rng, now = random.Random(7), chat.clock()
+    places = [None, "wudu", "chengxian", "tianshui", "nakuru"]
+    async with chat.svc.db.uow() as uow:
+        buyer, _, _ = await uow.users.arrive("sms", "+254700000777", "B0", now, "user")
+        farmers = [(await uow.users.arrive("sms", f"+8613811{n:06d}", f"F{n}", now, "user"))[0] for n in range(6)]
+        for n in range(300):
+            unit = rng.choice(["kg", "jin", "ton", "box", "kg", "jin"])
+            qty = rng.choice([Decimal("40"), Decimal("80"), Decimal("0.04"), Decimal("3"), Decimal("39.999"),
+                              Decimal(rng.randint(1, 120))])
+            await uow.listings.add(Listing(
+                id=await uow.refs.allocate("listing"), farmer_id=rng.choice(farmers + [buyer]).id, product="apple",
+                quantity_total=qty, quantity_available=qty, unit=unit, price=Decimal(rng.randint(20, 60)) / 10,
+                currency=rng.choice(["CNY", "CNY", "KES"]), price_unit=rng.choice(["kg", "jin", unit]),
+                location=rng.choice(places), status=rng.choice(["active"] * 5 + ["sold"]), created_at=now,
+                updated_at=now, expires_at=now + timedelta(days=rng.choice([-1, 7, 7, 7]))))
+        await uow.commit()
+    async with chat.svc.db.uow() as uow:
+        user = await uow.session.get(User, buyer.id)
+        ctx = Context(msg=None, user=user, parse=None, lang="en", uow=uow, settings=chat.svc.settings,
+                      catalog=chat.svc.catalog, now=now)
+        for place in ("wudu", None):
+            for exclude in ((), (150, 151, 152)):
+                thinned = await buy.rank(ctx, user, want, exclude, place)
+                every = (await uow.session.execute(select(Listing).where(
+                    Listing.product == "apple", Listing.status == "active", Listing.expires_at > now,
+                    Listing.quantity_available > 0, Listing.farmer_id != user.id))).scalars().all()
+                best = sorted((x for x in every if x.id not in exclude), key=buy.offer_key(ctx, want, place))
+                assert [x.id for x in thinned] == [x.id for x in best[:ctx.market.max_offers]]

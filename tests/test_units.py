@@ -44,3 +44,9 @@ def test_price_per_other_unit_and_line_total():
     assert units.line_total(D("20"), "jin", D("3.5"), "jin") == D("70.0")
     assert units.line_total(D("20"), "jin", D("6"), "kg") == D("60.0")
     assert units.line_total(D("2"), "bag", D("6"), "kg") is None
+
+
+def test_the_sql_thinning_uses_the_same_kg_per_unit():
+    from storage.repos import KG_PER_UNIT as IN_SQL
+
+    assert IN_SQL == {unit: float(kg) for unit, kg in units.KG_PER_UNIT.items()}
