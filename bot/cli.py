@@ -82,6 +82,10 @@ def _serve(settings: Settings, args) -> int:
         print(f"farmchat serving on http://{settings.server.host}:{settings.server.port}")
     app = create_app(settings, background=args.worker in (None, 0), worker=args.worker or 0)
     app.on_startup.append(_freeze_gc)  # after the services (and the NLU model) are up
+    if workers > 1:
+        # A worker waiting for SQLite's writer lock waits in a thread (storage/sqlite_inline.py);
+        # when its turn comes it needs the GIL, which the loop would hold for up to 5 ms.
+        sys.setswitchinterval(0.0005)
     web.run_app(app, host=settings.server.host, port=settings.server.port, reuse_port=workers > 1,
                 print=None, shutdown_timeout=10)
     return 0
