@@ -3,7 +3,7 @@
 Through SQLAlchemy a small indexed statement costs 100-250 µs of Python (execution context,
 compiled-cache lookup, result set-up, a greenlet switch per driver call), while SQLite does
 the work itself in about 7 µs. A message runs about ten such statements, so on SQLite the
-statements the gateway runs for every message are compiled once per dialect and executed on
+statements the gateway runs for every message are compiled for SQLite once and executed on
 the DB-API connection of the unit of work, inside its transaction, with the column types' own
 bind and result processors (so values go in and come out exactly as SQLAlchemy would convert
 them). On PostgreSQL, or on an SQLite connection that is not the inline one
