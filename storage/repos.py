@@ -73,6 +73,12 @@ def _candidates():
 # enough here because the thinning keeps rows near the line on both sides
 KG_PER_UNIT = {"kg": 1.0, "jin": 0.5, "ton": 1000.0, "g": 0.001, "lb": 0.45359237}
 CANDIDATES = Prepared(_candidates())
+_NEWEST_FIRST = (MarketPrice.published_at.desc(), MarketPrice.id.desc())
+LATEST_PRICES = Prepared(select(*MarketPrice.__table__.c).where(MarketPrice.product == bindparam("product"))
+                         .order_by(*_NEWEST_FIRST))
+LATEST_PRICE_AT = Prepared(select(*MarketPrice.__table__.c).where(
+    MarketPrice.product == bindparam("product"), MarketPrice.location == bindparam("location"))
+    .order_by(*_NEWEST_FIRST).limit(1))
 LISTING_ROW = Prepared(select(*Listing.__table__.c).where(Listing.id == bindparam("id")))
 ASKED = Prepared(
     select(Listing.price, Listing.price_unit, Listing.currency, func.count().label("n"))
@@ -345,13 +351,14 @@ class Prices(_Repo):
         await self.s.flush()
         return price
 
-    async def latest(self, product: str, location: str | None = None) -> list[MarketPrice]:
-        """The newest published price per market (one market when location is given)."""
-        q = select(MarketPrice).where(MarketPrice.product == product)
+    async def latest(self, product: str, location: str | None = None) -> list:
+        """The newest published price per market (one market when location is given), as light
+        read-only rows with MarketPrice's columns, newest first."""
         if location:
-            q = q.where(MarketPrice.location == location)
-        rows = (await self.s.execute(q.order_by(MarketPrice.published_at.desc(), MarketPrice.id.desc()))).scalars()
-        newest: dict[str | None, MarketPrice] = {}
+            rows = await LATEST_PRICE_AT.all(self.uow, {"product": product, "location": location})
+        else:
+            rows = await LATEST_PRICES.all(self.uow, {"product": product})
+        newest: dict = {}
         for row in rows:
             newest.setdefault(row.location, row)
         return list(newest.values())
