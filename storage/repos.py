@@ -105,11 +105,11 @@ CREATE_USER = Prepared.per_dialect(lambda insert: insert(User).values(**_NEW_USE
 _CONV = Conversation.__table__
 
 
-def _all_columns(table, **given):
-    """An INSERT that names every column (the fast path applies no Python-side defaults)."""
+def _all_columns(table):
+    """An INSERT that names every column but a generated id (the fast path applies no
+    Python-side defaults); the parameters are b_<column>."""
     return table.insert().values({c.key: bindparam(f"b_{c.key}", type_=c.type) for c in table.c
-                                  if not (c.primary_key and c.autoincrement is not False and c.key == "id")}
-                                 | given)
+                                  if not (c.primary_key and c.autoincrement is not False and c.key == "id")})
 
 
 INSERT_INBOUND = Prepared(_all_columns(InboundLog.__table__))
