@@ -168,23 +168,17 @@ class Outbound:
             status = "failed" if row.attempts >= MAX_ATTEMPTS else "pending"
             await self._finish(outbox_id, status, str(exc)[:255] or type(exc).__name__)
         else:
-            await self._finish(outbox_id, "sent", None, sid=sid)
-
-    async def _finish(self, outbox_id: int, status: str, error: str | None, code: int | None = None,
-                      sid: str | None = None, opted_out: bool = False, retry_at: datetime | None = None) -> None:
-        if status == "sent" and code is None:  # the usual case, with a statement built once
+            # sent: the error code is left alone (a status callback may have set it already)
             params = {"b_id": outbox_id, "b_now": datetime.now(timezone.utc), "b_sid": sid}
             await self.db.transact(lambda uow: SENT.run(uow, params))
-            return
-        values: dict = {"status": status, "error": error}
+
+    async def _finish(self, outbox_id: int, status: str, error: str | None, code: int | None = None,
+                      opted_out: bool = False, retry_at: datetime | None = None) -> None:
+        """A push that did not go: pending again (retry or a quota's reset) or failed."""
+        values: dict = {"status": status, "error": error, "error_code": code}
         if retry_at is not None:
             values.update(next_attempt_at=retry_at, attempts=Outbox.attempts - 1)
-        if status != "sent" or code is not None:  # a status callback may have set it already
-            values["error_code"] = code
-        if status == "sent":
-            values.update(sent_at=datetime.now(timezone.utc), provider_sid=sid)
-            if sid:
-                values["provider_status"] = func.coalesce(Outbox.provider_status, "queued")
+
         async def finish(uow) -> None:
             conn = await uow.session.connection()
             await conn.execute(update(Outbox).where(Outbox.id == outbox_id).values(**values))

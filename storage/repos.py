@@ -134,7 +134,11 @@ CLEAR_CONVERSATION = Prepared(_CONV.delete().where(_CONV.c.user_id == bindparam(
 def persistent(session: AsyncSession, cls, values: dict):
     """An ORM object for a row read by a prepared statement, in the session as if it had been
     loaded (later changes to it are flushed as an UPDATE; nothing is written now)."""
-    obj = cls(**values)
+    return _as_loaded(session, cls(**values))
+
+
+def _as_loaded(session: AsyncSession, obj):
+    """obj, whose row is in the database, put in the session as if a query had loaded it."""
     make_transient_to_detached(obj)
     session.add(obj)
     return obj
@@ -244,9 +248,7 @@ async def _add_prepared(repo: _Repo, insert: Prepared, obj):
             values[column.key] = column.default.arg
             setattr(obj, column.key, column.default.arg)
     await insert.run(repo.uow, _row(type(obj), values))
-    make_transient_to_detached(obj)
-    repo.s.add(obj)
-    return obj
+    return _as_loaded(repo.s, obj)
 
 
 class Listings(_Repo):
