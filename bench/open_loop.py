@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 
@@ -26,6 +27,7 @@ def percentile(values: list[float], q: float) -> float:
 async def run(url: str, lines: list[tuple[str, str]], rate: float, seconds: float) -> dict:
     total = int(rate * seconds)
     latencies: list[float] = []
+    trace: list[tuple[float, float]] = []
     errors = {"non_2xx": 0, "failed": 0}
     connector = aiohttp.TCPConnector(limit=512)
     timeout = aiohttp.ClientTimeout(total=30)
@@ -46,10 +48,14 @@ async def run(url: str, lines: list[tuple[str, str]], rate: float, seconds: floa
                 errors["failed"] += 1
                 return
             latencies.append(time.perf_counter() - due)
+            trace.append((due - start, time.perf_counter() - due))
 
         await asyncio.gather(*(one(i) for i in range(total)))
         elapsed = time.perf_counter() - start
     ms = [x * 1000 for x in latencies]
+    if os.environ.get("OPEN_LOOP_TRACE"):
+        with open(os.environ["OPEN_LOOP_TRACE"], "w") as fh:
+            fh.writelines(f"{d:.4f} {x * 1000:.2f}\n" for d, x in sorted(trace))
     return {"offered_rate": rate, "requests": total, "answered": len(ms), "achieved_rate": round(len(ms) / elapsed, 1),
             "p50_ms": round(percentile(ms, 0.50), 1), "p90_ms": round(percentile(ms, 0.90), 1),
             "p99_ms": round(percentile(ms, 0.99), 1), "max_ms": round(max(ms, default=float("nan")), 1), **errors}

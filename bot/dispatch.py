@@ -25,7 +25,7 @@ from bot import broadcast
 from bot.config import Settings
 from bot.logs import mask
 from bot.pacing import Pacer, channel_rates, cost
-from bot.sender import Outbound, Sender, SendError
+from bot.sender import Outbound, Outgoing, Sender, SendError
 from storage.models import Broadcast, Outbox, User
 from storage.uow import Database
 
@@ -148,7 +148,7 @@ class Dispatcher:
             if notice and self.outbound:
                 await self.outbound.deliver(notice)
 
-    async def _summary_notice(self, uow, bc: Broadcast) -> list[int]:
+    async def _summary_notice(self, uow, bc: Broadcast) -> list[Outgoing]:
         """Tell the coordinator who sent it how it went (a notification in the same outbox)."""
         if bc.created_by is None or self.outbound is None:
             return []

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.config import Settings
 from bot.messages import InboundMessage, Reply
-from bot.sender import Outbound
+from bot.sender import Outbound, Outgoing
 from handlers import texts
 from handlers.context import Context, DomainError, Parse
 from handlers.table import route
@@ -108,23 +108,24 @@ class Gateway:
             await uow.commit()
         return reply
 
-    async def _process(self, msg: InboundMessage) -> tuple[str, list[int]]:
+    async def _process(self, msg: InboundMessage) -> tuple[str, list[Outgoing]]:
         now = self.clock()
         text = clean_text(msg.text)
         parse = Parse.from_nlu(await self.nlu.aparse(text))  # before the transaction: no lock held meanwhile
 
-        async def work(uow) -> tuple[str, list[int]]:
+        async def work(uow) -> tuple[str, list[Outgoing]]:
             return await self._apply(uow, msg, text, parse, now)
 
         try:
-            reply, outbox_ids = await self.db.transact(work)  # SQLite: shared with what arrived with it
+            reply, claimed = await self.db.transact(work)  # SQLite: shared with what arrived with it
         except IntegrityError:  # another process answered this message id first
             return await self._stored_reply(msg), []
-        return reply, outbox_ids
+        return reply, claimed
 
     async def _apply(self, uow, msg: InboundMessage, text: str, parse: Parse,
-                     now: datetime) -> tuple[str, list[int]]:
-        """The message's whole effect in uow's transaction, not committed: (reply, outbox ids);
+                     now: datetime) -> tuple[str, list[Outgoing]]:
+        """The message's whole effect in uow's transaction, not committed: (reply, notifications
+        to push after the commit);
         for a message id answered before, that reply and nothing written."""
         role = "coordinator" if msg.sender in self._coordinators else None
         written = detect_language(text)
@@ -143,11 +144,11 @@ class Gateway:
             replies = ctx.say(err.key, **err.values)
         reply = self._join(replies)
         await self._save_state(ctx, conv)
-        outbox_ids = await self.outbound.queue(uow, ctx.notices, now)
+        claimed = await self.outbound.queue(uow, ctx.notices, now)
         await uow.inbound.add(
             channel=msg.channel, message_id=msg.message_id, user_id=user.id, text=text,
             intent=ctx.parse.intent, reply=reply, status="done", received_at=now)
-        return reply, outbox_ids
+        return reply, claimed
 
     @staticmethod
     async def _touch(uow, user, role: str | None, written: str | None, now: datetime) -> None:

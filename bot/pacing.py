@@ -14,16 +14,16 @@ from sqlalchemy import bindparam, case, select, update
 
 from bot.config import Settings
 from bot.segments import fit, segments
-from storage.db import per_dialect
+from storage.fast import Prepared
 from storage.models import SendPace
 from storage.uow import UnitOfWork
 
 
 _NEXT = SendPace.__table__.c.next_at
-_TAKE_NOW = (update(SendPace).where(SendPace.channel == bindparam("b_channel"))
-             .values(next_at=case((_NEXT > bindparam("b_now"), _NEXT), else_=bindparam("b_now")) + bindparam("b_cost")))
-_NEW_ROW = per_dialect(lambda insert: insert(SendPace).values(channel=bindparam("b_channel"), next_at=0.0)
-                       .on_conflict_do_nothing(index_elements=["channel"]))
+_TAKE_NOW = Prepared(update(SendPace).where(SendPace.channel == bindparam("b_channel")).values(
+    next_at=case((_NEXT > bindparam("b_now"), _NEXT), else_=bindparam("b_now")) + bindparam("b_cost")))
+_NEW_ROW = Prepared.per_dialect(lambda insert: insert(SendPace).values(channel=bindparam("b_channel"), next_at=0.0)
+                                .on_conflict_do_nothing(index_elements=["channel"]))
 
 
 def channel_rates(settings: Settings) -> dict[str, float]:
@@ -66,11 +66,10 @@ class Pacer:
         rate = self.rates.get(channel, 0)
         if rate <= 0:
             return
-        conn = await uow.session.connection()
         params = {"b_channel": channel, "b_now": self.clock(), "b_cost": units / rate}
-        if not (await conn.execute(_TAKE_NOW, params)).rowcount:
-            await conn.execute(_NEW_ROW[uow.session.bind.dialect.name], params)
-            await conn.execute(_TAKE_NOW, params)
+        if not await _TAKE_NOW.run(uow, params):
+            await _NEW_ROW.run(uow, params)
+            await _TAKE_NOW.run(uow, params)
 
     @staticmethod
     async def _lock_row(uow: UnitOfWork, channel: str) -> float:
@@ -80,5 +79,5 @@ class Pacer:
         found = (await s.execute(q)).scalar_one_or_none()
         if found is not None:
             return found
-        await s.execute(_NEW_ROW[s.bind.dialect.name], {"b_channel": channel})
+        await _NEW_ROW.run(uow, {"b_channel": channel})
         return (await s.execute(q)).scalar_one()

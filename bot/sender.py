@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import NamedTuple
 from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
@@ -31,6 +32,16 @@ CLAIM = Prepared(update(Outbox)
 SENT = Prepared(update(Outbox).where(Outbox.id == bindparam("b_id")).values(
     status="sent", error=None, sent_at=bindparam("b_now"), provider_sid=bindparam("b_sid"),
     provider_status=func.coalesce(Outbox.provider_status, case((bindparam("b_sid").is_not(None), "queued")))))
+
+
+class Outgoing(NamedTuple):
+    """An outbox row claimed for sending by this process (status "sending"), with what to send."""
+
+    id: int
+    channel: str
+    address: str
+    text: str
+    attempts: int
 
 
 class SendError(Exception):
@@ -100,26 +111,34 @@ class Outbound:
         self.db, self.sender, self.background, self.pacer = db, sender, background, pacer
         self._tasks: set[asyncio.Task] = set()
 
-    async def queue(self, uow: UnitOfWork, notices: list[Reply], now: datetime) -> list[int]:
-        ids = []
+    async def queue(self, uow: UnitOfWork, notices: list[Reply], now: datetime) -> list[Outgoing]:
+        """The notices' outbox rows, written already claimed by this process (status "sending",
+        first attempt), and a paced channel's slot taken, in uow's transaction: after the commit
+        deliver() pushes them with no further claim. Should the process die in between, the
+        sweeper sends them once the claim is stale (STALE_CLAIM)."""
+        claimed = []
         for notice in notices:
             user = await uow.users.row(notice.to)
-            ids.append(await uow.outbox.insert(
+            outbox_id = await uow.outbox.insert(
                 user_id=user.id, channel=user.channel, address=user.address, text=notice.text,
-                kind="notification", status="pending", attempts=0, created_at=now))
-        return ids
+                kind="notification", status="sending", attempts=1, created_at=now)
+            await self._take_slot(uow, user.channel, notice.text)
+            claimed.append(Outgoing(outbox_id, user.channel, user.address, notice.text, 1))
+        return claimed
 
-    async def deliver(self, ids: list[int]) -> None:
-        if self.background and ids:
-            task = asyncio.create_task(self._deliver_all(ids))
+    async def deliver(self, rows: list[int | Outgoing]) -> None:
+        """Push outbox rows: ids (claimed here first) or rows queue() claimed in a committed
+        transaction. With background, after the caller has answered."""
+        if self.background and rows:
+            task = asyncio.create_task(self._deliver_all(rows))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         else:
-            await self._deliver_all(ids)
+            await self._deliver_all(rows)
 
-    async def _deliver_all(self, ids: list[int]) -> None:
-        for outbox_id in ids:
-            await self._deliver_one(outbox_id)
+    async def _deliver_all(self, rows: list[int | Outgoing]) -> None:
+        for row in rows:
+            await self._deliver_one(row if isinstance(row, Outgoing) else await self._claim(row))
 
     async def drain(self) -> None:
         """Let pushes in progress finish (shutdown); what is left stays in the outbox."""
@@ -138,20 +157,25 @@ class Outbound:
         await self.deliver(ids)
         return len(ids)
 
-    async def _claim(self, outbox_id: int):
+    async def _take_slot(self, uow: UnitOfWork, channel: str, text: str) -> None:
+        if self.pacer is not None and self.pacer.paced(channel):
+            await self.pacer.take_now(uow, channel, cost(channel, text))
+
+    async def _claim(self, outbox_id: int) -> Outgoing | None:
         """Mark the row as being sent and read what to send; only one deliverer wins it."""
         async def claim(uow):
             row = await CLAIM.first(uow, {"outbox_id": outbox_id})
-            if row is not None and self.pacer is not None and self.pacer.paced(row.channel):
-                await self.pacer.take_now(uow, row.channel, cost(row.channel, row.text))
+            if row is not None:
+                await self._take_slot(uow, row.channel, row.text)
             return row
 
-        return await self.db.transact(claim)
+        row = await self.db.transact(claim)
+        return None if row is None else Outgoing(outbox_id, *row)
 
-    async def _deliver_one(self, outbox_id: int) -> None:
-        row = await self._claim(outbox_id)
+    async def _deliver_one(self, row: Outgoing | None) -> None:
         if row is None:
             return
+        outbox_id = row.id
         try:
             sid = await self.sender.send(row.channel, row.address, row.text, ref=outbox_id)
         except SendError as exc:

@@ -102,14 +102,14 @@ async def test_a_notification_during_a_paced_broadcast_goes_at_once_and_takes_a_
     outbound = Outbound(db, dispatcher.sender, pacer=Pacer(channel_rates(settings)))
     async with db.uow() as uow:
         booked = (await uow.session.get(SendPace, "sms")).next_at
-        ids = await outbound.queue(uow, [Reply("Order 1023: a buyer wants 20 jin apples", to=1)], utcnow())
+        pushes = await outbound.queue(uow, [Reply("Order 1023: a buyer wants 20 jin apples", to=1)], utcnow())
         await uow.commit()
-    await outbound.deliver(ids)
+    await outbound.deliver(pushes)
     assert [(m["To"], m["Body"]) for m in fake.messages] == [(number(0), "Order 1023: a buyer wants 20 jin apples")]
     async with db.uow() as uow:
         moved = (await uow.session.get(SendPace, "sms")).next_at - booked
         assert moved == pytest.approx(1 / 5)  # one segment at 5/s: the broadcast yields one slot
-        assert (await uow.session.get(Outbox, ids[0])).status == "sent"
+        assert (await uow.session.get(Outbox, pushes[0].id)).status == "sent"
     await dispatcher.record([Outcome(c.id, "released", attempts=c.attempts) for c in batch])  # as on SIGTERM
     await dispatcher.drain(broadcast_id, timeout=60)
     got = received(fake)

@@ -135,10 +135,10 @@ async def test_a_broadcast_leaves_the_notification_reserve_for_orders(make_rig):
     assert Counter(r.status for r in await rig.rows()) == {"sent": 3, "pending": 3}
     outbound = Outbound(rig.db, ChannelSenders({"wechat": rig.sender()}))
     async with rig.db.uow() as uow:
-        ids = await outbound.queue(uow, [Reply("订单101：买家要20斤苹果，回复“是101”接受", to=6)],
+        pushes = await outbound.queue(uow, [Reply("订单101：买家要20斤苹果，回复“是101”接受", to=6)],
                                    datetime.now(timezone.utc))
         await uow.commit()
-    await outbound.deliver(ids)  # an order notification still goes today
+    await outbound.deliver(pushes)  # an order notification still goes today
     assert [t["touser"] for t in rig.fake.templates][-1] == openid(5) and len(rig.fake.templates) == 4
     assert list((await rig.used()).values()) == [4]
     async with rig.db.uow() as uow:
@@ -187,9 +187,9 @@ async def test_a_notification_past_the_quota_waits_and_is_not_flushed_early(make
     outbound = Outbound(rig.db, ChannelSenders({"wechat": rig.sender()}))
     now = datetime.now(timezone.utc)
     async with rig.db.uow() as uow:
-        ids = await outbound.queue(uow, [Reply("订单101：买家要20斤苹果", to=1), Reply("订单102：买家要5斤梨", to=2)], now)
+        pushes = await outbound.queue(uow, [Reply("订单101：买家要20斤苹果", to=1), Reply("订单102：买家要5斤梨", to=2)], now)
         await uow.commit()
-    await outbound.deliver(ids)
+    await outbound.deliver(pushes)
     first, second = await rig.rows()
     assert (first.status, second.status) == ("sent", "pending")
     assert second.attempts == 0 and second.next_attempt_at == next_reset(now)
@@ -211,10 +211,10 @@ async def test_a_notification_during_a_paced_broadcast_goes_at_once_and_takes_th
         recorder = RecordingSender()
         outbound = Outbound(db, recorder, pacer=Pacer({"sms": 1.0}))
         async with db.uow() as uow:
-            ids = await outbound.queue(uow, [Reply("订单101：买家要20斤苹果", to=1)], now)
+            pushes = await outbound.queue(uow, [Reply("订单101：买家要20斤苹果", to=1)], now)
             await uow.commit()
         started = time.monotonic()
-        await outbound.deliver(ids)
+        await outbound.deliver(pushes)
         assert recorder.sent == [("sms", "+8613700000001", "订单101：买家要20斤苹果")]
         assert time.monotonic() - started < 5  # not behind the broadcast
         async with db.uow() as uow:
@@ -239,3 +239,35 @@ async def test_a_45009_defers_to_the_reset_and_stops_only_the_api_that_answered_
     sender.api.clock = lambda: next_reset(now) + timedelta(minutes=1)  # the next day
     assert await sender.send("wechat", openid(2), "苹果4.2元/斤")
     assert [t["touser"] for t in rig.fake.templates] == [openid(2)]
+
+
+async def test_a_notification_its_process_never_pushed_is_sent_once_its_claim_is_stale(db_url, nlu_cache):
+    """queue() writes notifications already claimed for the process that commits them; if that
+    process dies before pushing, the sweeper's flush sends them, but only after STALE_CLAIM, so
+    a live process pushing its own notification is never doubled."""
+    engine = create_engine(db_url)
+    await upgrade(engine)
+    db = Database(engine)
+    try:
+        now = datetime.now(timezone.utc)
+        async with db.uow() as uow:
+            uow.session.add(User(id=1, channel="sms", address="+8613700000001", language="zh", role="user",
+                                 opted_out=False, created_at=now, last_seen_at=now))
+            await uow.commit()
+        dead, sweeper = RecordingSender(), RecordingSender()
+        async with db.uow() as uow:  # one committed 6 minutes ago, one just now; neither pushed
+            await Outbound(db, dead).queue(uow, [Reply("订单101：买家要20斤苹果", to=1)], now - timedelta(minutes=6))
+            await Outbound(db, dead).queue(uow, [Reply("订单102：买家要5斤梨", to=1)], now)
+            await uow.commit()
+        async with db.uow() as uow:
+            rows = list((await uow.session.execute(select(Outbox).order_by(Outbox.id))).scalars())
+        assert [(r.status, r.attempts) for r in rows] == [("sending", 1), ("sending", 1)]
+        outbound = Outbound(db, sweeper)
+        assert await outbound.flush() == 1
+        assert await outbound.flush() == 0
+        assert sweeper.sent == [("sms", "+8613700000001", "订单101：买家要20斤苹果")]
+        async with db.uow() as uow:
+            rows = list((await uow.session.execute(select(Outbox).order_by(Outbox.id))).scalars())
+        assert [(r.status, r.attempts) for r in rows] == [("sent", 2), ("sending", 1)]
+    finally:
+        await db.close()
