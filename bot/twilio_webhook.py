@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 from datetime import datetime, timezone
 
@@ -41,10 +42,14 @@ _KEEP_SID = Prepared(update(Outbox).where(Outbox.id == bindparam("b_row_id"), Ou
 _OPTED_OUT = Prepared(update(User).where(User.id == bindparam("b_user")).values(opted_out=True))
 
 
+_EMPTY_TWIML = str(MessagingResponse()).encode()  # status callbacks and opt-outs: built once
+
+
 def twiml(text: str | None) -> web.Response:
+    if not text:
+        return web.Response(body=_EMPTY_TWIML, content_type="text/xml", charset="utf-8")
     response = MessagingResponse()
-    if text:
-        response.message(text)
+    response.message(text)
     return web.Response(text=str(response), content_type="text/xml")
 
 
@@ -62,12 +67,20 @@ class TwilioWebhooks:
             return self.public_url + request.rel_url.raw_path_qs
         return str(request.url)
 
+    def signed(self, url: str, form: MultiDictProxy, signature: str) -> bool:
+        """Twilio signs the URL it requested: one HMAC over exactly that URL first, and the
+        library's validate() (which tries it with and without a default port, two HMACs)
+        only when that one does not match."""
+        expected = self.validator.compute_signature(url, form)
+        return (hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace"))
+                or self.validator.validate(url, form, signature))
+
     async def verified_form(self, request: web.Request) -> MultiDictProxy:
         if request.content_type != FORM:
             raise web.HTTPUnsupportedMediaType(text="form-encoded body expected")
         form = await request.post()
         signature = request.headers.get("X-Twilio-Signature", "")
-        if not signature or not self.validator.validate(self.signed_url(request), form, signature):
+        if not signature or not self.signed(self.signed_url(request), form, signature):
             log.warning("Twilio webhook with a missing or wrong signature refused")
             raise web.HTTPForbidden(text="invalid signature")
         return form

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -26,6 +27,9 @@ log = logging.getLogger(__name__)
 FALLBACK_INTENT = "out_of_scope"
 GARBAGE_CONFIDENCE = 0.3  # below nlu.confidence_threshold: the help fallback answers
 MAX_TEXT = 1000  # longer than any trade message (a 6-part SMS is ~900 characters)
+# Parses kept per process, by text: "1", "yes", "help", "apple price?" arrive all day long,
+# and a parse depends on nothing but the text and the loaded model.
+PARSE_CACHE = 4096
 _ODD_CATEGORIES = {"Cc", "Cf", "Cn", "Co", "Cs"}
 # Placeholders let "sell 50kg apples" teach "sell 3 bags of maize" (SPEC §5 entities).
 _PLACEHOLDERS = {
@@ -184,6 +188,7 @@ class NLU:
     def __init__(self, scorer: Scorer, extractor: EntityExtractor, pipeline=None):
         """pipeline: the fitted scikit-learn pipeline, kept only in the process that trained it."""
         self.scorer, self.extractor, self.pipeline = scorer, extractor, pipeline
+        self._cached = functools.lru_cache(maxsize=PARSE_CACHE)(self._parse)
 
     def __getstate__(self) -> dict:
         return {"scorer": self.scorer, "extractor": self.extractor}
@@ -232,8 +237,13 @@ class NLU:
         return list(self.scorer.classes)
 
     def parse(self, text: str) -> dict:
-        """Rasa's parse result for one message; never raises."""
-        text = text if isinstance(text, str) else str(text)
+        """Rasa's parse result for one message; never raises. The caller's own copy: a parse
+        served from the cache is copied out of it."""
+        r = self._cached(text if isinstance(text, str) else str(text))
+        return {"text": r["text"], "intent": dict(r["intent"]), "intent_ranking": [dict(i) for i in r["intent_ranking"]],
+                "entities": [dict(e) for e in r["entities"]]}
+
+    def _parse(self, text: str) -> dict:
         if is_garbage(text):
             return {"text": text, "intent": {"name": FALLBACK_INTENT, "confidence": GARBAGE_CONFIDENCE},
                     "intent_ranking": self._garbage_ranking(), "entities": []}
@@ -252,7 +262,9 @@ class NLU:
 
     def health(self) -> dict:
         """What /healthz shows about the model."""
-        return {"backend": "builtin", "intents": len(self.intents)}
+        cache = self._cached.cache_info()
+        return {"backend": "builtin", "intents": len(self.intents),
+                "parse_cache": {"hits": cache.hits, "misses": cache.misses, "size": cache.currsize}}
 
     async def aclose(self) -> None:
         """Nothing to release; here so both backends close alike."""

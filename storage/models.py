@@ -87,7 +87,14 @@ class Reference(Base):
 
 class Listing(Base):
     __tablename__ = "listings"
-    __table_args__ = (Index("ix_listings_product_status", "product", "status"),)
+    __table_args__ = (
+        # a buyer's offers: each (place, unit, price unit, currency) group of a product's active
+        # listings in price order, with the columns the offer query filters on (repos._candidates)
+        Index("ix_listings_offers", "product", "status", "location", "unit", "price_unit", "currency", "price",
+              "id", "quantity_available", "expires_at", "farmer_id"),
+        # a price answer's asking prices of the day, grouped without a sort (repos.ASKED)
+        Index("ix_listings_asked", "product", "price", "price_unit", "currency", "created_at", "status"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     farmer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)

@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
 
-from sqlalchemy import Float, bindparam, case, func, or_, select, update
+from sqlalchemy import Float, bindparam, case, func, or_, select, union, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -49,24 +49,39 @@ def _candidates():
     only each group's k cheapest with enough stock and k cheapest without can reach the top k.
     Whether stock is enough is decided in SQL with a tolerance either way (a listing near the
     line counts on both sides), so rounding can only keep a row too many, never drop one;
-    handlers/buy.rank then ranks what is left exactly, with Decimals."""
+    handlers/buy.rank then ranks what is left exactly, with Decimals.
+
+    Each group's k cheapest are read from ix_listings_offers in price order, so a buy costs a
+    few index entries per group, not a sort of every listing of the product; the k cheapest
+    short of stock are looked for only in a group that has fewer than k with plenty (only
+    then can one of them be in its top k)."""
     kg = case(KG_PER_UNIT, value=Listing.unit)  # NULL: a count unit, no weight
     surplus = case((Listing.unit == bindparam("want_unit"), Listing.quantity_available - bindparam("need", type_=Float)),
                    else_=Listing.quantity_available * kg - bindparam("need_kg", type_=Float))
-    enough = case((surplus >= -bindparam("tol", type_=Float), 0), else_=1)
-    short = case((surplus <= bindparam("tol", type_=Float), 0), else_=1)
-    group = (Listing.location, Listing.unit, Listing.price_unit, Listing.currency)
-    columns = (Listing.id, Listing.farmer_id, Listing.quantity_available, Listing.unit, Listing.location,
-               Listing.price, Listing.price_unit, Listing.currency)
-    ranked = select(
-        *columns,
-        func.row_number().over(partition_by=group, order_by=(enough, Listing.price, Listing.id)).label("by_enough"),
-        func.row_number().over(partition_by=group, order_by=(short, Listing.price, Listing.id)).label("by_short"),
-    ).where(Listing.product == bindparam("product"), Listing.status == "active",
-            Listing.expires_at > bindparam("now"), Listing.quantity_available > 0,
-            Listing.farmer_id != bindparam("buyer")).subquery()
-    return select(*(ranked.c[c.key] for c in columns)).where(
-        or_(ranked.c.by_enough <= bindparam("k"), ranked.c.by_short <= bindparam("k")))
+    tol = bindparam("tol", type_=Float)
+    offered = (Listing.product == bindparam("product"), Listing.status == "active",
+               Listing.expires_at > bindparam("now"), Listing.quantity_available > 0,
+               Listing.farmer_id != bindparam("buyer"))
+    groups = select(Listing.location, Listing.unit, Listing.price_unit, Listing.currency).where(*offered) \
+        .distinct().cte("offer_groups")
+    in_group = (Listing.location.is_not_distinct_from(groups.c.location), Listing.unit == groups.c.unit,
+                Listing.price_unit == groups.c.price_unit, Listing.currency == groups.c.currency)
+
+    def cheapest(*condition):  # a group's k cheapest listings that meet condition
+        return select(Listing.id).where(*offered, *in_group, *condition) \
+            .order_by(Listing.price, Listing.id).limit(bindparam("k"))
+
+    pick = Listing.__table__.alias("pick")
+    # NULL: units that do not convert (bags for kg); such a group ranks by price alone
+    plenty_for_all = select(Listing.id).where(*offered, *in_group, or_(surplus > tol, surplus.is_(None))) \
+        .limit(1).offset(bindparam("k_minus_1")).exists()
+    ids = union(
+        select(pick.c.id).select_from(groups.join(pick, pick.c.id.in_(cheapest(or_(surplus >= -tol,
+                                                                                   surplus.is_(None)))))),
+        select(pick.c.id).select_from(groups.join(pick, pick.c.id.in_(cheapest(surplus <= tol))))
+        .where(~plenty_for_all))
+    return select(Listing.id, Listing.farmer_id, Listing.quantity_available, Listing.unit, Listing.location,
+                  Listing.price, Listing.price_unit, Listing.currency).where(Listing.id.in_(ids))
 
 
 # kg per weight unit, as handlers/units.py has it (a count unit has none); floats are close
@@ -270,7 +285,7 @@ class Listings(_Repo):
         tolerance = 1e-6 * max(1.0, float(need_kg if need_kg is not None else need))
         return await CANDIDATES.all(self.uow, {
             "product": product, "now": now, "buyer": buyer_id, "want_unit": want_unit, "need": float(need),
-            "need_kg": None if need_kg is None else float(need_kg), "tol": tolerance, "k": k})
+            "need_kg": None if need_kg is None else float(need_kg), "tol": tolerance, "k": k, "k_minus_1": k - 1})
 
     async def active(self, product: str, now: datetime) -> list[Listing]:
         q = select(Listing).where(

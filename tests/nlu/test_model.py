@@ -234,3 +234,17 @@ def test_cross_validation_quality(catalog):
     report = cross_validate(load_examples(DATA), catalog, folds=5)
     assert report.entity_f1 >= 0.95
     assert report.intent_accuracy >= 0.85
+
+
+def test_a_repeated_text_is_parsed_once_and_every_caller_gets_its_own_copy(catalog, fixture_dir):
+    nlu = NLU.train(load_examples(fixture_dir), catalog)
+    first = nlu.parse("sell 50kg apples")
+    first["intent"]["name"] = "changed by a caller"
+    first["entities"].clear()
+    first["intent_ranking"][0]["confidence"] = -1.0
+    again = nlu.parse("sell 50kg apples")
+    assert again["intent"]["name"] == "sell" and again["entities"] and again["intent_ranking"][0]["confidence"] > 0
+    assert again == nlu._parse("sell 50kg apples")  # the same as parsing it afresh
+    assert nlu.health()["parse_cache"] == {"hits": 1, "misses": 1, "size": 1}
+    nlu.parse("buy 5 kg pears")
+    assert nlu.health()["parse_cache"]["misses"] == 2
