@@ -16,14 +16,25 @@ this path skips, so every inserted column is given).
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections import namedtuple
 from typing import Any
 
+from sqlalchemy import Date, DateTime
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DBAPIError
 
 _SQLITE = sqlite.dialect(paramstyle="qmark")
+
+
+def _memo(type_, processor):
+    """A datetime column's converter remembers its last results: a message binds the same
+    "now" several times and reads back the same few timestamps, and SQLite's datetime
+    conversions (string formatting and parsing) are the dearest of the converters. Both
+    directions are pure functions of a hashable value."""
+    dated = processor is not None and issubclass(type_._type_affinity or object, (DateTime, Date))
+    return functools.lru_cache(maxsize=512)(processor) if dated else processor
 
 
 class Prepared:
@@ -44,9 +55,9 @@ class Prepared:
         self._fixed = {n: b.value for n, b in zip(names, binds) if b.value is not None or not b.required}
         # the types' own converters (UTC datetimes, Decimal, JSON, booleans); semi-private,
         # but the same ones SQLAlchemy's compiled statement uses
-        self._bind = [b.type._cached_bind_processor(_SQLITE) for b in binds]
+        self._bind = [_memo(b.type, b.type._cached_bind_processor(_SQLITE)) for b in binds]
         columns = list(getattr(stmt, "selected_columns", None) or getattr(stmt, "exported_columns", None) or ())
-        self._result = [c.type._cached_result_processor(_SQLITE, None) for c in columns]
+        self._result = [_memo(c.type, c.type._cached_result_processor(_SQLITE, None)) for c in columns]
         self.Row = namedtuple("Row", [c.key for c in columns], rename=True) if columns else None
         self._convert = any(self._result)
 

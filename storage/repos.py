@@ -148,8 +148,12 @@ CLEAR_CONVERSATION = Prepared(_CONV.delete().where(_CONV.c.user_id == bindparam(
 
 def persistent(session: AsyncSession, cls, values: dict):
     """An ORM object for a row read by a prepared statement, in the session as if it had been
-    loaded (later changes to it are flushed as an UPDATE; nothing is written now)."""
-    return _as_loaded(session, cls(**values))
+    loaded (later changes to it are flushed as an UPDATE; nothing is written now). The values
+    go straight into the new instance's dict, as the ORM's own loading does, rather than
+    through the constructor's attribute events, which would only be reset afterwards."""
+    obj = cls._sa_class_manager.new_instance()
+    obj.__dict__.update(values)
+    return _as_loaded(session, obj)
 
 
 def _as_loaded(session: AsyncSession, obj):
