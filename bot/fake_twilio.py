@@ -65,6 +65,7 @@ class FakeTwilio:
     def __init__(self, account_sid: str, auth_token: str, *, callback_delay: float = 0.0):
         self.account_sid, self.auth_token, self.callback_delay = account_sid, auth_token, callback_delay
         self.messages: list[dict] = []  # accepted: form fields (MediaUrl a list) + sid + status
+        self._by_sid: dict[str, dict] = {}  # the same messages by sid (callbacks look them up)
         self.attempts: list[dict] = []  # every create: form pairs, headers, status, response
         self.callbacks_sent: list[dict] = []  # fields + url + http_status (None if unreachable)
         self.on_message: Callable[[dict], None] | None = None
@@ -200,6 +201,7 @@ class FakeTwilio:
         if media:
             message["MediaUrl"] = media
         self.messages.append(message)
+        self._by_sid[sid] = message
         if self.on_message:
             self.on_message(message)
         if form.get("StatusCallback"):
@@ -226,7 +228,7 @@ class FakeTwilio:
 
         Returns the receiver's HTTP status, or None when it could not be reached.
         """
-        message = next(m for m in self.messages if m["sid"] == sid)
+        message = self._by_sid[sid]
         url = url or message["StatusCallback"]
         message["status"] = status
         fields = {"AccountSid": self.account_sid, "ApiVersion": API_VERSION, "MessageSid": sid,
