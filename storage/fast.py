@@ -17,6 +17,7 @@ this path skips, so every inserted column is given).
 from __future__ import annotations
 
 import functools
+import operator
 import sqlite3
 from collections import namedtuple
 from typing import Any
@@ -59,22 +60,34 @@ class Prepared:
         columns = list(getattr(stmt, "selected_columns", None) or getattr(stmt, "exported_columns", None) or ())
         self._result = [_memo(c.type, c.type._cached_result_processor(_SQLITE, None)) for c in columns]
         self.Row = namedtuple("Row", [c.key for c in columns], rename=True) if columns else None
-        self._convert = any(self._result)
+        # the hot path only touches what needs work: the values by one itemgetter, then the
+        # positions that have a converter
+        self._values = operator.itemgetter(*names) if len(names) > 1 else (
+            (lambda p, n=names[0]: (p[n],)) if names else (lambda p: ()))
+        self._bind_at = [(i, p) for i, p in enumerate(self._bind) if p is not None]
+        self._result_at = [(i, p) for i, p in enumerate(self._result) if p is not None]
 
     # SQLite, inline -------------------------------------------------------------------
-    def _args(self, params: dict) -> tuple:
-        fixed = self._fixed
-        return tuple(
-            (proc(value) if proc is not None else value)
-            for proc, value in ((p, params[n] if n in params else fixed[n]) for p, n in zip(self._bind, self._names)))
+    def _args(self, params: dict) -> tuple | list:
+        values = self._values({**self._fixed, **params} if self._fixed else params)
+        if not self._bind_at:
+            return values
+        values = list(values)
+        for i, proc in self._bind_at:
+            values[i] = proc(values[i])
+        return values
 
     def _rows(self, cursor) -> list:
-        rows = cursor.fetchall()
-        if self._convert:
-            procs = self._result
-            rows = [tuple(p(v) if p is not None else v for p, v in zip(procs, row)) for row in rows]
-        row = self.Row
-        return [row._make(r) for r in rows]
+        rows, make = cursor.fetchall(), self.Row._make
+        if not self._result_at:
+            return [make(r) for r in rows]
+        out = []
+        for r in rows:
+            r = list(r)
+            for i, proc in self._result_at:
+                r[i] = proc(r[i])
+            out.append(make(r))
+        return out
 
     def _execute(self, raw, params: dict):
         args = self._args(params)
