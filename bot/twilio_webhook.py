@@ -101,13 +101,11 @@ class TwilioWebhooks:
         sid, status = form.get("MessageSid"), form.get("MessageStatus")
         if not sid or status not in STATUS_RANK:
             raise web.HTTPBadRequest(text="MessageSid and a known MessageStatus are required")
-        code = form.get("ErrorCode")
-        code = int(code) if code and code.isdigit() else None
-        ref = request.query.get("ref", "")
+        code, ref = small_int(form.get("ErrorCode")), small_int(request.query.get("ref"))
 
         async def record(uow) -> None:
             # The row named by ?ref= in the callback URL (if its sid agrees), else the row with sid.
-            row = await _ROW_BY_REF.first(uow, {"b_ref": int(ref), "b_sid": sid}) if ref.isdigit() else None
+            row = await _ROW_BY_REF.first(uow, {"b_ref": ref, "b_sid": sid}) if ref is not None else None
             row = row or await _ROW_BY_SID.first(uow, {"b_sid": sid})
             if row is None:
                 log.info("status %s for unknown message %s ignored", status, sid)
@@ -121,6 +119,14 @@ class TwilioWebhooks:
 
         await self.svc.db.transact(record)
         return twiml(None)
+
+
+def small_int(text: str | None) -> int | None:
+    """A decimal number that fits a database integer (error codes, outbox ids), else None: a
+    signed callback with a mangled ?ref= or ErrorCode is still recorded by its MessageSid."""
+    if text and text.isascii() and text.isdigit() and len(text) <= 18:
+        return int(text)
+    return None
 
 
 def parse_inbound(form: MultiDictProxy) -> InboundMessage:

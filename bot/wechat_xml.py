@@ -94,6 +94,8 @@ class Push:
             raise XmlError("ToUserName, FromUserName, CreateTime and MsgType are required") from None
         if not push.openid or not push.account or len(push.openid) > 128:
             raise XmlError("empty or oversized user id")
+        if not 0 <= push.create_time < 2 ** 32:  # Unix seconds; more would overflow a datetime
+            raise XmlError("CreateTime out of range")
         return push
 
     @property

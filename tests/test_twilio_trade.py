@@ -180,6 +180,21 @@ async def test_status_never_moves_backwards(rig):
     assert (row.provider_status, row.error_code) == ("undelivered", 30003)
 
 
+async def test_a_status_callback_with_numbers_out_of_range_is_kept_by_its_sid(rig):
+    """A signed callback whose ?ref= or ErrorCode overflows a database integer still moves
+    the row it names by MessageSid; it is not an error (no 500, no traceback)."""
+    rig.fake.callback_delay = 30
+    await order_pending(rig)
+    [row] = await rig.settled(lambda rows: rows and rows[0].provider_sid, "sent")
+    url = rig.url + "/webhooks/twilio/status?ref=" + "9" * 30
+    status = await rig.fake.send_status(row.provider_sid, "undelivered", error_code=10 ** 25, url=url)
+    assert status == 200
+    [row] = await rig.outbox()
+    assert (row.provider_status, row.error_code) == ("undelivered", None)
+    url = rig.url + "/webhooks/twilio/status?ref=%D9%A3"  # a non-ASCII digit
+    assert await rig.fake.send_status(row.provider_sid, "failed", error_code=30003, url=url) == 200
+
+
 async def test_a_forged_status_callback_changes_nothing(rig):
     rig.fake.callback_delay = 30
     await order_pending(rig)

@@ -220,5 +220,6 @@ def test_events_dedupe_on_user_time_event_and_key():
     text = Push.from_fields({**base, "MsgType": "text", "Content": "hi", "MsgId": "99"})
     assert click.message_id == "oU|123|click|SELL" and other.message_id != click.message_id
     assert text.message_id == "99"
-    with pytest.raises(XmlError):
-        Push.from_fields({**base, "CreateTime": "soon"})
+    for bad in ("soon", "9" * 30, "-1"):
+        with pytest.raises(XmlError):
+            Push.from_fields({**base, "CreateTime": bad})
