@@ -10,7 +10,7 @@ from bot import broadcast as engine
 from bot.messages import Reply
 from handlers import units
 from handlers.context import Context
-from handlers.slots import amount
+from handlers.slots import money
 from storage.models import Subscription
 
 ABOVE = ("above", "over", "more than", "higher", "exceed", "高于", "超过", "以上", "涨到", "大于")
@@ -40,7 +40,7 @@ async def subscribe(ctx: Context) -> list[Reply]:
     if not product:
         return await _resume_or_list(ctx)
     place = ctx.parse.first("location")
-    threshold = amount(ctx.parse.first("price"))
+    threshold = money(ctx.parse.first("price"))
     direction = _direction(ctx.parse.text) if threshold is not None else None
     daily = not direction and _has(ctx.parse.text, DAILY)
     currency = ctx.parse.first("currency") or ctx.market.currency

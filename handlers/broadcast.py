@@ -14,7 +14,7 @@ from bot import broadcast as engine
 from bot.messages import Reply
 from handlers import orders, units
 from handlers.context import Context
-from handlers.slots import amount
+from handlers.slots import money
 from storage.models import Broadcast, MarketPrice
 
 COMMAND = re.compile(
@@ -33,7 +33,7 @@ async def broadcast(ctx: Context) -> list[Reply]:
     """A price ('broadcast apple 4.2 yuan/kg Wudu') or an announcement, then the preview."""
     if ctx.user.role != "coordinator":
         return ctx.say("coordinators_only")
-    product, price = ctx.parse.first("product"), amount(ctx.parse.first("price"))
+    product, price = ctx.parse.first("product"), money(ctx.parse.first("price"))
     if product and price is not None:
         head, bc = await _publish_price(ctx, product, Decimal(price))
     else:

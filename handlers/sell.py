@@ -7,7 +7,7 @@ from datetime import timedelta
 from bot.messages import Reply
 from handlers import buy, units
 from handlers.context import Context, DomainError
-from handlers.slots import amount, from_parse, merge, number_answer
+from handlers.slots import amount, from_parse, merge, money, number_answer
 from storage.models import Listing
 
 SOLD_OUT = ("sold out", "soldout", "none left", "卖完", "售罄", "卖光", "没货", "没有了")
@@ -43,7 +43,7 @@ async def _next(ctx: Context) -> list[Reply]:
     if amount(s.get("quantity")) is None:
         return ctx.ask("sell.quantity", "ask_sell_quantity", product=ctx.product(s["product"]))
     s.setdefault("unit", ctx.market.display_unit)
-    if amount(s.get("price")) is None:
+    if money(s.get("price")) is None:
         return ctx.ask("sell.price", "ask_sell_price", unit=units.unit_name(s["unit"], ctx.lang))
     listing = await _create(ctx)
     ctx.done()
@@ -62,7 +62,7 @@ async def _create(ctx: Context) -> Listing:
     listing = Listing(
         id=await ctx.uow.refs.allocate("listing"), farmer_id=ctx.user.id, product=s["product"],
         quantity_total=quantity, quantity_available=quantity, unit=s["unit"],
-        price=amount(s["price"]), currency=s.get("currency") or ctx.market.currency,
+        price=money(s["price"]), currency=s.get("currency") or ctx.market.currency,
         price_unit=s.get("price_unit") or s["unit"], location=s.get("location") or ctx.user.place,
         status="active", created_at=now, updated_at=now,
         expires_at=now + timedelta(days=ctx.market.listing_lifetime_days),
@@ -74,7 +74,7 @@ async def update_listing(ctx: Context) -> list[Reply]:
     listing = await _listing_to_update(ctx)
     if isinstance(listing, list):
         return listing
-    quantity, price = amount(ctx.parse.first("quantity")), amount(ctx.parse.first("price"))
+    quantity, price = amount(ctx.parse.first("quantity")), money(ctx.parse.first("price"))
     sold_out = any(word in ctx.parse.text.lower() for word in SOLD_OUT) and quantity is None
     if quantity is None and price is None and not sold_out:
         return ctx.say("ask_update")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from handlers.context import Context
 from nlu.normalize import parse_price
 
 LIMIT = Decimal("1000000000")
+QTY_PLACES, MONEY_PLACES = 3, 2  # the scales of storage.models.Qty and Money
 SLOT_ENTITIES = ("product", "quantity", "unit", "price", "currency", "price_unit", "location")
 
 
@@ -21,15 +22,24 @@ def merge(ctx: Context, new: dict) -> None:
         ctx.slots[key] = value
 
 
-def amount(value: str | None) -> Decimal | None:
-    """A positive, sane Decimal from a slot, or None."""
+def amount(value: str | None, places: int = QTY_PLACES) -> Decimal | None:
+    """A positive, sane Decimal from a slot, rounded to the places the database keeps, or None
+    (also when it rounds to 0: "0.0001 kg" or "0.001 yuan" would be stored as nothing)."""
     if value in (None, "None"):
         return None
     try:
         number = Decimal(value)
+        if not 0 < number < LIMIT:
+            return None
+        number = number.quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP)
     except InvalidOperation:
         return None
-    return number if 0 < number < LIMIT else None
+    return number if number > 0 else None
+
+
+def money(value: str | None) -> Decimal | None:
+    """A price from a slot: amount() to the cent."""
+    return amount(value, MONEY_PLACES)
 
 
 def number_answer(ctx: Context, prefer: str) -> str | None:

@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 from contextlib import AsyncExitStack
 
+from decimal import Decimal
+
 import pytest
 from sqlalchemy import select
+
+from handlers.slots import amount, money
 
 from storage.models import Listing, Order
 from tests.conftest import open_chat
@@ -55,6 +59,10 @@ SCRIPT = {
     "yes": ("affirm", 0.95, []),
     "no": ("deny", 0.95, []),
     "I am in Chengxian": ("set_profile", 0.9, [ent("location", "chengxian")]),
+    "sell a speck": ("sell", 0.9, [ent("product", "apple"), ent("quantity", "0.0001"), ent("unit", "kg"),
+                                   ent("price", "3"), ent("price_unit", "kg")]),
+    "sell for nothing": ("sell", 0.9, [ent("product", "apple"), ent("quantity", "50"), ent("unit", "kg"),
+                                       ent("price", "0.001"), ent("price_unit", "kg")]),
 }
 
 
@@ -105,6 +113,22 @@ async def test_a_question_not_answered_is_asked_again(fake):
     assert "What do you want to buy" in await fake.send(BUYER, "buy")
     again = await fake.send(BUYER, "lalala")
     assert again.startswith("Sorry, I didn't get that.") and "What do you want to buy" in again
+
+
+def test_amounts_are_rounded_to_what_the_database_keeps():
+    assert amount("2.0005") == Decimal("2.001") and money("3.555") == Decimal("3.56")
+    for nothing in ("0.0004", "0", "-1", "1e-9", "NaN", "sNaN", "Infinity", "1e12", "x", None):
+        assert amount(nothing) is None, nothing
+    assert money("0.004") is None and money("0.005") == Decimal("0.01")
+
+
+async def test_a_quantity_or_price_that_rounds_to_nothing_is_asked_again(fake):
+    assert "How much apple" in await fake.send(FARMER, "sell a speck")
+    assert "What price per kg" in await fake.send(FARMER2, "sell for nothing")
+    async with fake.svc.db.uow() as uow:
+        assert (await uow.session.execute(select(Listing))).scalars().all() == []
+    created = await fake.send(FARMER2, "3.5")
+    assert "50 kg apple" in created and "¥3.50/kg" in created
 
 
 async def test_two_processes_racing_for_the_last_stock(db_url, nlu_cache):
