@@ -35,7 +35,7 @@ async def broadcast(ctx: Context) -> list[Reply]:
         return ctx.say("coordinators_only")
     product, price = ctx.parse.first("product"), money(ctx.parse.first("price"))
     if product and price is not None:
-        head, bc = await _publish_price(ctx, product, Decimal(price))
+        head, bc = await _publish_price(ctx, product, price)
     else:
         text = announcement_text(ctx.parse.text)
         if not text:

@@ -51,21 +51,20 @@ class Prepared:
         binds = [compiled.binds[n] for n in names]
         if any(b.expanding for b in binds):
             raise ValueError(f"an IN list cannot be prepared here (write it with OR): {self.sql}")
-        self._names = names
         # literal values given in .values()/.where() (status="active", LIMIT 5) are binds too
         self._fixed = {n: b.value for n, b in zip(names, binds) if b.value is not None or not b.required}
         # the types' own converters (UTC datetimes, Decimal, JSON, booleans); semi-private,
         # but the same ones SQLAlchemy's compiled statement uses
-        self._bind = [_memo(b.type, b.type._cached_bind_processor(_SQLITE)) for b in binds]
+        bind = [_memo(b.type, b.type._cached_bind_processor(_SQLITE)) for b in binds]
         columns = list(getattr(stmt, "selected_columns", None) or getattr(stmt, "exported_columns", None) or ())
-        self._result = [_memo(c.type, c.type._cached_result_processor(_SQLITE, None)) for c in columns]
+        result = [_memo(c.type, c.type._cached_result_processor(_SQLITE, None)) for c in columns]
         self.Row = namedtuple("Row", [c.key for c in columns], rename=True) if columns else None
         # the hot path only touches what needs work: the values by one itemgetter, then the
         # positions that have a converter
         self._values = operator.itemgetter(*names) if len(names) > 1 else (
             (lambda p, n=names[0]: (p[n],)) if names else (lambda p: ()))
-        self._bind_at = [(i, p) for i, p in enumerate(self._bind) if p is not None]
-        self._result_at = [(i, p) for i, p in enumerate(self._result) if p is not None]
+        self._bind_at = [(i, p) for i, p in enumerate(bind) if p is not None]
+        self._result_at = [(i, p) for i, p in enumerate(result) if p is not None]
 
     # SQLite, inline -------------------------------------------------------------------
     def _args(self, params: dict) -> tuple | list:

@@ -193,6 +193,8 @@ async def test_a_status_callback_with_numbers_out_of_range_is_kept_by_its_sid(ri
     assert (row.provider_status, row.error_code) == ("undelivered", None)
     url = rig.url + "/webhooks/twilio/status?ref=%D9%A3"  # a non-ASCII digit
     assert await rig.fake.send_status(row.provider_sid, "failed", error_code=30003, url=url) == 200
+    [row] = await rig.outbox()
+    assert (row.provider_status, row.error_code) == ("failed", 30003)
 
 
 async def test_a_forged_status_callback_changes_nothing(rig):
