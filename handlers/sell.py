@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.messages import Reply
-from handlers import buy, units
+from handlers import buy, contact, currency, units
 from handlers.context import Context, DomainError
 from handlers.slots import amount, from_parse, merge, money, number_answer
 from storage.models import Listing
@@ -62,7 +62,7 @@ async def _create(ctx: Context) -> Listing:
     listing = Listing(
         id=await ctx.uow.refs.allocate("listing"), farmer_id=ctx.user.id, product=s["product"],
         quantity_total=quantity, quantity_available=quantity, unit=s["unit"],
-        price=money(s["price"]), currency=s.get("currency") or ctx.market.currency,
+        price=money(s["price"]), currency=await currency.currency_for(ctx, s.get("currency")),
         price_unit=s.get("price_unit") or s["unit"], location=s.get("location") or ctx.user.place,
         status="active", created_at=now, updated_at=now,
         expires_at=now + timedelta(days=ctx.market.listing_lifetime_days),
@@ -82,7 +82,7 @@ async def update_listing(ctx: Context) -> list[Reply]:
         _set_quantity(listing, quantity, ctx.parse.first("unit"))
     if price is not None:
         listing.price = price
-        listing.currency = ctx.parse.first("currency") or listing.currency
+        listing.currency = await currency.currency_for(ctx, ctx.parse.first("currency"), listing)
         listing.price_unit = ctx.parse.first("price_unit") or listing.price_unit
     listing.updated_at = ctx.now
     return ctx.say("listing_updated", ref=listing.id, product=ctx.product(listing.product),

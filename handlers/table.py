@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.messages import Reply
-from handlers import alerts, broadcast, buy, help, orders, prices, profile, sell
+from handlers import alerts, broadcast, buy, contact, help, orders, prices, profile, sell
 from handlers.context import Context, Parse
 from handlers.texts import t
 
@@ -56,6 +56,7 @@ STATE_HANDLERS = {
     "orders.which": orders.on_which,
     "broadcast.confirm": broadcast.on_confirm,
     "clarify": on_clarify,
+    "contact.name": contact.on_name,
 }
 
 # Intents that answer a question without dropping the one the bot asked.
@@ -73,6 +74,8 @@ async def route(ctx: Context) -> list[Reply]:
     if ctx.state and _is_plain_cancel(ctx):
         ctx.done()
         return ctx.say("cancelled")
+    if contact.is_command(ctx):  # 'msg 1023 …' and a shared phone: any time, the question kept
+        return await contact.command(ctx)
     if ctx.state in STATE_HANDLERS:
         replies = await STATE_HANDLERS[ctx.state](ctx)
         if replies is not None:
