@@ -106,6 +106,18 @@ def audience(bc: Broadcast):
     return q.distinct()
 
 
+class Phrase(str):
+    """Words in English (the string itself) that carry their Chinese too, so a text in either
+    language picks its own ("{cost}", "{cost.zh}")."""
+
+    zh: str
+
+    def __new__(cls, en: str, zh: str) -> Phrase:
+        phrase = super().__new__(cls, en)
+        phrase.zh = zh
+        return phrase
+
+
 @dataclass
 class Preview:
     """What a coordinator sees before confirming."""
@@ -120,8 +132,13 @@ class Preview:
         values = sorted(set(self.segments.values())) or [1]
         return "-".join(str(v) for v in (values[0], values[-1]) if v) if len(values) > 1 else str(values[0])
 
-    def cost_text(self) -> str:
-        return f"{self.currency} {self.cost:,.2f}"
+    def cost_text(self) -> Phrase:
+        """'about ¥0.35' in the cost currency, or 'no SMS cost' when the audience costs nothing."""
+        if not self.cost:
+            return Phrase(texts.t("broadcast_free", "en"), texts.t("broadcast_free", "zh"))
+        # a cost under a cent is still a cost: never "about ¥0.00"
+        amount = units.money(max(Decimal(f"{self.cost:.2f}"), Decimal("0.01")), self.currency)
+        return Phrase(texts.t("broadcast_cost", "en", cost=amount), texts.t("broadcast_cost", "zh", cost=amount))
 
 
 async def preview(uow: UnitOfWork, bc: Broadcast, settings: Settings) -> Preview:
@@ -130,7 +147,7 @@ async def preview(uow: UnitOfWork, bc: Broadcast, settings: Settings) -> Preview
     q = select(sub.c.channel, sub.c.language, func.count()).group_by(sub.c.channel, sub.c.language)
     rows = (await uow.session.execute(q)).all()
     prices = settings.broadcast
-    result = Preview(audience=0, currency=prices.cost_currency)
+    result = Preview(audience=0, currency=prices.cost_currency or settings.market.currency)
     for channel, language, count in rows:
         lang = language if language in LANGS else default_lang(settings)
         parts = segments(fit(text_for(bc, lang), 2)) or 1

@@ -58,8 +58,11 @@ class NluSettings(Section):
     cache_dir: str = ".farmchat-cache"
 
 
+CURRENCIES = ("CNY", "KES", "INR", "USD")
+
+
 class MarketSettings(Section):
-    currency: Literal["CNY", "KES", "INR", "USD"] = "CNY"
+    currency: Literal[CURRENCIES] = "CNY"  # type: ignore[valid-type]
     display_unit: Literal[UNITS] = "jin"  # type: ignore[valid-type]
     timezone: str = "Asia/Shanghai"
     order_accept_timeout_hours: float = Field(24, gt=0)
@@ -81,6 +84,8 @@ class MarketSettings(Section):
 class PlaceSettings(Section):
     names: list[str]
     coords: tuple[float, float] | None = None
+    # the money of a price written there without a currency (handlers/currency.py)
+    currency: Literal[CURRENCIES] | None = None  # type: ignore[valid-type]
 
 
 class CoordinatorSettings(Section):
@@ -124,7 +129,14 @@ class BroadcastSettings(Section):
     digest_time: str = "18:00"
     cost_per_sms_segment: float = Field(0.0079, ge=0)
     cost_per_message: dict[str, float] = Field(default_factory=lambda: {"whatsapp": 0.005})
-    cost_currency: str = "USD"
+    cost_currency: str = ""  # the costs' currency (ISO 4217 code); "": market.currency
+
+    @field_validator("cost_currency")
+    @classmethod
+    def _currency_code(cls, value: str) -> str:
+        if value and not re.fullmatch(r"[A-Z]{3}", value):
+            raise ValueError("must be a currency code such as USD or KES, or empty for market.currency")
+        return value
 
     @field_validator("digest_time")
     @classmethod

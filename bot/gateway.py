@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.config import Settings
 from bot.messages import InboundMessage, Reply
+from bot.segments import segments
 from bot.sender import Outbound, Outgoing
 from handlers import texts
 from handlers.context import Context, DomainError, Parse
@@ -46,6 +47,11 @@ def detect_language(text: str) -> str | None:
     if any("a" <= ch.lower() <= "z" for ch in text):
         return "en"
     return None
+
+
+def fits_reply(channel: str, text: str) -> bool:
+    """An SMS reply is cut to 2 segments (bot/twilio_webhook.py); handlers shorten lists to fit."""
+    return channel != "sms" or segments(text) <= 2
 
 
 class Gateway:
@@ -136,7 +142,7 @@ class Gateway:
         await self._touch(uow, user, role, written, now)
         lang = written or user.language or self._default_lang()
         ctx = Context(msg=msg, user=user, parse=parse, lang=lang,
-                      uow=uow, settings=self.settings, catalog=self.catalog, now=now)
+                      uow=uow, settings=self.settings, catalog=self.catalog, now=now, fits=fits_reply)
         self._load_state(ctx, conv)
         try:
             replies = await route(ctx)

@@ -17,7 +17,9 @@ class InboundMessage:
 
 @dataclass(frozen=True)
 class Reply:
-    """A text for the sender of the message (to=None) or for another user (to=user id)."""
+    """A text for the sender of the message (to=None) or for another user (to=user id);
+    kind names an outbox row's purpose (a relayed message is "relay")."""
 
     text: str
     to: int | None = None
+    kind: str = "notification"

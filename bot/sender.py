@@ -120,7 +120,7 @@ class Outbound:
             user = await uow.users.row(notice.to)
             outbox_id = await uow.outbox.insert(
                 user_id=user.id, channel=user.channel, address=user.address, text=notice.text,
-                kind="notification", status="sending", attempts=1, created_at=now)
+                kind=notice.kind, status="sending", attempts=1, created_at=now)
             await self._take_slot(uow, user.channel, notice.text)
             claimed.append(Outgoing(outbox_id, user.channel, user.address, notice.text, 1))
         return claimed

@@ -10,6 +10,7 @@ from bot import broadcast as engine
 from bot.messages import Reply
 from handlers import units
 from handlers.context import Context
+from handlers.currency import currency_for, mass_unit
 from handlers.slots import money
 from storage.models import Subscription
 
@@ -18,6 +19,9 @@ BELOW = ("below", "under", "less than", "lower", "drop", "低于", "跌到", "�
 DAILY = ("daily", "every day", "each day", "digest", "每天", "每日", "天天")
 LIST = ("my alerts", "my subscriptions", "list", "which alerts", "我的订阅", "我的提醒", "查看订阅", "订阅了什么")
 # Sent alone, these end every alert and broadcast (SMS carriers' STOP; 退订/TD in China).
+# Sent alone, these turn alerts back on after STOP (nothing else does: 'my alerts' only lists).
+RESUME = {"subscribe", "start", "unstop", "resume", "subscribe again", "start again", "订阅", "恢复", "恢复订阅",
+          "重新订阅", "开启", "开启提醒"}
 OPT_OUT = {"退订", "td", "stop", "unsubscribe", "stopall", "end", "quit", "取消订阅", "退订全部"}
 
 
@@ -43,8 +47,8 @@ async def subscribe(ctx: Context) -> list[Reply]:
     threshold = money(ctx.parse.first("price"))
     direction = _direction(ctx.parse.text) if threshold is not None else None
     daily = not direction and _has(ctx.parse.text, DAILY)
-    currency = ctx.parse.first("currency") or ctx.market.currency
-    unit = ctx.parse.first("price_unit") or ctx.market.display_unit
+    currency = await currency_for(ctx, ctx.parse.first("currency"))
+    unit = ctx.parse.first("price_unit") or mass_unit(ctx, currency)
     if not direction:  # one plain subscription per product and place: daily replaces instant
         await ctx.uow.subscriptions.deactivate_plain(ctx.user.id, product, place)
     await ctx.uow.subscriptions.add(Subscription(
@@ -63,20 +67,33 @@ async def subscribe(ctx: Context) -> list[Reply]:
 
 
 async def _resume_or_list(ctx: Context) -> list[Reply]:
-    """'START' / '订阅' after opting out resumes; otherwise list the alerts or ask for a product."""
-    if ctx.user.opted_out:
+    """An explicit 'subscribe' / '订阅' / START after opting out resumes; anything else ('my
+    alerts') lists the alerts or asks for a product, and never opts anyone back in."""
+    words = ctx.parse.text.strip().lower().strip("!.。！ ")
+    if ctx.user.opted_out and words in RESUME:
         ctx.user.opted_out = False
         return ctx.say("resumed")
-    return await my_alerts(ctx) or ctx.say("ask_subscribe_product")
+    if ctx.user.opted_out:
+        listed = await my_alerts(ctx)
+        paused = ctx.text("alerts_paused")
+        return [Reply(f"{listed[0].text}\n{paused}")] if listed else [Reply(paused)]
+    if words in RESUME:
+        return await my_alerts(ctx) or ctx.say("ask_subscribe_product")
+    return await my_alerts(ctx) or ctx.say("not_subscribed")
 
 
 async def my_alerts(ctx: Context) -> list[Reply]:
-    subs = await ctx.uow.subscriptions.active_of(ctx.user.id)
-    if not subs:
+    items = await describe_all(ctx)
+    if not items:
         return []
-    items = "; ".join(_describe(ctx, s) for s in subs)
+    subs = await ctx.uow.subscriptions.active_of(ctx.user.id)
     first = ctx.product(next((s.product for s in subs if s.product), "apple"))
     return ctx.say("my_alerts", items=items, product=first)
+
+
+async def describe_all(ctx: Context) -> str:
+    """The user's active alerts in one line ('' when none)."""
+    return "; ".join(_describe(ctx, s) for s in await ctx.uow.subscriptions.active_of(ctx.user.id))
 
 
 def _describe(ctx: Context, sub: Subscription) -> str:

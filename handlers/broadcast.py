@@ -1,8 +1,10 @@
 """Coordinators broadcast by chat: a price or a free-text announcement, previewed (audience,
 SMS segments, estimated cost) and sent only after the coordinator confirms.
 
-  broadcast apple 4.2 yuan/kg Wudu      → price published at once, broadcast awaits 'yes'
+  broadcast apple 4.2 yuan/kg Wudu      → preview; on 'yes' the price is published and sent
   群发 明天上午9点合作社开会               → announcement to every subscriber, awaits '是'
+
+Nothing is published before the coordinator says yes: 'no' or 'cancel' leaves no trace.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from bot import broadcast as engine
 from bot.messages import Reply
 from handlers import orders, units
 from handlers.context import Context
-from handlers.slots import money
+from handlers.currency import mass_unit, place_currency
+from handlers.slots import loose_number, money
 from storage.models import Broadcast, MarketPrice
 
 COMMAND = re.compile(
@@ -33,7 +36,8 @@ async def broadcast(ctx: Context) -> list[Reply]:
     """A price ('broadcast apple 4.2 yuan/kg Wudu') or an announcement, then the preview."""
     if ctx.user.role != "coordinator":
         return ctx.say("coordinators_only")
-    product, price = ctx.parse.first("product"), money(ctx.parse.first("price"))
+    product = ctx.parse.first("product")
+    price = money(ctx.parse.first("price")) or (money(loose_number(ctx)) if product else None)  # "apple 4.2 Wudu"
     if product and price is not None:
         head, bc = await _publish_price(ctx, product, price)
     else:
@@ -48,28 +52,38 @@ async def broadcast(ctx: Context) -> list[Reply]:
 
 
 async def _publish_price(ctx: Context, product: str, price: Decimal) -> tuple[str, Broadcast]:
-    """Store the market price (price answers use it at once) and draft its broadcast."""
-    row = await ctx.uow.prices.add(MarketPrice(
-        product=product, location=ctx.parse.first("location"), price=price,
-        currency=ctx.parse.first("currency") or ctx.market.currency,
-        unit=ctx.parse.first("price_unit") or ctx.parse.first("unit") or ctx.market.display_unit,
-        published_by=ctx.user.id, published_at=ctx.now))
-    where = f", {ctx.place(row.location)}" if row.location else ""
-    head = ctx.text("price_published", product=ctx.product(product), place=where,
-                    price=units.unit_price(row.price, row.currency, row.unit, ctx.lang))
-    bc = engine.new_price(ctx.catalog, ctx.settings, product, row.location, row.price, row.currency, row.unit,
-                          ctx.now, ctx.user.id)
+    """Draft the price's broadcast; the market price itself is stored only on 'yes'."""
+    place = ctx.parse.first("location")
+    cur = ctx.parse.first("currency") or place_currency(ctx, place) or ctx.market.currency  # Eldoret: KES
+    unit = ctx.parse.first("price_unit") or ctx.parse.first("unit") or mass_unit(ctx, cur)
+    head = ctx.text("price_to_publish", product=ctx.product(product), place=_where(ctx, place),
+                    price=units.unit_price(price, cur, unit, ctx.lang))
+    bc = engine.new_price(ctx.catalog, ctx.settings, product, place, price, cur, unit, ctx.now, ctx.user.id)
     return head, bc
+
+
+def _where(ctx: Context, place: str | None) -> str:
+    return ("，" if ctx.lang == "zh" else ", ") + (ctx.place(place) if place else ctx.text("all_markets"))
+
+
+async def _publish(ctx: Context, bc: Broadcast) -> None:
+    """The broadcast's price becomes the market price that price answers show."""
+    await ctx.uow.prices.add(MarketPrice(
+        product=bc.product, location=bc.location, price=bc.price, currency=bc.currency, unit=bc.unit,
+        published_by=ctx.user.id, published_at=ctx.now))
 
 
 async def _preview(ctx: Context, bc: Broadcast, head: str) -> list[Reply]:
     seen = await engine.preview(ctx.uow, bc, ctx.settings)
-    if not seen.audience:
+    if not seen.audience and bc.kind != "price":
         bc.status = "cancelled"
         return [Reply(head + "\n" + ctx.text("broadcast_no_audience"))]
     ctx.ask("broadcast.confirm", "broadcast_confirm_again", ref=bc.id)
     ctx.slots.update(broadcast=bc.id, n=seen.audience)
-    ask = ctx.text("broadcast_preview", n=f"{seen.audience:,}", segments=seen.segments_text(), cost=seen.cost_text())
+    if not seen.audience:  # a price is worth publishing for price answers even with no one to tell
+        return [Reply(head + "\n" + ctx.text("publish_no_audience"))]
+    ask = ctx.text("broadcast_preview", n=f"{seen.audience:,}", segments=seen.segments_text(), cost=seen.cost_text(),
+                   subscribers=ctx.text("subscriber_one" if seen.audience == 1 else "subscriber_many"))
     return [Reply(head + "\n" + ask)]
 
 
@@ -84,7 +98,7 @@ async def on_confirm(ctx: Context) -> list[Reply] | None:
         return await (orders.affirm if ctx.parse.intent == "affirm" else orders.deny)(ctx)
     if ctx.parse.intent == "affirm" or words in YES:
         return await _send(ctx)
-    if ctx.parse.intent == "deny" or words in NO:
+    if ctx.parse.intent in ("deny", "cancel") or words in NO:
         await engine.cancel(ctx.uow, ctx.slots["broadcast"])
         ctx.done()
         return ctx.say("broadcast_dropped")
@@ -97,5 +111,14 @@ async def _send(ctx: Context) -> list[Reply]:
     bc = await ctx.uow.session.get(Broadcast, broadcast_id)
     if bc is None or bc.status != "draft":
         return ctx.say("ok")
+    published = ""
+    if bc.kind == "price":
+        await _publish(ctx, bc)
+        published = ctx.text("price_published", product=ctx.product(bc.product), place=_where(ctx, bc.location),
+                             price=units.unit_price(bc.price, bc.currency, bc.unit, ctx.lang)) + "\n"
+    if not n:
+        bc.status = "cancelled"
+        return [Reply(published.strip())]
     await engine.queue(ctx.uow, bc)
-    return ctx.say("broadcast_queued", ref=broadcast_id, n=f"{n:,}")
+    return [Reply(published + ctx.text("broadcast_queued", ref=broadcast_id, n=f"{n:,}",
+                                       subscribers=ctx.text("subscriber_one" if n == 1 else "subscriber_many")))]

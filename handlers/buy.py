@@ -7,39 +7,46 @@ from datetime import timedelta
 from decimal import Decimal
 
 from bot.messages import Reply
-from handlers import texts, units
+from handlers import contact, currency, dialog, texts, units
 from handlers.context import Context
-from handlers.slots import amount, from_parse, merge, number_answer
+from handlers.slots import amount, bad_numbers, bare_number, choice_number, items, unknown_word
 from storage.models import BuyRequest, Listing, Order, User
 
 
+WANT = ("product", "quantity", "unit", "location")
+
+
 async def buy(ctx: Context) -> list[Reply]:
-    ctx.slots = {k: v for k, v in from_parse(ctx).items() if k in ("product", "quantity", "unit", "location")}
-    return await _next(ctx)
+    """Offers for the first product the message names (one at a time: the others are named)."""
+    found = items(ctx)
+    lead = [ctx.text(reason, what=ctx.word(slot)) for slot, reason in bad_numbers(ctx).items()]
+    ctx.slots = {k: v for k, v in found[0].items() if k in WANT and not (k == "quantity" and lead)}
+    if len(found) > 1:
+        rest = ", ".join(ctx.product(x["product"]) for x in found[1:] if x.get("product"))
+        lead.append(ctx.text("one_at_a_time", product=ctx.product(found[0]["product"]), rest=rest))
+    return await _next(ctx, lead)
 
 
 async def on_answer(ctx: Context) -> list[Reply] | None:
-    asked = ctx.state.split(".")[1]
-    new = {k: v for k, v in from_parse(ctx).items() if k in ("product", "quantity", "unit", "location")}
-    if asked == "product" and "product" not in new:
-        return None
-    if asked == "quantity":
-        value = number_answer(ctx, "quantity")
-        if value is None:
-            return None
-        new["quantity"] = value
-    merge(ctx, new)
-    return await _next(ctx)
+    return await dialog.answer(ctx, "buy", WANT, buy, _next)
 
 
-async def _next(ctx: Context) -> list[Reply]:
-    s = ctx.slots
+async def _next(ctx: Context, lead: list[str] | None = None) -> list[Reply]:
+    s, lead = ctx.slots, list(lead or [])
     if "product" not in s:
-        return ctx.ask("buy.product", "ask_buy_product")
+        word = unknown_word(ctx)
+        if word:
+            lead.append(ctx.text("unknown_product_named", word=word))
+        return _lead(lead, ctx.ask("buy.product", "ask_buy_product"))
     if amount(s.get("quantity")) is None:
-        return ctx.ask("buy.quantity", "ask_buy_quantity", product=ctx.product(s["product"]))
-    s.setdefault("unit", ctx.market.display_unit)
-    return await _offer_self(ctx, exclude=())
+        return _lead(lead, ctx.ask("buy.quantity", "ask_buy_quantity", product=ctx.product(s["product"])))
+    if "unit" not in s:
+        s["unit"] = await currency.default_unit(ctx)
+    return _lead(lead, await _offer_self(ctx, exclude=()))
+
+
+def _lead(lead: list[str], replies: list[Reply]) -> list[Reply]:
+    return [Reply("\n".join([*lead, replies[0].text]))] if lead else replies
 
 
 async def _offer_self(ctx: Context, exclude) -> list[Reply]:
@@ -49,26 +56,35 @@ async def _offer_self(ctx: Context, exclude) -> list[Reply]:
         ctx.state, ctx.slots = "buy.standing", {**want, "location": ctx.slots.get("location")}
         return ctx.say("no_offers", product=ctx.product(want["product"]))
     text, ctx.slots = found
+    if ctx.words:
+        ctx.slots["_words"] = ctx.words
     ctx.state = "buy.choice"
     return [Reply(text)]
 
 
 async def offers_for(ctx: Context, buyer: User, want: dict, exclude, place: str | None = None):
-    """The best offers as text in the buyer's language plus the buy.choice slots; None if none."""
+    """The best offers as text in the buyer's language plus the buy.choice slots; None if none.
+    An offer with less than asked is marked; on SMS, offers are dropped before the call to action."""
     listings = await rank(ctx, buyer, want, exclude, place or buyer.place)
     if not listings:
         return None
     lang = ctx.lang_of(buyer) if buyer.id != ctx.user.id else ctx.lang
     farmers = {i: await ctx.uow.users.row(i) for i in {x.farmer_id for x in listings}}
-    lines = [texts.t("offer_line", lang, n=n, qty=units.qty(x.quantity_available, x.unit, lang),
-                     price=units.unit_price(x.price, x.currency, x.price_unit, lang),
-                     where=_where(ctx, x, farmers[x.farmer_id], lang))
-             for n, x in enumerate(listings, 1)]
-    name = ctx.catalog.product_name(want["product"], lang)
-    text = texts.t("offers", lang, product=name, Product=name[:1].upper() + name[1:], items="\n".join(lines))
-    slots = {**want, "offers": [[x.id, str(x.quantity_available)] for x in listings],
-             "_ask": ["pick_number", {"n": str(len(listings))}]}
+    lines = [_offer_line(ctx, want, n, x, farmers[x.farmer_id], lang) for n, x in enumerate(listings, 1)]
+    name = ctx.product(want["product"], lang) if buyer.id == ctx.user.id else ctx.catalog.product_name(want["product"], lang)
+    text, shown = ctx.fit_list(buyer.channel, lambda kept: texts.t(
+        "offers", lang, product=name, Product=name[:1].upper() + name[1:], items="\n".join(kept)), lines)
+    slots = {**want, "offers": [[x.id, str(x.quantity_available)] for x in listings[:shown]],
+             "_ask": ["pick_number", {"n": str(shown)}]}
     return text, slots
+
+
+def _offer_line(ctx: Context, want: dict, n: int, x, farmer: User, lang: str) -> str:
+    need = units.convert(Decimal(want["quantity"]), want["unit"], x.unit)
+    short = need is not None and x.quantity_available < need
+    return texts.t("offer_line_short" if short else "offer_line", lang, n=n,
+                   qty=units.qty(x.quantity_available, x.unit, lang),
+                   price=units.unit_price(x.price, x.currency, x.price_unit, lang), where=_where(ctx, x, farmer, lang))
 
 
 def _where(ctx: Context, listing: Listing, farmer: User, lang: str) -> str:
@@ -116,24 +132,51 @@ def _comparable(ctx: Context, listing: Listing) -> Decimal | float:
 
 
 async def on_choice(ctx: Context) -> list[Reply] | None:
-    text = ctx.parse.text.strip().rstrip(".)。")
-    offers = ctx.slots.get("offers", [])
-    if not text.isdigit():
+    """The buyer's pick ("2", "two", "#2", "第二个"); one with less than asked is confirmed first."""
+    number, offers = choice_number(ctx.parse.text), ctx.slots.get("offers", [])
+    if number is None:
         return None
-    if not 1 <= int(text) <= len(offers):
-        return ctx.say("pick_number", n=len(offers))
-    listing_id, shown = offers[int(text) - 1]
+    if not 1 <= number <= len(offers):
+        return ctx.say("only_offers" if len(offers) > 1 else "only_offer", n=len(offers))
+    listing_id, shown = offers[number - 1]
     listing = await ctx.uow.listings.row(listing_id)
     need = units.convert(Decimal(ctx.slots["quantity"]), ctx.slots["unit"], listing.unit)
     if need is None:
         ctx.slots["listing"] = listing_id
         return ctx.ask("buy.count", "ask_count_quantity", unit=units.unit_name(listing.unit, ctx.lang, 2),
                        qty=ctx.qty(listing.quantity_available, listing.unit))
-    return await place_order(ctx, listing, min(need, Decimal(shown)))
+    if need > Decimal(shown):
+        return _confirm_smaller(ctx, listing, Decimal(shown), number)
+    return await place_order(ctx, listing, need)
+
+
+def _confirm_smaller(ctx: Context, listing, have: Decimal, number: int) -> list[Reply]:
+    """The offer holds less than asked: say so and ask before ordering what it has."""
+    total = units.line_total(have, listing.unit, listing.price, listing.price_unit)
+    ctx.slots["partial"] = [listing.id, str(have), number]
+    want = ctx.qty(Decimal(ctx.slots["quantity"]), ctx.slots["unit"])
+    return ctx.ask("buy.smaller", "confirm_smaller", n=number, qty=ctx.qty(have, listing.unit), want=want,
+                   total=units.money(total, listing.currency) if total is not None else ctx.price(listing))
+
+
+async def on_smaller(ctx: Context) -> list[Reply] | None:
+    """yes: order what the offer has; no: back to the offers; another number: that offer."""
+    if choice_number(ctx.parse.text) is not None:
+        ctx.state = "buy.choice"
+        return await on_choice(ctx)
+    if ctx.parse.intent == "affirm":
+        listing_id, have, _ = ctx.slots["partial"]
+        return await place_order(ctx, await ctx.uow.listings.row(listing_id), Decimal(have))
+    if ctx.parse.intent == "deny":
+        ctx.slots.pop("partial", None)
+        ctx.state = "buy.choice"
+        ctx.slots["_ask"] = ["pick_number", {"n": str(len(ctx.slots.get("offers", [])))}]
+        return ctx.say("pick_another", n=len(ctx.slots.get("offers", [])))
+    return None
 
 
 async def on_count(ctx: Context) -> list[Reply] | None:
-    value = amount(number_answer(ctx, "quantity"))
+    value = amount(ctx.parse.first("quantity") or bare_number(ctx))
     if value is None:
         return None
     return await place_order(ctx, await ctx.uow.listings.row(ctx.slots["listing"]), value)
@@ -153,9 +196,14 @@ async def place_order(ctx: Context, listing, quantity: Decimal) -> list[Reply]:
         created_at=ctx.now, expires_at=ctx.now + timeout))
     farmer = await ctx.uow.users.row(listing.farmer_id)
     ctx.tell(farmer, "order_request", ref=order.id, buyer=ctx.name_of(ctx.user), **order_values(ctx, order))
+    asked_unit = ctx.slots.get("unit")
     ctx.done()
-    return ctx.say("order_created", ref=order.id, farmer=ctx.name_of(farmer, "unnamed_farmer")(ctx.lang),
-                   **{k: v(ctx.lang) for k, v in order_values(ctx, order).items()})
+    mine = {k: v(ctx.lang) for k, v in order_values(ctx, order).items()} | {"product": ctx.product(order.product)}
+    if asked_unit and units.convert(quantity, listing.unit, asked_unit) is not None:
+        mine["qty"] = ctx.qty(units.convert(quantity, listing.unit, asked_unit), asked_unit)  # as the buyer said it
+    reply = ctx.text("order_created", ref=order.id, farmer=ctx.name_of(farmer, "unnamed_farmer")(ctx.lang), **mine)
+    name = await contact.ask_name_once(ctx)
+    return [Reply(f"{reply}\n{name}" if name else reply)]
 
 
 def order_values(ctx: Context, order: Order) -> dict:
@@ -200,8 +248,9 @@ async def match_requests(ctx: Context, listing: Listing) -> list[str]:
                 "unit": request.unit or listing.unit}
         await offer_to(ctx, buyer, want, exclude=())
         wanted = f" ({ctx.qty(request.quantity, request.unit)})" if request.quantity and request.unit else ""
+        named = f" ({buyer.name})" if buyer.name else ""
         lines.append(ctx.text("request_matched_farmer", ref=listing.id, want=wanted,
-                              product=ctx.product(listing.product), buyer=ctx.name_of(buyer)(ctx.lang)))
+                              product=ctx.product(listing.product), buyer=named))
     return lines
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -70,6 +71,10 @@ class Context:
     state: str | None = None
     slots: dict = field(default_factory=dict)
     notices: list[Reply] = field(default_factory=list)
+    # Whether a text fits one reply on a channel (SMS: 2 segments); the gateway knows channels.
+    fits: Callable[[str, str], bool] = lambda channel, text: True
+    # product key -> the known name the user wrote for it ("maize" for corn), for replies to them
+    words: dict = field(default_factory=dict)
 
     # replies ---------------------------------------------------------------------------
     def text(self, key: str, **values) -> str:
@@ -77,6 +82,14 @@ class Context:
 
     def say(self, key: str, **values) -> list[Reply]:
         return [Reply(self.text(key, **values))]
+
+    def fit_list(self, channel: str, render: Callable[[list[str]], str], lines: list[str]) -> tuple[str, int]:
+        """render(lines), dropping lines from the end until it fits one reply on the channel
+        (an SMS list keeps its call to action); the text and how many lines it kept."""
+        shown = len(lines)
+        while shown > 1 and not self.fits(channel, render(lines[:shown])):
+            shown -= 1
+        return render(lines[:shown]), shown
 
     def lang_of(self, user: User) -> str:
         return user.language or self.default_lang
@@ -97,6 +110,8 @@ class Context:
         """Open a question: remember the state and slots, then ask it."""
         self.state = state
         self.slots["_ask"] = [key, {k: str(v) for k, v in values.items()}]
+        if self.words:
+            self.slots["_words"] = self.words
         return self.say(key, **values)
 
     def done(self) -> None:
@@ -112,7 +127,9 @@ class Context:
         return "zh" if self.market.currency == "CNY" else "en"
 
     def product(self, key: str, lang: str | None = None) -> str:
-        return self.catalog.product_name(key, lang or self.lang)
+        """The product's name; in English the user's own word for it when they used a known one."""
+        lang = lang or self.lang
+        return self.words.get(key, "") if lang != "zh" and self.words.get(key) else self.catalog.product_name(key, lang)
 
     def place(self, key: str | None, lang: str | None = None) -> str:
         return self.catalog.place_name(key, lang or self.lang)
@@ -131,8 +148,11 @@ class Context:
         return lambda lang: user.name or texts.word(fallback, lang)
 
     @staticmethod
-    def contact_of(user: User):
-        """How the other side reaches this user: the phone number, or WeChat."""
-        if user.channel == "wechat":
-            return lambda lang: "微信" if lang == "zh" else "via WeChat"
-        return lambda lang: user.address.removeprefix("whatsapp:")
+    def contact_of(user: User, ref: int):
+        """How the other side of order ref reaches this user: a shared phone, the SMS or
+        WhatsApp number, or (WeChat, no phone shared) messages relayed through the bot."""
+        address = user.address.removeprefix("whatsapp:")
+        phone = user.phone or (address if user.channel != "wechat" and address.startswith("+") else None)
+        if phone:
+            return lambda lang: phone
+        return lambda lang: texts.t("contact_via_bot", lang, ref=ref)

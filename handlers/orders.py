@@ -29,7 +29,9 @@ async def _answer(ctx: Context, accept: bool) -> list[Reply]:
         return ctx.say("no_pending")
     if len(pending) == 1:
         return await decide(ctx, pending[0].id, accept)
-    items = "; ".join(f"{o.id} {ctx.qty(o.quantity, o.unit)} {ctx.product(o.product)}" for o in pending[:5])
+    items = ("；" if ctx.lang == "zh" else "; ").join(
+        ctx.text("which_order_item", ref=o.id, qty=ctx.qty(o.quantity, o.unit), product=ctx.product(o.product))
+        for o in pending[:5])
     ctx.slots = {"accept": accept}
     return ctx.ask("orders.which", "which_order", items=items, ref=pending[0].id)
 
@@ -56,9 +58,9 @@ async def decide(ctx: Context, ref: int, accept: bool) -> list[Reply]:
     mine = {k: v(ctx.lang) for k, v in values.items()}
     if accept:
         ctx.tell(buyer, "order_accepted_buyer", ref=ref, name=ctx.name_of(ctx.user, "unnamed_farmer"),
-                 contact=ctx.contact_of(ctx.user), **values)
+                 contact=ctx.contact_of(ctx.user, ref), **values)
         return ctx.say("order_accepted_farmer", ref=ref, name=ctx.name_of(buyer)(ctx.lang),
-                       contact=ctx.contact_of(buyer)(ctx.lang), **mine)
+                       contact=ctx.contact_of(buyer, ref)(ctx.lang), **mine)
     await ctx.uow.listings.release(order.listing_id, order.quantity, ctx.now)
     await tell_buyer_and_reoffer(ctx, order, buyer, "order_declined_buyer")
     return ctx.say("order_declined_farmer", ref=ref, qty=mine["qty"], listing=order.listing_id)
@@ -70,8 +72,9 @@ async def tell_buyer_and_reoffer(ctx: Context, order: Order, buyer, key: str) ->
     lang = ctx.lang_of(buyer)
     news = texts.t(key, lang, ref=order.id)
     found = await buy.offers_for(ctx, buyer, want, exclude=(order.listing_id,))
-    if found is None:
-        more = texts.t("no_more_offers", lang, product=ctx.catalog.product_name(order.product, lang))
+    if found is None:  # nothing else on offer: the buyer may wait for the next listing
+        more = texts.t("no_offers", lang, product=ctx.catalog.product_name(order.product, lang))
+        await ctx.uow.conversations.save(buyer.id, "buy.standing", {**want, "location": buyer.place}, ctx.now)
     else:
         more, slots = found
         await ctx.uow.conversations.save(buyer.id, "buy.choice", slots, ctx.now)
@@ -79,14 +82,26 @@ async def tell_buyer_and_reoffer(ctx: Context, order: Order, buyer, key: str) ->
 
 
 async def cancel(ctx: Context) -> list[Reply]:
-    """cancel 1023 (an order of mine) or cancel 57 (a listing of mine)."""
+    """cancel 1023 (an order of mine), cancel 57 (a listing of mine), or "cancel my peach
+    listing" (the only listing of that product)."""
     ref = ref_answer(ctx)
     if ref is None:
-        return ctx.say("nothing_to_cancel")
+        return await _cancel_by_product(ctx)
     order = await ctx.uow.orders.get(ref)
     if order is not None:
         return await _cancel_order(ctx, order)
-    listing = await sell.owned_listing(ctx, ref)
+    return await _remove_listing(ctx, await sell.owned_listing(ctx, ref))
+
+
+async def _cancel_by_product(ctx: Context) -> list[Reply]:
+    product = ctx.parse.first("product")
+    listings = await ctx.uow.listings.of_farmer(ctx.user.id, ctx.now, product) if product else []
+    if len(listings) != 1:
+        return ctx.say("nothing_to_cancel") if not listings else sell.which(ctx, listings, "cancel")
+    return await _remove_listing(ctx, listings[0])
+
+
+async def _remove_listing(ctx: Context, listing) -> list[Reply]:
     listing.status, listing.updated_at = "cancelled", ctx.now
     for pending in await ctx.uow.orders.pending_for_listing(listing.id):
         await ctx.uow.orders.transition(pending, ("pending",), "cancelled", ctx.now)

@@ -1,8 +1,10 @@
-"""Price answers: coordinator prices per market, asking-price range, median and weekly change."""
+"""Price answers: coordinator prices per market; asking-price range, median and weekly change
+per currency and unit."""
 
 from __future__ import annotations
 
 import statistics
+from collections import defaultdict
 from datetime import timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -10,21 +12,26 @@ from zoneinfo import ZoneInfo
 from bot.messages import Reply
 from handlers import units
 from handlers.context import Context
+from handlers.currency import mass_unit
+from handlers.slots import unknown_word
 
 WEEK = timedelta(days=7)
 JUST_AFTER = timedelta(seconds=1)  # include listings made this very second
+MAX_GROUPS = 3  # asking-price lines in one answer: a reply stays within 2 SMS segments
 
 
 async def price_query(ctx: Context) -> list[Reply]:
     product = ctx.parse.first("product")
     if not product:
-        return ctx.say("ask_price_product")
+        word = unknown_word(ctx)  # "durian price?": say it is not known rather than ask again
+        return ctx.say("unknown_product_named", word=word) if word else ctx.say("ask_price_product")
     name = ctx.product(product)
     lines = [ctx.text("price_header", product=name, Product=name[:1].upper() + name[1:])]
     lines += await _market_lines(ctx, product, ctx.parse.first("location") or ctx.user.place)
-    asking = await _asking_line(ctx, product)
-    if asking:
-        lines.append(asking)
+    for i, line in enumerate(await _asking_lines(ctx, product)):
+        if i and not ctx.fits(ctx.msg.channel, "\n".join([*lines, line])):
+            break  # a smaller group is not worth a third SMS segment
+        lines.append(line)
     if len(lines) == 1:
         return ctx.say("no_prices", product=ctx.product(product))
     return [Reply("\n".join(lines))]
@@ -32,9 +39,7 @@ async def price_query(ctx: Context) -> list[Reply]:
 
 async def summary_lines(ctx: Context, product: str, place: str | None = None) -> list[str]:
     """A price answer's lines without its header (the daily digest sends them too)."""
-    lines = await _market_lines(ctx, product, place)
-    asking = await _asking_line(ctx, product)
-    return lines + [asking] if asking else lines
+    return await _market_lines(ctx, product, place) + await _asking_lines(ctx, product)
 
 
 async def _market_lines(ctx: Context, product: str, place: str | None) -> list[str]:
@@ -43,44 +48,51 @@ async def _market_lines(ctx: Context, product: str, place: str | None) -> list[s
     zone = ZoneInfo(ctx.market.timezone)
     lines = []
     for row in rows[:3]:
-        price = _in_display_unit(ctx, row.price, row.unit)
-        shown = units.unit_price(price, row.currency, ctx.market.display_unit, ctx.lang) if price is not None \
+        per = mass_unit(ctx, row.currency)
+        price = units.price_per(row.price, row.unit, per)
+        shown = units.unit_price(price, row.currency, per, ctx.lang) if price is not None \
             else units.unit_price(row.price, row.currency, row.unit, ctx.lang)
         date = row.published_at.astimezone(zone)
         day = f"{date.month}月{date.day}日" if ctx.lang == "zh" else date.strftime("%d %b")
-        where = ctx.place(row.location) or ("各地" if ctx.lang == "zh" else "All")
-        lines.append(ctx.text("price_market", place=where, price=shown, date=day))
+        key = "price_market" if row.location else "price_all_markets"
+        lines.append(ctx.text(key, place=ctx.place(row.location), price=shown, date=day))
     return lines
 
 
-def _in_display_unit(ctx: Context, price: Decimal, unit: str) -> Decimal | None:
-    return units.price_per(price, unit, ctx.market.display_unit)
-
-
-def _comparable_prices(ctx: Context, asked: list) -> list[Decimal]:
-    """Asking prices per display unit in the market currency, one per listing (asked: rows of
-    repos.Listings.asked_between, each price with its count); others cannot be compared."""
-    prices = []
+def _groups(ctx: Context, asked: list) -> dict[tuple[str, str], list[Decimal]]:
+    """Asking prices by (currency, unit), one per listing: mass units restated per the
+    currency's unit (currency.mass_unit: the display unit, or kg for shillings in a yuan
+    deployment), count units (bag, crate, ...) as asked, since they convert to nothing (asked:
+    rows of repos.Listings.asked_between, each price with its count)."""
+    groups: dict[tuple[str, str], list[Decimal]] = defaultdict(list)
     for x in asked:
-        per = _in_display_unit(ctx, x.price, x.price_unit)
-        if per is not None and x.currency == ctx.market.currency:
-            prices += [per] * x.n
-    return prices
+        per = units.price_per(x.price, x.price_unit, mass_unit(ctx, x.currency))
+        unit = mass_unit(ctx, x.currency) if per is not None else x.price_unit
+        groups[x.currency, unit] += [x.price if per is None else per] * x.n
+    return groups
 
 
-async def _asking_line(ctx: Context, product: str) -> str | None:
+async def _asking_lines(ctx: Context, product: str) -> list[str]:
+    """A line per (currency, unit) group of the week's asking prices, never averaged across
+    them: the deployment's currency first, then the groups with most listings."""
     now = ctx.now
-    this_week = _comparable_prices(ctx, await ctx.uow.listings.asked_between(product, now - WEEK, now + JUST_AFTER))
-    if not this_week:
-        return None
-    last_week = _comparable_prices(ctx, await ctx.uow.listings.asked_between(product, now - 2 * WEEK, now - WEEK))
-    median = statistics.median(this_week)
+    this_week = _groups(ctx, await ctx.uow.listings.asked_between(product, now - WEEK, now + JUST_AFTER))
+    last_week = _groups(ctx, await ctx.uow.listings.asked_between(product, now - 2 * WEEK, now - WEEK))
+    currency, unit = ctx.market.currency, ctx.market.display_unit
+    order = sorted(this_week, key=lambda g: (g[0] != currency, -len(this_week[g]), g[1] != unit, g))
+    return [_asking_line(ctx, group, this_week[group], last_week.get(group)) for group in order[:MAX_GROUPS]]
+
+
+def _asking_line(ctx: Context, group: tuple[str, str], prices: list[Decimal], before: list[Decimal] | None) -> str:
+    """Range and median of one group's prices, with the change on the group's last week."""
+    currency, unit = group
+    median = statistics.median(prices)
     change = ""
-    if last_week and statistics.median(last_week):
-        pct = (median - statistics.median(last_week)) / statistics.median(last_week) * 100
+    if before and statistics.median(before):
+        pct = (median - statistics.median(before)) / statistics.median(before) * 100
         change = ctx.text("price_change", pct=f"{pct:+.0f}%")
-    fmt = lambda value: units.unit_price(value, ctx.market.currency, ctx.market.display_unit, ctx.lang)  # noqa: E731
-    if len(this_week) == 1:
+    fmt = lambda value: units.unit_price(value, currency, unit, ctx.lang)  # noqa: E731
+    if len(prices) == 1:
         return ctx.text("price_asking_one", price=fmt(median), change=change)
-    return ctx.text("price_asking", low=units.money(min(this_week), ctx.market.currency),
-                    high=fmt(max(this_week)), median=fmt(median), n=len(this_week), change=change)
+    return ctx.text("price_asking", low=units.money(min(prices), currency), high=fmt(max(prices)),
+                    median=fmt(median), n=len(prices), change=change)

@@ -1,57 +1,112 @@
-"""Selling: list produce with one question at a time, update, show and remove listings."""
+"""Selling: list produce with one question at a time, correct what was just written, update,
+show and remove listings."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
+from decimal import Decimal
 
 from bot.messages import Reply
-from handlers import buy, contact, currency, units
+from handlers import buy, contact, currency, dialog, units
 from handlers.context import Context, DomainError
-from handlers.slots import amount, from_parse, merge, money, number_answer
+from handlers.slots import (
+    amount, bad_numbers, bare_number, from_parse, items, loose_number, money, total_price, unit_price_of_total,
+    unknown_word,
+)
 from storage.models import Listing
+from storage.repos import REF_OFFSET
 
-SOLD_OUT = ("sold out", "soldout", "none left", "卖完", "售罄", "卖光", "没货", "没有了")
+SOLD_OUT = ("sold out", "soldout", "none left", "nothing left", "all gone", "卖完", "售罄", "卖光", "没货", "没有了")
+# "sold 10kg" takes 10 kg off what is left; "100 more kg" / "又到了100斤" adds; anything else sets.
+SOLD_SOME = re.compile(r"(?<![a-z])sold(?!\s*out)(?![a-z])|(?<!不)卖了|卖掉|卖出")
+MORE = re.compile(r"(?<![a-z])(?:more|another|extra|additional|add)(?![a-z])|又|再来|多了|加了|新到")
+TRADE = ("product", "quantity", "unit", "price", "currency", "price_unit", "location")
 
 
+# a new listing --------------------------------------------------------------------------
 async def sell(ctx: Context) -> list[Reply]:
-    ctx.slots = from_parse(ctx)
-    return await _next(ctx)
+    """A new listing (one per product the message names); "I have 100 more kg" adds to one."""
+    more = await _listing_to_add_to(ctx)
+    if isinstance(more, list):
+        return more
+    if more is not None:
+        return await apply_update(ctx, more)
+    found, lead = _read_items(ctx)
+    ctx.slots = {**found[0], "_queue": found[1:]} if len(found) > 1 else found[0]
+    return await _next(ctx, lead)
+
+
+def _read_items(ctx: Context) -> tuple[list[dict], list[str]]:
+    """Each product's details, without numbers that make no sense (each named in lead)."""
+    found, lead = items(ctx), []
+    for slot, reason in bad_numbers(ctx).items():
+        lead.append(ctx.text(reason, what=ctx.word(slot)))
+        for item in found:
+            item.pop(slot, None)
+    if len(found) == 1 and total_price(ctx) and "price" in found[0]:
+        found[0]["price_total"] = found[0].pop("price")
+    return found, lead
 
 
 async def on_answer(ctx: Context) -> list[Reply] | None:
-    """Read the answer to the question asked (product, quantity or price), then go on."""
-    asked = ctx.state.split(".")[1]
-    new = from_parse(ctx)
-    if asked == "product" and "product" not in new:
-        return None
-    if asked in ("quantity", "price"):
-        value = number_answer(ctx, asked)
-        if value is None:
-            return None
-        new.pop("quantity" if asked == "price" else "price", None)
-        new[asked] = value
-        if asked == "price" and "unit" in new:
-            new.setdefault("price_unit", new.pop("unit"))
-    merge(ctx, new)
-    return await _next(ctx)
+    """The answer to the question asked (product, quantity or price); None if it is not one,
+    or if the message is a request of its own (routing then starts over with it)."""
+    return await dialog.answer(ctx, "sell", TRADE, sell, _next)
 
 
-async def _next(ctx: Context) -> list[Reply]:
-    s = ctx.slots
+async def _next(ctx: Context, lead: list[str] | None = None) -> list[Reply]:
+    """Ask for what is missing, else list it (and the next product of the message, if any)."""
+    lead, s = list(lead or []), ctx.slots
     if "product" not in s:
-        return ctx.ask("sell.product", "ask_sell_product")
+        word = unknown_word(ctx)
+        if word:
+            lead.append(ctx.text("unknown_product_named", word=word))
+        return _ask(ctx, lead, "sell.product", "ask_sell_product")
     if amount(s.get("quantity")) is None:
-        return ctx.ask("sell.quantity", "ask_sell_quantity", product=ctx.product(s["product"]))
-    s.setdefault("unit", ctx.market.display_unit)
+        return _ask(ctx, lead, "sell.quantity", "ask_sell_quantity", product=ctx.product(s["product"]))
+    if "unit" not in s:
+        s["unit"] = await currency.default_unit(ctx, s.get("currency"))
+    if s.get("price_total") and money(s["price_total"]) is not None:
+        s["price"] = str(unit_price_of_total(money(s.pop("price_total")), amount(s["quantity"])))
+        s.setdefault("price_unit", s["unit"])
     if money(s.get("price")) is None:
-        return ctx.ask("sell.price", "ask_sell_price", unit=units.unit_name(s["unit"], ctx.lang))
+        return _ask(ctx, lead, "sell.price", "ask_sell_price", unit=units.unit_name(s["unit"], ctx.lang),
+                    product=ctx.product(s["product"]))
+    return await _list(ctx, lead)
+
+
+def _ask(ctx: Context, lead: list[str], state: str, key: str, **values) -> list[Reply]:
+    queue = ctx.slots.get("_queue")
+    question = ctx.ask(state, key, **values)[0].text
+    if queue:
+        ctx.slots["_queue"] = queue
+    return [Reply("\n".join([*lead, question]))]
+
+
+async def _list(ctx: Context, lead: list[str]) -> list[Reply]:
+    queue = ctx.slots.get("_queue") or []
     listing = await _create(ctx)
-    ctx.done()
     matched = await buy.match_requests(ctx, listing)
     place = f", {ctx.place(listing.location)}" if listing.location else ""
     created = ctx.text("listing_created", ref=listing.id, qty=ctx.qty(listing.quantity_total, listing.unit),
                        product=ctx.product(listing.product), price=ctx.price(listing), place=place)
-    return [Reply("\n".join([created, *matched]))]
+    lines = [*lead, created, *matched]
+    made = [*ctx.slots.get("_made", []), listing.id]
+    if queue:  # the next product of the same message
+        ctx.done()
+        ctx.slots = {**queue[0], "_queue": queue[1:], "_made": made}
+        return [Reply("\n".join([*lines, (await _next(ctx))[0].text]))]
+    written(ctx, *made)
+    name = await contact.ask_name_once(ctx)
+    return [Reply("\n".join([*lines, name] if name else lines))]
+
+
+def written(ctx: Context, *listings: Listing | int) -> None:
+    """Remember the listings just written, so that the next message can correct them."""
+    ids = [x if isinstance(x, int) else x.id for x in listings]
+    ctx.done()
+    ctx.state, ctx.slots = "sell.written", {"listing": ids[-1], "listings": ids}
 
 
 async def _create(ctx: Context) -> Listing:
@@ -70,35 +125,172 @@ async def _create(ctx: Context) -> Listing:
     return await ctx.uow.listings.add(listing)
 
 
+# correcting what was just written --------------------------------------------------------
+async def on_written(ctx: Context) -> list[Reply] | None:
+    """Right after listings are confirmed: "no, 3.5" / "actually 100kg" / "改成80斤" change the one
+    meant (asking which when that is unclear). None for anything else, an update of another
+    product included: the listings stay as they are and the message is routed as usual."""
+    mine = await _written_listings(ctx)
+    if not mine or dialog.is_new_request(ctx, None) or await _names_other(ctx, mine):
+        return None
+    product, marker = ctx.parse.first("product"), dialog.is_correction(ctx)
+    if product and not marker and all(x.product != product for x in mine):
+        return None  # "sold 20 jin apples" right after listing pears is about the apples
+    if ctx.parse.intent == "cancel" and not ctx.parse.first("ref") and not product:
+        return ctx.say("to_remove", ref=mine[-1].id)  # never a silent "cancelled" of nothing
+    if ctx.parse.intent == "affirm" and not ctx.parse.entities and not marker:  # "ok"
+        if not await ctx.uow.orders.pending_for_farmer(ctx.user.id):
+            return ctx.say("ok")
+    meant = [x for x in mine if x.product == product] or mine
+    if ctx.parse.intent == "update_listing" and dialog.confident(ctx) and not marker:
+        return await apply_update(ctx, meant[0]) if len(meant) == 1 else which(ctx, meant)
+    values = {k: v for k, v in from_parse(ctx).items() if k in TRADE}
+    bare = None if {"quantity", "price"} & values.keys() else bare_number(ctx)
+    if bare is None and not (values and marker):
+        if marker and ctx.parse.intent == "deny" and not values:
+            if not await ctx.uow.orders.pending_for_farmer(ctx.user.id):
+                return ctx.say("ask_correction", ref=mine[-1].id)
+        return None
+    if bare is not None:
+        values["price"] = bare  # a bare number after a listing is its price (README)
+    return await _correct(ctx, meant[0], values) if len(meant) == 1 else which(ctx, meant)
+
+
+async def _written_listings(ctx: Context) -> list[Listing]:
+    ids = ctx.slots.get("listings") or [ctx.slots.get("listing", 0)]
+    found = [await ctx.uow.listings.get(i) for i in ids]
+    return [x for x in found if x is not None and x.status == "active" and x.farmer_id == ctx.user.id]
+
+
+async def _names_other(ctx: Context, mine: list[Listing]) -> bool:
+    """Whether the message names another of the user's orders or listings ("no 1023" answers
+    an order); a number that is no such reference ("no, 150") is a value, not a reference."""
+    ref = ctx.parse.first("ref")
+    if not ref or int(ref) <= REF_OFFSET or int(ref) in {x.id for x in mine}:
+        return False
+    order = await ctx.uow.orders.get(int(ref))
+    if order is not None:
+        return ctx.user.id in (order.buyer_id, order.farmer_id)
+    listing = await ctx.uow.listings.get(int(ref))
+    return listing is not None and listing.farmer_id == ctx.user.id
+
+
+def which(ctx: Context, listings: list[Listing], action: str = "change") -> list[Reply]:
+    """Several listings could be meant: name them and how to say which."""
+    items_ = ", ".join(f"{x.id} {ctx.qty(x.quantity_available, x.unit)} {ctx.product(x.product)}" for x in listings[:5])
+    key = "which_listing_ref" if action == "change" else "which_listing_cancel"
+    return ctx.say(key, items=items_, ref=listings[-1].id)
+
+
+async def _correct(ctx: Context, listing: Listing, values: dict) -> list[Reply]:
+    bad = bad_numbers(ctx)
+    if bad:
+        slot, reason = next(iter(bad.items()))
+        return ctx.say(reason, what=ctx.word(slot))
+    changes = []
+    if values.get("product") and values["product"] != listing.product:
+        changes.append(f"{ctx.product(listing.product)} → {ctx.product(values['product'])}")
+        listing.product = values["product"]
+    if amount(values.get("quantity")) is not None:
+        before = ctx.qty(listing.quantity_total, listing.unit)
+        if units.convert(Decimal(1), values.get("unit") or listing.unit, listing.unit) is None:
+            return ctx.say("wrong_unit", ref=listing.id, unit=units.unit_name(listing.unit, ctx.lang, 2))
+        _reset_total(listing, amount(values["quantity"]), values.get("unit"))
+        if ctx.qty(listing.quantity_total, listing.unit) != before:
+            changes.append(f"{before} → {ctx.qty(listing.quantity_total, listing.unit)}")
+    if money(values.get("price")) is not None:
+        before = ctx.price(listing)
+        await _set_price(ctx, listing, money(values["price"]), values)
+        if ctx.price(listing) != before:
+            changes.append(f"{before} → {ctx.price(listing)}")
+    if not changes:
+        return ctx.say("nothing_changed", ref=listing.id)
+    listing.updated_at = ctx.now
+    written(ctx, listing)
+    return ctx.say("listing_corrected", ref=listing.id, changes="; ".join(changes),
+                   qty=ctx.qty(listing.quantity_available, listing.unit), product=ctx.product(listing.product),
+                   price=ctx.price(listing))
+
+
+def _reset_total(listing: Listing, quantity: Decimal, unit: str | None) -> None:
+    """The listing's whole quantity was meant to be `quantity`; what orders hold stays held."""
+    held = listing.quantity_total - listing.quantity_available
+    converted = units.convert(quantity, unit or listing.unit, listing.unit)
+    listing.quantity_total = max(converted, held)
+    listing.quantity_available = listing.quantity_total - held
+
+
+async def _set_price(ctx: Context, listing: Listing, price: Decimal, values: dict) -> None:
+    listing.price = price
+    listing.currency = await currency.currency_for(ctx, values.get("currency"), listing)
+    listing.price_unit = values.get("price_unit") or listing.price_unit
+
+
+# updating a listing ---------------------------------------------------------------------
 async def update_listing(ctx: Context) -> list[Reply]:
     listing = await _listing_to_update(ctx)
     if isinstance(listing, list):
         return listing
+    return await apply_update(ctx, listing)
+
+
+async def apply_update(ctx: Context, listing: Listing) -> list[Reply]:
+    """What is left (set, taken off or added to) and the price, as the message says."""
+    bad = bad_numbers(ctx)
+    if bad:
+        slot, reason = next(iter(bad.items()))
+        return ctx.say(reason, what=ctx.word(slot))
     quantity, price = amount(ctx.parse.first("quantity")), money(ctx.parse.first("price"))
     sold_out = any(word in ctx.parse.text.lower() for word in SOLD_OUT) and quantity is None
     if quantity is None and price is None and not sold_out:
+        price = money(loose_number(ctx))  # "apples now 3.5"
+    if quantity is None and price is None and not sold_out:
         return ctx.say("ask_update")
-    if quantity is not None or sold_out:
-        _set_quantity(listing, quantity, ctx.parse.first("unit"))
+    if sold_out:
+        listing.quantity_available = Decimal(0)
+    elif quantity is not None:
+        problem = _change_quantity(ctx, listing, quantity, ctx.parse.first("unit"))
+        if problem:
+            return problem
     if price is not None:
-        listing.price = price
-        listing.currency = await currency.currency_for(ctx, ctx.parse.first("currency"), listing)
-        listing.price_unit = ctx.parse.first("price_unit") or listing.price_unit
+        await _set_price(ctx, listing, price, {k: ctx.parse.first(k) for k in ("currency", "price_unit")})
     listing.updated_at = ctx.now
+    written(ctx, listing)
     return ctx.say("listing_updated", ref=listing.id, product=ctx.product(listing.product),
                    qty=ctx.qty(listing.quantity_available, listing.unit), price=ctx.price(listing))
 
 
-def _set_quantity(listing: Listing, quantity, unit: str | None) -> None:
-    """The farmer says what is left now; mass units convert, other units replace."""
-    if quantity is None:
-        listing.quantity_available = 0
-        return
+def _change_quantity(ctx: Context, listing: Listing, quantity: Decimal, unit: str | None) -> list[Reply] | None:
+    """Set what is left, or take off what was sold, or add what came in; a reply if it can't."""
+    text = ctx.parse.text.lower()
+    mode = "sub" if SOLD_SOME.search(text) else "add" if MORE.search(text) else "set"
     converted = units.convert(quantity, unit or listing.unit, listing.unit)
-    if converted is None:
-        converted, listing.unit = quantity, unit
-    listing.quantity_available = converted
-    listing.quantity_total = max(listing.quantity_total, converted)
+    if converted is None:  # 300 kg left of a listing sold by the bag: its price is per bag
+        return ctx.say("wrong_unit", ref=listing.id, unit=units.unit_name(listing.unit, ctx.lang, 2))
+    if mode == "sub":
+        if converted > listing.quantity_available:
+            return ctx.say("not_that_much", ref=listing.id, qty=ctx.qty(listing.quantity_available, listing.unit))
+        listing.quantity_available -= converted
+    elif mode == "add":
+        listing.quantity_available += converted
+        listing.quantity_total += converted
+    else:  # what is left now
+        listing.quantity_available = converted
+        listing.quantity_total = max(listing.quantity_total, converted)
+    return None
+
+
+async def _listing_to_add_to(ctx: Context) -> Listing | list[Reply] | None:
+    """The listing "I have 100 more kg" / "又到了100斤" adds to, or "卖了30斤" takes from (the
+    product's, or the only one; asks which when unclear); None for a new listing (it has a price)."""
+    text = ctx.parse.text.lower()
+    if not (MORE.search(text) or SOLD_SOME.search(text)) or ctx.parse.first("price") or not ctx.parse.first("quantity"):
+        return None
+    product = ctx.parse.first("product")
+    listings = await ctx.uow.listings.of_farmer(ctx.user.id, ctx.now, product)
+    if not listings:
+        return None
+    return listings[-1] if len(listings) == 1 else await _listing_to_update(ctx)
 
 
 async def _listing_to_update(ctx: Context) -> Listing | list[Reply]:
@@ -111,10 +303,12 @@ async def _listing_to_update(ctx: Context) -> Listing | list[Reply]:
     if not listings:
         return ctx.say("no_listings")
     if len(listings) > 1 and not product:
-        items = ", ".join(f"{x.id} {ctx.product(x.product)}" for x in listings[:5])
+        items_ = ", ".join(f"{x.id} {ctx.product(x.product)}" for x in listings[:5])
         example = f"{ctx.product(listings[0].product)} 20 kg" if ctx.lang != "zh" else \
             f"{ctx.product(listings[0].product)}还剩20斤"
-        return ctx.say("which_listing", items=items, example=example)
+        return ctx.say("which_listing", items=items_, example=example)
+    if len(listings) > 1:  # two listings of the product: never guess which one changed
+        return which(ctx, listings)
     return listings[-1]
 
 
@@ -131,6 +325,9 @@ async def my_listings(ctx: Context) -> list[Reply]:
     listings = await ctx.uow.listings.of_farmer(ctx.user.id, ctx.now)
     if not listings:
         return ctx.say("no_listings")
+    shown = listings[-5:]  # the newest five; the rest are counted
     lines = [ctx.text("listing_line", ref=x.id, product=ctx.product(x.product), price=ctx.price(x),
-                      qty=ctx.qty(x.quantity_available, x.unit)) for x in listings[:5]]
-    return ctx.say("my_listings", items="\n".join(lines), ref=listings[0].id)
+                      qty=ctx.qty(x.quantity_available, x.unit)) for x in shown]
+    if len(listings) > len(shown):
+        lines.append(ctx.text("more_listings", n=len(listings) - len(shown)))
+    return ctx.say("my_listings", items="\n".join(lines), ref=shown[0].id)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from bot.messages import Reply
-from handlers import alerts, broadcast, buy, contact, help, orders, prices, profile, sell
+from handlers import alerts, broadcast, buy, contact, dialog, help, orders, prices, profile, sell
 from handlers.context import Context, Parse
+from handlers.slots import product_words, written_in_pinyin
 from handlers.texts import t
 
 INTENT_HANDLERS = {
@@ -28,10 +29,11 @@ INTENT_HANDLERS = {
 
 
 async def on_clarify(ctx: Context) -> list[Reply] | None:
-    """The answer to "sell or buy?": run the remembered message as the chosen intent."""
-    answer = ctx.parse.text.strip().lower()
-    chosen = ctx.parse.intent if ctx.parse.intent in ACTIONS else CHOICES.get(answer)
-    if chosen is None:
+    """The answer to "sell or buy?": the remembered message runs as the chosen action; a
+    message with details of its own is a request of its own (routed as usual)."""
+    answer = ctx.parse.text.strip().lower().strip("!.。！ ")
+    chosen = CHOICES.get(answer) or dialog.action_verb(answer)
+    if chosen is None or _has_details(ctx):
         return None
     original = ctx.slots
     ctx.done()
@@ -40,7 +42,12 @@ async def on_clarify(ctx: Context) -> list[Reply] | None:
     return await INTENT_HANDLERS[chosen](ctx)
 
 
-CHOICES = {"sell": "sell", "卖": "sell", "1": "sell", "buy": "buy", "买": "buy", "2": "buy"}
+def _has_details(ctx: Context) -> bool:
+    return any(ctx.parse.first(k) for k in ("product", "quantity", "price"))
+
+
+CHOICES = {"sell": "sell", "卖": "sell", "1": "sell", "selling": "sell", "i am selling": "sell", "我要卖": "sell",
+           "buy": "buy", "买": "buy", "2": "buy", "buying": "buy", "i am buying": "buy", "我要买": "buy", "我想买": "buy"}
 
 
 # An open question's state → the handler that tries to read the answer (None: not an answer).
@@ -48,10 +55,12 @@ STATE_HANDLERS = {
     "sell.product": sell.on_answer,
     "sell.quantity": sell.on_answer,
     "sell.price": sell.on_answer,
+    "sell.written": sell.on_written,
     "buy.product": buy.on_answer,
     "buy.quantity": buy.on_answer,
     "buy.choice": buy.on_choice,
     "buy.count": buy.on_count,
+    "buy.smaller": buy.on_smaller,
     "buy.standing": buy.on_standing,
     "orders.which": orders.on_which,
     "broadcast.confirm": broadcast.on_confirm,
@@ -59,6 +68,8 @@ STATE_HANDLERS = {
     "contact.name": contact.on_name,
 }
 
+# States that are not questions: what the user may say next, else routed as usual.
+PASSIVE = {"sell.written", "contact.name"}
 # Intents that answer a question without dropping the one the bot asked.
 KEEP_STATE = {"price_query", "my_listings", "my_orders", "help", "greet", "set_profile"}
 CANCEL_WORDS = {"cancel", "取消", "算了", "never mind", "nevermind", "forget it", "不要了"}
@@ -66,21 +77,34 @@ ACTIONS = {"sell", "buy"}
 
 
 def _is_plain_cancel(ctx: Context) -> bool:
+    """'cancel' ending an open question; not a state that is no question ('cancel' right after
+    a listing is about the listing), nor 'cancel 57' / 'cancel my peach listing'."""
+    if ctx.state in PASSIVE:
+        return False
     words = ctx.parse.text.strip().lower().strip("!.。！ ")
-    return words in CANCEL_WORDS or (ctx.parse.intent == "cancel" and not ctx.parse.all("ref"))
+    named = ctx.parse.all("ref") or ctx.parse.all("product")
+    return words in CANCEL_WORDS or (ctx.parse.intent == "cancel" and not named)
 
 
 async def route(ctx: Context) -> list[Reply]:
+    ctx.words = {**ctx.slots.get("_words", {}), **product_words(ctx)}
+    if ctx.lang != "zh" and written_in_pinyin(ctx):
+        ctx.lang = "zh"  # "mai pingguo 100 jin" is answered in Chinese
     if ctx.state and _is_plain_cancel(ctx):
         ctx.done()
         return ctx.say("cancelled")
     if contact.is_command(ctx):  # 'msg 1023 …' and a shared phone: any time, the question kept
         return await contact.command(ctx)
+    if small := help.small_talk(ctx) or profile.unknown_place(ctx):  # the question, if any, kept
+        return _still_open(ctx, small)
     if ctx.state in STATE_HANDLERS:
+        was = ctx.state
         replies = await STATE_HANDLERS[ctx.state](ctx)
         if replies is not None:
             return replies
-        if not _clear(ctx):
+        if was in PASSIVE or ctx.state is None:  # not a question, or the handler let it go
+            ctx.done()
+        elif not _clear(ctx) and not dialog.crossed(ctx):
             return _reprompt(ctx)
     elif ctx.state:
         ctx.done()  # a state from an older version: forget it rather than stall
@@ -88,17 +112,50 @@ async def route(ctx: Context) -> list[Reply]:
 
 
 async def dispatch(ctx: Context) -> list[Reply]:
-    """Answer by intent; low confidence asks sell-or-buy or shows the help menu."""
+    """Answer by intent; an unsure or two-sided message asks sell-or-buy or shows the menu. A
+    new request drops the open question (saying so); a digression keeps it (saying so)."""
+    if profile.asks_profile(ctx):
+        return _still_open(ctx, await profile.show_profile(ctx))
     threshold = ctx.settings.nlu.confidence_threshold
-    if ctx.parse.confidence < threshold:
-        return _clarify(ctx) or help.not_understood(ctx)
+    if ctx.parse.confidence < threshold or (dialog.crossed(ctx) and _crossable(ctx)):
+        return _lead(dialog.dropped_note(ctx, ctx.state, ctx.slots) if ctx.state else None,
+                     _clarify(ctx) or await _not_understood(ctx))
     saved = (ctx.state, dict(ctx.slots))
-    if ctx.parse.intent not in KEEP_STATE:
-        ctx.done()
-    replies = await INTENT_HANDLERS[ctx.parse.intent](ctx)
-    if ctx.state is None and ctx.parse.intent in KEEP_STATE and saved[0]:
-        ctx.state, ctx.slots = saved
-    return replies
+    if ctx.parse.intent in KEEP_STATE:
+        replies = await INTENT_HANDLERS[ctx.parse.intent](ctx)
+        if saved[0] and ctx.state in (None, saved[0]):
+            ctx.state, ctx.slots = saved
+            return _still_open(ctx, replies)
+        return replies
+    note = dialog.dropped_note(ctx, *saved) if saved[0] else None
+    ctx.done()
+    if ctx.parse.intent == "out_of_scope":
+        return _lead(note, await _not_understood(ctx, await help.out_of_scope(ctx)))
+    return _lead(note, await INTENT_HANDLERS[ctx.parse.intent](ctx))
+
+
+# A message that could be either side of a trade is asked about, whatever the model guessed.
+CROSSABLE = {"sell", "buy", "price_query", "update_listing", "out_of_scope"}
+
+
+def _crossable(ctx: Context) -> bool:
+    return ctx.parse.intent in CROSSABLE or bool(ctx.parse.first("product"))
+
+
+async def _not_understood(ctx: Context, replies: list[Reply] | None = None) -> list[Reply]:
+    """The menu; with one order under way, how to write to the other side (never a silent relay)."""
+    replies = replies or help.not_understood(ctx)
+    hint = await contact.relay_hint(ctx)
+    return [Reply(f"{replies[0].text}\n{hint}")] if hint else replies
+
+
+def _still_open(ctx: Context, replies: list[Reply]) -> list[Reply]:
+    reminder = dialog.still_open(ctx) if ctx.state and ctx.state not in PASSIVE else None
+    return [Reply(f"{replies[0].text}\n{reminder}"), *replies[1:]] if reminder and replies else replies
+
+
+def _lead(note: str | None, replies: list[Reply]) -> list[Reply]:
+    return [Reply(f"{note}\n{replies[0].text}"), *replies[1:]] if note and replies else replies
 
 
 def _clear(ctx: Context) -> bool:
@@ -114,11 +171,11 @@ def _reprompt(ctx: Context) -> list[Reply]:
 
 
 def _clarify(ctx: Context) -> list[Reply] | None:
-    """Two close action intents: ask which one, remembering the message."""
+    """Two close action intents, or a message that reads either way: ask which one, remembering it."""
     top = [r for r in ctx.parse.ranking[:2]]
-    if len(top) < 2 or {top[0]["name"], top[1]["name"]} != ACTIONS:
-        return None
-    if top[0]["confidence"] - top[1]["confidence"] > ctx.settings.nlu.ambiguity_margin:
+    close = (len(top) == 2 and {top[0]["name"], top[1]["name"]} == ACTIONS
+             and top[0]["confidence"] - top[1]["confidence"] <= ctx.settings.nlu.ambiguity_margin)
+    if not close and not dialog.crossed(ctx):
         return None
     ctx.done()
     ctx.slots = {"text": ctx.parse.text, "entities": ctx.parse.entities}

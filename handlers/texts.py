@@ -7,6 +7,72 @@ and Twilio treat those words as an opt-out, and answer HELP and INFO themselves 
 from __future__ import annotations
 
 TEXTS: dict[str, dict[str, str]] = {
+    # the open question: new requests, answers, corrections (handlers/dialog.py)
+    "still_open": {"en": "(Still open: {question})", "zh": "（还在等您回答：{question}）"},
+    "dropped_sell": {"en": "(Unfinished {product} listing dropped.)", "zh": "（没填完的{product}挂单已放弃。）"},
+    "dropped_buy": {"en": "(Unfinished {product} request dropped.)", "zh": "（没填完的{product}求购已放弃。）"},
+    "dropped_sell_any": {"en": "(Unfinished listing dropped.)", "zh": "（没填完的挂单已放弃。）"},
+    "dropped_buy_any": {"en": "(Unfinished request dropped.)", "zh": "（没填完的求购已放弃。）"},
+    "profile": {
+        "en": "Your profile: name {name}; place {place}; language {language}; alerts: {alerts}. "
+              "To change: 'my name is Ann', 'I am in Wudu'.",
+        "zh": "您的资料：姓名{name}；地点{place}；语言{language}；订阅：{alerts}。修改请发：我叫王芳，或：我在武都",
+    },
+    "not_set": {"en": "not set", "zh": "未设置"},
+    "none": {"en": "none", "zh": "无"},
+    "unknown_place": {
+        "en": "Sorry, I don't know the place \"{word}\" yet. Places I know: {places}.",
+        "zh": "抱歉，还不认识“{word}”这个地方。认识的地方：{places}。",
+    },
+    "alerts_paused": {
+        "en": "You stopped all alerts. Send 'subscribe' to turn them back on.",
+        "zh": "您已退订全部提醒。发送“订阅”可恢复。",
+    },
+    "slot_changed": {"en": "Got it: {what}.", "zh": "好的：{what}。"},
+    "bad_negative": {"en": "A {what} can't be negative.", "zh": "{what}不能是负数。"},
+    "bad_exponent": {"en": "Please write the {what} in plain digits, e.g. 100000.", "zh": "{what}请直接写数字，例如100000。"},
+    "bad_size": {"en": "That {what} is too small or too large.", "zh": "这个{what}太小或太大了。"},
+    "unknown_product_named": {
+        "en": "Sorry, I don't know \"{word}\" yet (I know e.g. apples, potatoes, maize, beans; a coordinator can add more).",
+        "zh": "抱歉，还不认识“{word}”（认识如苹果、土豆、玉米、花椒；协调员可以添加）。",
+    },
+    "ask_correction": {
+        "en": "What should change in listing {ref}? e.g. 'no, 3.5' (price) or 'no, 40kg'. To remove it: 'cancel {ref}'.",
+        "zh": "{ref}号要改什么？例如：不对，3块5（价格）或：不对，40斤。下架请发“取消{ref}”。",
+    },
+    "nothing_changed": {"en": "Listing {ref} already says that.", "zh": "{ref}号已经是这样了。"},
+    "listing_corrected": {
+        "en": "Listing {ref} changed: {changes}. Now {qty} {product} at {price}.",
+        "zh": "{ref}号已改：{changes}。现在：{product}{qty}，{price}。",
+    },
+    "wrong_unit": {
+        "en": "Listing {ref} is counted in {unit}; please say it in {unit} (or 'cancel {ref}' and list it again).",
+        "zh": "{ref}号按{unit}计，请按{unit}说（或发“取消{ref}”后重新发布）。",
+    },
+    "not_that_much": {"en": "Listing {ref} has only {qty} left.", "zh": "{ref}号只剩{qty}。"},
+    "one_at_a_time": {
+        "en": "One product at a time: {product} first; then send the same for {rest}.",
+        "zh": "一次买一种：先买{product}，之后再发{rest}。",
+    },
+    "offer_line_short": {"en": "{n}) only {qty} at {price}{where}", "zh": "{n}) 仅{qty}，{price}{where}"},
+    "only_offer": {"en": "There is only 1 offer: reply 1 to order it, or 'never mind'.", "zh": "只有1个货源：回复1下单，或回复“算了”。"},
+    "only_offers": {"en": "There are only {n} offers: reply 1 to {n}, or 'never mind'.", "zh": "只有{n}个货源：请回复1到{n}，或回复“算了”。"},
+    "confirm_smaller": {
+        "en": "Offer {n} has only {qty} (you asked for {want}). Order {qty} for {total}? Reply yes, no, or another number.",
+        "zh": "{n}号只有{qty}（您要{want}）。买{qty}，共{total}？回复“是”、“不”或别的序号。",
+    },
+    "pick_another": {"en": "OK. Reply with another number (1 to {n}) or 'never mind'.", "zh": "好的。请回复别的序号（1到{n}），或回复“算了”。"},
+    "welcome": {"en": "You're welcome!", "zh": "不客气！"},
+    "which_listing_ref": {
+        "en": "Which listing? {items}. Send e.g. 'listing {ref} now 2.5'.",
+        "zh": "改哪一个？{items}。例如发送：{ref}号改成2块5",
+    },
+    "which_listing_cancel": {"en": "Which one? {items}. Send e.g. 'cancel {ref}'.", "zh": "取消哪一个？{items}。例如发送：取消{ref}"},
+    "to_remove": {"en": "To remove listing {ref}, send 'cancel {ref}'.", "zh": "要下架{ref}号，请发“取消{ref}”。"},
+    "more_listings": {"en": "(and {n} older)", "zh": "（还有{n}条较早的）"},
+    "ask_name_again": {"en": "What name shall I give them? e.g. 'Ann', or 'skip'.", "zh": "请回复您的名字（如：王芳），或回复“跳过”。"},
+    "which_order_item": {"en": "{ref}: {qty} {product}", "zh": "{ref}号：{product}{qty}"},
+    "stopped_all": {"en": "stopped (send 'subscribe' to resume)", "zh": "已退订（发“订阅”恢复）"},
     "help": {
         "en": "Send: sell 50kg apples at 3/kg; buy 20kg apples; apple price?; my listings; "
               "my orders; my name is Ann; I am in Wudu",
@@ -50,8 +116,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "zh": "您有多少{product}？例如：50斤",
     },
     "ask_sell_price": {
-        "en": "What price per {unit}? e.g. '3.5'",
-        "zh": "每{unit}多少钱？例如：3块5",
+        "en": "What price per {unit} for the {product}? e.g. '3.5'",
+        "zh": "{product}每{unit}多少钱？例如：3块5",
     },
     "listing_created": {
         "en": "Listing {ref}: {qty} {product} at {price}{place}. I'll tell you when someone orders.",
@@ -108,8 +174,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "zh": "好的，有{product}上架时通知您。",
     },
     "request_matched_farmer": {
-        "en": "A buyer is looking for {product}{want}: {buyer}. They have been told of listing {ref}.",
-        "zh": "有买家在找{product}{want}：{buyer}。已把{ref}号告诉他。",
+        "en": "A buyer{buyer} is looking for {product}{want} and has been told of listing {ref}.",
+        "zh": "有买家{buyer}在找{product}{want}，已把{ref}号告诉对方。",
     },
     "sold_out": {
         "en": "Sorry, that offer no longer has {qty}.",
@@ -126,12 +192,12 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     # answering and following orders
     "order_accepted_buyer": {
-        "en": "Order {ref} accepted! Farmer: {name}, {contact}. {qty} {product}, total {total}.",
-        "zh": "订单{ref}已接受！农户：{name}，{contact}。{product}{qty}，共{total}。",
+        "en": "Order {ref} accepted! {qty} {product}, total {total}. Farmer: {name}, {contact}.",
+        "zh": "订单{ref}已接受！{product}{qty}，共{total}。农户：{name}，{contact}。",
     },
     "order_accepted_farmer": {
-        "en": "You accepted order {ref}. Buyer: {name}, {contact}. {qty} {product}, total {total}.",
-        "zh": "已接受订单{ref}。买家：{name}，{contact}。{product}{qty}，共{total}。",
+        "en": "You accepted order {ref}: {qty} {product}, total {total}. Buyer: {name}, {contact}.",
+        "zh": "已接受订单{ref}：{product}{qty}，共{total}。买家：{name}，{contact}。",
     },
     "order_declined_buyer": {
         "en": "Order {ref} was declined by the farmer.",
@@ -154,10 +220,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Order {ref} ({qty} {product}) was cancelled by the {who}.",
         "zh": "订单{ref}（{product}{qty}）已被{who}取消。",
     },
-    "no_more_offers": {
-        "en": "No other {product} on offer right now.",
-        "zh": "暂时没有别的{product}货源。",
-    },
     "which_order": {
         "en": "Which order? {items}. Reply e.g. 'YES {ref}' or 'NO {ref}'.",
         "zh": "哪一个订单？{items}。请回复如“是{ref}”或“不{ref}”。",
@@ -171,9 +233,65 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "{ref}: {role} {qty} {product}, {total}, {status}",
         "zh": "{ref}：{role}{product}{qty}，{total}，{status}",
     },
+    # reaching each other (handlers/contact.py)
+    "ask_name": {
+        "en": "What's your name, so the people you trade with know who you are? Reply e.g. 'Ann', or 'skip'.",
+        "zh": "请问怎么称呼您？回复名字（如：王芳）让对方知道您是谁，或回复“跳过”。",
+    },
+    "name_skipped": {
+        "en": "OK, no name. You can send 'my name is Ann' any time.",
+        "zh": "好的，不留名字。以后可随时发“我叫王芳”。",
+    },
+    "phone_saved": {
+        "en": "Saved: phone {phone}. Whoever you trade with gets it when an order is accepted.",
+        "zh": "已保存电话{phone}，订单接受后会告诉交易对方。",
+    },
+    "phone_invalid": {
+        "en": "{number} is not a phone number I can use. Send e.g. 'my phone is {example}'.",
+        "zh": "{number}不是有效的电话号码。请发送如：我的电话{example}",
+    },
+    "contact_via_bot": {
+        "en": "on WeChat: send 'msg {ref} your text' and I pass it on",
+        "zh": "微信用户：发“回复{ref} 内容”由我转告",
+    },
+    "relay_who": {"en": "{name} ({role})", "zh": "{name}（{role}）"},
+    "relay_role": {"en": "the {role}", "zh": "{role}"},
+    "relay_message": {
+        "en": "Order {ref}, {who}: {text}\n(To answer: msg {ref} your text)",
+        "zh": "订单{ref}，{who}：{text}\n（回复请发：回复{ref} 内容）",
+    },
+    "relay_sent": {"en": "Passed on to {who}, order {ref}.", "zh": "已转告{who}，订单{ref}。"},
+    "relay_ask_text": {
+        "en": "What should I tell {who}? Send e.g. 'msg {ref} I come at 3pm'.",
+        "zh": "要告诉{who}什么？请发如：回复{ref} 我下午3点到",
+    },
+    "relay_wait_buyer": {
+        "en": "Order {ref} is not accepted yet; you can write to the farmer once it is.",
+        "zh": "订单{ref}农户还没接受，接受后才能留言。",
+    },
+    "relay_wait_farmer": {
+        "en": "Order {ref} waits for your answer first: reply YES {ref} or NO {ref}.",
+        "zh": "订单{ref}还在等您确认：请先回复“是{ref}”或“不{ref}”。",
+    },
+    "relay_stopped": {
+        "en": "Order {ref} is {status}: messages are no longer passed on.",
+        "zh": "订单{ref}{status}，不再转达留言。",
+    },
+    "relay_too_long": {
+        "en": "Too long for an SMS: please keep it to {n} characters after 'msg {ref}'.",
+        "zh": "太长了，一条短信放不下：“回复{ref}”后请不超过{n}个字。",
+    },
+    "relay_hint": {
+        "en": "To write to the {role} of order {ref}, send 'msg {ref} your text'.",
+        "zh": "要给订单{ref}的{role}留言，请发“回复{ref} 内容”。",
+    },
     # prices
+    # a broadcast preview's estimated cost (bot/broadcast.Preview.cost_text)
+    "broadcast_cost": {"en": "about {cost}", "zh": "约{cost}"},
+    "broadcast_free": {"en": "no SMS cost", "zh": "无短信费用"},
     "price_header": {"en": "{Product} prices:", "zh": "{product}价格："},
     "price_market": {"en": "{place} market {price} ({date})", "zh": "{place}收购价{price}（{date}）"},
+    "price_all_markets": {"en": "All markets {price} ({date})", "zh": "各地收购价{price}（{date}）"},
     "price_asking": {
         "en": "Asking {low}-{high}, median {median} ({n} listings, 7 days){change}",
         "zh": "挂牌{low}-{high}，中位{median}（近7天{n}条）{change}",
@@ -201,7 +319,10 @@ TEXTS: dict[str, dict[str, str]] = {
     "threshold": {"en": " ({direction} {price})", "zh": "（{direction}{price}）"},
     "unsubscribed": {"en": "Unsubscribed from {what}.", "zh": "已退订{what}。"},
     "all_alerts": {"en": "all price alerts", "zh": "全部价格提醒"},
-    "not_subscribed": {"en": "You have no price alerts.", "zh": "您没有订阅价格提醒。"},
+    "not_subscribed": {
+        "en": "You have no price alerts. To get some, send e.g. 'subscribe apple prices'.",
+        "zh": "您没有订阅价格提醒。订阅请发送如：订阅苹果价格",
+    },
     "ask_subscribe_product": {
         "en": "Alerts for which product? e.g. 'subscribe apple prices'",
         "zh": "订阅哪种产品？例如：订阅苹果价格",
@@ -211,19 +332,27 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Price published: {product} {price}{place}. Price answers use it from now on.",
         "zh": "已发布价格：{product}{price}{place}。之后查询价格会显示。",
     },
+    "price_to_publish": {"en": "Price to publish: {product} {price}{place}.", "zh": "待发布价格：{product}{price}{place}。"},
+    "publish_no_audience": {
+        "en": "No subscriber would get it. Reply 'yes' to publish the price anyway or 'no' to drop it.",
+        "zh": "没有订阅者会收到。回复“是”照样发布价格，“不”不发布。",
+    },
+    "all_markets": {"en": "all markets", "zh": "各地"},
+    "subscriber_one": {"en": "subscriber", "zh": ""},
+    "subscriber_many": {"en": "subscribers", "zh": ""},
     "broadcast_needs_price": {
         "en": "To publish a price send e.g. 'broadcast apple 4.2 yuan/kg Wudu'.",
         "zh": "发布价格请发送如：群发 苹果今日收购价4.2元/斤",
     },
     # broadcasts, alerts and digests (handlers/broadcast.py, bot/broadcast.py)
     "broadcast_preview": {
-        "en": "Send to {n} subscribers ({segments} SMS each, about {cost})? Reply 'yes' to send or 'no' to keep it unsent.",
-        "zh": "发给{n}位订阅者（每条{segments}段短信，约{cost}）？回复“是”发送，“不”不发。",
+        "en": "Send to {n} {subscribers} ({segments} SMS each, {cost})? Reply 'yes' to send or 'no' to keep it unsent.",
+        "zh": "发给{n}位订阅者（每条{segments}段短信，{cost.zh}）？回复“是”发送，“不”不发。",
     },
     "broadcast_announcement": {"en": "Announcement: {text}", "zh": "通知：{text}"},
     "broadcast_no_audience": {"en": "No subscriber would get it; nothing sent.", "zh": "没有订阅者，未发送。"},
     "broadcast_queued": {
-        "en": "Broadcast {ref} is being sent to {n} subscribers; I'll report when it is done.",
+        "en": "Broadcast {ref} is being sent to {n} {subscribers}; I'll report when it is done.",
         "zh": "群发{ref}正在发给{n}位订阅者，发完告诉您。",
     },
     "broadcast_dropped": {"en": "OK, not sent.", "zh": "好的，不发送。"},
@@ -274,6 +403,10 @@ WORDS: dict[str, dict[str, str]] = {
     "buy": {"en": "buy", "zh": "买"},
     "unnamed": {"en": "a buyer", "zh": "一位买家"},
     "unnamed_farmer": {"en": "a farmer", "zh": "一位农户"},
+    "quantity": {"en": "quantity", "zh": "数量"},
+    "price": {"en": "price", "zh": "价格"},
+    "en": {"en": "English", "zh": "英文"},
+    "zh": {"en": "Chinese", "zh": "中文"},
 }
 
 

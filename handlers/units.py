@@ -40,7 +40,7 @@ def price_per(price: Decimal, per: str, to: str) -> Decimal | None:
 
 def number(value: Decimal) -> str:
     """50.000 → '50', 2.50 → '2.5', 0.333333 → '0.33'."""
-    rounded = value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    rounded = Decimal(value).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)  # an int 0 too
     text = format(rounded.normalize(), "f")
     return text
 
@@ -53,13 +53,16 @@ def unit_name(unit: str, lang: str, qty: Decimal | None = None) -> str:
 
 
 def qty(value: Decimal, unit: str, lang: str) -> str:
-    """'50 kg' in English, '50斤' in Chinese."""
+    """'50 kg' in English, '50斤' in Chinese; less than a ton is written in kg ('10 kg', not '0.01 t')."""
+    if unit == "ton" and 0 < value < 1:
+        value, unit = value * 1000, "kg"
     sep = "" if lang == "zh" else " "
     return f"{number(value)}{sep}{unit_name(unit, lang, value)}"
 
 
 def money(value: Decimal, currency: str) -> str:
     """'¥3.50', 'KES 40', '$2.00'."""
+    value = Decimal(value)  # an int or str from a caller must not fail the reply
     whole = value == value.to_integral_value()
     digits = "0" if whole and currency in ("KES", "INR") else "0.01"
     amount = value.quantize(Decimal(digits), rounding=ROUND_HALF_UP)

@@ -28,6 +28,7 @@ _TOKEN = re.compile(
     rf"|(?P<lex>{'|'.join(map(re.escape, lx.CJK_WORDS))})"
     r"|(?P<cnnum>(?:千(?!克)|[零〇一二两三四五六七八九十百万亿点半])+)"
     r"|(?P<word>[a-z]+(?:'[a-z]+)?)"
+    r"|(?P<sign>/=)"  # East African shillings: "3500/="
     r"|(?P<other>\S)"
 )
 # Single letters are units only right after a digit ("5t", "2l", "500g").
@@ -195,9 +196,11 @@ class _Roles:
                 self._price(i, i)
             elif tok.role is None and tok.kind == "NUM":
                 self._number(i)
+        tagged = {tok.value for tok in self.toks if tok.role == "currency"}
         for tok in self.toks:
-            if tok.kind == "CUR" and tok.role is None and tok.text != "sh":
-                tok.role = "currency"  # "avocado price in bob"
+            if tok.kind == "CUR" and tok.role is None and tok.text != "sh" and tok.value not in tagged:
+                tok.role = "currency"  # "avocado price in bob"; once: "ksh 30/=" is one currency
+                tagged.add(tok.value)
             tok.role = None if tok.role == "_" else tok.role
 
     def _asks_price(self) -> bool:
@@ -226,7 +229,7 @@ class _Roles:
         if self.is_(i - 1, "CUR") and not self._cur_taken(i - 1):
             self.toks[i - 1].role = "currency"
             return self._price(i, i)
-        if self._per_unit_follows(i) or self._shillings_mark(i):
+        if self._per_unit_follows(i):
             return self._price(i, i)
         if nxt is not None and nxt.kind == "PRODUCT" or self._quantity_cue(i):
             tok.role = "quantity"
@@ -234,12 +237,6 @@ class _Roles:
             tok.role = "ref"  # before price cues: "listing 57 now 15 kg"
         elif (nxt and nxt.text in ("each", *lx.PRICE_AFTER)) or self._price_cue_before(i):
             self._price(i, i)
-
-    def _shillings_mark(self, i: int) -> bool:
-        """East African "3500/=": a slash and equals sign right after the number mark money."""
-        slash, equals = self.at(i + 1), self.at(i + 2)
-        return (slash is not None and equals is not None and slash.text == "/" and equals.text == "="
-                and slash.start == self.toks[i].end and equals.start == slash.end)
 
     def _lone_piece(self, i: int) -> bool:
         """一个/一只 is everyday grammar; count it only when a product follows (一个西瓜)."""

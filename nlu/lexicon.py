@@ -51,7 +51,7 @@ CJK_WORDS = sorted(
     {"公斤", "千克", "公升", "块钱", "人民币", "多少", "剩下", "还剩", "只剩", "还有", "剩余",
      "订单", "接受", "拒绝", "取消", "确认", "可以", "同意", "不要", "单号", "编号", "今天",
      "今日", "现在", "个月", "小时", "分钟", "数量", "挂单", "下架", "删掉", "删除", "交易",
-     "接单", "拒单", "好的", "修改", "撤销"} | {w for w in PRICE_CUES if not w.isascii()},
+     "接单", "拒单", "好的", "修改", "撤销", "一共", "一起", "统一"} | {w for w in PRICE_CUES if not w.isascii()},
     key=len, reverse=True,
 )
 # Characters after 一 + unit that show the unit is what a price is per ("一斤多少钱").

@@ -28,7 +28,8 @@ UNIT_WORDS: dict[str, str] = {
 
 CURRENCY_WORDS: dict[str, str] = {
     **dict.fromkeys(["元", "块", "块钱", "¥", "rmb", "yuan", "kuai", "cny", "人民币"], "CNY"),
-    **dict.fromkeys(["ksh", "kshs", "kes", "shilling", "shillings", "bob", "sh", "shs"], "KES"),
+    # "30/=" is how East Africa writes shillings; "30/-" is not here, India writes it too
+    **dict.fromkeys(["ksh", "kshs", "kes", "shilling", "shillings", "bob", "sh", "shs", "/="], "KES"),
     **dict.fromkeys(["rs", "rupee", "rupees", "₹", "inr"], "INR"),
     **dict.fromkeys(["$", "usd", "dollar", "dollars"], "USD"),
 }

@@ -74,6 +74,10 @@ class User(Base):
     opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(When)
     last_seen_at: Mapped[datetime] = mapped_column(When)
+    # reaching the other trader (migration 0008): a phone the user shared (E.164), and when
+    # the name question was asked, so it is asked once
+    phone: Mapped[str | None] = mapped_column(String(16))
+    name_asked_at: Mapped[datetime | None] = mapped_column(When)
 
 
 class Reference(Base):

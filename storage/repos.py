@@ -100,6 +100,10 @@ ASKED = Prepared(
     .where(Listing.product == bindparam("product"), Listing.created_at >= bindparam("start"),
            Listing.created_at < bindparam("end"), Listing.status != "cancelled")
     .group_by(Listing.price, Listing.price_unit, Listing.currency))
+# a farmer's newest listing, whatever its status (references grow with time); SQLite reads it
+# off the farmer_id index, which keeps a farmer's rows in id order
+LATEST_CURRENCY = Prepared(select(Listing.currency).where(Listing.farmer_id == bindparam("farmer"))
+                           .order_by(Listing.id.desc()).limit(1))
 RESERVE = Prepared(
     update(Listing)
     .where(Listing.id == bindparam("listing_id"), Listing.status == "active",
@@ -305,6 +309,11 @@ class Listings(_Repo):
         if product:
             q = q.where(Listing.product == product)
         return list((await self.s.execute(q.order_by(Listing.id))).scalars())
+
+    async def latest_currency(self, farmer_id: int) -> str | None:
+        """The currency of the farmer's most recent listing, or None before the first."""
+        row = await LATEST_CURRENCY.first(self.uow, {"farmer": farmer_id})
+        return row.currency if row else None
 
     async def reserve(self, listing_id: int, qty: Decimal, now: datetime) -> bool:
         """Take stock only if enough is left: one atomic conditional update, no double sale."""

@@ -467,11 +467,17 @@ def test_the_contract_check_catches_what_breaks_it(spec):
 
 
 # the demo command ---------------------------------------------------------------------------
+def _ctrl_c_on() -> None:
+    """A test run started in the background of a shell ignores SIGINT, and children inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 async def test_the_command_serves_and_prints_each_message(session):
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot.fake_twilio", "--port", str(port), "--account-sid", SID,
-        "--auth-token", TOKEN, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        "--auth-token", TOKEN, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        preexec_fn=_ctrl_c_on)
     try:
         banner = await asyncio.wait_for(proc.stdout.readline(), 20)
         assert f"http://127.0.0.1:{port}".encode() in banner

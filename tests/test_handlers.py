@@ -88,7 +88,7 @@ async def test_offers_rank_nearest_first_and_convert_units(fake):
     offers = await fake.send(BUYER, "buy apples")
     assert offers.index("Wudu") < offers.index("Lanzhou")
     created = await fake.send(BUYER, "1")
-    assert "10 kg apple" in created and "¥60.00" in created  # 20 jin = 10 kg of the Wudu listing
+    assert "20 jin apple" in created and "¥60.00" in created  # 20 jin (10 kg of the Wudu listing), as the buyer asked
 
 
 async def test_close_sell_and_buy_ask_which_was_meant(fake):

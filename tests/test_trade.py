@@ -55,7 +55,7 @@ async def test_chinese_trade_end_to_end(chat):
 
 
 async def test_english_trade_end_to_end(chat):
-    reply = await chat.send(BUYER, "sell 50kg apples at 3/kg")
+    reply = await chat.send(BUYER, "sell 50kg apples at 3 yuan/kg")  # a +254 seller names yuan: not KES
     assert reply.startswith("Listing ") and "50 kg apple at ¥3.00/kg" in reply
     offers = await chat.send(BUYER2, "buy 20 kg apples")
     assert "1) 50 kg at ¥3.00/kg" in offers  # a Chinese-speaking buyer writing English gets English
@@ -136,6 +136,7 @@ async def test_standing_request_is_matched_when_a_listing_appears(chat):
 async def test_price_answer_combines_coordinator_and_asking_prices(chat):
     published = await chat.send(COORDINATOR, "broadcast apple 4.2 yuan/kg Wudu")
     assert "4.20" in published
+    assert "published" in await chat.send(COORDINATOR, "yes")  # no subscriber: published, nothing sent
     await chat.send(FARMER, "卖200斤苹果 3块一斤")
     await chat.send(BUYER2, "卖100斤苹果 4块一斤")
     answer = await chat.send(BUYER, "apple price?")

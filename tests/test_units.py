@@ -50,3 +50,11 @@ def test_the_sql_thinning_uses_the_same_kg_per_unit():
     from storage.repos import KG_PER_UNIT as IN_SQL
 
     assert IN_SQL == {unit: float(kg) for unit, kg in units.KG_PER_UNIT.items()}
+
+
+def test_an_int_quantity_or_amount_is_written_like_a_decimal():
+    """'apples sold out' once stored an int 0 that could not be quantized (the reply crashed)."""
+    from handlers import units
+
+    assert units.qty(0, "kg", "en") == "0 kg" and units.qty(0, "jin", "zh") == "0斤"
+    assert units.money(0, "CNY") == "¥0.00" and units.money(40, "KES") == "KES 40"

@@ -36,7 +36,11 @@ def test_sample_examples_extract_exactly_their_annotations(extractor, example):
                        ("quantity", "20"), ("unit", "jin")]),
     ("二十一斤核桃", [("product", "walnut"), ("quantity", "21"), ("unit", "jin")]),
     ("三百一十斤", [("quantity", "310"), ("unit", "jin")]),
-    ("beans 20 bags 4500/= each", [("price", "4500"), ("product", "beans"), ("quantity", "20"), ("unit", "bag")]),
+    ("beans 20 bags 4500/= each", [("currency", "KES"), ("price", "4500"), ("product", "beans"),
+                                   ("quantity", "20"), ("unit", "bag")]),
+    ("sukuma wiki 50kg 30/= per kg", [("currency", "KES"), ("price", "30"), ("price_unit", "kg"),
+                                      ("product", "kale"), ("quantity", "50"), ("unit", "kg")]),
+    ("ksh 30/= per kg sukuma", [("currency", "KES"), ("price", "30"), ("price_unit", "kg"), ("product", "kale")]),
     ("onions 2 tons 4 sale", [("product", "onion"), ("quantity", "2"), ("unit", "ton")]),
     # products: names, plurals, typos, pinyin, Chinese synonyms
     ("aples", [("product", "apple")]),

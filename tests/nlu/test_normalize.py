@@ -91,13 +91,13 @@ def test_unit_key_unknown(word):
     ("元", "CNY"), ("块", "CNY"), ("块钱", "CNY"), ("¥", "CNY"), ("￥", "CNY"), ("rmb", "CNY"),
     ("RMB", "CNY"), ("yuan", "CNY"), ("kuai", "CNY"), ("ksh", "KES"), ("KES", "KES"),
     ("shillings", "KES"), ("bob", "KES"), ("rs", "INR"), ("rupees", "INR"), ("₹", "INR"),
-    ("inr", "INR"), ("$", "USD"), ("usd", "USD"), ("dollars", "USD"), ("ＵＳＤ", "USD"),
+    ("inr", "INR"), ("$", "USD"), ("usd", "USD"), ("dollars", "USD"), ("ＵＳＤ", "USD"), ("/=", "KES"),
 ])
 def test_currency_code(word, code):
     assert currency_code(word) == code
 
 
-@pytest.mark.parametrize("word", ["euro", "", "kg"])
+@pytest.mark.parametrize("word", ["euro", "", "kg", "/-"])
 def test_currency_code_unknown(word):
     assert currency_code(word) is None
 
