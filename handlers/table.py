@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.messages import Reply
-from handlers import alerts, broadcast, buy, contact, dialog, help, orders, prices, profile, sell
+from handlers import alerts, broadcast, buy, contact, corrections, dialog, help, orders, prices, profile, sell
 from handlers.context import Context, Parse
 from handlers.slots import product_words, written_in_pinyin
 from handlers.texts import t
@@ -55,7 +55,7 @@ STATE_HANDLERS = {
     "sell.product": sell.on_answer,
     "sell.quantity": sell.on_answer,
     "sell.price": sell.on_answer,
-    "sell.written": sell.on_written,
+    "sell.written": corrections.on_written,
     "buy.product": buy.on_answer,
     "buy.quantity": buy.on_answer,
     "buy.choice": buy.on_choice,
