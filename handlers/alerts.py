@@ -46,6 +46,8 @@ async def subscribe(ctx: Context) -> list[Reply]:
     place = ctx.parse.first("location")
     threshold = money(ctx.parse.first("price"))
     direction = _direction(ctx.parse.text) if threshold is not None else None
+    if threshold is None and _direction(ctx.parse.text):  # "below 2000 per quintal": never a plain alert
+        return ctx.say("ask_threshold", product=ctx.product(product))
     daily = not direction and _has(ctx.parse.text, DAILY)
     currency = await currency_for(ctx, ctx.parse.first("currency"))
     unit = ctx.parse.first("price_unit") or mass_unit(ctx, currency)
@@ -62,7 +64,7 @@ async def subscribe(ctx: Context) -> list[Reply]:
                          price=units.unit_price(threshold, currency, unit, ctx.lang))
     elif daily and ctx.settings.broadcast.digest_time:
         limit = ctx.text("daily_at", time=ctx.settings.broadcast.digest_time)
-    where = f" ({ctx.place(place)})" if place else ""
+    where = ctx.aside(ctx.place(place)) if place else ""
     return ctx.say("subscribed", product=ctx.product(product), place=where, threshold=limit)
 
 
@@ -99,7 +101,7 @@ async def describe_all(ctx: Context) -> str:
 def _describe(ctx: Context, sub: Subscription) -> str:
     text = ctx.product(sub.product) if sub.product else ctx.text("all_alerts")
     if sub.location:
-        text += f" ({ctx.place(sub.location)})"
+        text += ctx.aside(ctx.place(sub.location))
     if sub.direction and sub.threshold is not None:
         price = units.unit_price(sub.threshold, sub.currency or ctx.market.currency, sub.unit or "", ctx.lang)
         text += ctx.text("threshold", direction=ctx.word(sub.direction), price=price)
@@ -118,6 +120,8 @@ async def unsubscribe(ctx: Context) -> list[Reply]:
         await engine.skip_pending(ctx.uow, ctx.user.id)
         return ctx.say("opted_out")
     if not await ctx.uow.subscriptions.deactivate(ctx.user.id, product):
+        if product and (listed := await my_alerts(ctx)):  # none for that product, but others exist
+            return [Reply(ctx.text("no_alert_for", product=ctx.product(product)) + " " + listed[0].text)]
         return ctx.say("not_subscribed")
     await engine.skip_pending(ctx.uow, ctx.user.id, product)
     what = ctx.product(product) if product else ctx.text("all_alerts")

@@ -17,7 +17,7 @@ from bot.messages import Reply
 from handlers import orders, units
 from handlers.context import Context
 from handlers.currency import mass_unit, place_currency
-from handlers.slots import loose_number, money
+from handlers.slots import bare_number, loose_number, money, only_details, without_entities
 from storage.models import Broadcast, MarketPrice
 
 COMMAND = re.compile(
@@ -38,8 +38,12 @@ async def broadcast(ctx: Context) -> list[Reply]:
         return ctx.say("coordinators_only")
     product = ctx.parse.first("product")
     price = money(ctx.parse.first("price")) or (money(loose_number(ctx)) if product else None)  # "apple 4.2 Wudu"
-    if product and price is not None:
+    if len(set(ctx.parse.all("location"))) > 1:
+        return ctx.say("broadcast_one_place")  # never publish for one market and drop the other
+    if product and price is not None and not _reads_as_text(ctx):
         head, bc = await _publish_price(ctx, product, price)
+    elif product and _only_product(ctx):
+        return ctx.say("broadcast_needs_price")  # "broadcast apple": a price is missing, not a text
     else:
         text = announcement_text(ctx.parse.text)
         if not text:
@@ -49,6 +53,28 @@ async def broadcast(ctx: Context) -> list[Reply]:
     ctx.uow.session.add(bc)
     await ctx.uow.session.flush()
     return await _preview(ctx, bc, head)
+
+
+PRICE_WORDS = {"broadcast", "bcast", "price", "prices", "today", "todays", "today's", "new", "market", "at", "per",
+               "is", "the", "of", "in", "for", "buying", "rate"}
+
+
+def _reads_as_text(ctx: Context) -> bool:
+    """"broadcast: apple harvest fair tomorrow at 9" is an announcement, not apples at ¥9: a
+    price without currency or unit among several other words."""
+    if ctx.parse.first("currency") or ctx.parse.first("price_unit"):
+        return False
+    words = re.findall(r"[a-z']+", without_entities(ctx).lower())
+    return len([w for w in words if w not in PRICE_WORDS]) >= 2
+
+
+def _only_product(ctx: Context) -> bool:
+    """"broadcast apple" / "群发 苹果价格": a product and no price, which is no announcement."""
+    rest = announcement_text(ctx.parse.text).lower()
+    for ent in ctx.parse.entities:
+        if ent["entity"] == "product":
+            rest = rest.replace(ctx.parse.text[ent["start"]:ent["end"]].lower(), " ")
+    return rest.strip(" .!?。！？,，") in ("", "price", "prices", "价格", "价", "收购价", "今日收购价")
 
 
 async def _publish_price(ctx: Context, product: str, price: Decimal) -> tuple[str, Broadcast]:
@@ -98,11 +124,31 @@ async def on_confirm(ctx: Context) -> list[Reply] | None:
         return await (orders.affirm if ctx.parse.intent == "affirm" else orders.deny)(ctx)
     if ctx.parse.intent == "affirm" or words in YES:
         return await _send(ctx)
+    if (changed := await _new_price(ctx)) is not None:
+        return changed
     if ctx.parse.intent in ("deny", "cancel") or words in NO:
-        await engine.cancel(ctx.uow, ctx.slots["broadcast"])
+        await drop(ctx)
         ctx.done()
         return ctx.say("broadcast_dropped")
     return None
+
+
+async def _new_price(ctx: Context) -> list[Reply] | None:
+    """"改成25" / "no, 4.5" while a price draft waits: the draft takes the new price and is
+    previewed again (nothing is published before yes)."""
+    bc = await ctx.uow.session.get(Broadcast, ctx.slots["broadcast"])
+    price = money(ctx.parse.first("price") or bare_number(ctx))
+    if bc is None or bc.kind != "price" or price is None or not only_details(ctx):
+        return None
+    await engine.cancel(ctx.uow, bc.id)
+    ctx.done()
+    fresh = engine.new_price(ctx.catalog, ctx.settings, bc.product, bc.location, price, bc.currency, bc.unit,
+                             ctx.now, ctx.user.id)
+    ctx.uow.session.add(fresh)
+    await ctx.uow.session.flush()
+    head = ctx.text("price_to_publish", product=ctx.product(bc.product), place=_where(ctx, bc.location),
+                    price=units.unit_price(price, bc.currency, bc.unit, ctx.lang))
+    return await _preview(ctx, fresh, head)
 
 
 async def _send(ctx: Context) -> list[Reply]:
@@ -122,3 +168,8 @@ async def _send(ctx: Context) -> list[Reply]:
     await engine.queue(ctx.uow, bc)
     return [Reply(published + ctx.text("broadcast_queued", ref=broadcast_id, n=f"{n:,}",
                                        subscribers=ctx.text("subscriber_one" if n == 1 else "subscriber_many")))]
+
+
+async def drop(ctx: Context) -> None:
+    """The draft being confirmed is cancelled: nothing published, nothing sent."""
+    await engine.cancel(ctx.uow, ctx.slots["broadcast"])

@@ -9,7 +9,7 @@ from decimal import Decimal
 from bot.messages import Reply
 from handlers import contact, currency, dialog, texts, units
 from handlers.context import Context
-from handlers.slots import amount, bad_numbers, bare_number, choice_number, items, unknown_word
+from handlers.slots import amount, bad_numbers, bare_number, choice_number, items, only_details, unknown_word
 from storage.models import BuyRequest, Listing, Order, User
 
 
@@ -101,18 +101,21 @@ async def rank(ctx: Context, buyer: User, want: dict, exclude, place: str | None
         want["product"], ctx.now, buyer.id, want["unit"], need, units.convert(need, want["unit"], "kg"),
         k=ctx.market.max_offers + len(exclude))  # an excluded listing may take a place in its group
     candidates = [x for x in found if x.id not in exclude]
-    return sorted(candidates, key=offer_key(ctx, want, place))[: ctx.market.max_offers]
+    key = offer_key(ctx, want, place, currency.user_currency(ctx, buyer, place))
+    return sorted(candidates, key=key)[: ctx.market.max_offers]
 
 
-def offer_key(ctx: Context, want: dict, place: str | None):
-    """The order of offers: enough stock first, then nearest, then cheapest, then oldest."""
+def offer_key(ctx: Context, want: dict, place: str | None, money_of: str | None = None):
+    """The order of offers: enough stock first, then in the buyer's money (an Indian buyer is
+    not sent to a yuan listing first), then nearest, then cheapest, then oldest."""
     need = Decimal(want["quantity"])
     origin = ctx.catalog.places.get(place).coords if place in ctx.catalog.places else None
+    money_of = money_of or ctx.market.currency
 
     def key(x: Listing):
         have = units.convert(need, want["unit"], x.unit)
         stock = 1 if have is None else (0 if x.quantity_available >= have else 2)
-        return (stock, _distance(ctx, origin, x.location), _comparable(ctx, x), x.id)
+        return (stock, x.currency != money_of, _distance(ctx, origin, x.location), x.currency, _comparable(ctx, x), x.id)
 
     return key
 
@@ -127,15 +130,16 @@ def _distance(ctx: Context, origin, location: str | None) -> float:
 
 
 def _comparable(ctx: Context, listing: Listing) -> Decimal | float:
+    """The price per display unit (compared only within one currency: the key puts it first)."""
     per = units.price_per(listing.price, listing.price_unit, ctx.market.display_unit)
-    return per if per is not None and listing.currency == ctx.market.currency else math.inf
+    return per if per is not None else math.inf
 
 
 async def on_choice(ctx: Context) -> list[Reply] | None:
     """The buyer's pick ("2", "two", "#2", "第二个"); one with less than asked is confirmed first."""
     number, offers = choice_number(ctx.parse.text), ctx.slots.get("offers", [])
     if number is None:
-        return None
+        return await _new_amount(ctx)
     if not 1 <= number <= len(offers):
         return ctx.say("only_offers" if len(offers) > 1 else "only_offer", n=len(offers))
     listing_id, shown = offers[number - 1]
@@ -148,6 +152,16 @@ async def on_choice(ctx: Context) -> list[Reply] | None:
     if need > Decimal(shown):
         return _confirm_smaller(ctx, listing, Decimal(shown), number)
     return await place_order(ctx, listing, need)
+
+
+async def _new_amount(ctx: Context) -> list[Reply] | None:
+    """"actually 50kg" / "改成五十斤" while choosing: the offers again for the new amount."""
+    same = ctx.parse.first("product") in (None, ctx.slots.get("product"))
+    if not (ctx.parse.first("quantity") and same and (only_details(ctx) or dialog.is_correction(ctx))):
+        return None
+    ctx.slots.update(quantity=ctx.parse.first("quantity"), unit=ctx.parse.first("unit") or ctx.slots["unit"])
+    lead = ctx.text("slot_changed", what=ctx.qty(Decimal(ctx.slots["quantity"]), ctx.slots["unit"]))
+    return _lead([lead], await _offer_self(ctx, exclude=()))
 
 
 def _confirm_smaller(ctx: Context, listing, have: Decimal, number: int) -> list[Reply]:
@@ -176,6 +190,9 @@ async def on_smaller(ctx: Context) -> list[Reply] | None:
 
 
 async def on_count(ctx: Context) -> list[Reply] | None:
+    """How many of an offer's units: only a number answers ("buy 10 kg kale" is a request)."""
+    if not only_details(ctx) or ctx.parse.first("product") not in (None, ctx.slots.get("product")):
+        return None
     value = amount(ctx.parse.first("quantity") or bare_number(ctx))
     if value is None:
         return None
@@ -247,8 +264,8 @@ async def match_requests(ctx: Context, listing: Listing) -> list[str]:
         want = {"product": listing.product, "quantity": str(request.quantity or listing.quantity_available),
                 "unit": request.unit or listing.unit}
         await offer_to(ctx, buyer, want, exclude=())
-        wanted = f" ({ctx.qty(request.quantity, request.unit)})" if request.quantity and request.unit else ""
-        named = f" ({buyer.name})" if buyer.name else ""
+        wanted = ctx.aside(ctx.qty(request.quantity, request.unit)) if request.quantity and request.unit else ""
+        named = ctx.aside(buyer.name) if buyer.name else ""
         lines.append(ctx.text("request_matched_farmer", ref=listing.id, want=wanted,
                               product=ctx.product(listing.product), buyer=named))
     return lines

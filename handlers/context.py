@@ -91,6 +91,14 @@ class Context:
             shown -= 1
         return render(lines[:shown]), shown
 
+    def aside(self, text: str) -> str:
+        """' (Wudu)' in English, '（武都）' in Chinese."""
+        return f"（{text}）" if self.lang == "zh" else f" ({text})"
+
+    def then(self, text: str) -> str:
+        """', Wudu' in English, '，武都' in Chinese."""
+        return f"，{text}" if self.lang == "zh" else f", {text}"
+
     def lang_of(self, user: User) -> str:
         return user.language or self.default_lang
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 from bot.messages import Reply
 from handlers import dialog, units
 from handlers.context import Context
-from handlers.sell import TRADE, apply_update, set_price, which, written
+from handlers.sell import LEADING_REF, TRADE, apply_update, set_price, which, written
 from handlers.slots import amount, bad_numbers, bare_number, from_parse, money
 from storage.models import Listing
 from storage.repos import REF_OFFSET
@@ -21,6 +21,9 @@ async def on_written(ctx: Context) -> list[Reply] | None:
     mine = await _written_listings(ctx)
     if not mine or dialog.is_new_request(ctx, None) or await _names_other(ctx, mine):
         return None
+    leading = LEADING_REF.match(ctx.parse.text)
+    if leading and int(leading.group(1)) not in {x.id for x in mine}:
+        return None  # "143 now 100 per kg" right after listing 159 is about listing 143
     product, marker = ctx.parse.first("product"), dialog.is_correction(ctx)
     if product and not marker and all(x.product != product for x in mine):
         return None  # "sold 20 jin apples" right after listing pears is about the apples

@@ -75,3 +75,10 @@ def mass_unit(ctx: Context, currency: str) -> str:
 async def default_unit(ctx: Context, stated_currency: str | None = None) -> str:
     """The unit of an amount said without one ("50"), as the user's money reckons it."""
     return mass_unit(ctx, await currency_for(ctx, stated_currency))
+
+
+def user_currency(ctx: Context, user, place: str | None = None) -> str:
+    """The money a user (not necessarily the sender) reckons in, without a query: their place's
+    or their phone number's, else the deployment's."""
+    return (place_currency(ctx, place or user.place) or phone_currency(user.channel, user.address)
+            or ctx.market.currency)

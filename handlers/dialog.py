@@ -25,7 +25,8 @@ CROSSED = re.compile(
     r"|谁要|有人要|要不要|谁买|有人买|收不收|买不买"
     r"|(?<![a-z])(?:buy (?:my|our|from me|from us)|who (?:is )?(?:sells|selling|buys|buying|wants|needs)"
     r"|any(?:one|body)? (?:selling|buying|want|wants|need|needs|interested)|for sale\s*\?)"
-    r"|(?<![a-z])mai(?![a-z0-9])")
+    r"|(?<![a-z])mai(?![a-z0-9])"
+    r"|^有没有.{1,8}$|^有.{1,8}[吗嘛][?？]?$|(?<![a-z])(?:any|anyone has|who has)\b.*\bavailable|^\w+ available\??$")
 CORRECTION = re.compile(
     r"^\W*(?:no+|nope|not|wrong|sorry|oops|actually|i mean|i meant|make it|change (?:it )?to|correction|rather)"
     r"(?![a-z])|不对|不是|错了|说错|改成|改为|改一下|应该是|更正|其实")
@@ -93,8 +94,8 @@ def read_answer(ctx: Context, asked: str, allowed: tuple[str, ...]):
     """(values, lead lines) that answer the question; "restart" for another product's
     details; None when the message holds no answer. A number fills only its own slot."""
     flow = (ctx.state or "").split(".")[0]
-    if confident(ctx) and ctx.parse.intent != flow and not only_details(ctx):
-        return None  # "honey price?", "apples sold out": a request of its own
+    if confident(ctx) and ctx.parse.intent != flow and not only_details(ctx) or ctx.parse.first("ref"):
+        return None  # "honey price?", "apples sold out", "yes 1023": a request of its own
     values = {k: v for k, v in from_parse(ctx).items() if k in allowed}
     lead = []
     for slot, reason in bad_numbers(ctx).items():

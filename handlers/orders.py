@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 from bot.messages import Reply
 from handlers import buy, sell, texts
 from handlers.context import Context, DomainError
 from handlers.slots import ref_answer
 from storage.models import Order
+from storage.repos import REF_OFFSET
 
 RELEASING = ("declined", "expired", "cancelled")
+# Words that answer an order; "ok", "好的", "thanks" right after an answer only acknowledge it.
+EXPLICIT = {"yes", "y", "yes please", "accept", "accepted", "no", "n", "decline", "reject", "是", "是的", "接受",
+            "同意", "不", "不要", "拒绝", "ndio", "hapana"}
 
 
 async def affirm(ctx: Context) -> list[Reply]:
@@ -23,7 +29,7 @@ async def _answer(ctx: Context, accept: bool) -> list[Reply]:
     """YES 1023 / NO 1023; a bare YES or NO applies to the only pending order, else asks."""
     ref = ref_answer(ctx)
     if ref is not None:
-        return await decide(ctx, ref, accept)
+        return await _decide_all(ctx, _refs(ctx, ref), accept)
     pending = await ctx.uow.orders.pending_for_farmer(ctx.user.id)
     if not pending:
         return ctx.say("no_pending")
@@ -34,6 +40,40 @@ async def _answer(ctx: Context, accept: bool) -> list[Reply]:
         for o in pending[:5])
     ctx.slots = {"accept": accept}
     return ctx.ask("orders.which", "which_order", items=items, ref=pending[0].id)
+
+
+def _refs(ctx: Context, first: int) -> list[int]:
+    """Every order number of "yes 122 135" / "是126和129", the first one first."""
+    found = [int(x) for x in re.findall(r"(?<!\d)\d{3,9}(?!\d)", ctx.parse.text) if int(x) > REF_OFFSET]
+    return list(dict.fromkeys([first, *found]))
+
+
+async def _decide_all(ctx: Context, refs: list[int], accept: bool) -> list[Reply]:
+    """Each order named gets its answer; one that cannot be answered says why, in the same reply."""
+    lines = []
+    for ref in refs:
+        try:
+            lines += [r.text for r in await decide(ctx, ref, accept)]
+        except DomainError as err:
+            lines.append(ctx.text(err.key, **err.values))
+    return [Reply("\n".join(lines))]
+
+
+async def on_decided(ctx: Context) -> list[Reply] | None:
+    """Right after answering an order, a bare "ok" / "好的" answers no other order: it is
+    acknowledged, or the orders still waiting are named."""
+    words = ctx.parse.text.strip().lower().strip("!.。！ ")
+    if ref_answer(ctx) is not None or ctx.parse.intent not in ("affirm", "deny") or ctx.parse.entities \
+            or words in EXPLICIT:
+        return None  # "yes" / "no" still answer the only order waiting (SPEC §2)
+    pending = await ctx.uow.orders.pending_for_farmer(ctx.user.id)
+    ctx.done()
+    if not pending:
+        return ctx.say("ok")
+    items = ("；" if ctx.lang == "zh" else "; ").join(
+        ctx.text("which_order_item", ref=o.id, qty=ctx.qty(o.quantity, o.unit), product=ctx.product(o.product))
+        for o in pending[:5])
+    return ctx.say("still_waiting", items=items, ref=pending[0].id)
 
 
 async def on_which(ctx: Context) -> list[Reply] | None:
@@ -53,6 +93,8 @@ async def decide(ctx: Context, ref: int, accept: bool) -> list[Reply]:
         raise DomainError("not_your_order", ref=ref)
     if not await ctx.uow.orders.transition(order, ("pending",), "accepted" if accept else "declined", ctx.now):
         return ctx.say("order_not_pending", ref=ref, status=ctx.word(order.status))
+    if ctx.state is None:
+        ctx.state = "orders.decided"  # a bare "ok" next answers no other order
     buyer = await ctx.uow.users.get(order.buyer_id)
     values = buy.order_values(ctx, order)
     mine = {k: v(ctx.lang) for k, v in values.items()}

@@ -15,8 +15,10 @@ from handlers.slots import (
     unknown_word,
 )
 from storage.models import Listing
+from storage.repos import REF_OFFSET
 
-SOLD_OUT = ("sold out", "soldout", "none left", "nothing left", "all gone", "卖完", "售罄", "卖光", "没货", "没有了")
+SOLD_OUT = ("sold out", "soldout", "none left", "nothing left", "all gone", "all sold", "finished", "卖完", "售罄",
+            "卖光", "没货", "没有了", "卖掉了", "全卖了", "都卖了")
 # "sold 10kg" takes 10 kg off what is left; "100 more kg" / "又到了100斤" adds; anything else sets.
 SOLD_SOME = re.compile(r"(?<![a-z])sold(?!\s*out)(?![a-z])|(?<!不)卖了|卖掉|卖出")
 MORE = re.compile(r"(?<![a-z])(?:more|another|extra|additional|add)(?![a-z])|又|再来|多了|加了|新到")
@@ -87,7 +89,7 @@ async def _list(ctx: Context, lead: list[str]) -> list[Reply]:
     queue = ctx.slots.get("_queue") or []
     listing = await _create(ctx)
     matched = await buy.match_requests(ctx, listing)
-    place = f", {ctx.place(listing.location)}" if listing.location else ""
+    place = ctx.then(ctx.place(listing.location)) if listing.location else ""
     created = ctx.text("listing_created", ref=listing.id, qty=ctx.qty(listing.quantity_total, listing.unit),
                        product=ctx.product(listing.product), price=ctx.price(listing), place=place)
     lines = [*lead, created, *matched]
@@ -192,10 +194,12 @@ def _change_quantity(ctx: Context, listing: Listing, quantity: Decimal, unit: st
 
 
 async def _listing_to_add_to(ctx: Context) -> Listing | list[Reply] | None:
-    """The listing "I have 100 more kg" / "又到了100斤" adds to, or "卖了30斤" takes from (the
-    product's, or the only one; asks which when unclear); None for a new listing (it has a price)."""
+    """The listing "I have 100 more kg" / "又到了100斤" adds to, "卖了30斤" takes from or "核桃卖掉了"
+    empties (the product's, or the only one; asks which when unclear); None for a new listing."""
     text = ctx.parse.text.lower()
-    if not (MORE.search(text) or SOLD_SOME.search(text)) or ctx.parse.first("price") or not ctx.parse.first("quantity"):
+    sold_out = any(word in text for word in SOLD_OUT) and not ctx.parse.first("quantity")
+    some = (MORE.search(text) or SOLD_SOME.search(text)) and ctx.parse.first("quantity")
+    if not (sold_out or some) or ctx.parse.first("price"):
         return None
     product = ctx.parse.first("product")
     listings = await ctx.uow.listings.of_farmer(ctx.user.id, ctx.now, product)
@@ -204,11 +208,31 @@ async def _listing_to_add_to(ctx: Context) -> Listing | list[Reply] | None:
     return listings[-1] if len(listings) == 1 else await _listing_to_update(ctx)
 
 
+LEADING_REF = re.compile(r"^\s*(?:#|no\.?\s*|listing\s*)?(\d{3,9})\s*号?\s*(?=now\b|is\b|at\b|only\b|left\b|sold\b|"
+                         r"price\b|还剩|剩|改成|改为|现在|卖了|卖完|价格|:|：)", re.I)
+
+
+async def leading_listing(ctx: Context) -> Listing | None:
+    """"143 now 100 per kg" / "153还剩10斤": a message opening with one of the farmer's listing
+    numbers is about that listing, and the number is no price or amount (its entities go)."""
+    match = LEADING_REF.match(ctx.parse.text)
+    if not match or int(match.group(1)) <= REF_OFFSET:
+        return None
+    listing = await owned_listing(ctx, int(match.group(1)))  # another's or none: said so
+    start, end = match.span(1)
+    ctx.parse.entities = [e for e in ctx.parse.entities if e["start"] >= end]
+    ctx.parse.text = ctx.parse.text[:start] + " " * (end - start) + ctx.parse.text[end:]
+    return listing
+
+
 async def _listing_to_update(ctx: Context) -> Listing | list[Reply]:
     """The listing meant: by reference, by product, or the farmer's only one."""
     ref = ctx.parse.first("ref")
     if ref:
         return await owned_listing(ctx, int(ref))
+    named = await leading_listing(ctx)
+    if named is not None:
+        return named
     product = ctx.parse.first("product")
     listings = await ctx.uow.listings.of_farmer(ctx.user.id, ctx.now, product)
     if not listings:

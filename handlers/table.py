@@ -63,13 +63,14 @@ STATE_HANDLERS = {
     "buy.smaller": buy.on_smaller,
     "buy.standing": buy.on_standing,
     "orders.which": orders.on_which,
+    "orders.decided": orders.on_decided,
     "broadcast.confirm": broadcast.on_confirm,
     "clarify": on_clarify,
     "contact.name": contact.on_name,
 }
 
 # States that are not questions: what the user may say next, else routed as usual.
-PASSIVE = {"sell.written", "contact.name"}
+PASSIVE = {"sell.written", "contact.name", "orders.decided"}
 # Intents that answer a question without dropping the one the bot asked.
 KEEP_STATE = {"price_query", "my_listings", "my_orders", "help", "greet", "set_profile"}
 CANCEL_WORDS = {"cancel", "取消", "算了", "never mind", "nevermind", "forget it", "不要了"}
@@ -91,6 +92,8 @@ async def route(ctx: Context) -> list[Reply]:
     if ctx.lang != "zh" and written_in_pinyin(ctx):
         ctx.lang = "zh"  # "mai pingguo 100 jin" is answered in Chinese
     if ctx.state and _is_plain_cancel(ctx):
+        if ctx.state == "broadcast.confirm":  # the draft is cancelled, not left a draft
+            await broadcast.drop(ctx)
         ctx.done()
         return ctx.say("cancelled")
     if contact.is_command(ctx):  # 'msg 1023 …' and a shared phone: any time, the question kept
@@ -121,13 +124,15 @@ async def dispatch(ctx: Context) -> list[Reply]:
         return _lead(dialog.dropped_note(ctx, ctx.state, ctx.slots) if ctx.state else None,
                      _clarify(ctx) or await _not_understood(ctx))
     saved = (ctx.state, dict(ctx.slots))
-    if ctx.parse.intent in KEEP_STATE:
+    if ctx.parse.intent in KEEP_STATE or _answers_an_order(ctx):
         replies = await INTENT_HANDLERS[ctx.parse.intent](ctx)
         if saved[0] and ctx.state in (None, saved[0]):
             ctx.state, ctx.slots = saved
             return _still_open(ctx, replies)
         return replies
     note = dialog.dropped_note(ctx, *saved) if saved[0] else None
+    if saved[0] == "broadcast.confirm":  # moving on from a draft cancels it: nothing half-sent later
+        await broadcast.drop(ctx)
     ctx.done()
     if ctx.parse.intent == "out_of_scope":
         return _lead(note, await _not_understood(ctx, await help.out_of_scope(ctx)))
@@ -159,10 +164,15 @@ def _lead(note: str | None, replies: list[Reply]) -> list[Reply]:
 
 
 def _clear(ctx: Context) -> bool:
-    """A confident intent other than small talk: the user moved on from the question."""
+    """A confident intent other than small talk: the user moved on from the question (or
+    answers an order meanwhile: "yes 1023")."""
     p = ctx.parse
     ok = p.confidence >= ctx.settings.nlu.confidence_threshold
-    return ok and p.intent not in ("out_of_scope", "affirm", "deny", "greet")
+    return ok and (p.intent not in ("out_of_scope", "affirm", "deny", "greet") or _answers_an_order(ctx))
+
+
+def _answers_an_order(ctx: Context) -> bool:
+    return ctx.parse.intent in ("affirm", "deny") and bool(ctx.parse.first("ref"))
 
 
 def _reprompt(ctx: Context) -> list[Reply]:

@@ -69,6 +69,19 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "which_listing_cancel": {"en": "Which one? {items}. Send e.g. 'cancel {ref}'.", "zh": "取消哪一个？{items}。例如发送：取消{ref}"},
     "to_remove": {"en": "To remove listing {ref}, send 'cancel {ref}'.", "zh": "要下架{ref}号，请发“取消{ref}”。"},
+    "still_waiting": {
+        "en": "Still waiting for your answer: {items}. Reply e.g. 'YES {ref}' or 'NO {ref}'.",
+        "zh": "还在等您确认：{items}。请回复如“是{ref}”或“不{ref}”。",
+    },
+    "broadcast_one_place": {
+        "en": "One market at a time, please: send one broadcast per place.",
+        "zh": "一次只能发一个地方的价格，请每个地方分开发。",
+    },
+    "ask_threshold": {
+        "en": "Alert at what price? e.g. 'alert me when {product} goes above 40 per kg'",
+        "zh": "到什么价格提醒您？例如：{product}高于4块一斤提醒我",
+    },
+    "no_alert_for": {"en": "You have no {product} alert.", "zh": "您没有订阅{product}。"},
     "more_listings": {"en": "(and {n} older)", "zh": "（还有{n}条较早的）"},
     "ask_name_again": {"en": "What name shall I give them? e.g. 'Ann', or 'skip'.", "zh": "请回复您的名字（如：王芳），或回复“跳过”。"},
     "which_order_item": {"en": "{ref}: {qty} {product}", "zh": "{ref}号：{product}{qty}"},
@@ -226,7 +239,7 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "no_pending": {"en": "You have no order waiting for your answer.", "zh": "您没有待确认的订单。"},
     "not_your_order": {"en": "Order {ref} is not yours to answer.", "zh": "订单{ref}不归您确认。"},
-    "order_not_pending": {"en": "Order {ref} is already {status}.", "zh": "订单{ref}已经{status}了。"},
+    "order_not_pending": {"en": "Order {ref} is already {status}.", "zh": "订单{ref}的状态：{status}。"},
     "no_orders": {"en": "You have no orders yet.", "zh": "您还没有订单。"},
     "my_orders": {"en": "Your orders:\n{items}", "zh": "您的订单：\n{items}"},
     "order_line": {

@@ -53,9 +53,10 @@ def unit_name(unit: str, lang: str, qty: Decimal | None = None) -> str:
 
 
 def qty(value: Decimal, unit: str, lang: str) -> str:
-    """'50 kg' in English, '50斤' in Chinese; less than a ton is written in kg ('10 kg', not '0.01 t')."""
+    """'50 kg' in English, '50斤' in Chinese; less than a ton is written in kg, or jin for a
+    Chinese reader ('10 kg' / '20斤', not '0.01 t')."""
     if unit == "ton" and 0 < value < 1:
-        value, unit = value * 1000, "kg"
+        value, unit = (value * 2000, "jin") if lang == "zh" else (value * 1000, "kg")
     sep = "" if lang == "zh" else " "
     return f"{number(value)}{sep}{unit_name(unit, lang, value)}"
 

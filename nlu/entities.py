@@ -24,7 +24,8 @@ _PRICE = (
 )
 _TOKEN = re.compile(
     rf"(?P<price>{_PRICE})"
-    r"|(?P<num>(?:\d+(?:,\d{3})+(?:\.\d+)?|\d*\.\d+|\d+)(?:k(?![a-z])|[万千](?!克))?)"
+    # ".5" is a number, but not the ".30" of "Rs.30" / "Ksh.45": there the dot ends the word
+    r"|(?P<num>(?:\d+(?:,\d{3})+(?:\.\d+)?|\d+\.\d+|(?<![a-z])\.\d+|\d+)(?:k(?![a-z])|[万千](?!克))?)"
     rf"|(?P<lex>{'|'.join(map(re.escape, lx.CJK_WORDS))})"
     r"|(?P<cnnum>(?:千(?!克)|[零〇一二两三四五六七八九十百万亿点半])+)"
     r"|(?P<word>[a-z]+(?:'[a-z]+)?)"
@@ -86,8 +87,21 @@ def _tokenize(folded: str) -> list[Tok]:
         tok = _classify(match.lastgroup, match.group(), match.start(), match.end())
         if tok.kind == "UNIT" and tok.text in _ADJACENT_ONLY and not _follows_number_or_per(tokens, tok):
             tok.kind = "WORD"
-        tokens.append(tok)
+        tokens += _split_liang(tok)
     return _split_per_one(_join_number_words(tokens))
+
+
+_LIANG = re.compile(r"([一二三四五六七八九两]|[一二三四五六七八九]?十[一二三四五六七八九]?)两")
+
+
+def _split_liang(tok: Tok) -> list[Tok]:
+    """"二两花椒" is 2 两 (a tenth of a jin), not 22: a numeral ending in 两 after a digit is that
+    many 两, written as jin (SPEC's units have no 两)."""
+    match = _LIANG.fullmatch(tok.text) if tok.kind in ("NUM", "WORD") and len(tok.text) > 1 else None
+    count = parse_number(match.group(1)) if match else None
+    if count is None:
+        return [tok]
+    return [Tok("NUM", tok.start, tok.end - 1, match.group(1), count / 10), Tok("UNIT", tok.end - 1, tok.end, "两", "jin")]
 
 
 def _classify(group: str, text: str, start: int, end: int) -> Tok:
@@ -229,6 +243,9 @@ class _Roles:
         if self.is_(i - 1, "CUR") and not self._cur_taken(i - 1):
             self.toks[i - 1].role = "currency"
             return self._price(i, i)
+        if self._dotted_currency_before(i):  # "Rs.30", "Ksh.45": the abbreviation's dot
+            self.toks[i - 2].role, self.toks[i - 1].role = "currency", "_"
+            return self._price(i, i)
         if self._per_unit_follows(i):
             return self._price(i, i)
         if nxt is not None and nxt.kind == "PRODUCT" or self._quantity_cue(i):
@@ -237,6 +254,11 @@ class _Roles:
             tok.role = "ref"  # before price cues: "listing 57 now 15 kg"
         elif (nxt and nxt.text in ("each", *lx.PRICE_AFTER)) or self._price_cue_before(i):
             self._price(i, i)
+
+    def _dotted_currency_before(self, i: int) -> bool:
+        dot = self.at(i - 1)
+        return (dot is not None and dot.text == "." and dot.end == self.toks[i].start and self.is_(i - 2, "CUR")
+                and self.toks[i - 2].end == dot.start and not self._cur_taken(i - 2))
 
     def _lone_piece(self, i: int) -> bool:
         """一个/一只 is everyday grammar; count it only when a product follows (一个西瓜)."""

@@ -503,3 +503,149 @@ async def test_a_declined_buyer_with_nothing_else_can_wait_for_the_next_listing(
 async def test_pinyin_is_answered_in_chinese(chat):
     reply = await chat.send(FARMER, "mai pingguo 100 jin")
     assert "卖" in reply and "买" in reply
+
+
+# found by playing users, second round --------------------------------------------------------
+INDIAN = "+919812300101"
+
+
+async def test_a_new_request_while_asked_how_many_kg_is_not_an_order(chat):
+    await chat.send(FARMER, "my name is Li")
+    await chat.send(FARMER, "sell 500kg potatoes at 1.2/kg")
+    await chat.send(BUYER, "buy 2 bags potato")
+    assert "How many" in await chat.send(BUYER, "1")
+    await chat.send(BUYER, "buy 10 kg kale")
+    assert await rows(chat, Order) == []
+
+
+async def test_a_new_amount_while_choosing_shows_the_offers_again(chat):
+    await chat.send(FARMER, "sell 100kg kale at 2/kg")
+    await chat.send(BUYER, "buy 30kg kale")
+    again = await chat.send(BUYER, "actually 50kg")
+    assert "50 kg" in again and "1)" in again
+    await chat.send(BUYER, "1")
+    [order] = await rows(chat, Order)
+    assert (order.quantity, order.unit) == (50, "kg")
+
+
+async def test_a_dotted_rupee_or_shilling_price_is_not_a_hundredth(chat):
+    await chat.send(INDIAN, "have 300 kgs tomato, Rs.30/- per kg")
+    await chat.send(KENYAN, "sell kale 40kg Ksh.45 per kg")
+    assert [(x.price, x.currency) for x in await rows(chat, Listing)] == [(Decimal("30.00"), "INR"), (Decimal("45.00"), "KES")]
+
+
+async def test_a_message_opening_with_a_listing_number_changes_that_listing(chat):
+    await chat.send(FARMER, "my name is Li")
+    first = ref_in(await chat.send(FARMER, "sell 50kg garlic at 9/kg"))
+    await chat.send(FARMER, "sell 40kg onions at 2/kg")
+    assert f"Listing {first}" in await chat.send(FARMER, f"{first} now 10 per kg")
+    assert "can't find" in await chat.send(FARMER, "999 now 100 per kg")
+    assert [x[3] for x in await listings(chat)][0] == Decimal("10.00")
+    assert all(x[3] != Decimal("999") for x in await listings(chat))
+
+
+async def test_yes_with_two_order_numbers_answers_both_and_ok_then_answers_none(chat):
+    await chat.send(FARMER, "my name is Li")
+    await chat.send(FARMER, "sell 100kg apples at 3/kg")
+    refs = []
+    for buyer in (BUYER, FARMER2, "+8613800000104"):
+        await chat.send(buyer, "buy 5kg apples")
+        refs.append(ref_in(await chat.send(buyer, "1")))
+        await chat.send(buyer, "skip")
+    reply = await chat.send(FARMER, f"yes {refs[0]} {refs[1]}")
+    assert f"order {refs[0]}" in reply and f"order {refs[1]}" in reply
+    assert "Still waiting" in await chat.send(FARMER, "ok")
+    assert [o.status for o in await rows(chat, Order)] == ["accepted", "accepted", "pending"]
+
+
+async def test_answering_an_order_during_a_sell_question_keeps_the_question(chat):
+    await chat.send(FARMER, "my name is Li")
+    await chat.send(FARMER, "sell 100kg apples at 3/kg")
+    await chat.send(BUYER, "buy 5kg apples")
+    order = ref_in(await chat.send(BUYER, "1"))
+    await chat.send(FARMER, "sell 20kg pears")
+    reply = await chat.send(FARMER, f"yes {order}")
+    assert f"order {order}" in reply and "Still open" in reply
+    await chat.send(FARMER, "2.5")
+    assert [(x[0], x[3]) for x in await listings(chat)] == [("apple", Decimal("3.00")), ("pear", Decimal("2.50"))]
+
+
+async def test_coordinator_drafts_that_are_not_prices_or_are_two_markets(chat):
+    await chat.send(BUYER, "subscribe apple prices")
+    assert "broadcast apple 4.2" in await chat.send(COORDINATOR, "broadcast apple")
+    text = await chat.send(COORDINATOR, "broadcast: apple harvest fair tomorrow at 9")
+    assert text.startswith("Announcement")
+    await chat.send(COORDINATOR, "cancel")
+    assert "一个地方" in await chat.send(COORDINATOR, "群发 苹果4.2元/斤 武都 成县")
+    assert await rows(chat, MarketPrice) == []
+    assert [b.status for b in await rows(chat, Broadcast)] == ["cancelled"]
+
+
+async def test_an_alert_with_an_unknown_unit_asks_for_the_price(chat):
+    assert "what price" in (await chat.send(INDIAN, "alert onion below 2000 per quintal")).lower()
+    assert await rows(chat, Subscription) == []
+
+
+async def test_chinese_sold_out_phrases_and_availability_questions(chat):
+    await chat.send(FARMER, "卖100斤核桃 二十块一斤")
+    await chat.send(FARMER, "跳过")
+    assert "核桃0斤" in await chat.send(FARMER, "核桃卖掉了")
+    asked = await chat.send(BUYER, "有苹果吗")
+    assert "卖" in asked and "买" in asked
+    assert [x[1] for x in await listings(chat)] == [0]
+
+
+async def test_unsubscribing_from_a_product_never_subscribed_lists_the_others(chat):
+    await chat.send(BUYER, "订阅土豆价格")
+    reply = await chat.send(BUYER, "取消订阅苹果")
+    assert "苹果" in reply and "土豆" in reply
+    assert [s.active for s in await rows(chat, Subscription)] == [True]
+
+
+async def test_an_indian_buyer_is_offered_rupee_listings_first(chat):
+    await chat.send(FARMER, "sell 500kg potatoes at 1.2/kg")
+    await chat.send("+919812300102", "sell 200kg potatoes rs 18 per kg")
+    offers = await chat.send(INDIAN, "buy 100kg potato")
+    assert offers.index("₹18") < offers.index("¥1.20")
+
+
+async def test_chinese_listing_confirmation_uses_chinese_punctuation(chat):
+    await chat.send(FARMER, "我在武都")
+    reply = await chat.send(FARMER, "卖50斤苹果 三块五一斤")
+    assert "，武都" in reply and ", " not in reply
+
+
+async def test_two_liang_of_pepper_is_a_fifth_of_a_jin(chat):
+    await chat.send(FARMER, "卖花椒20斤 四十块一斤")
+    await chat.send(FARMER2, "买二两花椒")
+    placed = await chat.send(FARMER2, "1")
+    [order] = await rows(chat, Order)
+    assert (order.quantity, order.unit, order.price) == (Decimal("0.2"), "jin", Decimal("40.00"))
+    assert "¥8.00" in placed
+
+
+async def test_a_coordinator_changes_the_draft_price_before_yes(chat):
+    await chat.send(BUYER, "订阅核桃价格")
+    await chat.send(COORDINATOR, "群发 核桃价格24块一公斤 成县")
+    again = await chat.send(COORDINATOR, "改成25")
+    assert "¥25.00/公斤" in again and await rows(chat, MarketPrice) == []
+    await chat.send(COORDINATOR, "是")
+    [price] = await rows(chat, MarketPrice)
+    assert price.price == Decimal("25.00")
+    assert [b.status for b in await rows(chat, Broadcast)] == ["cancelled", "queued"]
+
+
+async def test_moving_on_from_a_draft_cancels_it(chat):
+    await chat.send(BUYER, "subscribe apple prices")
+    await chat.send(COORDINATOR, "broadcast apple 4.4 yuan/kg")
+    await chat.send(COORDINATOR, "sell 10kg honey at 50/kg")
+    assert [b.status for b in await rows(chat, Broadcast)] == ["cancelled"]
+    assert await rows(chat, MarketPrice) == []
+
+
+async def test_less_than_a_ton_is_written_in_jin_for_a_chinese_reader(chat):
+    await chat.send(FARMER, "卖苹果2吨 三块一斤")
+    await chat.send(FARMER, "跳过")
+    await chat.send(BUYER, "buy 50 kg apples")
+    await chat.send(BUYER, "1")
+    assert "100斤" in await chat.send(FARMER, "我的订单")

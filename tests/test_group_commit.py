@@ -132,7 +132,7 @@ async def test_offers_thinned_in_sql_are_the_best_of_all_listings(chat, want):
     offers are exactly those of ranking every active listing, near the stock line too."""
     import random
 
-    from handlers import buy
+    from handlers import buy, currency
     from handlers.context import Context
 
     rng, now = random.Random(7), chat.clock()
@@ -161,5 +161,6 @@ async def test_offers_thinned_in_sql_are_the_best_of_all_listings(chat, want):
                 every = (await uow.session.execute(select(Listing).where(
                     Listing.product == "apple", Listing.status == "active", Listing.expires_at > now,
                     Listing.quantity_available > 0, Listing.farmer_id != user.id))).scalars().all()
-                best = sorted((x for x in every if x.id not in exclude), key=buy.offer_key(ctx, want, place))
+                key = buy.offer_key(ctx, want, place, currency.user_currency(ctx, user, place))
+                best = sorted((x for x in every if x.id not in exclude), key=key)
                 assert [x.id for x in thinned] == [x.id for x in best[:ctx.market.max_offers]]

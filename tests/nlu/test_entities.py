@@ -38,6 +38,15 @@ def test_sample_examples_extract_exactly_their_annotations(extractor, example):
     ("三百一十斤", [("quantity", "310"), ("unit", "jin")]),
     ("beans 20 bags 4500/= each", [("currency", "KES"), ("price", "4500"), ("product", "beans"),
                                    ("quantity", "20"), ("unit", "bag")]),
+    # an abbreviation's dot is not a decimal point: Rs.30 is 30 rupees, Ksh.45 is 45 shillings
+    ("have 300 kgs tomato, Rs.30/- per kg", [("currency", "INR"), ("price", "30"), ("price_unit", "kg"),
+                                             ("product", "tomato"), ("quantity", "300"), ("unit", "kg")]),
+    ("kale 40kg Ksh.45 per kg", [("currency", "KES"), ("price", "45"), ("price_unit", "kg"),
+                                 ("product", "kale"), ("quantity", "40"), ("unit", "kg")]),
+    ("Rs.30.50 onions", [("currency", "INR"), ("price", "30.5"), ("product", "onion")]),
+    # 两 after a digit is the weight (a tenth of a jin), not part of the number: 二两 is not 22
+    ("买二两花椒", [("product", "sichuan_pepper"), ("quantity", "0.2"), ("unit", "jin")]),
+    ("两百斤苹果", [("product", "apple"), ("quantity", "200"), ("unit", "jin")]),
     ("sukuma wiki 50kg 30/= per kg", [("currency", "KES"), ("price", "30"), ("price_unit", "kg"),
                                       ("product", "kale"), ("quantity", "50"), ("unit", "kg")]),
     ("ksh 30/= per kg sukuma", [("currency", "KES"), ("price", "30"), ("price_unit", "kg"), ("product", "kale")]),
