@@ -35,11 +35,15 @@ async def _answer(ctx: Context, accept: bool) -> list[Reply]:
         return ctx.say("no_pending")
     if len(pending) == 1:
         return await decide(ctx, pending[0].id, accept)
-    items = ("；" if ctx.lang == "zh" else "; ").join(
+    ctx.slots = {"accept": accept}
+    return ctx.ask("orders.which", "which_order", items=_listed(ctx, pending), ref=pending[0].id)
+
+
+def _listed(ctx: Context, pending: list[Order]) -> str:
+    """'102: 10 kg apple; 103: …' / '102号：苹果10斤；…' (five at most)."""
+    return ("；" if ctx.lang == "zh" else "; ").join(
         ctx.text("which_order_item", ref=o.id, qty=ctx.qty(o.quantity, o.unit), product=ctx.product(o.product))
         for o in pending[:5])
-    ctx.slots = {"accept": accept}
-    return ctx.ask("orders.which", "which_order", items=items, ref=pending[0].id)
 
 
 def _refs(ctx: Context, first: int) -> list[int]:
@@ -70,10 +74,7 @@ async def on_decided(ctx: Context) -> list[Reply] | None:
     ctx.done()
     if not pending:
         return ctx.say("ok")
-    items = ("；" if ctx.lang == "zh" else "; ").join(
-        ctx.text("which_order_item", ref=o.id, qty=ctx.qty(o.quantity, o.unit), product=ctx.product(o.product))
-        for o in pending[:5])
-    return ctx.say("still_waiting", items=items, ref=pending[0].id)
+    return ctx.say("still_waiting", items=_listed(ctx, pending), ref=pending[0].id)
 
 
 async def on_which(ctx: Context) -> list[Reply] | None:
