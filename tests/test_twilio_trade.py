@@ -22,10 +22,10 @@ from tests.conftest import make_settings
 
 TOKEN, SID, NUMBER = "test-auth-token-0123456789", "AC" + "1" * 32, "+15005550006"
 FARMER, BUYER = "+8613800000001", "+254700000002"
-# Twilio's official OpenAPI spec (twilio-oai), kept beside the repository, not in it.
+# Twilio's official OpenAPI spec (twilio-oai, Apache-2.0: tests/data/twilio-oai-LICENSE), vendored;
+# FARMCHAT_TWILIO_SPEC points at another version.
 SPEC_CANDIDATES = [Path(os.environ.get("FARMCHAT_TWILIO_SPEC", "/nonexistent")),
-                   Path(__file__).resolve().parents[2] / "shared" / "vendor" / "twilio_api_v2010.yaml",
-                   Path("/work/shared/vendor/twilio_api_v2010.yaml")]
+                   Path(__file__).resolve().parent / "data" / "twilio_api_v2010.yaml"]
 SPEC = next((p for p in SPEC_CANDIDATES if p.exists()), SPEC_CANDIDATES[1])
 
 

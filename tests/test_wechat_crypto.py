@@ -17,8 +17,7 @@ from bot.wechat_xml import Push, XmlError, cdata, parse, render, text_reply
 
 # The WeChat entries of shared/vectors/channels.json, kept in the repository so they always run.
 V = json.loads((Path(__file__).parent / "data" / "wechat_vectors.json").read_text(encoding="utf-8"))
-SHARED = [Path(__file__).resolve().parents[2] / "shared" / "vectors" / "channels.json",
-          Path("/work/shared/vectors/channels.json")]
+SHARED = [Path(__file__).resolve().parents[2] / "shared" / "vectors" / "channels.json"]
 KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 OLD_KEY = "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR"
 APP_ID = "wx2c2769f8efd9abc2"

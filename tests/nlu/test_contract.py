@@ -7,7 +7,7 @@ import pytest
 from nlu.model import GARBAGE_CONFIDENCE
 from nlu.rasa_yaml import load_examples
 
-SAMPLE = load_examples(Path("/work/shared/docs/nlu-sample.yml"))
+SAMPLE = load_examples(Path(__file__).resolve().parents[1] / "data" / "nlu-sample.yml")
 GARBAGE = [
     "", "   ", "\n\t", "😀😀😀", "🍎🍐🍑" * 100, "\x00\x01\x02\x03", "12345", "?!?!", "\ud800\udfff",
     "a" * 5000, "苹果" * 2500, "sell 50kg apples " * 300, bytes(range(256)).decode("latin-1"),

@@ -9,7 +9,7 @@ from nlu.catalog import Catalog
 from nlu.entities import EntityExtractor
 from nlu.rasa_yaml import load_examples
 
-SAMPLE = load_examples(Path("/work/shared/docs/nlu-sample.yml"))
+SAMPLE = load_examples(Path(__file__).resolve().parents[1] / "data" / "nlu-sample.yml")
 
 
 @pytest.fixture(scope="module")

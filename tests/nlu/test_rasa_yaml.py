@@ -6,7 +6,7 @@ import pytest
 
 from nlu.rasa_yaml import Example, load_examples, parse_annotated
 
-SAMPLE = Path("/work/shared/docs/nlu-sample.yml")
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "nlu-sample.yml"  # shared/docs, vendored
 DATA = Path(__file__).resolve().parents[2] / "nlu" / "data"
 
 
