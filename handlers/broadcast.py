@@ -109,7 +109,7 @@ async def _preview(ctx: Context, bc: Broadcast, head: str) -> list[Reply]:
     if not seen.audience:  # a price is worth publishing for price answers even with no one to tell
         return [Reply(head + "\n" + ctx.text("publish_no_audience"))]
     ask = ctx.text("broadcast_preview", n=f"{seen.audience:,}", segments=seen.segments_text(), cost=seen.cost_text(),
-                   subscribers=ctx.text("subscriber_one" if seen.audience == 1 else "subscriber_many"))
+                   subscribers=_subscribers(ctx, seen.audience))
     return [Reply(head + "\n" + ask)]
 
 
@@ -167,9 +167,14 @@ async def _send(ctx: Context) -> list[Reply]:
         return [Reply(published.strip())]
     await engine.queue(ctx.uow, bc)
     return [Reply(published + ctx.text("broadcast_queued", ref=broadcast_id, n=f"{n:,}",
-                                       subscribers=ctx.text("subscriber_one" if n == 1 else "subscriber_many")))]
+                                       subscribers=_subscribers(ctx, n)))]
 
 
 async def drop(ctx: Context) -> None:
     """The draft being confirmed is cancelled: nothing published, nothing sent."""
     await engine.cancel(ctx.uow, ctx.slots["broadcast"])
+
+
+def _subscribers(ctx: Context, n: int) -> str:
+    """'subscriber' or 'subscribers' (Chinese needs neither)."""
+    return ctx.text("subscriber_one" if n == 1 else "subscriber_many")

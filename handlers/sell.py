@@ -78,11 +78,8 @@ async def _next(ctx: Context, lead: list[str] | None = None) -> list[Reply]:
 
 
 def _ask(ctx: Context, lead: list[str], state: str, key: str, **values) -> list[Reply]:
-    queue = ctx.slots.get("_queue")
-    question = ctx.ask(state, key, **values)[0].text
-    if queue:
-        ctx.slots["_queue"] = queue
-    return [Reply("\n".join([*lead, question]))]
+    """The question after any lead lines (the slots, the queue of products included, stay)."""
+    return [Reply("\n".join([*lead, ctx.ask(state, key, **values)[0].text]))]
 
 
 async def _list(ctx: Context, lead: list[str]) -> list[Reply]:
