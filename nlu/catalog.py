@@ -28,7 +28,7 @@ DEFAULT_PRODUCTS: dict[str, tuple[list[str], list[str]]] = {
     "rice": (["rice"], ["大米", "稻谷"]),
     "wheat": (["wheat"], ["小麦"]),
     "corn": (["corn", "maize", "mahindi"], ["玉米", "苞谷", "苞米"]),
-    "soybean": (["soybean", "soya"], ["大豆", "黄豆"]),
+    "soybean": (["soybean", "soya", "soya bean", "soy bean", "soy", "soyabean"], ["大豆", "黄豆"]),
     "beans": (["beans", "bean", "maharagwe"], ["芸豆"]),
     "tea": (["tea"], ["茶叶"]),
     "honey": (["honey"], ["蜂蜜"]),

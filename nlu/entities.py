@@ -11,7 +11,8 @@ from nlu.catalog import Catalog
 from nlu.gazetteer import Gazetteer
 from nlu.names import NameFinder
 from nlu.normalize import (
-    CURRENCY_WORDS, EN_NUMBER_WORDS, UNIT_WORDS, decimal_str, fold, parse_number, parse_price,
+    CURRENCY_WORDS, EN_NUMBER_WORDS, FINANCIAL_CHARS, UNIT_WORDS, decimal_str, fold, parse_number,
+    parse_price,
 )
 
 _CN_NUM = "零〇一二两三四五六七八九十百千万点"
@@ -27,7 +28,8 @@ _TOKEN = re.compile(
     # ".5" is a number, but not the ".30" of "Rs.30" / "Ksh.45": there the dot ends the word
     r"|(?P<num>(?:\d+(?:,\d{3})+(?:\.\d+)?|\d+\.\d+|(?<![a-z])\.\d+|\d+)(?:k(?![a-z])|[万千](?!克))?)"
     rf"|(?P<lex>{'|'.join(map(re.escape, lx.CJK_WORDS))})"
-    r"|(?P<cnnum>(?:千(?!克)|[零〇一二两三四五六七八九十百万亿点半])+)"
+    r"|(?P<cnnum>(?:千(?!克)|[零〇一二两三四五六七八九十百万亿点半])+"
+    rf"|[{FINANCIAL_CHARS}零〇一二两三四五六七八九十百千万亿点]*[{FINANCIAL_CHARS}][{FINANCIAL_CHARS}零〇一二两三四五六七八九十百千万亿点]*)"
     r"|(?P<word>[a-z]+(?:'[a-z]+)?)"
     r"|(?P<sign>/=)"  # East African shillings: "3500/="
     r"|(?P<other>\S)"
@@ -65,10 +67,29 @@ class EntityExtractor:
         claims = [Tok(entity.upper(), s, e, folded[s:e], key, entity)
                   for s, e, entity, key in self.gazetteer.find(folded)]
         claims += [Tok("NAME", s, e, text[s:e], text[s:e], "name")
-                   for s, e in self.names.find(folded, claims)]
+                   for s, e in self.names.find(folded, claims, text)]
         tokens = _merge(claims, _tokenize(folded))
-        _Roles(tokens).assign()
-        return [_entity(tok, text) for tok in tokens if tok.role]
+        _Roles(tokens, folded).assign()
+        return implied_currency([_entity(tok, text) for tok in tokens if tok.role], text)
+
+
+# 块/块钱/毛 in a price span name the currency too (SPEC §4: 元 块 块钱 ... → CNY).
+_YUAN_WORD = re.compile("块钱?|毛")
+_PRICE_QUESTION = re.compile(lx.PRICE_QUESTION_RE)
+
+
+def implied_currency(entities: list[dict], text: str) -> list[dict]:
+    """The entities plus CNY for a price written with 块/毛 ("三块五", "2块", "5毛") when no
+    currency is named; its span is the 块/毛 inside the price's span."""
+    if any(e["entity"] == "currency" for e in entities):
+        return entities
+    for ent in entities:
+        word = _YUAN_WORD.search(text, ent["start"], ent["end"]) if ent["entity"] == "price" else None
+        if word:
+            cur = {"entity": "currency", "value": "CNY", "start": word.start(), "end": word.end(),
+                   "extractor": ent.get("extractor", "farmchat")}
+            return sorted([*entities, cur], key=lambda e: e["start"])
+    return entities
 
 
 def _entity(tok: Tok, text: str) -> dict:
@@ -157,14 +178,20 @@ def _and_a_half(out: list[Tok]) -> bool:
     return words[-1:] == ["and"] and len(out) >= 2 and out[-2].kind == "NUM"
 
 
+# Numerals that cannot take a trailing 一 as a digit: hundreds ("二百一斤" is 200 a jin) and
+# tens with units ("四十八一斤" is 48 a jin; "二十一斤" stays 21 jin).
+_PRICE_HEAD = re.compile("[百千万]|十[一二三四五六七八九]$")
+
+
 def _split_per_one(tokens: list[Tok]) -> list[Tok]:
-    """"一百二一只", "二百一斤": a hundreds numeral ending in 一 before a unit is a price, then 一 unit."""
+    """"一百二一只", "二百一斤", "四十八一斤": a numeral that cannot end in 一 before a unit is a
+    price, then 一 unit."""
     out: list[Tok] = []
     for i, tok in enumerate(tokens):
         nxt = tokens[i + 1] if i + 1 < len(tokens) else None
         head = tok.text[:-1]
         if (tok.kind in ("NUM", "WORD") and len(tok.text) > 2 and tok.text.endswith("一") and nxt is not None
-                and nxt.kind == "UNIT" and nxt.start == tok.end and re.search("[百千万]", head)
+                and nxt.kind == "UNIT" and nxt.start == tok.end and _PRICE_HEAD.search(head)
                 and (value := parse_number(head)) is not None):
             out += [Tok("PRICE", tok.start, tok.end - 1, head, value), Tok("NUM", tok.end - 1, tok.end, "一", Decimal(1))]
             continue
@@ -184,8 +211,9 @@ def _merge(claims: list[Tok], tokens: list[Tok]) -> list[Tok]:
 class _Roles:
     """Assigns entity roles to number, unit and currency tokens from their neighbours."""
 
-    def __init__(self, tokens: list[Tok]):
+    def __init__(self, tokens: list[Tok], folded: str = ""):
         self.toks = tokens
+        self.folded = folded
 
     def at(self, i: int) -> Tok | None:
         return self.toks[i] if 0 <= i < len(self.toks) else None
@@ -218,22 +246,42 @@ class _Roles:
             tok.role = None if tok.role == "_" else tok.role
 
     def _asks_price(self) -> bool:
-        """Whether the message asks about a price ("how much", "cost", "多少钱")."""
-        return any(tok.text in lx.PRICE_QUESTION for tok in self.toks)
+        """Whether the message asks about a price ("how much", "cost", "多少钱", "几个钱")."""
+        return any(tok.text in lx.PRICE_QUESTION for tok in self.toks) or bool(
+            _PRICE_QUESTION.search(self.folded))
 
     def _per_one(self, i: int) -> bool:
-        """Whether 一 + unit at i means "per unit" (after a price, or before 多少钱)."""
+        """Whether 一 + unit at i means "per unit": after a price or a bare number ("35一斤"),
+        before 多少钱 or a price, or in a message asking a price ("一筐桃子能卖几个钱")."""
         prev, nxt = self.at(i - 1), self.at(i + 2)
         if prev is not None and (prev.kind in ("PRICE", "CUR") or prev.text in lx.PRICE_HINTS):
             return True
-        return nxt is not None and (nxt.kind in ("PRICE", "CUR") or nxt.text in lx.PRICE_HINTS
-                                    or (nxt.kind == "NUM" and self.is_(i + 3, "CUR")))
+        if prev is not None and prev.kind == "NUM" and self.toks[i].start - prev.end <= 1:
+            return True
+        if nxt is not None and (nxt.kind in ("PRICE", "CUR") or nxt.text in lx.PRICE_HINTS
+                                or (nxt.kind == "NUM" and self.is_(i + 3, "CUR"))):
+            return True
+        if self.is_(i + 2, "NUM", {"半"}):
+            return False  # 一吨半: one and a half tons
+        amount = any(t.kind == "NUM" and j != i and self.is_(j + 1, "UNIT") for j, t in enumerate(self.toks))
+        later_price = any(t.kind in ("PRICE", "CUR") for t in self.toks[i + 2:])
+        return not amount and (later_price or self._asks_price())
 
     def _number(self, i: int) -> None:
         """Decide whether the number at i is a quantity, a price or a reference."""
         tok, nxt = self.toks[i], self.at(i + 1)
         if self.is_(i + 1, "UNIT") and not self._lone_piece(i):
             return self._quantity(i)
+        if nxt is not None and nxt.text in lx.MORE_WORDS and self.is_(i + 2, "UNIT"):
+            nxt.role = "_"  # "100 more kg"
+            return self._quantity(i, unit_at=i + 2)
+        if self._ref_word_after(i) or self._another_ref(i):
+            tok.role = "ref"  # "57号还剩20斤", "1023不接", "accepted 6120 and 6121"
+            return None
+        if self._unit_before(i):
+            return self._quantity(i, unit_at=i - 1)  # "irish potatoes bags 10"
+        if tok.text == "4" and self.at(i - 1) is not None and self.toks[i - 1].text in lx.FOR_BEFORE:
+            return None  # SMS "how much 4 oranges": the 4 is "for"
         if tok.text == "half" and self.is_(i + 1, "WORD", lx.ARTICLES) and self.is_(i + 2, "UNIT"):
             self.toks[i + 1].role = "_"
             return self._quantity(i, unit_at=i + 2)
@@ -302,8 +350,10 @@ class _Roles:
         return prev is not None and prev.kind in ("NUM", "PRICE") and prev.role is not None
 
     def _per_unit_follows(self, i: int) -> bool:
-        """Whether a per-marker and unit follow the number at i ("3/kg", "3 per bag")."""
+        """Whether a per-marker and unit follow the number at i ("3/kg", "3 per bag", "55一斤")."""
         marker = self.at(i + 1)
+        if marker is not None and marker.text == "一" and marker.role == "_":
+            return self.toks[i + 2].role == "price_unit"
         return (marker is not None and marker.text in lx.PER_WORDS | lx.ARTICLES
                 and self.at(i + 2) is not None and self.toks[i + 2].kind == "UNIT"
                 and self.toks[i + 2].role in (None, "price_unit"))
@@ -326,6 +376,32 @@ class _Roles:
         prev, nxt = self.at(i - 1), self.at(i + 1)
         return (nxt is not None and nxt.text in lx.QUANTITY_AFTER) or (
             prev is not None and prev.text in lx.QUANTITY_BEFORE)
+
+    def _ref_word_after(self, i: int) -> bool:
+        """Whether a 2+ digit bare number is followed by a reply or reference word ("1023行",
+        "88接了", "57号", "4410, decline"); a day of the month ("5月21号") is not one."""
+        if not (self.toks[i].text.isdigit() and len(self.toks[i].text) >= 2):
+            return False
+        nxt = self.at(i + 1)
+        if nxt is not None and nxt.text in (",", "，") and nxt.end - self.toks[i].end <= 1:
+            nxt = self.at(i + 2)
+        if nxt is None or nxt.text not in lx.REF_AFTER:
+            return False
+        prev = self.at(i - 1)
+        return not (nxt.text == "号" and prev is not None and prev.text in ("月", "日", "周"))
+
+    def _another_ref(self, i: int) -> bool:
+        """A number joined to a reference by "and"/"和"/"," ("accept 6120 and 6121")."""
+        prev, ref = self.at(i - 1), self.at(i - 2)
+        return (prev is not None and prev.text in ("and", "&", ",", "，", "和", "、", "跟")
+                and ref is not None and ref.role == "ref" and self.toks[i].text.isdigit())
+
+    def _unit_before(self, i: int) -> bool:
+        """A unit right before a bare number with nothing after it ("bags 15", "kg 50,")."""
+        unit, nxt = self.at(i - 1), self.at(i + 1)
+        return (self.is_(i - 1, "UNIT") and unit.text.isascii() and len(unit.text) > 2
+                and self.toks[i].start - unit.end <= 1
+                and (nxt is None or nxt.kind not in ("UNIT", "CUR", "PRICE") and nxt.text not in lx.PER_WORDS))
 
     def _ref_word_before(self, i: int) -> bool:
         """Whether a reference word precedes a 2+ digit number ("yes 1023", "订单1023")."""

@@ -11,11 +11,19 @@ from nlu.normalize import CURRENCY_WORDS, EN_NUMBER_WORDS, UNIT_WORDS
 _EN_SURE = re.compile(
     r"(?<![a-z])(?:my name is|my name's|my names are|my names|name is|name's|name:|call me|"
     r"i am called|i'm called|im called|set name|set my name to|set name to|change my name to|"
-    r"change name to|register me as|name to|jina langu ni|jina langu|naitwa|name)\s*")
+    r"change name to|register me as|register my name as|register me|name as|sign me up as|"
+    r"sign up as|enroll me as|put me down as|save me as|register as|name to|jina langu ni|"
+    r"jina langu|naitwa|wo jiao|wojiao|wo de mingzi shi|mingzi shi|name)\s*[:：-]?\s*")
 _EN_MAYBE = re.compile(r"(?<![a-z])(?:i am|i'm|im|i`m|this is)\s+")
+# "mimi ni" (Swahili "I am"), "wo shi" (pinyin 我是), a message opening with "am": a name only
+# when written with a capital ("wo shi Liu Yang", not "wo shi nongmin").
+_EN_CAPITAL = re.compile(r"(?<![a-z])(?:mimi ni|wo shi|woshi)\s+|^am\s+")
+# Words that end a name: Swahili "wa"/"kutoka" (of, from), pinyin "zai" (在).
+_EN_AFTER_NAME = {"wa", "kutoka", "zai", "from", "in", "at"}
 _EN_WORD = re.compile(r"[a-z][a-z'.-]*")
 _ZH_SURE = re.compile(r"(?:我叫|叫我|称呼我|我的名字是|我的名字叫|我的名字|名字是|名字叫|名字改成|名字改为|"
-                      r"改名为|改名叫|改名|我名叫|本人叫|姓名|名字)\s*[:：]?\s*")
+                      r"名字写成|名字写|称呼改为|称呼改成|称呼|改名为|改名叫|改名|我名叫|本人叫|姓名|"
+                      r"(?:帮我)?(?:登记|注册)(?:一下)?|名字|(?<=[人的\s，,])叫)\s*[:：]?\s*")
 _ZH_MAYBE = re.compile(r"(?:我是|本人是|本人)\s*")
 # Characters that end a Chinese name ("我叫王芳在武都" → 王芳).
 _ZH_STOP = set("在是的从住来卖买要想做啊呀吧呢哦了和跟也我，,。.!！?？ 、；;：:有种养今就行好")
@@ -31,31 +39,52 @@ class NameFinder:
         self.known = COMMON_WORDS | set(UNIT_WORDS) | set(CURRENCY_WORDS) | EN_NUMBER_WORDS | {
             n for n in gazetteer.names if n.isascii()}
 
-    def find(self, folded: str, claims) -> list[tuple[int, int]]:
-        """(start, end) of each name, at most one per introducing phrase."""
+    def find(self, folded: str, claims, text: str = "") -> list[tuple[int, int]]:
+        """(start, end) of each name, at most one per introducing phrase; text is the unfolded
+        message (a capital makes "Bob" a name after "my name is")."""
+        text = text or folded
         spans = []
         for pattern, sure in ((_EN_SURE, True), (_EN_MAYBE, False)):
             for match in pattern.finditer(folded):
-                spans.append(self._english(folded, match.end(), sure))
+                spans.append(self._english(folded, text, match.end(), sure))
+        for match in _EN_CAPITAL.finditer(folded):
+            if match.end() < len(text) and text[match.end()].isupper():
+                spans.append(self._english(folded, text, match.end(), False))
+        places = {c.start: c.end for c in claims if c.kind == "LOCATION"}
         for pattern, sure in ((_ZH_SURE, True), (_ZH_MAYBE, False)):
             for match in pattern.finditer(folded):
-                spans.append(_chinese(folded, match.end(), sure))
-        taken = [(c.start, c.end) for c in claims]
-        return [s for s in spans if s and not any(a < s[1] and s[0] < b for a, b in taken)]
+                spans.append(_chinese(folded, _after_place(folded, match.end(), places), sure))
+        taken, found = [(c.start, c.end) for c in claims], []
+        for span in spans:  # one name per place in the text, claims first
+            if span and not any(a < span[1] and span[0] < b for a, b in taken):
+                found.append(span)
+                taken.append(span)
+        return found
 
-    def _english(self, folded: str, pos: int, sure: bool) -> tuple[int, int] | None:
+    def _english(self, folded: str, text: str, pos: int, sure: bool) -> tuple[int, int] | None:
         """Up to three name words at pos; after "i am" the first must be an unknown word."""
         if _chinese_name_here(folded, pos):
             return _chinese(folded, pos, sure)
         end, count = pos, 0
         for word in _EN_WORD.finditer(folded, pos):
-            gap = folded[end:word.start()]
-            if count == 3 or (count and gap.strip()) or word.group().strip(".'-") in self.known:
+            gap, bare = folded[end:word.start()], word.group().strip(".'-")
+            known = bare in self.known and not (sure and text[word.start()].isupper()) or bare in _EN_AFTER_NAME
+            if count == 3 or (count and gap.strip()) or known:
                 break
             end, count = word.start() + len(word.group().rstrip(".'-")), count + 1
         if not count or (not sure and folded[pos:end].split()[0] in self.known):
             return None
         return pos, end
+
+
+def _after_place(folded: str, pos: int, places: dict[int, int]) -> int:
+    """Past a place that opens "我是徽县的张秀英" / "我是宕昌人 叫…": where the name may start."""
+    if pos not in places:
+        return pos
+    end = places[pos]
+    while end < len(folded) and folded[end] in "的人 ，,叫":
+        end += 1
+    return end
 
 
 def _chinese_name_here(folded: str, pos: int) -> bool:

@@ -47,6 +47,9 @@ EN_NUMBER_WORDS = frozenset(_EN_NUMBERS) | frozenset(_EN_SCALES) | {"half"}
 CN_DIGITS = "零〇一二两三四五六七八九"
 CN_NUMERAL_CHARS = CN_DIGITS + "十百千万亿点"
 _CN_DIGIT_VALUE = {ch: i for i, ch in enumerate("零一二三四五六七八九")} | {"〇": 0, "两": 2}
+# Financial (capital) numerals, read as numbers only in runs of two or more ("伍仟", "叁佰").
+FINANCIAL_CHARS = "壹贰叁肆伍陆柒捌玖拾佰仟"
+_FINANCIAL = str.maketrans(FINANCIAL_CHARS, "一二三四五六七八九十百千")
 
 _ARABIC = re.compile(r"(\d+(?:,\d{3})+(?:\.\d+)?|\d*\.\d+|\d+\.?)\s*([kK万千]?)")
 _PRICE_CN = re.compile(r"^(.+?)\s*(?:块钱?|元)(.*?)$|^(.+?)\s*毛钱?(\d|[一二两三四五六七八九])?$")
@@ -98,6 +101,8 @@ def parse_number(text: str) -> Decimal | None:
         return Decimal("0.5")
     if s[0].isdigit() or s[0] == ".":
         return _parse_arabic(s)
+    if len(s) > 1 and all(ch in CN_NUMERAL_CHARS or ch in FINANCIAL_CHARS for ch in s):
+        s = s.translate(_FINANCIAL)  # the capital numerals of receipts: 伍仟 = 五千
     if all(ch in CN_NUMERAL_CHARS for ch in s):
         return _parse_chinese(s)
     return _parse_english(s)

@@ -19,6 +19,7 @@ from collections import Counter
 import aiohttp
 
 from nlu.catalog import Catalog
+from nlu.entities import implied_currency
 from nlu.gazetteer import Gazetteer
 from nlu.normalize import currency_code, decimal_str, fold, parse_number, parse_price, parse_quantity, unit_key
 
@@ -141,7 +142,8 @@ class RasaNLU:
         """farmchat's parse shape from Rasa's answer, entities normalized."""
         ranking = [{"name": str(r["name"]), "confidence": float(r["confidence"])}
                    for r in body.get("intent_ranking") or [body["intent"]]]
-        entities = [e for raw in body.get("entities") or [] if (e := self.normalizer.entity(raw, text))]
+        entities = implied_currency(
+            [e for raw in body.get("entities") or [] if (e := self.normalizer.entity(raw, text))], text)
         self.stats["rasa"] += 1
         return {"text": text, "intent": dict(ranking[0]), "intent_ranking": ranking[:10],
                 "entities": sorted(entities, key=lambda e: e["start"])}

@@ -6,6 +6,7 @@ import pytest
 
 from nlu.model import GARBAGE_CONFIDENCE
 from nlu.rasa_yaml import load_examples
+from tests.nlu.sample import pairs, with_implied_currency
 
 SAMPLE = load_examples(Path(__file__).resolve().parents[1] / "data" / "nlu-sample.yml")
 GARBAGE = [
@@ -15,15 +16,11 @@ GARBAGE = [
 ]
 
 
-def pairs(entities) -> list[tuple[str, str]]:
-    return sorted((e["entity"], str(e["value"])) for e in entities)
-
-
 @pytest.mark.parametrize("example", SAMPLE, ids=[e.text for e in SAMPLE])
 def test_sample_parses_to_its_intent_and_values(real_nlu, example):
     result = real_nlu.parse(example.text)
     assert result["intent"]["name"] == example.intent
-    assert pairs(result["entities"]) == pairs(example.entities)
+    assert pairs(result["entities"]) == with_implied_currency(example)
 
 
 @pytest.mark.parametrize("text", GARBAGE, ids=range(len(GARBAGE)))

@@ -8,6 +8,7 @@ import pytest
 from nlu.catalog import Catalog
 from nlu.entities import EntityExtractor
 from nlu.rasa_yaml import load_examples
+from tests.nlu.sample import with_implied_currency
 
 SAMPLE = load_examples(Path(__file__).resolve().parents[1] / "data" / "nlu-sample.yml")
 
@@ -23,14 +24,14 @@ def pairs(extractor, text):
 
 @pytest.mark.parametrize("example", SAMPLE, ids=[e.text for e in SAMPLE])
 def test_sample_examples_extract_exactly_their_annotations(extractor, example):
-    assert pairs(extractor, example.text) == sorted((e["entity"], e["value"]) for e in example.entities)
+    assert pairs(extractor, example.text) == with_implied_currency(example)
 
 
 @pytest.mark.parametrize("text, expected", [
     # colloquial amounts: "and a half", 八毛五, 一百二一只 (120 a piece), 3500/=, SMS "4 sale"
     ("two and a half tons of maize", [("product", "corn"), ("quantity", "2.5"), ("unit", "ton")]),
     ("3 and half bags", [("quantity", "3.5"), ("unit", "bag")]),
-    ("西红柿八毛五一斤", [("price", "0.85"), ("price_unit", "jin"), ("product", "tomato")]),
+    ("西红柿八毛五一斤", [("currency", "CNY"), ("price", "0.85"), ("price_unit", "jin"), ("product", "tomato")]),
     ("鸭蛋先不说，鸡蛋一百二一箱", [("price", "120"), ("price_unit", "box"), ("product", "egg")]),
     ("花椒二十斤，三百一斤", [("price", "300"), ("price_unit", "jin"), ("product", "sichuan_pepper"),
                        ("quantity", "20"), ("unit", "jin")]),
@@ -81,13 +82,13 @@ def test_sample_examples_extract_exactly_their_annotations(extractor, example):
     # prices, currencies, price units
     ("3 yuan per kg", [("currency", "CNY"), ("price", "3"), ("price_unit", "kg")]),
     ("@40", [("price", "40")]),
-    ("三块五一斤", [("price", "3.5"), ("price_unit", "jin")]),
-    ("3块5一斤", [("price", "3.5"), ("price_unit", "jin")]),
-    ("三块一斤", [("price", "3"), ("price_unit", "jin")]),
-    ("5毛", [("price", "0.5")]),
-    ("1块2毛", [("price", "1.2")]),
-    ("两块八", [("price", "2.8")]),
-    ("3块钱", [("price", "3")]),
+    ("三块五一斤", [("currency", "CNY"), ("price", "3.5"), ("price_unit", "jin")]),
+    ("3块5一斤", [("currency", "CNY"), ("price", "3.5"), ("price_unit", "jin")]),
+    ("三块一斤", [("currency", "CNY"), ("price", "3"), ("price_unit", "jin")]),
+    ("5毛", [("currency", "CNY"), ("price", "0.5")]),
+    ("1块2毛", [("currency", "CNY"), ("price", "1.2")]),
+    ("两块八", [("currency", "CNY"), ("price", "2.8")]),
+    ("3块钱", [("currency", "CNY"), ("price", "3")]),
     ("每斤3元", [("currency", "CNY"), ("price", "3"), ("price_unit", "jin")]),
     ("苹果 500斤 2.5", [("price", "2.5"), ("product", "apple"), ("quantity", "500"), ("unit", "jin")]),
     ("苹果多少钱一斤", [("price_unit", "jin"), ("product", "apple")]),
@@ -131,6 +132,45 @@ def test_sample_examples_extract_exactly_their_annotations(extractor, example):
     ("我是农民", []),
     ("我是武都的", [("location", "wudu")]),
     ("my name is 王芳", [("name", "王芳")]),
+    # names after registration phrases, a place, Swahili and pinyin; a capital makes a
+    # currency word ("bob") a name after "my name is"
+    ("pls register me as Otieno Ouma", [("name", "Otieno Ouma")]),
+    ("enroll me as Grace, Kisumu", [("location", "kisumu"), ("name", "Grace")]),
+    ("jina langu ni Wanjiru wa Nakuru", [("location", "nakuru"), ("name", "Wanjiru")]),
+    ("mimi ni mkulima", []),
+    ("my name is Bob Otieno", [("name", "Bob Otieno")]),
+    ("price in bob", [("currency", "KES")]),
+    ("wo jiao Li Na", [("name", "Li Na")]),
+    ("wo shi nongmin", []),
+    ("我是西和的杨建军", [("location", "xihe"), ("name", "杨建军")]),
+    ("我是礼县人，叫何小燕", [("location", "lixian"), ("name", "何小燕")]),
+    ("我是礼县的农民", [("location", "lixian")]),
+    ("麻烦登记一下 孙志刚", [("name", "孙志刚")]),
+    # references written after the number, topic first, or joined by "and"
+    ("62号的梨卖完了", [("product", "pear"), ("ref", "62")]),
+    ("3月12号发货", []),
+    ("4051接了", [("ref", "4051")]),
+    ("730不接 太远", [("ref", "730")]),
+    ("approve 311 and 312", [("ref", "311"), ("ref", "312")]),
+    ("2218, decline pls", [("ref", "2218")]),
+    # a bare price before 一+unit, 一+unit in a price question, and what stays an amount
+    ("核桃200斤 16一斤", [("price", "16"), ("price_unit", "jin"), ("product", "walnut"),
+                      ("quantity", "200"), ("unit", "jin")]),
+    ("三十六一箱", [("price", "36"), ("price_unit", "box")]),
+    ("一袋洋芋能卖多少", [("price_unit", "bag"), ("product", "potato")]),
+    ("来一箱橙子", [("product", "orange"), ("quantity", "1"), ("unit", "box")]),
+    ("收花椒 一吨半 价格好说", [("product", "sichuan_pepper"), ("quantity", "1.5"), ("unit", "ton")]),
+    ("what would a crate of tomatoes fetch", [("price_unit", "crate"), ("product", "tomato")]),
+    ("pilipili bei gani kwa kilo", [("price_unit", "kg"), ("product", "chili")]),
+    # threshold words and "to" before a bare number; a listing number after "change"
+    ("ping me when beans drop under 90", [("price", "90"), ("product", "beans")]),
+    ("change 412 to 38", [("price", "38"), ("ref", "412")]),
+    ("大蒜高于4块告诉我", [("currency", "CNY"), ("price", "4"), ("product", "garlic")]),
+    # amounts: "more" before the unit, the unit before the number, capital numerals
+    ("got 30 extra crates of mangoes", [("product", "mango"), ("quantity", "30"), ("unit", "crate")]),
+    ("maize bags 40 for sale", [("product", "corn"), ("quantity", "40"), ("unit", "bag")]),
+    ("玉米叁仟斤", [("product", "corn"), ("quantity", "3000"), ("unit", "jin")]),
+    ("队伍很长", []),
 ])
 def test_extracts(extractor, text, expected):
     assert pairs(extractor, text) == sorted(expected)
@@ -156,7 +196,7 @@ def test_span_text(extractor):
     text = "卖５０斤苹果，三块五一斤"
     spans = {e["entity"]: text[e["start"]:e["end"]] for e in extractor.extract(text)}
     assert spans == {"quantity": "５０", "unit": "斤", "product": "苹果", "price": "三块五",
-                     "price_unit": "斤"}
+                     "price_unit": "斤", "currency": "块"}
 
 
 @pytest.mark.parametrize("text", [
