@@ -7,6 +7,7 @@ never seen in training ("notify", "推送") still votes like its known synonyms.
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from functools import lru_cache
 
 from rapidfuzz import process
@@ -84,29 +85,61 @@ def _pattern(words: list[str]) -> re.Pattern:
 _LATIN_RUN = re.compile(r"[a-z']+")
 
 
-class _Cue:
-    """One cue's words, split so that presence is mostly set and substring tests, not regex.
+_SPACE = re.compile(r"\s+")
 
-    A plain Latin word (letters and apostrophes) bounded by non-letters is present exactly when
-    it equals one of the text's [a-z']+ runs; other Chinese words are one trie regex, and the
-    rest keep the regex of _pattern.
+
+class _CueIndex:
+    """All cues' words in three lookups, so a text is scanned once, not once per cue.
+
+    Plain Latin words are looked up by the text's [a-z']+ runs. Other words (Chinese, "?")
+    are one trie, and multi-word Latin phrases ("how much", "do not") one alternation; each
+    is searched again one character after every match, so overlapping words are all seen. A
+    match is the longest word at its position: its prefix words are present too (checked
+    against their own pattern for phrases, whose ends must fall between words). Equal to
+    searching each cue's words with _pattern (checked in tests).
     """
 
-    def __init__(self, words: list[str]):
-        latin = [w for w in words if w.isascii() and w[0].isalpha()]
-        self.runs = frozenset(w for w in latin if _LATIN_RUN.fullmatch(w))
-        bounded = [w for w in latin if w not in self.runs or "-" in w]
-        plain = [w for w in words if w not in latin and "-" not in w]  # substrings: one trie
-        hyphenated = [w for w in words if w not in latin and "-" in w]
-        self.regexes = [_pattern(bounded + hyphenated)] if bounded or hyphenated else []
-        self.regexes += [re.compile(_trie_regex(plain, ""))] if plain else []
+    def __init__(self, cues: dict[str, list[str]]):
+        self.runs: dict[str, set[str]] = defaultdict(set)
+        plain: dict[str, set[str]] = defaultdict(set)
+        phrases: dict[str, set[str]] = defaultdict(set)
+        for name, words in cues.items():
+            for word in words:
+                if not (word.isascii() and word[0].isalpha()):
+                    plain[word].add(name)
+                elif _LATIN_RUN.fullmatch(word):
+                    self.runs[word].add(name)
+                else:
+                    phrases[word].add(name)
+        self.plain_re = re.compile(_trie_regex(list(plain), ""))
+        self.plain = {w: frozenset().union(*(c for p, c in plain.items() if w.startswith(p))) for w in plain}
+        self.phrase_re = _pattern(list(phrases))
+        keys = {w: w.replace("-", "") for w in phrases}
+        self.phrases = {keys[w]: (frozenset(c), [(_pattern([p]), frozenset(phrases[p])) for p in phrases
+                                                 if p != w and keys[w].startswith(keys[p])])
+                        for w, c in phrases.items()}
 
-    def present(self, folded: str, runs: set[str]) -> bool:
-        """Whether any of the cue's words occurs in the folded text."""
-        return not self.runs.isdisjoint(runs) or any(r.search(folded) for r in self.regexes)
+    def names(self, folded: str) -> set[str]:
+        """Names of the cues whose words occur in the folded text."""
+        found: set[str] = set()
+        for run in _LATIN_RUN.findall(folded):
+            found.update(self.runs.get(run, ()))
+        match = self.plain_re.search(folded)
+        while match:
+            found |= self.plain[match.group()]
+            match = self.plain_re.search(folded, match.start() + 1)
+        match = self.phrase_re.search(folded)
+        while match:
+            cues, prefixes = self.phrases[_SPACE.sub("", match.group())]
+            found |= cues
+            for pattern, more in prefixes:
+                if pattern.match(folded, match.start()):
+                    found |= more
+            match = self.phrase_re.search(folded, match.start() + 1)
+        return found
 
 
-_CUES = {name: _Cue(text.split()) for name, text in CUES.items()}
+_INDEX = _CueIndex({name: text.split() for name, text in CUES.items()})
 
 
 _LONG_WORDS = {w: name for name, text in CUES.items() for w in text.split()
@@ -116,8 +149,7 @@ _WORD = re.compile(r"[a-z]{5,}")
 
 def cue_tokens(folded: str) -> list[str]:
     """Feature tokens (CUEYES, CUEALERT, ...) for the cues present in folded text."""
-    runs = set(_LATIN_RUN.findall(folded))
-    found = {name for name, cue in _CUES.items() if cue.present(folded, runs)}
+    found = _INDEX.names(folded)
     found.update(hit for word in _WORD.findall(folded) if (hit := _misspelt_cue(word)))
     return [f"CUE{name}" for name in sorted(found)]
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from nlu import lexicon as lx
 from nlu.catalog import Catalog
-from nlu.gazetteer import Gazetteer
+from nlu.gazetteer import Gazetteer, _trie_regex
 from nlu.names import NameFinder
 from nlu.normalize import (
     CURRENCY_WORDS, EN_NUMBER_WORDS, FINANCIAL_CHARS, UNIT_WORDS, decimal_str, fold, parse_number,
@@ -27,7 +27,7 @@ _TOKEN = re.compile(
     rf"(?P<price>{_PRICE})"
     # ".5" is a number, but not the ".30" of "Rs.30" / "Ksh.45": there the dot ends the word
     r"|(?P<num>(?:\d+(?:,\d{3})+(?:\.\d+)?|\d+\.\d+|(?<![a-z])\.\d+|\d+)(?:k(?![a-z])|[万千](?!克))?)"
-    rf"|(?P<lex>{'|'.join(map(re.escape, lx.CJK_WORDS))})"
+    rf"|(?P<lex>{_trie_regex(lx.CJK_WORDS, '')})"
     r"|(?P<cnnum>(?:千(?!克)|[零〇一二两三四五六七八九十百万亿点半])+"
     rf"|[{FINANCIAL_CHARS}零〇一二两三四五六七八九十百千万亿点]*[{FINANCIAL_CHARS}][{FINANCIAL_CHARS}零〇一二两三四五六七八九十百千万亿点]*)"
     r"|(?P<word>[a-z]+(?:'[a-z]+)?)"
@@ -35,7 +35,8 @@ _TOKEN = re.compile(
     r"|(?P<other>\S)"
 )
 # Single letters are units only right after a digit ("5t", "2l", "500g").
-_ADJACENT_ONLY = frozenset({"t", "l", "g", "mt", "gm", "pc", "sh"})
+# Pinyin and Swahili unit words that are also other words (xiang 想/香, dai 带, dun 顿) too.
+_ADJACENT_ONLY = frozenset({"t", "l", "g", "mt", "gm", "pc", "sh", "xiang", "dai", "dun", "kuang"})
 
 
 @dataclass(slots=True)

@@ -10,6 +10,7 @@ from rapidfuzz.distance import OSA
 
 from nlu.catalog import Catalog, _is_cjk
 from nlu.lexicon import COMMON_WORDS, TYPO_DECOYS
+from nlu.pinyin import homophone_forms
 
 _WORD = re.compile(r"[a-z]+")
 _SUFFIXES = ("市", "县", "区", "镇")
@@ -58,24 +59,31 @@ class Gazetteer:
                 bare = name[:-1] if _is_cjk(name) and name.endswith(_SUFFIXES) and len(name) > 2 else name
                 for form in pinyin_forms(bare) if _is_cjk(name) else ():
                     self.names.setdefault(form, ("location", key))
+        for key, product in catalog.products.items():  # after every real name, which wins
+            for name in product.zh:
+                for form in homophone_forms(name):
+                    self.names.setdefault(form, ("product", key))
         self.pattern = self._compile()
         self.fuzzy_choices = sorted(n for n in self.names if " " not in n and n.isascii() and len(n) >= 4)
 
-    def _compile(self) -> re.Pattern:
+    def _compile(self) -> tuple[re.Pattern, re.Pattern]:
         """Names as two character tries (Latin names bounded by non-letters), longest match first.
 
         The text fixes the path through a trie, and deeper branches are tried before a name
         ends, so the longest name at a position wins, as in a longest-first alternation, but
-        each position costs one branch instead of every name.
+        each position costs one branch instead of every name. The two tries are two patterns:
+        a pattern that opens with a branch of literals lets the regex engine skip every
+        position whose character starts no name, which one alternation of both would not.
         """
         latin = [n for n in self.names if n.isascii()]
         other = [n for n in self.names if not n.isascii()]
-        return re.compile(rf"(?<![a-z]){_trie_regex(latin, r'(?![a-z])')}|{_trie_regex(other, '')}")
+        return re.compile(rf"(?<![a-z]){_trie_regex(latin, r'(?![a-z])')}"), re.compile(_trie_regex(other, ""))
 
     def find(self, folded: str) -> list[tuple[int, int, str, str]]:
         """(start, end, entity, key) of exact and fuzzy name matches, in text order."""
         found = []
-        for match in self.pattern.finditer(folded):
+        latin, other = self.pattern
+        for match in [*latin.finditer(folded), *other.finditer(folded)]:
             entity, key = self.names[" ".join(match.group().replace("-", " ").split())]
             found.append((match.start(), match.end(), entity, key))
         taken = [(s, e) for s, e, _, _ in found]

@@ -83,7 +83,7 @@ PRICE_HINTS = frozenset({"多少", "几", "钱", "价", "元", "块", "卖", "¥
 
 # Real words one typo away from a product name ("peas" is not "pears").
 TYPO_DECOYS = frozenset("""peas bears beach pearl pears coin rich prize pepper grace tee peace
-    jujue""".split())
+    jujue grade yangu zangu wangu yako yetu""".split())
 # Common English words that are never a product typo or a person's name ("I'm selling").
 COMMON_WORDS = frozenset("""
 a about above after again against all also am an and any anyone anything are area around as

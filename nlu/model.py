@@ -17,9 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from nlu.catalog import Catalog
-from nlu.cues import cue_tokens
+from nlu.cues import CUES, cue_tokens
 from nlu.entities import EntityExtractor
-from nlu.normalize import fold
+from nlu.lexicon import COMMON_WORDS
+from nlu.normalize import EN_NUMBER_WORDS, fold
+from nlu.pinyin import Pinyin
 from nlu.rasa_yaml import Example, load_examples, yaml_files
 
 log = logging.getLogger(__name__)
@@ -50,7 +52,8 @@ _SMS_KEYWORDS = {"stop": "unsubscribe", "stopall": "unsubscribe", "unsubscribe":
                  "start": "subscribe", "unstop": "subscribe"}
 _REF_TAIL = re.compile(r"[\s#:.,!！。]*(?:\d{2,})?[\s.!！。]*")
 _CODE_FILES = ("model.py", "cues.py", "entities.py", "normalize.py", "gazetteer.py", "lexicon.py",
-               "names.py", "rasa_yaml.py")
+               "names.py", "pinyin.py", "rasa_yaml.py")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 def masked_text(text: str, entities: list[dict]) -> str:
@@ -65,9 +68,20 @@ def masked_text(text: str, entities: list[dict]) -> str:
     return _SPACES.sub(" ", "".join(parts)).strip()
 
 
-def features_text(text: str, entities: list[dict]) -> str:
-    """What the classifier reads: masked text, a separator, then intent cue tokens."""
-    return masked_text(text, entities) + _SEP + " ".join(cue_tokens(fold(text)))
+def features_text(text: str, entities: list[dict], pinyin: Pinyin | None = None) -> str:
+    """What the classifier reads: masked text (and, for pinyin, its reading in characters),
+    a separator, then intent cue tokens."""
+    masked = masked_text(text, entities)
+    reading = pinyin.read(masked) if pinyin is not None else ""
+    if reading:
+        return f"{masked} {reading}{_SEP}" + " ".join(cue_tokens(f"{fold(text)} {reading}"))
+    return masked + _SEP + " ".join(cue_tokens(fold(text)))
+
+
+def english_words() -> set[str]:
+    """Words read as English even in a pinyin message ("a", "he", "men" are syllables too)."""
+    cue_words = {w for text in CUES.values() for w in text.split() if w.isascii()}
+    return set(COMMON_WORDS) | cue_words | set(EN_NUMBER_WORDS)
 
 
 def text_part(features: str) -> str:
@@ -142,40 +156,71 @@ class Scorer:
 
     It is what the cache holds, so a served model never imports scikit-learn (about 100 MB
     of a process's memory) and skips sklearn's per-call validation of a one-row batch.
-    Checked equal to the pipeline's predict_proba in tests.
+    Checked equal to the pipeline's predict_proba in tests. Every term maps straight to its
+    row of the coefficient matrix, and the character n-grams of each word are looked up once
+    and remembered (words recur: "PRODUCT", "NUM", "sell", "多少钱"), so an uncached parse
+    mostly counts rows.
     """
+
+    _WORD_CACHE = 50_000  # remembered words per process (a few MB); cleared when full
 
     def __init__(self, pipeline):
         union, clf = pipeline.steps[0][1], pipeline.steps[-1][1]
         vectors = dict(union.transformer_list)
-        self.parts, offset = [], 0
+        self.parts, self.idf, offset = [], [], 0
         for name, kind, grams, weight in _PARTS:
             vec = vectors[name]
-            idf = vec.idf_.tolist() if getattr(vec, "use_idf", False) else None
-            self.parts.append((kind, grams, dict(vec.vocabulary_), idf, offset, weight,
-                               getattr(vec, "sublinear_tf", False), getattr(vec, "norm", None),
-                               getattr(vec, "binary", False)))
-            offset += len(vec.vocabulary_)
+            rows = {term: i + offset for term, i in vec.vocabulary_.items()}
+            idf = vec.idf_.tolist() if getattr(vec, "use_idf", False) else [1.0] * len(rows)
+            self.idf += idf
+            self.parts.append((kind, grams, rows, weight, getattr(vec, "sublinear_tf", False),
+                               getattr(vec, "norm", None), getattr(vec, "binary", False)))
+            offset += len(rows)
         self.coef_t = np.ascontiguousarray(clf.coef_.T)
         self.intercept = np.array(clf.intercept_)
         self.classes = [str(c) for c in clf.classes_]
+        self._words: dict[str, tuple[int, ...]] = {}
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_words"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state, _words={})
+
+    def _hits(self, kind: str, grams: tuple[int, int], rows: dict[str, int], features: str) -> list[int]:
+        """Coefficient rows of the terms one part reads, repeated as often as they occur."""
+        if kind != "char_wb":
+            return [r for term in analyze(kind, grams, features) if (r := rows.get(term)) is not None]
+        words, hits = self._words, []
+        for word in text_part(features).split():
+            found = words.get(word)
+            if found is None:
+                if len(words) >= self._WORD_CACHE:
+                    words.clear()
+                found = words[word] = tuple(r for term in char_wb_ngrams(word, *grams)
+                                            if (r := rows.get(term)) is not None)
+            hits += found
+        return hits
 
     def __call__(self, text: str) -> np.ndarray:
         """Class probabilities of one features string."""
-        rows: list[int] = []
+        all_rows: list[int] = []
         vals: list[float] = []
-        for kind, grams, vocab, idf, offset, weight, sublinear, norm, binary in self.parts:
-            counts = Counter(i for term in analyze(kind, grams, text) if (i := vocab.get(term)) is not None)
+        idf = self.idf
+        for kind, grams, rows, weight, sublinear, norm, binary in self.parts:
+            counts = Counter(self._hits(kind, grams, rows, text))
             if not counts:
                 continue
-            tf = [1.0] * len(counts) if binary else [1 + math.log(c) if sublinear else float(c)
-                                                    for c in counts.values()]
-            if idf is not None:
-                tf = [v * idf[i] for v, i in zip(tf, counts)]
+            if binary:
+                tf = [idf[r] for r in counts]
+            elif sublinear:
+                tf = [(1 + math.log(c) if c > 1 else 1.0) * idf[r] for r, c in counts.items()]
+            else:
+                tf = [c * idf[r] for r, c in counts.items()]
             scale = weight / math.sqrt(sum(v * v for v in tf)) if norm == "l2" else weight
-            rows += [i + offset for i in counts]
+            all_rows += counts
             vals += [v * scale for v in tf]
-        scores = self.intercept + np.asarray(vals) @ self.coef_t[rows] if rows else self.intercept.copy()
+        scores = self.intercept + np.asarray(vals) @ self.coef_t[all_rows] if all_rows else self.intercept.copy()
         if len(self.classes) == 2:  # binary LogisticRegression has one decision column
             scores = np.array([-scores[0], scores[0]])
         scores = np.exp(scores - scores.max())
@@ -185,16 +230,17 @@ class Scorer:
 class NLU:
     """Intent classification plus rule-based entities, answering in Rasa's parse shape."""
 
-    def __init__(self, scorer: Scorer, extractor: EntityExtractor, pipeline=None):
+    def __init__(self, scorer: Scorer, extractor: EntityExtractor, pinyin: Pinyin | None = None,
+                 pipeline=None):
         """pipeline: the fitted scikit-learn pipeline, kept only in the process that trained it."""
-        self.scorer, self.extractor, self.pipeline = scorer, extractor, pipeline
+        self.scorer, self.extractor, self.pinyin, self.pipeline = scorer, extractor, pinyin, pipeline
         self._cached = functools.lru_cache(maxsize=PARSE_CACHE)(self._parse)
 
     def __getstate__(self) -> dict:
-        return {"scorer": self.scorer, "extractor": self.extractor}
+        return {"scorer": self.scorer, "extractor": self.extractor, "pinyin": self.pinyin}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["scorer"], state["extractor"])
+        self.__init__(state["scorer"], state["extractor"], state.get("pinyin"))
 
     @classmethod
     def train(cls, examples: list[Example], catalog: Catalog) -> NLU:
@@ -203,10 +249,13 @@ class NLU:
         from sklearn.pipeline import make_pipeline
 
         extractor = EntityExtractor(catalog)
-        texts = [features_text(ex.text, extractor.extract(ex.text)) for ex in examples]
+        entities = [extractor.extract(ex.text) for ex in examples]
+        pinyin = Pinyin.build([masked_text(ex.text, ents) for ex, ents in zip(examples, entities)
+                               if _CJK.search(ex.text)], english_words())
+        texts = [features_text(ex.text, ents, pinyin) for ex, ents in zip(examples, entities)]
         pipeline = make_pipeline(_vectorizer(), LogisticRegression(C=20, max_iter=3000))
         pipeline.fit(texts, [ex.intent for ex in examples])
-        return cls(Scorer(pipeline), extractor, pipeline)
+        return cls(Scorer(pipeline), extractor, pinyin, pipeline)
 
     @classmethod
     def load_or_train(cls, catalog: Catalog, data_paths: list[str], cache_dir: str,
@@ -283,7 +332,7 @@ class NLU:
         folded = fold(text).strip()
         if not _MEANINGFUL.search(folded):  # emoji, digits or punctuation only
             return self._garbage_ranking()
-        probs = self.scorer(features_text(text, entities))
+        probs = self.scorer(features_text(text, entities, self.pinyin))
         ranking = sorted(({"name": n, "confidence": float(p)}
                           for n, p in zip(self.scorer.classes, probs)),
                          key=lambda r: -r["confidence"])

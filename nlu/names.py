@@ -72,8 +72,9 @@ class NameFinder:
             if count == 3 or (count and gap.strip()) or known:
                 break
             end, count = word.start() + len(word.group().rstrip(".'-")), count + 1
-        if not count or (not sure and folded[pos:end].split()[0] in self.known):
-            return None
+        first = folded[pos:end].split()[0] if count else ""
+        if not count or (not sure and (first in self.known or first.endswith("ing"))):
+            return None  # "i am disposing of ...": a verb, not a name
         return pos, end
 
 

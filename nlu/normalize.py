@@ -14,15 +14,15 @@ import cn2an
 
 UNIT_WORDS: dict[str, str] = {
     **dict.fromkeys(["kg", "kgs", "kilo", "kilos", "kilogram", "kilograms", "kilogramme",
-                     "kilogrammes", "公斤", "千克"], "kg"),
+                     "kilogrammes", "公斤", "千克", "gongjin"], "kg"),
     **dict.fromkeys(["jin", "jins", "catty", "catties", "斤"], "jin"),
-    **dict.fromkeys(["ton", "tons", "tonne", "tonnes", "t", "mt", "吨"], "ton"),
+    **dict.fromkeys(["ton", "tons", "tonne", "tonnes", "t", "mt", "吨", "dun"], "ton"),
     **dict.fromkeys(["g", "gram", "grams", "gramme", "grammes", "gm", "gms", "克"], "g"),
     **dict.fromkeys(["lb", "lbs", "pound", "pounds"], "lb"),
-    **dict.fromkeys(["l", "litre", "litres", "liter", "liters", "ltr", "ltrs", "升", "公升"], "litre"),
-    **dict.fromkeys(["bag", "bags", "sack", "sacks", "袋", "包"], "bag"),
-    **dict.fromkeys(["box", "boxes", "carton", "cartons", "ctn", "ctns", "箱"], "box"),
-    **dict.fromkeys(["crate", "crates", "筐"], "crate"),
+    **dict.fromkeys(["l", "litre", "litres", "liter", "liters", "ltr", "ltrs", "升", "公升", "lita"], "litre"),
+    **dict.fromkeys(["bag", "bags", "sack", "sacks", "袋", "包", "gunia", "magunia", "dai"], "bag"),
+    **dict.fromkeys(["box", "boxes", "carton", "cartons", "ctn", "ctns", "箱", "xiang"], "box"),
+    **dict.fromkeys(["crate", "crates", "筐", "kreti", "kuang"], "crate"),
     **dict.fromkeys(["piece", "pieces", "pcs", "pc", "个", "只", "头", "颗"], "piece"),
 }
 
