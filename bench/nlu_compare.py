@@ -1,12 +1,13 @@
-"""Benchmark: the built-in NLU against a Rasa server, side by side, on the held-out file.
+"""Benchmark: the built-in NLU against a Rasa server, side by side, on the held-out files.
 
     scripts/rasa.sh                      # once: venv, model, server on 127.0.0.1:5005
     .venv/bin/python bench/nlu_compare.py [--rasa-url http://127.0.0.1:5005] [--seconds 10]
 
-One run measures, for both: intent accuracy and entity F1 on tests/nlu/heldout.yml (Rasa's
-entities through farmchat's normalizers), HTTP /model/parse throughput with the same wrk
-POST script (wrk on core 1, the servers on core 0), and resident memory of the serving
-processes; plus built-in parses/s in-process on one core. `farmchat serve` is started here
+One run measures, for both: intent accuracy and entity F1 on each held-out file
+(tests/nlu/heldout*.yml; Rasa's entities through farmchat's normalizers), HTTP /model/parse
+throughput with the same wrk POST script (wrk on core 1, the servers on core 0; the texts
+repeat, so farmchat answers them from its parse cache), and resident memory of the serving
+processes; plus built-in parses/s in-process on one core, uncached and cached. `farmchat serve` is started here
 with the built-in backend; the Rasa server is the one at --rasa-url (its pid from
 --rasa-pid, default the pid file scripts/rasa.sh writes). Everything stays on 127.0.0.1.
 """
@@ -35,7 +36,7 @@ from nlu.evaluate import Report  # noqa: E402
 from nlu.rasa_backend import RasaNLU  # noqa: E402
 from nlu.rasa_yaml import load_examples  # noqa: E402
 
-HELDOUT = ROOT / "tests" / "nlu" / "heldout.yml"
+HELDOUT = sorted((ROOT / "tests" / "nlu").glob("heldout*.yml"))
 RASA_PID = Path.home() / ".cache" / "farmchat" / "rasa-server.pid"
 LUA = '''
 local reqs = {}
@@ -53,10 +54,13 @@ end
 '''
 
 
-def in_process_rate(model, texts: list[str], rounds: int = 5) -> float:
-    """Median parses/s of the built-in model over the texts, one core."""
+def in_process_rate(model, texts: list[str], rounds: int = 5, cached: bool = False) -> float:
+    """Median parses/s of the built-in model over the texts, one core; uncached empties its
+    parse cache before each round."""
     rates = []
     for _ in range(rounds):
+        if not cached:
+            model.cache_clear()
         start = time.perf_counter()
         for text in texts:
             model.parse(text)
@@ -142,14 +146,14 @@ def main() -> None:
     settings = load_settings(ROOT / "config.yaml", environ={"FARMCHAT_NLU__CACHE_DIR": str(ROOT / ".farmchat-cache")})
     catalog = build_catalog(settings)
     builtin = load_nlu(settings, catalog)
-    examples = load_examples(HELDOUT)
-    texts = [e.text for e in examples]
+    files = {path.name: load_examples(path) for path in HELDOUT}
+    texts = list(dict.fromkeys(e.text for examples in files.values() for e in examples))
     rasa = RasaNLU(args.rasa_url, builtin, catalog, timeout=30)
-    b_report = asyncio.run(score(builtin, examples))
-    r_report = asyncio.run(score(rasa, examples))
+    reports = {name: (asyncio.run(score(builtin, ex)), asyncio.run(score(rasa, ex))) for name, ex in files.items()}
     if rasa.stats["fallbacks"]:
         raise SystemExit(f"Rasa at {args.rasa_url} failed {rasa.stats['fallbacks']} parses: figures would be the built-in's")
     rate = in_process_rate(builtin, texts)
+    cached_rate = in_process_rate(builtin, texts, cached=True)
 
     work = Path(tempfile.mkdtemp(prefix="farmchat-nlu-bench-"))
     data, script = work / "bodies.jsonl", work / "post.lua"
@@ -169,20 +173,24 @@ def main() -> None:
     rasa_pid = args.rasa_pid or (int(RASA_PID.read_text()) if RASA_PID.exists() else None)
     rasa_rss = tree_rss_mb(rasa_pid) if rasa_pid else None
 
-    print(f"held-out examples: {len(examples)}; wrk: {args.connections} connections, {args.seconds}s, core 1\n")
+    print(f"held-out texts: {len(texts)} distinct; wrk: {args.connections} connections, {args.seconds}s, core 1\n")
     print("| | built-in | Rasa 3.6 (DIET) |\n|---|---|---|")
-    print(row("intent accuracy (%)", 100 * b_report.intent_accuracy, 100 * r_report.intent_accuracy, ".1f"))
-    print(row("entity F1 (%)", 100 * b_report.entity_f1, 100 * r_report.entity_f1, ".1f"))
-    print(row("parses/s in-process, one core", rate, None, ",.0f"))
+    for name, (b_report, r_report) in reports.items():
+        print(row(f"{name} ({b_report.total}): intent accuracy (%)", 100 * b_report.intent_accuracy,
+                  100 * r_report.intent_accuracy, ".1f"))
+        print(row(f"{name}: entity F1 (%)", 100 * b_report.entity_f1, 100 * r_report.entity_f1, ".1f"))
+    print(row("parses/s in-process, one core, uncached", rate, None, ",.0f"))
+    print(row("parses/s in-process, one core, cached", cached_rate, None, ",.0f"))
     print(row("POST /model/parse req/s (wrk)", farm["rate"], r_http["rate"], ",.0f"))
     print(f"| /model/parse p50 / p99 | {farm['p50']} / {farm['p99']} | {r_http['p50']} / {r_http['p99']} |")
     print(row("server RSS (MB)", farm_rss, rasa_rss, ".0f"))
     print(f"\nHTTP throughput ratio built-in/Rasa: {farm['rate'] / r_http['rate']:.1f}x; "
           f"non-2xx: farmchat {farm['non_2xx']}, Rasa {r_http['non_2xx']}")
-    print(json.dumps({"builtin": {"intent_accuracy": b_report.intent_accuracy, "entity_f1": b_report.entity_f1,
-                                  "in_process_rate": rate, "http": farm, "rss_mb": farm_rss},
-                      "rasa": {"intent_accuracy": r_report.intent_accuracy, "entity_f1": r_report.entity_f1,
-                               "http": r_http, "rss_mb": rasa_rss}}))
+    quality = {name: {"builtin": [b.intent_accuracy, b.entity_f1], "rasa": [r.intent_accuracy, r.entity_f1]}
+               for name, (b, r) in reports.items()}
+    print(json.dumps({"quality": quality, "builtin": {"in_process_rate": rate, "cached_rate": cached_rate,
+                                                      "http": farm, "rss_mb": farm_rss},
+                      "rasa": {"http": r_http, "rss_mb": rasa_rss}}))
 
 
 if __name__ == "__main__":

@@ -6,12 +6,15 @@ Coordinator broadcasts are in handlers/broadcast.py; sending is the broadcast en
 
 from __future__ import annotations
 
+import re
+
 from bot import broadcast as engine
 from bot.messages import Reply
 from handlers import units
 from handlers.context import Context
 from handlers.currency import currency_for, mass_unit
 from handlers.slots import money
+from nlu.normalize import UNIT_WORDS
 from storage.models import Subscription
 
 ABOVE = ("above", "over", "more than", "higher", "exceed", "高于", "超过", "以上", "涨到", "大于")
@@ -34,6 +37,15 @@ def _direction(text: str) -> str | None:
     return None
 
 
+_PER_WORD = re.compile(r"(?<![a-z])(?:per|kwa)\s+([a-z]+)|/\s*([a-z]+)")
+
+
+def _per_unknown_unit(ctx: Context) -> bool:
+    """A price "per" a word that is no unit ("per quintal", "/maund"), so none was read."""
+    match = None if ctx.parse.first("price_unit") else _PER_WORD.search(ctx.parse.text.lower())
+    return match is not None and (match.group(1) or match.group(2)) not in UNIT_WORDS
+
+
 def _has(text: str, words: tuple[str, ...]) -> bool:
     lowered = text.lower()
     return any(w in lowered for w in words)
@@ -46,7 +58,8 @@ async def subscribe(ctx: Context) -> list[Reply]:
     place = ctx.parse.first("location")
     threshold = money(ctx.parse.first("price"))
     direction = _direction(ctx.parse.text) if threshold is not None else None
-    if threshold is None and _direction(ctx.parse.text):  # "below 2000 per quintal": never a plain alert
+    if _direction(ctx.parse.text) and (threshold is None or _per_unknown_unit(ctx)):
+        # "below 2000 per quintal": a threshold in no unit farmchat knows is never a plain alert
         return ctx.say("ask_threshold", product=ctx.product(product))
     daily = not direction and _has(ctx.parse.text, DAILY)
     currency = await currency_for(ctx, ctx.parse.first("currency"))

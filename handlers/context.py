@@ -32,15 +32,20 @@ class Parse:
     confidence: float
     entities: list[dict] = field(default_factory=list)
     ranking: list[dict] = field(default_factory=list)
+    margin: float = 1.0  # over the runner-up intent
 
     @classmethod
     def from_nlu(cls, result: dict) -> Parse:
+        ranking = list(result.get("intent_ranking", []))
+        confidence = result["intent"]["confidence"]
+        runner_up = ranking[1]["confidence"] if len(ranking) > 1 else 0.0
         return cls(
             text=result["text"],
             intent=result["intent"]["name"],
-            confidence=result["intent"]["confidence"],
+            confidence=confidence,
             entities=list(result.get("entities", [])),
-            ranking=list(result.get("intent_ranking", [])),
+            ranking=ranking,
+            margin=result["intent"].get("margin", confidence - runner_up),
         )
 
     def all(self, entity: str) -> list[str]:

@@ -94,7 +94,8 @@ def read_answer(ctx: Context, asked: str, allowed: tuple[str, ...]):
     """(values, lead lines) that answer the question; "restart" for another product's
     details; None when the message holds no answer. A number fills only its own slot."""
     flow = (ctx.state or "").split(".")[0]
-    if confident(ctx) and ctx.parse.intent != flow and not only_details(ctx) or ctx.parse.first("ref"):
+    if confident(ctx) and ctx.parse.intent not in (flow, "out_of_scope") and not only_details(ctx) \
+            or ctx.parse.first("ref"):
         return None  # "honey price?", "apples sold out", "yes 1023": a request of its own
     values = {k: v for k, v in from_parse(ctx).items() if k in allowed}
     lead = []

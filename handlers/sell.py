@@ -66,8 +66,8 @@ async def _next(ctx: Context, lead: list[str] | None = None) -> list[Reply]:
         return _ask(ctx, lead, "sell.product", "ask_sell_product")
     if amount(s.get("quantity")) is None:
         return _ask(ctx, lead, "sell.quantity", "ask_sell_quantity", product=ctx.product(s["product"]))
-    if "unit" not in s:
-        s["unit"] = await currency.default_unit(ctx, s.get("currency"))
+    if "unit" not in s:  # "2 yuan per kg" then "about 70": 70 kg, the unit the user priced in
+        s["unit"] = s.get("price_unit") or await currency.default_unit(ctx, s.get("currency"))
     if s.get("price_total") and money(s["price_total"]) is not None:
         s["price"] = str(unit_price_of_total(money(s.pop("price_total")), amount(s["quantity"])))
         s.setdefault("price_unit", s["unit"])

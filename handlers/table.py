@@ -120,7 +120,7 @@ async def dispatch(ctx: Context) -> list[Reply]:
     if profile.asks_profile(ctx):
         return _still_open(ctx, await profile.show_profile(ctx))
     threshold = ctx.settings.nlu.confidence_threshold
-    if ctx.parse.confidence < threshold or (dialog.crossed(ctx) and _crossable(ctx)):
+    if ctx.parse.confidence < threshold or _sell_or_buy(ctx) or (dialog.crossed(ctx) and _crossable(ctx)):
         return _lead(dialog.dropped_note(ctx, ctx.state, ctx.slots) if ctx.state else None,
                      _clarify(ctx) or await _not_understood(ctx))
     saved = (ctx.state, dict(ctx.slots))
@@ -180,12 +180,16 @@ def _reprompt(ctx: Context) -> list[Reply]:
     return [Reply(t("not_understood", ctx.lang) + t(key, ctx.lang, **values))]
 
 
+def _sell_or_buy(ctx: Context) -> bool:
+    """Sell and buy are the top two and close (the parse's margin), however confident the first."""
+    top = ctx.parse.ranking[:2]
+    return (len(top) == 2 and {top[0]["name"], top[1]["name"]} == ACTIONS
+            and ctx.parse.margin <= ctx.settings.nlu.ambiguity_margin)
+
+
 def _clarify(ctx: Context) -> list[Reply] | None:
     """Two close action intents, or a message that reads either way: ask which one, remembering it."""
-    top = [r for r in ctx.parse.ranking[:2]]
-    close = (len(top) == 2 and {top[0]["name"], top[1]["name"]} == ACTIONS
-             and top[0]["confidence"] - top[1]["confidence"] <= ctx.settings.nlu.ambiguity_margin)
-    if not close and not dialog.crossed(ctx):
+    if not _sell_or_buy(ctx) and not dialog.crossed(ctx):
         return None
     ctx.done()
     ctx.slots = {"text": ctx.parse.text, "entities": ctx.parse.entities}

@@ -32,7 +32,7 @@ DEFAULT_PRODUCTS: dict[str, tuple[list[str], list[str]]] = {
     "beans": (["beans", "bean", "maharagwe"], ["芸豆"]),
     "tea": (["tea"], ["茶叶"]),
     "honey": (["honey"], ["蜂蜜"]),
-    "egg": (["egg"], ["鸡蛋"]),
+    "egg": (["egg"], ["鸡蛋", "土鸡蛋"]),
     "sichuan_pepper": (["sichuan pepper"], ["花椒"]),
     "goji": (["goji", "wolfberry"], ["枸杞"]),
     "olive_oil": (["olive oil"], ["橄榄油"]),

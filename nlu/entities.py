@@ -36,7 +36,8 @@ _TOKEN = re.compile(
 )
 # Single letters are units only right after a digit ("5t", "2l", "500g").
 # Pinyin and Swahili unit words that are also other words (xiang 想/香, dai 带, dun 顿) too.
-_ADJACENT_ONLY = frozenset({"t", "l", "g", "mt", "gm", "pc", "sh", "xiang", "dai", "dun", "kuang"})
+_PINYIN_UNITS = frozenset({"xiang", "dai", "dun", "kuang", "jin", "gongjin"})
+_ADJACENT_ONLY = frozenset({"t", "l", "g", "mt", "gm", "pc", "sh"}) | _PINYIN_UNITS - {"jin", "gongjin"}
 
 
 @dataclass(slots=True)
@@ -146,7 +147,8 @@ def _follows_number_or_per(tokens: list[Tok], tok: Tok) -> bool:
     if not tokens:
         return False
     prev = tokens[-1]
-    return (prev.kind == "NUM" and tok.start - prev.end <= 1) or prev.text in lx.PER_WORDS
+    pinyin_per = prev.text == "yi" and tok.text in _PINYIN_UNITS  # "yi xiang": 一箱
+    return (prev.kind == "NUM" and tok.start - prev.end <= 1) or prev.text in lx.PER_WORDS or pinyin_per
 
 
 def _join_number_words(tokens: list[Tok]) -> list[Tok]:
@@ -229,7 +231,8 @@ class _Roles:
         for i, tok in enumerate(self.toks):
             if tok.kind == "WORD" and tok.text in lx.PER_WORDS and self.is_(i + 1, "UNIT"):
                 self.toks[i + 1].role = "price_unit"
-            elif tok.kind == "NUM" and tok.text == "一" and self.is_(i + 1, "UNIT") and self._per_one(i):
+            elif tok.kind == "NUM" and self.is_(i + 1, "UNIT") and (
+                    tok.text == "一" and self._per_one(i) or tok.text == "one" and tok.value == 1 and self._asks_price()):
                 self.toks[i + 1].role = "price_unit"
                 tok.role = "_"
             elif tok.text in lx.ARTICLES and self.is_(i + 1, "UNIT") and self._asks_price():
@@ -262,10 +265,15 @@ class _Roles:
         if nxt is not None and (nxt.kind in ("PRICE", "CUR") or nxt.text in lx.PRICE_HINTS
                                 or (nxt.kind == "NUM" and self.is_(i + 3, "CUR"))):
             return True
+        if nxt is not None and nxt.kind == "NUM" and nxt.text != "半" and nxt.start == self.toks[i + 1].end \
+                and self.toks[i].text == "一" \
+                and not (self.at(i + 3) is not None and self.toks[i + 3].kind == "UNIT"):
+            return True  # "一只一百三": 130 a piece
         if self.is_(i + 2, "NUM", {"半"}):
             return False  # 一吨半: one and a half tons
         amount = any(t.kind == "NUM" and j != i and self.is_(j + 1, "UNIT") for j, t in enumerate(self.toks))
-        later_price = any(t.kind in ("PRICE", "CUR") for t in self.toks[i + 2:])
+        later_price = any(t.kind in ("PRICE", "CUR") or (t.kind == "NUM" and self.toks[j - 1].text in lx.PRICE_CUES)
+                          for j, t in enumerate(self.toks[i + 2:], start=i + 2))
         return not amount and (later_price or self._asks_price())
 
     def _number(self, i: int) -> None:
@@ -276,9 +284,13 @@ class _Roles:
         if nxt is not None and nxt.text in lx.MORE_WORDS and self.is_(i + 2, "UNIT"):
             nxt.role = "_"  # "100 more kg"
             return self._quantity(i, unit_at=i + 2)
-        if self._ref_word_after(i) or self._another_ref(i):
-            tok.role = "ref"  # "57号还剩20斤", "1023不接", "accepted 6120 and 6121"
+        if tok.text == "一":
+            return None  # a lone 一 is grammar: "一有动静", "看一下"
+        if self._ref_word_after(i) or self._another_ref(i) or self._ref_before_new_value(i) or self._added_to(i):
+            tok.role = "ref"  # "57号还剩20斤", "1023不接", "6120 and 6121", "lower 2210 to 55"
             return None
+        if self._after_per_one(i):
+            return self._price(i, i)  # "枸杞一斤四十"
         if self._unit_before(i):
             return self._quantity(i, unit_at=i - 1)  # "irish potatoes bags 10"
         if tok.text == "4" and self.at(i - 1) is not None and self.toks[i - 1].text in lx.FOR_BEFORE:
@@ -391,6 +403,26 @@ class _Roles:
         prev = self.at(i - 1)
         return not (nxt.text == "号" and prev is not None and prev.text in ("月", "日", "周"))
 
+    def _ref_before_new_value(self, i: int) -> bool:
+        """A 2+ digit bare number, then "to"/"改成" and another number: the first is the listing
+        ("change 88 to 6", "lower 2210 to 55 bob/kg", "57改成4块")."""
+        nxt, new = self.at(i + 1), self.at(i + 2)
+        return (self.toks[i].text.isdigit() and len(self.toks[i].text) >= 2 and nxt is not None
+                and nxt.text in ("to", "改成", "改为", "改到", "->", "→") and new is not None
+                and new.kind in ("NUM", "PRICE"))
+
+    def _added_to(self, i: int) -> bool:
+        """The number after "to" in "add 20 bags to 57": the listing stock is added to."""
+        prev = self.at(i - 1)
+        return (prev is not None and prev.text == "to" and self.toks[i].text.isdigit()
+                and any(t.text in lx.ADD_WORDS for t in self.toks[:i - 1]))
+
+    def _after_per_one(self, i: int) -> bool:
+        """A bare number right after 一/每 + a price unit ("一斤四十", "每升八十五")."""
+        unit, one = self.at(i - 1), self.at(i - 2)
+        return (unit is not None and unit.role == "price_unit" and one is not None and one.text in ("一", "每")
+                and self.toks[i].start == unit.end)
+
     def _another_ref(self, i: int) -> bool:
         """A number joined to a reference by "and"/"和"/"," ("accept 6120 and 6121")."""
         prev, ref = self.at(i - 1), self.at(i - 2)
@@ -402,7 +434,7 @@ class _Roles:
         unit, nxt = self.at(i - 1), self.at(i + 1)
         return (self.is_(i - 1, "UNIT") and unit.text.isascii() and len(unit.text) > 2
                 and self.toks[i].start - unit.end <= 1
-                and (nxt is None or nxt.kind not in ("UNIT", "CUR", "PRICE") and nxt.text not in lx.PER_WORDS))
+                and (nxt is None or nxt.kind not in ("UNIT", "CUR", "PRICE") and not self._per_unit_follows(i)))
 
     def _ref_word_before(self, i: int) -> bool:
         """Whether a reference word precedes a 2+ digit number ("yes 1023", "订单1023")."""

@@ -11,16 +11,18 @@ PRICE_CUES = frozenset({
     "at", "@", "for", "price", "prices", "priced", "cost", "costs", "costing", "rate", "down",
     "reduce", "reduced", "drop", "dropped", "lower", "lowered", "raise", "raised",
     "价", "价格", "价钱", "收购价", "单价", "售价", "报价", "市价", "改成", "改为", "改到",
-    "降到", "涨到", "调到", "调成", "调为", "降为", "涨为", "降价到", "涨价到", "卖到",
+    "降到", "涨到", "调到", "调成", "调为", "降为", "涨为", "降价到", "涨价到", "卖到", "改", "现在",
     # a bare number after "to" or a threshold word is a price: "change 88 to 6", "below 2",
     # "低于3" (a unit after it makes it an amount first: "above 10 tons")
     "to", "below", "above", "under", "over", "beyond", "exceeds", "exceed", "hits", "reaches",
+    "bei",  # Swahili: "bei 3000", "bei mpya ni 90"
     "低于", "高于", "超过", "跌破", "跌到", "不到", "突破", "达到", "少于", "多于",
 })
 # Words that may stand between a price cue and its number ("price of apples to 3").
 PRICE_FILLERS = frozenset({
     "to", "is", "of", "now", "my", "the", "only", "just", "from", "=", ":", "-", "是", "为",
     "到", "成", "today", "今天", "今日", "现在", "each", "per", "new", "will", "be",
+    "mpya", "ya", "ni", "iwe",  # Swahili: "bei mpya ya nyanya ni 90", "bei iwe 3500"
 })
 # After "for"/"at", these words mean the number is not money ("for 3 days", "at 8pm").
 TIME_WORDS = frozenset({
@@ -40,24 +42,29 @@ REF_WORDS = frozenset({
     # Swahili and pinyin replies: ndio / nimekubali (accepted), hapana / sitaki (no), 接受 jieshou
     "ndio", "ndiyo", "nimekubali", "nakubali", "kubali", "hapana", "sitaki", "nakataa", "kataa",
     "ghairi", "futa", "jieshou", "queren", "jujue", "quxiao", "haode", "keyi", "不接",
+    "不接受", "退单", "行", "就", "deal", "nimeaccept", "accepting", "do", "oda", "dingdan",
+    "mark", "set", "siwezi", "refuse", "refused", "jie",
 })
+# Words before a number that add stock to a listing: "add 20 bags to 57" (57 is the listing).
+ADD_WORDS = frozenset({"add", "added", "adding", "ongeza", "加", "添"})
 # Words after which an SMS "4" means "for" ("how much 4 oranges", "lookin 4 wheat").
 FOR_BEFORE = frozenset({"much", "mch", "price", "rate", "looking", "lookin", "look", "search",
                         "searching", "need", "ready"})
 # Words right after a bare number that make it a reference ("1023行", "88接了", "356拒了",
 # "2046退了", "57 add 20 bags", "4410, decline").
 REF_AFTER = frozenset({
-    "号", "行", "中", "接", "拒", "退", "撤", "删", "不接", "不要", "可以", "好", "同意", "确认", "接受", "拒绝",
+    "号", "行", "中", "接", "拒", "退", "撤", "删", "不", "不接", "这", "那", "不要", "可以", "好", "同意", "确认", "接受", "拒绝",
     "取消", "那单", "这单", "单", "订单", "ok", "yes", "no", "accept", "accepted", "decline",
     "declined", "reject", "cancel", "add", "sold", "status",
 })
 # Words that may stand between a reference word and the number ("order no. 57").
 REF_FILLERS = frozenset({
     "my", "the", "order", "listing", "no", "number", "num", "#", ":", "订单", "号", "第", "单",
-    "ref", "-", ".", "id", "for", "of", ",", "编号", "单号",
+    "ref", "-", ".", "id", "for", "of", ",", "编号", "单号", "了", "吧", "啊", "ya",
 })
 # Words between a number and its unit that keep it an amount ("100 more kg", "20 extra bags").
-MORE_WORDS = frozenset({"more", "extra", "additional", "zaidi", "another"})
+# Also Chinese approximations: "八十来斤", "五十多斤", "百余斤".
+MORE_WORDS = frozenset({"more", "extra", "additional", "zaidi", "another", "来", "多", "余"})
 # Words after a bare number that make it a quantity ("20 left", "剩20").
 QUANTITY_AFTER = frozenset({"left", "remaining", "remain", "more", "only"})
 QUANTITY_BEFORE = frozenset({"剩", "还剩", "剩下", "只剩", "还有", "剩余", "quantity", "qty",
@@ -67,23 +74,24 @@ PRICE_AFTER = frozenset({"now"})
 # Words that make "a bag"/"一斤" without a number the unit of a price being asked about.
 PRICE_QUESTION = frozenset({"much", "cost", "costs", "price", "prices", "多少", "价", "价格", "钱"})
 # The same question in words that are not tokens of their own ("几个钱", "fetch", "bei gani").
-PRICE_QUESTION_RE = (r"多少|几块|几个钱|多钱|啥价|什么价|价位|价钱|咋卖|怎么卖|能卖|(?<![a-z])(?:how much|hw mch|hw much|much|"
-                     r"cost|costs|price|prices|rate|rates|fetch|fetches|going for|paying|pay|worth|"
+PRICE_QUESTION_RE = (r"多少|几块|几个钱|多钱|啥价|什么价|价位|价钱|咋卖|怎么卖|能卖|行情|(?<![a-z])(?:how much|hw mch|hw much|much|"
+                     r"cost|costs|price|prices|rate|rates|fetch|fetches|fetching|going for|paying|pay|worth|"
                      r"bei|duoshao|jiage|jiaqian|hangqing)(?![a-z])")
 # Chinese lexicon tokens recognised as one unit when scanning (longest first).
 CJK_WORDS = sorted(
     {"公斤", "千克", "公升", "块钱", "人民币", "多少", "剩下", "还剩", "只剩", "还有", "剩余",
      "订单", "接受", "拒绝", "取消", "确认", "可以", "同意", "不要", "单号", "编号", "今天",
      "今日", "现在", "个月", "小时", "分钟", "数量", "挂单", "下架", "删掉", "删除", "交易",
-     "接单", "拒单", "好的", "修改", "撤销", "一共", "一起", "统一", "那单", "这单", "不接"} | {w for w in PRICE_CUES if not w.isascii()},
+     "接单", "拒单", "好的", "修改", "撤销", "一共", "一起", "统一", "那单", "这单", "不接受", "不接",
+     "退单"} | {w for w in PRICE_CUES if not w.isascii()},
     key=len, reverse=True,
 )
 # Characters after 一 + unit that show the unit is what a price is per ("一斤多少钱").
-PRICE_HINTS = frozenset({"多少", "几", "钱", "价", "元", "块", "卖", "¥"})
+PRICE_HINTS = frozenset({"多少", "几", "钱", "价", "元", "块", "毛", "卖", "¥"})
 
 # Real words one typo away from a product name ("peas" is not "pears").
 TYPO_DECOYS = frozenset("""peas bears beach pearl pears coin rich prize pepper grace tee peace
-    jujue grade yangu zangu wangu yako yetu""".split())
+    jujue grade yangu zangu wangu yako yetu chahe""".split())
 # Common English words that are never a product typo or a person's name ("I'm selling").
 COMMON_WORDS = frozenset("""
 a about above after again against all also am an and any anyone anything are area around as

@@ -17,10 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from nlu.catalog import Catalog
-from nlu.cues import CUES, cue_tokens
+from nlu.cues import cue_tokens
 from nlu.entities import EntityExtractor
-from nlu.lexicon import COMMON_WORDS
-from nlu.normalize import EN_NUMBER_WORDS, fold
+from nlu.normalize import fold
 from nlu.pinyin import Pinyin
 from nlu.rasa_yaml import Example, load_examples, yaml_files
 
@@ -78,12 +77,6 @@ def features_text(text: str, entities: list[dict], pinyin: Pinyin | None = None)
     return masked + _SEP + " ".join(cue_tokens(fold(text)))
 
 
-def english_words() -> set[str]:
-    """Words read as English even in a pinyin message ("a", "he", "men" are syllables too)."""
-    cue_words = {w for text in CUES.values() for w in text.split() if w.isascii()}
-    return set(COMMON_WORDS) | cue_words | set(EN_NUMBER_WORDS)
-
-
 def text_part(features: str) -> str:
     """The masked text of a features string."""
     return features.partition(_SEP)[0]
@@ -99,6 +92,7 @@ _WHITE = re.compile(r"\s\s+")
 # (name, analyzer, n-gram range, weight): char n-grams (typos, unsegmented Chinese), word
 # n-grams, and intent cues (priors, not evidence: a light weight lets the examples overrule them).
 _PARTS = (("chars", "char_wb", (1, 4), 1.0), ("words", "word", (1, 2), 1.0), ("cues", "cue", (1, 1), 0.3))
+_C = 20  # inverse regularization of the logistic regression
 
 
 def _vectorizer():
@@ -106,14 +100,14 @@ def _vectorizer():
     from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
     from sklearn.pipeline import FeatureUnion
 
-    return FeatureUnion([
-        ("chars", TfidfVectorizer(preprocessor=text_part, analyzer="char_wb", ngram_range=(1, 4),
-                                  sublinear_tf=True, lowercase=False)),
-        ("words", TfidfVectorizer(preprocessor=text_part, analyzer="word", ngram_range=(1, 2),
-                                  sublinear_tf=True, lowercase=False, token_pattern=_WORD_TOKEN)),
-        ("cues", CountVectorizer(preprocessor=cue_part, binary=True, lowercase=False,
-                                 token_pattern=r"\S+")),
-    ], transformer_weights={name: weight for name, _, _, weight in _PARTS})
+    def part(name: str, kind: str, grams: tuple[int, int]):
+        if kind == "cue":
+            return CountVectorizer(preprocessor=cue_part, binary=True, lowercase=False, token_pattern=r"\S+")
+        return TfidfVectorizer(preprocessor=text_part, analyzer=kind, ngram_range=grams, sublinear_tf=True,
+                               lowercase=False, **({"token_pattern": _WORD_TOKEN} if kind == "word" else {}))
+
+    return FeatureUnion([(name, part(name, kind, grams)) for name, kind, grams, _ in _PARTS],
+                        transformer_weights={name: weight for name, _, _, weight in _PARTS})
 
 
 def char_wb_ngrams(text: str, lo: int, hi: int) -> list[str]:
@@ -251,9 +245,9 @@ class NLU:
         extractor = EntityExtractor(catalog)
         entities = [extractor.extract(ex.text) for ex in examples]
         pinyin = Pinyin.build([masked_text(ex.text, ents) for ex, ents in zip(examples, entities)
-                               if _CJK.search(ex.text)], english_words())
+                               if _CJK.search(ex.text)])
         texts = [features_text(ex.text, ents, pinyin) for ex, ents in zip(examples, entities)]
-        pipeline = make_pipeline(_vectorizer(), LogisticRegression(C=20, max_iter=3000))
+        pipeline = make_pipeline(_vectorizer(), LogisticRegression(C=_C, max_iter=3000))
         pipeline.fit(texts, [ex.intent for ex in examples])
         return cls(Scorer(pipeline), extractor, pinyin, pipeline)
 
@@ -294,15 +288,15 @@ class NLU:
 
     def _parse(self, text: str) -> dict:
         if is_garbage(text):
-            return {"text": text, "intent": {"name": FALLBACK_INTENT, "confidence": GARBAGE_CONFIDENCE},
-                    "intent_ranking": self._garbage_ranking(), "entities": []}
+            ranking = self._garbage_ranking()
+            return {"text": text, "intent": top_intent(ranking), "intent_ranking": ranking, "entities": []}
         try:
             entities = self.extractor.extract(text)
             ranking = self._ranking(text, entities)
         except Exception:  # noqa: BLE001 - a parse must never fail a conversation
             log.exception("NLU parse failed")
             entities, ranking = [], [{"name": FALLBACK_INTENT, "confidence": 0.0}]
-        return {"text": text, "intent": dict(ranking[0]), "intent_ranking": ranking[:10],
+        return {"text": text, "intent": top_intent(ranking), "intent_ranking": ranking[:10],
                 "entities": entities}
 
     async def aparse(self, text: str) -> dict:
@@ -332,14 +326,21 @@ class NLU:
         folded = fold(text).strip()
         if not _MEANINGFUL.search(folded):  # emoji, digits or punctuation only
             return self._garbage_ranking()
-        probs = self.scorer(features_text(text, entities, self.pinyin))
-        ranking = sorted(({"name": n, "confidence": float(p)}
-                          for n, p in zip(self.scorer.classes, probs)),
-                         key=lambda r: -r["confidence"])
+        probs = self.scorer(features_text(text, entities, self.pinyin)).tolist()
+        names = self.scorer.classes
+        order = sorted(range(len(probs)), key=probs.__getitem__, reverse=True)[:11]  # 10 after a rule
+        ranking = [{"name": names[i], "confidence": probs[i]} for i in order]
         rule = _rule_intent(folded)
         if rule:
             ranking = [{"name": rule, "confidence": 1.0}] + [r for r in ranking if r["name"] != rule]
         return ranking
+
+
+def top_intent(ranking: list[dict]) -> dict:
+    """The parse's "intent": Rasa's name and confidence, plus the margin over the runner-up, so
+    the dialog can ask "sell or buy?" when the two are close (SPEC §3)."""
+    second = ranking[1]["confidence"] if len(ranking) > 1 else 0.0
+    return {**ranking[0], "margin": ranking[0]["confidence"] - second}
 
 
 def is_garbage(text: str) -> bool:

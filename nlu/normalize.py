@@ -19,7 +19,7 @@ UNIT_WORDS: dict[str, str] = {
     **dict.fromkeys(["ton", "tons", "tonne", "tonnes", "t", "mt", "吨", "dun"], "ton"),
     **dict.fromkeys(["g", "gram", "grams", "gramme", "grammes", "gm", "gms", "克"], "g"),
     **dict.fromkeys(["lb", "lbs", "pound", "pounds"], "lb"),
-    **dict.fromkeys(["l", "litre", "litres", "liter", "liters", "ltr", "ltrs", "升", "公升", "lita"], "litre"),
+    **dict.fromkeys(["l", "litre", "litres", "liter", "liters", "ltr", "ltrs", "lts", "升", "公升", "lita"], "litre"),
     **dict.fromkeys(["bag", "bags", "sack", "sacks", "袋", "包", "gunia", "magunia", "dai"], "bag"),
     **dict.fromkeys(["box", "boxes", "carton", "cartons", "ctn", "ctns", "箱", "xiang"], "box"),
     **dict.fromkeys(["crate", "crates", "筐", "kreti", "kuang"], "crate"),

@@ -78,18 +78,18 @@ _MORE_WORDS = ("小卖部",)
 class Pinyin:
     """Reads pinyin runs of a (masked, folded) text as Chinese characters."""
 
-    def __init__(self, table: dict[tuple[str, ...], str], syllables: frozenset[str], english: frozenset[str]):
-        self.table, self.syllables, self.english = table, syllables, english
+    def __init__(self, table: dict[tuple[str, ...], str], syllables: frozenset[str]):
+        self.table, self.syllables = table, syllables
         self._split = lru_cache(maxsize=8192)(self._split_word)
 
     def __getstate__(self) -> dict:
-        return {"table": self.table, "syllables": self.syllables, "english": self.english}
+        return {"table": self.table, "syllables": self.syllables}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["table"], state["syllables"], state["english"])
+        self.__init__(state["table"], state["syllables"])
 
     @classmethod
-    def build(cls, chinese_texts: list[str], english: set[str]) -> Pinyin:
+    def build(cls, chinese_texts: list[str]) -> Pinyin:
         """The table from masked Chinese training texts: for each sound of one to MAX_WORD
         characters, the spelling seen most often (a lone syllable only when one spelling
         clearly dominates: "mai" is both 买 and 卖, so it stays unread)."""
@@ -109,18 +109,17 @@ class Pinyin:
             (best, n1), *rest = spellings.most_common(2)
             if len(sound) > 1 or not rest or n1 >= 3 * rest[0][1]:
                 table[sound] = best
-        syllables = syllable_inventory()
-        return cls(table, syllables, frozenset(w for w in english if w.isalpha()))
+        return cls(table, syllable_inventory())
 
     def read(self, masked: str) -> str:
         """The text with its pinyin runs written in characters, or "" when it is not pinyin.
 
         It is pinyin when a word of two or more syllables is in the table and the table covers
-        most of the lower-case words' syllables (Swahili, which also splits into syllables,
-        rarely does). Placeholders (PRODUCT, NUM, ...) and other words stay as they are, so the
+        most of the lower-case words' syllables (English and Swahili words that are syllables
+        too, "you", "men", "sawa", rarely make such a run). Placeholders (PRODUCT, NUM, ...) and other words stay as they are, so the
         reading looks like a masked Chinese training text ("PRODUCT 多少钱一 UNIT")."""
         words = _LATIN.findall(masked)
-        split = [self._split(w) if w.islower() and w not in self.english else None for w in words]
+        split = [self._split(w) if w.islower() else None for w in words]
         out: list[str] = []
         run: list[str] = []
         covered = total = longest = 0

@@ -21,6 +21,7 @@ import aiohttp
 from nlu.catalog import Catalog
 from nlu.entities import implied_currency
 from nlu.gazetteer import Gazetteer
+from nlu.model import top_intent
 from nlu.normalize import currency_code, decimal_str, fold, parse_number, parse_price, parse_quantity, unit_key
 
 log = logging.getLogger(__name__)
@@ -145,7 +146,7 @@ class RasaNLU:
         entities = implied_currency(
             [e for raw in body.get("entities") or [] if (e := self.normalizer.entity(raw, text))], text)
         self.stats["rasa"] += 1
-        return {"text": text, "intent": dict(ranking[0]), "intent_ranking": ranking[:10],
+        return {"text": text, "intent": top_intent(ranking), "intent_ranking": ranking[:10],
                 "entities": sorted(entities, key=lambda e: e["start"])}
 
     def _fall_back(self, text: str, exc: Exception) -> dict:

@@ -55,6 +55,11 @@ SCRIPT = {
     "buy apples": ("buy", 0.9, [ent("product", "apple"), ent("quantity", "20"), ent("unit", "jin")]),
     "apples 50kg": ("sell", 0.40, [ent("product", "apple"), ent("quantity", "50"), ent("unit", "kg")],
                     ("buy", 0.38)),
+    # confident enough (over nlu.confidence_threshold), but buy is close behind
+    "pears 80kg": ("sell", 0.55, [ent("product", "pear"), ent("quantity", "80"), ent("unit", "kg")],
+                   ("buy", 0.43)),
+    "pears 90kg": ("sell", 0.75, [ent("product", "pear"), ent("quantity", "90"), ent("unit", "kg")],
+                   ("buy", 0.20)),
     "buy": ("buy", 0.9, []),
     "yes": ("affirm", 0.95, []),
     "no": ("deny", 0.95, []),
@@ -94,6 +99,14 @@ async def test_offers_rank_nearest_first_and_convert_units(fake):
 async def test_close_sell_and_buy_ask_which_was_meant(fake):
     assert "Do you want to sell or to buy?" in await fake.send(FARMER, "apples 50kg")
     assert "What price per kg" in await fake.send(FARMER, "sell")
+
+
+async def test_a_confident_sell_with_buy_close_behind_still_asks(fake):
+    # the parse's margin (0.12) is under nlu.ambiguity_margin, though 0.55 passes the threshold
+    assert "Do you want to sell or to buy?" in await fake.send(FARMER, "pears 80kg")
+    assert "What price per kg" in await fake.send(FARMER, "sell")
+    await fake.send(FARMER, "cancel")
+    assert "What price per kg" in await fake.send(FARMER, "pears 90kg")  # a clear margin: no question
 
 
 async def test_bare_yes_with_several_pending_orders_asks_which(fake):

@@ -1,25 +1,68 @@
-"""The built-in model on the held-out test file (never trained on) meets the quality bar."""
+"""The built-in model on the held-out files (never trained on) meets the quality bar per language.
+
+- heldout.yml: written separately from nlu/data in the data's own styles.
+- heldout_styles.yml: written from SPEC §5 and the README only, in styles nlu/data lacked
+  (SMS shorthand, Kenyan and Indian English, pinyin, dialect, mixed), frozen before the model
+  was changed for them.
+- heldout_voices.yml: written the same way in other voices, and kept for its score only: its
+  errors were never read while the model and data were worked on. Its bar is lower, since it is
+  the estimate of how the model does on phrasing nobody tuned it to.
+"""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from nlu.evaluate import evaluate, format_report
+import pytest
+
+from nlu.evaluate import Report, format_report
 from nlu.rasa_yaml import load_examples
 
-HELDOUT = Path(__file__).parent / "nlu" / "heldout.yml"
+HERE = Path(__file__).parent / "nlu"
+HELDOUT = HERE / "heldout.yml"
+GATED = [HELDOUT, HERE / "heldout_styles.yml"]
+VOICES = HERE / "heldout_voices.yml"
 MIN_INTENT_ACCURACY = 0.97
-MIN_ENTITY_F1 = 0.95
+MIN_ENTITY_F1 = 0.99
+# heldout_voices.yml, never read: a regression guard a little under its measured figures
+MIN_VOICES_INTENT_ACCURACY = 0.94
+MIN_VOICES_ENTITY_F1 = 0.98
+CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
-def test_heldout_file_is_big_enough_and_covers_every_intent(real_nlu):
-    examples = load_examples(HELDOUT)
-    assert len(examples) >= 300
+def language(text: str) -> str:
+    """zh for any text with Chinese characters (mixed included), else en (pinyin included)."""
+    return "zh" if CJK.search(text) else "en"
+
+
+def reports(nlu, path: Path) -> dict[str, Report]:
+    """The model's report on a file, per language."""
+    out = {"en": Report(), "zh": Report()}
+    for example in load_examples(path):
+        out[language(example.text)].add(example, nlu.parse(example.text))
+    return out
+
+
+@pytest.mark.parametrize("path", [*GATED, VOICES], ids=lambda p: p.name)
+def test_heldout_file_is_big_enough_and_covers_every_intent(real_nlu, path):
+    examples = load_examples(path)
+    assert len(examples) >= (400 if path.name == "heldout_styles.yml" else 290)
     assert {e.intent for e in examples} == set(real_nlu.intents)
+    assert {language(e.text) for e in examples} == {"en", "zh"}
 
 
-def test_builtin_model_meets_the_bar_on_the_heldout_file(real_nlu):
-    report = evaluate(real_nlu, load_examples(HELDOUT))
-    summary = format_report(report, max_errors=30)
-    assert report.intent_accuracy >= MIN_INTENT_ACCURACY, summary
-    assert report.entity_f1 >= MIN_ENTITY_F1, summary
+@pytest.mark.parametrize("path", GATED, ids=lambda p: p.name)
+def test_builtin_model_meets_the_bar_in_each_language(real_nlu, path):
+    for lang, report in reports(real_nlu, path).items():
+        summary = f"{path.name} [{lang}]\n" + format_report(report, max_errors=30)
+        assert report.intent_accuracy >= MIN_INTENT_ACCURACY, summary
+        assert report.entity_f1 >= MIN_ENTITY_F1, summary
+
+
+def test_builtin_model_on_the_file_nobody_tuned_to(real_nlu):
+    for lang, report in reports(real_nlu, VOICES).items():
+        # the errors are not printed: reading them would make this file one more tuned set
+        figures = f"{lang}: intent {report.intent_accuracy:.1%}, entity F1 {report.entity_f1:.1%}"
+        assert report.intent_accuracy >= MIN_VOICES_INTENT_ACCURACY, figures
+        assert report.entity_f1 >= MIN_VOICES_ENTITY_F1, figures

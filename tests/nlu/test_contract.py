@@ -28,8 +28,9 @@ def test_garbage_is_a_valid_low_confidence_fallback(real_nlu, text):
     result = real_nlu.parse(text)
     assert set(result) == {"text", "intent", "intent_ranking", "entities"}
     assert result["text"] == text
-    assert result["intent"] == {"name": "out_of_scope", "confidence": GARBAGE_CONFIDENCE}
-    assert result["intent_ranking"][0] == result["intent"]
+    assert result["intent"] == {"name": "out_of_scope", "confidence": GARBAGE_CONFIDENCE,
+                                "margin": GARBAGE_CONFIDENCE}
+    assert result["intent_ranking"][0] == {"name": "out_of_scope", "confidence": GARBAGE_CONFIDENCE}
     assert result["entities"] == []
 
 

@@ -171,6 +171,28 @@ def test_sample_examples_extract_exactly_their_annotations(extractor, example):
     ("maize bags 40 for sale", [("product", "corn"), ("quantity", "40"), ("unit", "bag")]),
     ("玉米叁仟斤", [("product", "corn"), ("quantity", "3000"), ("unit", "jin")]),
     ("队伍很长", []),
+    # more ways to give a name, and what is not one
+    ("myself Ramesh Yadav from Nashik", [("name", "Ramesh Yadav")]),
+    ("Wekesa here, from Eldoret", [("location", "eldoret"), ("name", "Wekesa")]),
+    ("hello, Mercy Atieno here", [("name", "Mercy Atieno")]),
+    ("Njeri is my name", [("name", "Njeri")]),
+    ("REGISTER PAUL OTIENO KISUMU", [("location", "kisumu"), ("name", "PAUL OTIENO")]),
+    ("俺叫马福贵", [("name", "马福贵")]),
+    ("俺是徽县的刘金花", [("location", "huixian"), ("name", "刘金花")]),
+    ("我姓周叫周丽", [("name", "周丽")]),
+    ("我的名字写张小军", [("name", "张小军")]),
+    ("登记地址 武都", [("location", "wudu")]),
+    ("帮我叫个车", []),
+    ("咋改名字呢", []),
+    # refs before a new value, after "add ... to", after a reply word; lone 一; approximate amounts
+    ("lower 3310 to 48 bob/kg", [("currency", "KES"), ("price", "48"), ("price_unit", "kg"), ("ref", "3310")]),
+    ("add 15 crates to 208", [("quantity", "15"), ("ref", "208"), ("unit", "crate")]),
+    ("接了接了 619", [("ref", "619")]),
+    ("路太远 442不去", [("ref", "442")]),
+    ("价格一有变化就说", []),
+    ("还剩五十多斤", [("quantity", "50"), ("unit", "jin")]),
+    ("改个价 核桃一斤十八", [("price", "18"), ("price_unit", "jin"), ("product", "walnut")]),
+    ("bei 2500 kwa gunia", [("price", "2500"), ("price_unit", "bag")]),
 ])
 def test_extracts(extractor, text, expected):
     assert pairs(extractor, text) == sorted(expected)

@@ -71,12 +71,12 @@ def nlu(catalog, fixture_dir):
 def assert_parse_shape(result, text):
     assert set(result) == {"text", "intent", "intent_ranking", "entities"}
     assert result["text"] == text
-    assert set(result["intent"]) == {"name", "confidence"}
+    assert set(result["intent"]) == {"name", "confidence", "margin"}
     assert type(result["intent"]["confidence"]) is float
     assert 0.0 <= result["intent"]["confidence"] <= 1.0
     ranking = result["intent_ranking"]
     assert 1 <= len(ranking) <= 10
-    assert ranking[0] == result["intent"]
+    assert {**ranking[0], "margin": result["intent"]["margin"]} == result["intent"]
     confidences = [r["confidence"] for r in ranking]
     assert confidences == sorted(confidences, reverse=True)
     assert all(type(c) is float and 0.0 <= c <= 1.0 for c in confidences)
@@ -118,7 +118,16 @@ def test_lone_confirmations_are_rules(nlu, text, intent):
     if intent not in nlu.intents:
         pytest.skip("intent not in training data")
     result = nlu.parse(text)
-    assert result["intent"] == {"name": intent, "confidence": 1.0}
+    assert result["intent"]["name"] == intent and result["intent"]["confidence"] == 1.0
+    assert result["intent"]["margin"] == 1.0 - result["intent_ranking"][1]["confidence"]
+
+
+def test_the_parse_gives_the_margin_over_the_runner_up(nlu):
+    for text in ["sell 50kg apples", "wanna get sum maize", "苹果多少钱", "hmm"]:
+        result = nlu.parse(text)
+        first, second = result["intent_ranking"][:2]
+        assert result["intent"]["name"] == first["name"]
+        assert result["intent"]["margin"] == pytest.approx(first["confidence"] - second["confidence"])
 
 
 @pytest.mark.parametrize("text", [
