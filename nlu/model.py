@@ -41,6 +41,7 @@ _DIGITS = re.compile(r"\d+(?:[.,]\d+)*")
 _SPACES = re.compile(r"\s+")
 _SEP = "\x1f"
 _MEANINGFUL = re.compile(r"[a-z\u4e00-\u9fff]")
+_ONLY_QUESTION_MARKS = re.compile(r"[?？\s]+")
 # Lone confirmations are unambiguous; the classifier would only add noise to them.
 _AFFIRM = {"yes", "y", "yeah", "yep", "ok", "okay", "accept", "confirm", "sure", "好", "好的",
            "可以", "行", "确认", "接受", "同意", "是", "是的", "对", "嗯"}
@@ -156,7 +157,7 @@ class Scorer:
     mostly counts rows.
     """
 
-    _WORD_CACHE = 50_000  # remembered words per process (a few MB); cleared when full
+    _WORD_CACHE = 20_000  # remembered words per process (a few MB at most); cleared when full
 
     def __init__(self, pipeline):
         union, clf = pipeline.steps[0][1], pipeline.steps[-1][1]
@@ -324,6 +325,8 @@ class NLU:
     def _ranking(self, text: str, entities: list[dict]) -> list[dict]:
         """Intents by confidence, with a few unambiguous rules in front of the classifier."""
         folded = fold(text).strip()
+        if _ONLY_QUESTION_MARKS.fullmatch(folded):  # "?", "??": what is this?
+            return [{"name": "help", "confidence": 1.0}] + [r for r in self._garbage_ranking() if r["name"] != "help"]
         if not _MEANINGFUL.search(folded):  # emoji, digits or punctuation only
             return self._garbage_ranking()
         probs = self.scorer(features_text(text, entities, self.pinyin)).tolist()

@@ -122,6 +122,12 @@ def test_lone_confirmations_are_rules(nlu, text, intent):
     assert result["intent"]["margin"] == 1.0 - result["intent_ranking"][1]["confidence"]
 
 
+def test_a_bare_question_mark_asks_for_help(nlu):
+    for text in ["?", "??", " ？？ "]:
+        assert nlu.parse(text)["intent"]["name"] == "help"
+    assert nlu.parse("?!?!")["intent"]["name"] == "out_of_scope"  # punctuation noise stays garbage
+
+
 def test_the_parse_gives_the_margin_over_the_runner_up(nlu):
     for text in ["sell 50kg apples", "wanna get sum maize", "苹果多少钱", "hmm"]:
         result = nlu.parse(text)
