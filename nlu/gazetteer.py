@@ -12,7 +12,7 @@ from nlu.catalog import Catalog, _is_cjk
 from nlu.lexicon import COMMON_WORDS, TYPO_DECOYS
 from nlu.pinyin import homophone_forms
 
-_WORD = re.compile(r"[a-z]+")
+_WORD = re.compile(r"[a-z]{4,}")
 _SUFFIXES = ("市", "县", "区", "镇")
 
 
@@ -87,7 +87,7 @@ class Gazetteer:
             entity, key = self.names[" ".join(match.group().replace("-", " ").split())]
             found.append((match.start(), match.end(), entity, key))
         taken = [(s, e) for s, e, _, _ in found]
-        for word in _WORD.finditer(folded):
+        for word in _WORD.finditer(folded):  # four letters or more: shorter ones are never typos
             if any(s < word.end() and word.start() < e for s, e in taken):
                 continue
             hit = self.fuzzy(word.group())

@@ -198,24 +198,24 @@ class Scorer:
         return hits
 
     def __call__(self, text: str) -> np.ndarray:
-        """Class probabilities of one features string."""
-        all_rows: list[int] = []
-        vals: list[float] = []
-        idf = self.idf
+        """Class probabilities of one features string: each part's tf-idf row, l2-normalized
+        and weighted, times its coefficient rows (a term seen once has tf 1)."""
+        scores = self.intercept.copy()
+        idf, coef_t = self.idf, self.coef_t
         for kind, grams, rows, weight, sublinear, norm, binary in self.parts:
-            counts = Counter(self._hits(kind, grams, rows, text))
-            if not counts:
+            hits = self._hits(kind, grams, rows, text)
+            if not hits:
                 continue
-            if binary:
-                tf = [idf[r] for r in counts]
+            counts = Counter(hits)
+            keys = list(counts)
+            if binary or len(keys) == len(hits):  # every term once: tf 1
+                tf = [idf[r] for r in keys]
             elif sublinear:
                 tf = [(1 + math.log(c) if c > 1 else 1.0) * idf[r] for r, c in counts.items()]
             else:
                 tf = [c * idf[r] for r, c in counts.items()]
-            scale = weight / math.sqrt(sum(v * v for v in tf)) if norm == "l2" else weight
-            all_rows += counts
-            vals += [v * scale for v in tf]
-        scores = self.intercept + np.asarray(vals) @ self.coef_t[all_rows] if all_rows else self.intercept.copy()
+            scale = weight / math.hypot(*tf) if norm == "l2" else weight
+            scores += np.asarray(tf) @ coef_t[keys] * scale
         if len(self.classes) == 2:  # binary LogisticRegression has one decision column
             scores = np.array([-scores[0], scores[0]])
         scores = np.exp(scores - scores.max())

@@ -33,6 +33,7 @@ _NOT_NAMES_BEFORE = {"hi", "hello", "hey", "it's", "its", "i", "this", "yes", "o
 _EN_AFTER_NAME = {"wa", "kutoka", "zai", "from", "frm", "in", "at", "of", "jiu", "here", "btw", "hai", "pls",
                   "please", "sorry"}
 _EN_WORD = re.compile(r"[a-z][a-z'.-]*")
+_LATIN_LETTER = re.compile("[a-z]")
 _ZH_SURE = re.compile("(?:" + _phrases(
     "我叫|叫我|俺叫|叫俺|她叫|他叫|称呼我|我的名字是|我的名字叫|我的名字写|我的名字|名字是|名字叫|名字改成|名字改为|"
     "名字写成|名字写|名字登记成|名字登记为|名字|改名字|称呼改为|称呼改成|称呼|改名为|改名叫|改名|我名叫|"
@@ -59,7 +60,23 @@ class NameFinder:
         """(start, end) of each name, at most one per introducing phrase; text is the unfolded
         message (a capital makes "Bob" a name after "my name is")."""
         text = text or folded
-        spans = []
+        spans: list = []
+        if _LATIN_LETTER.search(folded):
+            self._english_names(folded, text, spans)
+        if not folded.isascii():
+            places = {c.start: c.end for c in claims if c.kind == "LOCATION"}
+            for pattern, sure in ((_ZH_SURE, True), (_ZH_MAYBE, False)):
+                for match in pattern.finditer(folded):
+                    spans.append(_chinese(folded, _after_place(folded, match.end(), places), sure))
+        taken, found = [(c.start, c.end) for c in claims], []
+        for span in spans:  # one name per place in the text, claims first
+            if span and not any(a < span[1] and span[0] < b for a, b in taken):
+                found.append(span)
+                taken.append(span)
+        return found
+
+    def _english_names(self, folded: str, text: str, spans: list) -> None:
+        """Spans of names the English, Swahili and pinyin phrases introduce."""
         for pattern, sure in ((_EN_SURE, True), (_EN_MAYBE, False)):
             for match in pattern.finditer(folded):
                 spans.append(self._english(folded, text, match.end(), sure))
@@ -74,16 +91,6 @@ class NameFinder:
                 start = text.index(word, start) + len(word) + 1
             if start < match.end(1):
                 spans.append((start, match.end(1)))
-        places = {c.start: c.end for c in claims if c.kind == "LOCATION"}
-        for pattern, sure in ((_ZH_SURE, True), (_ZH_MAYBE, False)):
-            for match in pattern.finditer(folded):
-                spans.append(_chinese(folded, _after_place(folded, match.end(), places), sure))
-        taken, found = [(c.start, c.end) for c in claims], []
-        for span in spans:  # one name per place in the text, claims first
-            if span and not any(a < span[1] and span[0] < b for a, b in taken):
-                found.append(span)
-                taken.append(span)
-        return found
 
     def _english(self, folded: str, text: str, pos: int, sure: bool) -> tuple[int, int] | None:
         """Up to three name words at pos; after "i am" the first must be an unknown word."""

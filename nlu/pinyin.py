@@ -120,6 +120,8 @@ class Pinyin:
         reading looks like a masked Chinese training text ("PRODUCT 多少钱一 UNIT")."""
         words = _LATIN.findall(masked)
         split = [self._split(w) if w.islower() else None for w in words]
+        if sum(map(bool, split)) * 2 < sum(w.islower() for w in words):  # mostly not syllables
+            return ""
         out: list[str] = []
         run: list[str] = []
         covered = total = longest = 0
