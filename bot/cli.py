@@ -209,10 +209,11 @@ def _nlu_test(model, args) -> int:
 
     report = evaluate(model, load_examples(args.file))
     print(format_report(report, max_errors=args.errors))
-    ok = report.intent_accuracy >= args.min_intent_accuracy and report.entity_f1 >= args.min_entity_f1
+    figures = [(report.intent_accuracy, report.entity_f1), *report.by_language().values()]
+    ok = all(acc >= args.min_intent_accuracy and f1 >= args.min_entity_f1 for acc, f1 in figures)
     if not ok:
         print(f"FAILED: below --min-intent-accuracy {args.min_intent_accuracy} "
-              f"or --min-entity-f1 {args.min_entity_f1}")
+              f"or --min-entity-f1 {args.min_entity_f1} (overall or in a language)")
     return 0 if ok else 1
 
 

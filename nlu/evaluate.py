@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -25,6 +26,7 @@ class Report:
     false_pos: int = 0
     false_neg: int = 0
     per_intent: dict[str, Counter] = field(default_factory=dict)  # intent -> {total, correct}
+    per_language: dict[str, Counter] = field(default_factory=dict)  # en/zh -> {total, correct, tp, fp, fn}
     errors: list[Error] = field(default_factory=list)
 
     @property
@@ -46,6 +48,14 @@ class Report:
         p, r = self.entity_precision, self.entity_recall
         return 2 * p * r / (p + r) if p + r else 0.0
 
+    def by_language(self) -> dict[str, tuple[float, float]]:
+        """(intent accuracy, entity F1) per language (zh: any Chinese character; en: the rest)."""
+        out = {}
+        for lang, c in sorted(self.per_language.items()):
+            wrong = c["fp"] + c["fn"]
+            out[lang] = (c["correct"] / c["total"], 2 * c["tp"] / (2 * c["tp"] + wrong) if c["tp"] + wrong else 1.0)
+        return out
+
     def add(self, example: Example, parsed: dict) -> None:
         """Score one parse against its example (entities as a multiset of (entity, value))."""
         predicted = parsed["intent"]["name"]
@@ -60,6 +70,9 @@ class Report:
         counts = self.per_intent.setdefault(example.intent, Counter())
         counts["total"] += 1
         counts["correct"] += predicted == example.intent
+        self.per_language.setdefault(language(example.text), Counter()).update(
+            total=1, correct=int(predicted == example.intent), tp=sum((expected_pairs & got_pairs).values()),
+            fp=sum(extra.values()), fn=sum(missing.values()))
         if predicted != example.intent or missing or extra:
             self.errors.append(Error(example.text, example.intent, predicted,
                                      sorted(missing.elements()), sorted(extra.elements())))
@@ -70,7 +83,17 @@ class Report:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for intent, counts in other.per_intent.items():
             self.per_intent.setdefault(intent, Counter()).update(counts)
+        for lang, counts in other.per_language.items():
+            self.per_language.setdefault(lang, Counter()).update(counts)
         self.errors.extend(other.errors)
+
+
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def language(text: str) -> str:
+    """zh for any text with Chinese characters (mixed included), else en (pinyin included)."""
+    return "zh" if _CJK.search(text) else "en"
 
 
 def evaluate(nlu, examples: list[Example]) -> Report:
@@ -88,8 +111,11 @@ def format_report(report: Report, max_errors: int = 50) -> str:
         f"intent accuracy: {report.intent_accuracy:.1%}",
         f"entities: precision {report.entity_precision:.1%}  recall {report.entity_recall:.1%}"
         f"  F1 {report.entity_f1:.1%}",
-        "per intent:",
     ]
+    for lang, (accuracy, f1) in report.by_language().items():
+        lines.append(f"  {lang}: {report.per_language[lang]['total']} examples, intent accuracy {accuracy:.1%}, "
+                     f"entity F1 {f1:.1%}")
+    lines.append("per intent:")
     for intent, counts in sorted(report.per_intent.items()):
         lines.append(f"  {intent:<16} {counts['correct']:>4}/{counts['total']:<4}")
     if report.errors:

@@ -16,6 +16,7 @@ PRICE_CUES = frozenset({
     # "低于3" (a unit after it makes it an amount first: "above 10 tons")
     "to", "below", "above", "under", "over", "beyond", "exceeds", "exceed", "hits", "reaches",
     "bei",  # Swahili: "bei 3000", "bei mpya ni 90"
+    "paying", "pays", "paid", "fetch", "fetches", "fetching",
     "低于", "高于", "超过", "跌破", "跌到", "不到", "突破", "达到", "少于", "多于",
 })
 # Words that may stand between a price cue and its number ("price of apples to 3").

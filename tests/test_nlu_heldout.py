@@ -11,12 +11,11 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 
-from nlu.evaluate import Report, format_report
+from nlu.evaluate import Report, evaluate, format_report, language
 from nlu.rasa_yaml import load_examples
 
 HERE = Path(__file__).parent / "nlu"
@@ -28,20 +27,18 @@ MIN_ENTITY_F1 = 0.99
 # heldout_voices.yml, never read: a regression guard a little under its measured figures
 MIN_VOICES_INTENT_ACCURACY = 0.94
 MIN_VOICES_ENTITY_F1 = 0.98
-CJK = re.compile(r"[\u4e00-\u9fff]")
-
-
-def language(text: str) -> str:
-    """zh for any text with Chinese characters (mixed included), else en (pinyin included)."""
-    return "zh" if CJK.search(text) else "en"
-
-
 def reports(nlu, path: Path) -> dict[str, Report]:
-    """The model's report on a file, per language."""
+    """The model's report on a file, one per language."""
     out = {"en": Report(), "zh": Report()}
     for example in load_examples(path):
         out[language(example.text)].add(example, nlu.parse(example.text))
     return out
+
+
+def test_reports_split_by_language_as_the_cli_prints_them(real_nlu):
+    whole = evaluate(real_nlu, load_examples(HELDOUT))
+    split = reports(real_nlu, HELDOUT)
+    assert whole.by_language() == {lang: (r.intent_accuracy, r.entity_f1) for lang, r in split.items()}
 
 
 @pytest.mark.parametrize("path", [*GATED, VOICES], ids=lambda p: p.name)
