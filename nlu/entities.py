@@ -309,7 +309,10 @@ class _Roles:
             return self._price(i, i)
         if self._per_unit_follows(i):
             return self._price(i, i)
-        if nxt is not None and nxt.kind == "PRODUCT" or self._quantity_cue(i):
+        if (self.at(i - 1) is not None and self.toks[i - 1].text in lx.REF_NOUNS and self._ref_word_before(i)
+                and not (nxt is not None and nxt.kind == "PRODUCT")):
+            tok.role = "ref"  # "listing 57 only 8 boxes left": the listing first
+        elif nxt is not None and nxt.kind == "PRODUCT" or self._quantity_cue(i):
             tok.role = "quantity"
         elif self._ref_word_before(i):
             tok.role = "ref"  # before price cues: "listing 57 now 15 kg"
@@ -346,6 +349,7 @@ class _Roles:
         """Whether the number at j stands alone (no unit, currency or per-unit after it)."""
         nxt = self.at(j + 1)
         return not (self.is_(j + 1, "UNIT") or self.is_(j + 1, "CUR") or self._per_unit_follows(j)
+                    or (nxt is not None and nxt.text in lx.QUANTITY_AFTER)
                     or (nxt is not None and (nxt.text in lx.TIME_WORDS or _sms_for(self.toks[j], nxt))))
 
     def _price(self, i: int, last: int) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 # Markers that make the following unit the unit a price is per ("per kg", "/斤", "每斤").
-PER_WORDS = frozenset({"per", "/", "每", "every", "kwa"})
+PER_WORDS = frozenset({"per", "/", "每", "every", "kwa", "each"})
 # Articles that mean "per" only right after a price ("40 bob a kg", pinyin "3 kuai yi jin").
 ARTICLES = frozenset({"a", "an", "yi"})
 # Words after which a bare number is a price ("at 3", "@40", "价格3.5", "改成3").
@@ -58,6 +58,9 @@ REF_AFTER = frozenset({
     "取消", "那单", "这单", "单", "订单", "ok", "yes", "no", "accept", "accepted", "decline",
     "declined", "reject", "cancel", "add", "sold", "status",
 })
+# Reference words naming what the number is ("listing 57", "order #88"): the number is the ref
+# even when an amount word follows ("listing 57 only 8 boxes left").
+REF_NOUNS = frozenset({"listing", "order", "#", "订单", "单号", "编号", "ref"})
 # Words that may stand between a reference word and the number ("order no. 57").
 REF_FILLERS = frozenset({
     "my", "the", "order", "listing", "no", "number", "num", "#", ":", "订单", "号", "第", "单",
@@ -77,7 +80,7 @@ PRICE_QUESTION = frozenset({"much", "cost", "costs", "price", "prices", "多少"
 # The same question in words that are not tokens of their own ("几个钱", "fetch", "bei gani").
 PRICE_QUESTION_RE = (r"多少|几块|几个钱|多钱|啥价|什么价|价位|价钱|咋卖|怎么卖|能卖|行情|(?<![a-z])(?:how much|hw mch|hw much|much|"
                      r"cost|costs|price|prices|rate|rates|fetch|fetches|fetching|going for|paying|pay|worth|"
-                     r"bei|duoshao|jiage|jiaqian|hangqing)(?![a-z])")
+                     r"bei|jiage|jiaqian|hangqing|how many kuai)(?![a-z])|(?<![a-z])duo\s*shao")
 # Chinese lexicon tokens recognised as one unit when scanning (longest first).
 CJK_WORDS = sorted(
     {"公斤", "千克", "公升", "块钱", "人民币", "多少", "剩下", "还剩", "只剩", "还有", "剩余",

@@ -9,7 +9,7 @@ from nlu.normalize import CURRENCY_WORDS, EN_NUMBER_WORDS, UNIT_WORDS
 
 def _phrases(words: str) -> str:
     """An alternation of the phrases, longest first (so "我的名字写" wins over "我的名字")."""
-    return "|".join(sorted(words.split("|"), key=len, reverse=True))
+    return "|".join(p.replace(" ", r"\s+") for p in sorted(words.split("|"), key=len, reverse=True))
 
 
 # Phrases after which a name follows, whatever it is.
@@ -18,8 +18,8 @@ _EN_SURE = re.compile(r"(?<![a-z])(?:" + _phrases(
     "im called|set name|set my name to|set name to|change my name to|change name to|register me as|"
     "register my name as|register me|name as|sign me up as|sign up as|enroll me as|put me down as|"
     "save me as|register as|register|name to|jina langu ni|jina langu|naitwa|names ni|new user|"
-    "myself|wo jiao|wojiao|jiao wo|wo de mingzi shi|mingzi shi|mera naam|mera name|jina|name") +
-    r")\s*[:：-]?\s*")
+    "myself|wo jiao|wojiao|jiao wo|wo de mingzi shi|mingzi shi|mera naam|mera name|jina|names|name") +
+    r")(?![a-z'])\s*[:：-]?\s*")
 # "i am"/"i'm" introduce many things besides names, so those need an unknown word after.
 _EN_MAYBE = re.compile(r"(?<![a-z])(?:i am|i'm|im|i`m|this is)\s+")
 # "mimi ni" (Swahili "I am"), "wo shi" (pinyin 我是), a message opening with "am": a name only
@@ -31,7 +31,7 @@ _EN_BEFORE = re.compile(r"((?:[A-Z][a-zA-Z'-]*\s+){0,2}[A-Z][a-zA-Z'-]*)\s+"
 _NOT_NAMES_BEFORE = {"hi", "hello", "hey", "it's", "its", "i", "this", "yes", "ok", "sir", "madam"}
 # Words that end a name: Swahili "wa"/"kutoka" (of, from), pinyin "zai" (在).
 _EN_AFTER_NAME = {"wa", "kutoka", "zai", "from", "frm", "in", "at", "of", "jiu", "here", "btw", "hai", "pls",
-                  "please", "sorry"}
+                  "please", "sorry", "po", "i"}
 _EN_WORD = re.compile(r"[a-z][a-z'.-]*")
 _LATIN_LETTER = re.compile("[a-z]")
 _ZH_SURE = re.compile("(?:" + _phrases(
@@ -96,18 +96,19 @@ class NameFinder:
         """Up to three name words at pos; after "i am" the first must be an unknown word."""
         if _chinese_name_here(folded, pos):
             return _chinese(folded, pos, sure)
-        end, count = pos, 0
+        end, count, begin = pos, 0, pos
         for word in _EN_WORD.finditer(folded, pos):
             gap, bare = folded[end:word.start()], word.group().strip(".'-")
             capital = sure and text[word.start()].isupper() and bare not in self.places
             known = bare in self.known and not capital or bare in _EN_AFTER_NAME
             if count == 3 or (count and gap.strip()) or known:
                 break
+            begin = word.start() if not count else begin
             end, count = word.start() + len(word.group().rstrip(".'-")), count + 1
         first = folded[pos:end].split()[0] if count else ""
         if not count or (not sure and (first in self.known or first.endswith("ing"))):
             return None  # "i am disposing of ...": a verb, not a name
-        return pos, end
+        return begin, end
 
 
 def _after_place(folded: str, pos: int, places: dict[int, int]) -> int:

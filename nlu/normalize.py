@@ -16,7 +16,7 @@ UNIT_WORDS: dict[str, str] = {
     **dict.fromkeys(["kg", "kgs", "kilo", "kilos", "kilogram", "kilograms", "kilogramme",
                      "kilogrammes", "公斤", "千克", "gongjin"], "kg"),
     **dict.fromkeys(["jin", "jins", "catty", "catties", "斤"], "jin"),
-    **dict.fromkeys(["ton", "tons", "tonne", "tonnes", "t", "mt", "吨", "dun"], "ton"),
+    **dict.fromkeys(["ton", "tons", "tonne", "tonnes", "t", "mt", "吨", "dun", "tani"], "ton"),
     **dict.fromkeys(["g", "gram", "grams", "gramme", "grammes", "gm", "gms", "克"], "g"),
     **dict.fromkeys(["lb", "lbs", "pound", "pounds"], "lb"),
     **dict.fromkeys(["l", "litre", "litres", "liter", "liters", "ltr", "ltrs", "lts", "升", "公升", "lita"], "litre"),
@@ -29,7 +29,8 @@ UNIT_WORDS: dict[str, str] = {
 CURRENCY_WORDS: dict[str, str] = {
     **dict.fromkeys(["元", "块", "块钱", "¥", "rmb", "yuan", "kuai", "cny", "人民币"], "CNY"),
     # "30/=" is how East Africa writes shillings; "30/-" is not here, India writes it too
-    **dict.fromkeys(["ksh", "kshs", "kes", "shilling", "shillings", "bob", "sh", "shs", "/="], "KES"),
+    **dict.fromkeys(["ksh", "kshs", "kes", "shilling", "shillings", "shilingi", "bob", "sh", "shs", "/="],
+                    "KES"),
     **dict.fromkeys(["rs", "rupee", "rupees", "₹", "inr"], "INR"),
     **dict.fromkeys(["$", "usd", "dollar", "dollars"], "USD"),
 }
@@ -65,14 +66,27 @@ def fold_width(text: str) -> str:
     return text.translate(_WIDTH)
 
 
+# Pinyin with tone numbers ("tu3dou4", "wo3 yao4 mai3"): every letter run of the word ends in
+# a tone digit 1-5; the digits read as spaces ("tu dou ", "wo  yao  mai ").
+_TONED = re.compile(r"(?<![a-z0-9])(?:[a-z]+[1-5])+(?![a-z0-9])")
+_TONE = re.compile(r"[1-5]")
+
+
 def fold(text: str) -> str:
     """Width-folded, lower-cased text of exactly the same length as the input."""
     folded = fold_width(text)
     lowered = folded.lower()
-    if len(lowered) == len(folded):
-        return lowered
-    # A few characters (e.g. "İ") grow when lower-cased; keep those as they are.
-    return "".join(ch if len(ch.lower()) != 1 else ch.lower() for ch in folded)
+    if len(lowered) != len(folded):
+        # A few characters (e.g. "İ") grow when lower-cased; keep those as they are.
+        lowered = "".join(ch if len(ch.lower()) != 1 else ch.lower() for ch in folded)
+    return _TONED.sub(_untone, lowered) if _HAS_TONE.search(lowered) else lowered
+
+
+_HAS_TONE = re.compile(r"[a-z][1-5](?![0-9])")
+
+
+def _untone(match: re.Match) -> str:
+    return _TONE.sub(" ", match.group())
 
 
 def decimal_str(value: Decimal) -> str:

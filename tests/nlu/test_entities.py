@@ -193,6 +193,16 @@ def test_sample_examples_extract_exactly_their_annotations(extractor, example):
     ("还剩五十多斤", [("quantity", "50"), ("unit", "jin")]),
     ("改个价 核桃一斤十八", [("price", "18"), ("price_unit", "jin"), ("product", "walnut")]),
     ("bei 2500 kwa gunia", [("price", "2500"), ("price_unit", "bag")]),
+    # pinyin with tone numbers, Swahili shilingi, "each" before a unit, a listing before "only"
+    ("wo3 yao4 mai3 tu3dou4 20 jin1", [("product", "potato"), ("quantity", "20"), ("unit", "jin")]),
+    ("da4suan4 duo1shao3 qian2 yi1 jin1", [("price_unit", "jin"), ("product", "garlic")]),
+    ("nauza vitunguu 300 shilingi kwa kilo", [("currency", "KES"), ("price", "300"), ("price_unit", "kg"),
+                                              ("product", "onion")]),
+    ("pears @ 90 rmb each box", [("currency", "CNY"), ("price", "90"), ("price_unit", "box"), ("product", "pear")]),
+    ("listing 314 only 6 crates left", [("quantity", "6"), ("ref", "314"), ("unit", "crate")]),
+    ("sold 12 bags, 30 remaining", [("quantity", "12"), ("quantity", "30"), ("unit", "bag")]),
+    ("Achieng is my name, I farm in Kisumu", [("location", "kisumu"), ("name", "Achieng")]),
+    ("names Kiprono", [("name", "Kiprono")]),
 ])
 def test_extracts(extractor, text, expected):
     assert pairs(extractor, text) == sorted(expected)
