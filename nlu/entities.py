@@ -232,7 +232,8 @@ class _Roles:
             if tok.kind == "WORD" and tok.text in lx.PER_WORDS and self.is_(i + 1, "UNIT"):
                 self.toks[i + 1].role = "price_unit"
             elif tok.kind == "NUM" and self.is_(i + 1, "UNIT") and (
-                    tok.text == "一" and self._per_one(i) or tok.text == "one" and tok.value == 1 and self._asks_price()):
+                    tok.text == "一" and self._per_one(i)
+                    or tok.text == "one" and tok.value == 1 and self._asks_price()):
                 self.toks[i + 1].role = "price_unit"
                 tok.role = "_"
             elif tok.text in lx.ARTICLES and self.is_(i + 1, "UNIT") and self._asks_price():

@@ -7,6 +7,7 @@ import re
 from nlu.lexicon import COMMON_WORDS
 from nlu.normalize import CURRENCY_WORDS, EN_NUMBER_WORDS, UNIT_WORDS
 
+
 def _phrases(words: str) -> str:
     """An alternation of the phrases, longest first (so "我的名字写" wins over "我的名字")."""
     return "|".join(p.replace(" ", r"\s+") for p in sorted(words.split("|"), key=len, reverse=True))
@@ -135,7 +136,7 @@ def _chinese(folded: str, pos: int, sure: bool) -> tuple[int, int] | None:
         latin = _EN_WORD.match(folded, pos)
         return (pos, latin.end()) if latin and sure else None
     name = folded[pos:end]
-    if len(name) < 2 or name.startswith(_ZH_NEVER) or not sure and (name[0] in _ZH_NOT_FIRST or name.endswith(_ZH_NOT_LAST)
-                                      or folded[end:end + 1] == "的"):
+    role = name[0] in _ZH_NOT_FIRST or name.endswith(_ZH_NOT_LAST)
+    if len(name) < 2 or name.startswith(_ZH_NEVER) or not sure and (role or folded[end:end + 1] == "的"):
         return None
     return pos, end

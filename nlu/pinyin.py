@@ -116,8 +116,9 @@ class Pinyin:
 
         It is pinyin when a word of two or more syllables is in the table and the table covers
         most of the lower-case words' syllables (English and Swahili words that are syllables
-        too, "you", "men", "sawa", rarely make such a run). Placeholders (PRODUCT, NUM, ...) and other words stay as they are, so the
-        reading looks like a masked Chinese training text ("PRODUCT 多少钱一 UNIT")."""
+        too, "you", "men", "sawa", rarely make such a run). Placeholders (PRODUCT, NUM, ...)
+        and other words stay as they are, so the reading looks like a masked Chinese training
+        text ("PRODUCT 多少钱一 UNIT")."""
         words = _LATIN.findall(masked)
         split = [self._split(w) if w.islower() else None for w in words]
         if sum(map(bool, split)) * 2 < sum(w.islower() for w in words):  # mostly not syllables
