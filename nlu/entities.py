@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -35,9 +36,10 @@ _TOKEN = re.compile(
     r"|(?P<other>\S)"
 )
 # Single letters are units only right after a digit ("5t", "2l", "500g").
-# Pinyin and Swahili unit words that are also other words (xiang 想/香, dai 带, dun 顿) too.
-_PINYIN_UNITS = frozenset({"xiang", "dai", "dun", "kuang", "jin", "gongjin"})
-_ADJACENT_ONLY = frozenset({"t", "l", "g", "mt", "gm", "pc", "sh"}) | _PINYIN_UNITS - {"jin", "gongjin"}
+# Pinyin unit words that are also other words (xiang 想/香, dai 带, dun 顿): units only after a
+# number or "yi" (一箱 "yi xiang").
+_PINYIN_UNITS = frozenset({"xiang", "dai", "dun", "kuang"})
+_ADJACENT_ONLY = frozenset({"t", "l", "g", "mt", "gm", "pc", "sh"}) | _PINYIN_UNITS
 
 
 @dataclass(slots=True)
@@ -147,7 +149,7 @@ def _follows_number_or_per(tokens: list[Tok], tok: Tok) -> bool:
     if not tokens:
         return False
     prev = tokens[-1]
-    pinyin_per = prev.text == "yi" and tok.text in _PINYIN_UNITS  # "yi xiang": 一箱
+    pinyin_per = prev.text == "yi" and tok.text in _PINYIN_UNITS
     return (prev.kind == "NUM" and tok.start - prev.end <= 1) or prev.text in lx.PER_WORDS or pinyin_per
 
 
@@ -233,10 +235,10 @@ class _Roles:
                 self.toks[i + 1].role = "price_unit"
             elif tok.kind == "NUM" and self.is_(i + 1, "UNIT") and (
                     tok.text == "一" and self._per_one(i)
-                    or tok.text == "one" and tok.value == 1 and self._asks_price()):
+                    or tok.text == "one" and tok.value == 1 and self.asks_price):
                 self.toks[i + 1].role = "price_unit"
                 tok.role = "_"
-            elif tok.text in lx.ARTICLES and self.is_(i + 1, "UNIT") and self._asks_price():
+            elif tok.text in lx.ARTICLES and self.is_(i + 1, "UNIT") and self.asks_price:
                 self.toks[i + 1].role = "price_unit"  # "how much is a bag of potatoes"
         for i, tok in enumerate(self.toks):
             if tok.role is None and tok.kind == "PRICE":
@@ -250,7 +252,8 @@ class _Roles:
                 tagged.add(tok.value)
             tok.role = None if tok.role == "_" else tok.role
 
-    def _asks_price(self) -> bool:
+    @functools.cached_property
+    def asks_price(self) -> bool:
         """Whether the message asks about a price ("how much", "cost", "多少钱", "几个钱")."""
         return any(tok.text in lx.PRICE_QUESTION for tok in self.toks) or bool(
             _PRICE_QUESTION.search(self.folded))
@@ -275,7 +278,7 @@ class _Roles:
         amount = any(t.kind == "NUM" and j != i and self.is_(j + 1, "UNIT") for j, t in enumerate(self.toks))
         later_price = any(t.kind in ("PRICE", "CUR") or (t.kind == "NUM" and self.toks[j - 1].text in lx.PRICE_CUES)
                           for j, t in enumerate(self.toks[i + 2:], start=i + 2))
-        return not amount and (later_price or self._asks_price())
+        return not amount and (later_price or self.asks_price)
 
     def _number(self, i: int) -> None:
         """Decide whether the number at i is a quantity, a price or a reference."""

@@ -56,9 +56,10 @@ _CODE_FILES = ("model.py", "cues.py", "entities.py", "normalize.py", "gazetteer.
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
-def masked_text(text: str, entities: list[dict]) -> str:
-    """Folded text with entity spans replaced by placeholders and digits by NUM."""
-    folded, parts, pos = fold(text).replace(_SEP, " "), [], 0
+def masked_text(text: str, entities: list[dict], folded: str | None = None) -> str:
+    """Folded text (folded: fold(text), if the caller has it) with entity spans replaced by
+    placeholders and digits by NUM."""
+    folded, parts, pos = (fold(text) if folded is None else folded).replace(_SEP, " "), [], 0
     for ent in entities:
         if ent["start"] < pos:
             continue
@@ -71,11 +72,12 @@ def masked_text(text: str, entities: list[dict]) -> str:
 def features_text(text: str, entities: list[dict], pinyin: Pinyin | None = None) -> str:
     """What the classifier reads: masked text (and, for pinyin, its reading in characters),
     a separator, then intent cue tokens."""
-    masked = masked_text(text, entities)
+    folded = fold(text)
+    masked = masked_text(text, entities, folded)
     reading = pinyin.read(masked) if pinyin is not None else ""
     if reading:
-        return f"{masked} {reading}{_SEP}" + " ".join(cue_tokens(f"{fold(text)} {reading}"))
-    return masked + _SEP + " ".join(cue_tokens(fold(text)))
+        return f"{masked} {reading}{_SEP}" + " ".join(cue_tokens(f"{folded} {reading}"))
+    return masked + _SEP + " ".join(cue_tokens(folded))
 
 
 def text_part(features: str) -> str:
