@@ -27,10 +27,10 @@ from sqlalchemy import insert, select, text, update
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot import broadcast  # noqa: E402
+from bot.channels.twilio.send import TwilioSender  # noqa: E402
 from bot.config import load_settings  # noqa: E402
-from bot.dispatch import Dispatcher  # noqa: E402
-from bot.sender import ChannelSenders  # noqa: E402
-from bot.twilio_send import TwilioSender  # noqa: E402
+from bot.outbound.dispatch import Dispatcher  # noqa: E402
+from bot.outbound.sender import ChannelSenders  # noqa: E402
 from storage.db import create_engine, upgrade  # noqa: E402
 from storage.models import Base, Outbox, Subscription, User  # noqa: E402
 from storage.uow import Database  # noqa: E402
@@ -130,7 +130,7 @@ async def send(db: Database, settings, broadcast_id: int, limit: int, null: bool
 
 def start_fake(port: int) -> subprocess.Popen:
     root = Path(__file__).resolve().parent.parent
-    proc = subprocess.Popen([sys.executable, "-m", "bot.fake_twilio", "--port", str(port), "--account-sid", SID,
+    proc = subprocess.Popen([sys.executable, "-m", "bot.fakes.twilio", "--port", str(port), "--account-sid", SID,
                              "--auth-token", TOKEN], cwd=root, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(root)})
     return proc

@@ -25,10 +25,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from twilio_load import PRODUCTS  # noqa: E402
+
 from bot.bootstrap import services  # noqa: E402
 from bot.config import load_settings  # noqa: E402
-from bot.messages import InboundMessage  # noqa: E402
-from twilio_load import PRODUCTS  # noqa: E402
+from handlers.messages import InboundMessage  # noqa: E402
 
 PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 

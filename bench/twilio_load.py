@@ -192,7 +192,7 @@ def main() -> None:
     # The server gets core 0 (both cores with several workers); wrk and the fake provider core 1.
     cores = "0" if args.workers == 1 else "0,1"
     procs = [
-        subprocess.Popen(["taskset", "-c", "1", sys.executable, "-m", "bot.fake_twilio", "--port", str(fake_port),
+        subprocess.Popen(["taskset", "-c", "1", sys.executable, "-m", "bot.fakes.twilio", "--port", str(fake_port),
                           "--account-sid", SID, "--auth-token", TOKEN], cwd=ROOT, stdout=subprocess.DEVNULL),
         subprocess.Popen(["taskset", "-c", cores, sys.executable, "-m", "bot.cli", "serve"], cwd=ROOT,
                          env=server_env(args, work, port, fake_port), stdout=subprocess.DEVNULL,

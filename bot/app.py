@@ -9,15 +9,15 @@ import aiohttp
 from aiohttp import web
 
 from bot.bootstrap import Services, services
+from bot.channels.twilio.send import TwilioSender
+from bot.channels.twilio.webhook import TwilioWebhooks, twiml
+from bot.channels.wechat.send import WeChatSender
+from bot.channels.wechat.webhook import SUCCESS, WeChatWebhooks
 from bot.config import Settings
 from bot.engine import broadcasting
-from bot.sender import ChannelSenders, Sender
-from bot.twilio_send import TwilioSender
-from bot.twilio_webhook import TwilioWebhooks, twiml
-from bot.wechat_send import WeChatSender
-from bot.wechat_webhook import SUCCESS, WeChatWebhooks
-from handlers import texts
+from bot.outbound.sender import ChannelSenders, Sender
 from bot.tasks import sweeper
+from handlers import texts
 
 log = logging.getLogger(__name__)
 SERVICES = web.AppKey("services", Services)

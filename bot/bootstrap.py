@@ -10,8 +10,8 @@ from pathlib import Path
 
 from bot.config import Settings
 from bot.gateway import Gateway
-from bot.pacing import Pacer, channel_rates
-from bot.sender import Outbound, RecordingSender, Sender
+from bot.outbound.pacing import Pacer, channel_rates
+from bot.outbound.sender import Outbound, RecordingSender, Sender
 from handlers.table import INTENT_HANDLERS
 from nlu.catalog import Catalog
 from storage.db import create_engine, ensure_schema

@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from bot import broadcast
 from bot.config import Settings
+from handlers import broadcasts as broadcast
 from storage.models import Broadcast, MarketPrice
 
 
@@ -143,9 +143,9 @@ async def _send_here(db, settings: Settings, catalog, broadcast_id: int) -> None
     import aiohttp
 
     from bot.app import build_senders
-    from bot.dispatch import Dispatcher
+    from bot.outbound.dispatch import Dispatcher
+    from bot.outbound.sender import PrintSender
     from bot.scheduler import Scheduler
-    from bot.sender import PrintSender
 
     async with aiohttp.ClientSession() as session:
         senders = build_senders(settings, session)

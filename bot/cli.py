@@ -47,11 +47,11 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["fake-twilio"]:  # its own options, no farmchat config needed
-        from bot.fake_twilio import main as fake_main
+        from bot.fakes.twilio import main as fake_main
 
         return fake_main(argv[1:])
     if argv[:1] == ["fake-wechat"]:
-        from bot.fake_wechat import main as fake_wechat_main
+        from bot.fakes.wechat import main as fake_wechat_main
 
         return fake_wechat_main(argv[1:])
     args = _parser().parse_args(argv)
@@ -134,10 +134,10 @@ def _supervise(settings: Settings, args) -> int:
 
 
 def _chat(settings: Settings, args) -> int:
-    from bot.addresses import e164
     from bot.bootstrap import services
-    from bot.console import chat
-    from bot.sender import PrintSender
+    from bot.channels.addresses import e164
+    from bot.channels.console.channel import chat
+    from bot.outbound.sender import PrintSender
     from bot.tasks import sweeper
 
     try:
@@ -221,7 +221,7 @@ def _wechat(settings: Settings, args) -> int:
     import aiohttp
 
     from bot.bootstrap import open_database
-    from bot.wechat_send import DEFAULT_MENU, WeChatApi, install_menu
+    from bot.channels.wechat.send import DEFAULT_MENU, WeChatApi, install_menu
 
     if not settings.wechat.enabled:
         print("farmchat: WeChat is not configured (set wechat.app_id, FARMCHAT_WECHAT__APP_SECRET, ...)",

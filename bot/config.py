@@ -10,7 +10,14 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 ENV_PREFIX = "FARMCHAT_"
 UNITS = ("kg", "jin", "ton", "g", "lb", "litre", "bag", "box", "crate", "piece")
@@ -118,7 +125,7 @@ class TwilioSettings(Section):
 
 
 class BroadcastSettings(Section):
-    """Broadcast engine and schedules (bot/broadcast.py, bot/dispatch.py, bot/scheduler.py)."""
+    """Broadcast engine and schedules (handlers/broadcasts.py, bot/outbound/dispatch.py, bot/scheduler.py)."""
 
     rates: dict[str, float] = Field(default_factory=dict)  # channel -> messages/s; 0: unpaced
     concurrency: int = Field(8, ge=1, le=256)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from bot.console import CHANNEL
+from bot.channels.console.channel import CHANNEL
 from bot.gateway import utcnow
 from storage.models import Listing, MarketPrice
 from storage.uow import Database

@@ -7,7 +7,7 @@ import contextlib
 import logging
 
 from bot.bootstrap import Services
-from bot.dispatch import Dispatcher
+from bot.outbound.dispatch import Dispatcher
 from bot.scheduler import Scheduler
 
 log = logging.getLogger(__name__)

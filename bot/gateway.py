@@ -12,11 +12,12 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy.exc import IntegrityError
 
 from bot.config import Settings
-from bot.messages import InboundMessage, Reply
-from bot.segments import segments
-from bot.sender import Outbound, Outgoing
+from bot.outbound.sender import Outbound, Outgoing
 from handlers import texts
 from handlers.context import Context, DomainError, Parse
+from handlers.messages import InboundMessage, Reply
+from handlers.segments import segments
+from handlers.settings import default_lang
 from handlers.table import route
 from nlu.catalog import Catalog
 from storage.models import User
@@ -50,7 +51,7 @@ def detect_language(text: str) -> str | None:
 
 
 def fits_reply(channel: str, text: str) -> bool:
-    """An SMS reply is cut to 2 segments (bot/twilio_webhook.py); handlers shorten lists to fit."""
+    """An SMS reply is cut to 2 segments (bot/channels/twilio/webhook.py); handlers shorten lists to fit."""
     return channel != "sms" or segments(text) <= 2
 
 
@@ -204,4 +205,4 @@ class Gateway:
         return "\n".join(mine) if mine else texts.t("ok", "en")
 
     def _default_lang(self) -> str:
-        return "zh" if self.settings.market.currency == "CNY" else "en"
+        return default_lang(self.settings)

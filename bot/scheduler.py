@@ -17,7 +17,8 @@ import fcntl
 import logging
 import os
 from collections.abc import Callable
-from datetime import datetime, time as clock_time, timedelta, timezone
+from datetime import datetime, timedelta, timezone
+from datetime import time as clock_time
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -27,11 +28,11 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select, text, update
 from sqlalchemy.engine import make_url
 
-from bot import broadcast
 from bot.config import Settings
-from bot.segments import fit, segments
+from handlers import broadcasts as broadcast
 from handlers import prices, texts
 from handlers.context import Context
+from handlers.segments import fit, segments
 from nlu.catalog import Catalog
 from storage.db import insert_for
 from storage.models import Broadcast, Subscription

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import re
 
-from bot import broadcast as engine
-from bot.messages import Reply
+from handlers import broadcasts as engine
 from handlers import units
 from handlers.context import Context
 from handlers.currency import currency_for, mass_unit
+from handlers.messages import Reply
 from handlers.slots import money
 from nlu.normalize import UNIT_WORDS
 from storage.models import Subscription

@@ -12,12 +12,18 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from bot import broadcast as engine
-from bot.messages import Reply
+from handlers import broadcasts as engine
 from handlers import orders, units
 from handlers.context import Context
 from handlers.currency import mass_unit, place_currency
-from handlers.slots import bare_number, loose_number, money, only_details, without_entities
+from handlers.messages import Reply
+from handlers.slots import (
+    bare_number,
+    loose_number,
+    money,
+    only_details,
+    without_entities,
+)
 from storage.models import Broadcast, MarketPrice
 
 COMMAND = re.compile(

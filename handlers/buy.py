@@ -6,12 +6,19 @@ import math
 from datetime import timedelta
 from decimal import Decimal
 
-from bot.messages import Reply
 from handlers import contact, currency, dialog, texts, units
 from handlers.context import Context
-from handlers.slots import amount, bad_numbers, bare_number, choice_number, items, only_details, unknown_word
+from handlers.messages import Reply
+from handlers.slots import (
+    amount,
+    bad_numbers,
+    bare_number,
+    choice_number,
+    items,
+    only_details,
+    unknown_word,
+)
 from storage.models import BuyRequest, Listing, Order, User
-
 
 WANT = ("product", "quantity", "unit", "location")
 

@@ -11,9 +11,9 @@ import re
 
 import phonenumbers
 
-from bot.messages import Reply
 from handlers import profile, texts
 from handlers.context import Context
+from handlers.messages import Reply
 from nlu.lexicon import COMMON_WORDS
 from nlu.normalize import CURRENCY_WORDS, EN_NUMBER_WORDS, UNIT_WORDS
 from storage.models import Order, User

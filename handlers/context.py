@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
-from bot.config import Settings
-from bot.messages import InboundMessage, Reply
 from handlers import texts, units
+from handlers.messages import InboundMessage, Reply
+from handlers.settings import Settings, default_lang
 from nlu.catalog import Catalog
 from storage.models import Listing, User
 from storage.uow import UnitOfWork
@@ -137,7 +137,7 @@ class Context:
 
     @property
     def default_lang(self) -> str:
-        return "zh" if self.market.currency == "CNY" else "en"
+        return default_lang(self.settings)
 
     def product(self, key: str, lang: str | None = None) -> str:
         """The product's name; in English the user's own word for it when they used a known one."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from bot.messages import Reply
 from handlers import dialog, units
 from handlers.context import Context
+from handlers.messages import Reply
 from handlers.sell import LEADING_REF, TRADE, apply_update, set_price, which, written
 from handlers.slots import amount, bad_numbers, bare_number, from_parse, money
 from storage.models import Listing

@@ -7,10 +7,16 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from bot.messages import Reply
 from handlers import units
 from handlers.context import Context
-from handlers.slots import bad_numbers, bare_number, from_parse, only_details, total_price
+from handlers.messages import Reply
+from handlers.slots import (
+    bad_numbers,
+    bare_number,
+    from_parse,
+    only_details,
+    total_price,
+)
 
 # Strong action verbs: a message with one asks for that action itself. Weak ones ("I have",
 # "need", "要") are how people answer the bot's own questions, so they do not count here.

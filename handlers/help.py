@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.messages import Reply
 from handlers.context import Context
+from handlers.messages import Reply
 from handlers.texts import t
 
 

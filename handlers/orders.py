@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from bot.messages import Reply
 from handlers import buy, sell, texts
 from handlers.context import Context, DomainError
+from handlers.messages import Reply
 from handlers.slots import ref_answer
 from storage.models import Order
 from storage.repos import REF_OFFSET

@@ -9,10 +9,10 @@ from datetime import timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from bot.messages import Reply
 from handlers import units
 from handlers.context import Context
 from handlers.currency import mass_unit
+from handlers.messages import Reply
 from handlers.slots import unknown_word
 
 WEEK = timedelta(days=7)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from bot.messages import Reply
 from handlers import alerts
 from handlers.context import Context
+from handlers.messages import Reply
 
 MAX_NAME = 64
 SHOW = re.compile(r"^(?:show |see |view |check )?(?:my )?(?:profile|details|info|account|settings)\??$"

@@ -7,11 +7,17 @@ import re
 from datetime import timedelta
 from decimal import Decimal
 
-from bot.messages import Reply
 from handlers import buy, contact, currency, dialog, units
 from handlers.context import Context, DomainError
+from handlers.messages import Reply
 from handlers.slots import (
-    amount, bad_numbers, items, loose_number, money, total_price, unit_price_of_total,
+    amount,
+    bad_numbers,
+    items,
+    loose_number,
+    money,
+    total_price,
+    unit_price_of_total,
     unknown_word,
 )
 from storage.models import Listing

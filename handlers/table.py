@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-from bot.messages import Reply
-from handlers import alerts, broadcast, buy, contact, corrections, dialog, help, orders, prices, profile, sell
+from handlers import (
+    alerts,
+    broadcast,
+    buy,
+    contact,
+    corrections,
+    dialog,
+    help,
+    orders,
+    prices,
+    profile,
+    sell,
+)
 from handlers.context import Context, Parse
+from handlers.messages import Reply
 from handlers.slots import product_words, written_in_pinyin
 from handlers.texts import t
 

@@ -357,7 +357,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "To publish a price send e.g. 'broadcast apple 4.2 yuan/kg Wudu'.",
         "zh": "发布价格请发送如：群发 苹果今日收购价4.2元/斤",
     },
-    # broadcasts, alerts and digests (handlers/broadcast.py, bot/broadcast.py)
+    # broadcasts, alerts and digests (handlers/broadcast.py, handlers/broadcasts.py)
     "broadcast_preview": {
         "en": "Send to {n} {subscribers} ({segments} SMS each, {cost})? Reply 'yes' to send or 'no' to keep it unsent.",
         "zh": "发给{n}位订阅者（每条{segments}段短信，{cost.zh}）？回复“是”发送，“不”不发。",

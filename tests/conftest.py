@@ -12,8 +12,8 @@ from sqlalchemy import text
 
 from bot.bootstrap import build_catalog, load_nlu, services
 from bot.config import load_settings
-from bot.messages import InboundMessage
-from bot.sender import RecordingSender
+from bot.outbound.sender import RecordingSender
+from handlers.messages import InboundMessage
 from storage.db import create_engine
 from storage.models import Base
 

@@ -8,10 +8,10 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from bot import broadcast
-from bot.dispatch import Dispatcher, utcnow
+from bot.outbound.dispatch import Dispatcher, utcnow
 from bot.scheduler import Scheduler
-from bot.segments import segments
+from handlers import broadcasts as broadcast
+from handlers.segments import segments
 from storage.models import Broadcast, Outbox
 
 COORDINATOR = "+8613900000000"

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert, select
 
-from bot import broadcast
-from bot.fake_twilio import FakeTwilio
+from bot.fakes.twilio import FakeTwilio
+from handlers import broadcasts as broadcast
 from storage.db import create_engine, upgrade
 from storage.models import Broadcast, Outbox, Subscription, User
 from storage.uow import Database

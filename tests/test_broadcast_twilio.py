@@ -10,16 +10,24 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
-from bot import broadcast
-from bot.dispatch import Dispatcher, Outcome, utcnow
-from bot.fake_twilio import FakeTwilio
-from bot.messages import Reply
-from bot.pacing import Pacer, channel_rates
-from bot.sender import ChannelSenders, Outbound
-from bot.twilio_send import TwilioSender
+from bot.channels.twilio.send import TwilioSender
+from bot.fakes.twilio import FakeTwilio
+from bot.outbound.dispatch import Dispatcher, Outcome, utcnow
+from bot.outbound.pacing import Pacer, channel_rates
+from bot.outbound.sender import ChannelSenders, Outbound
+from handlers import broadcasts as broadcast
+from handlers.messages import Reply
 from storage.models import Broadcast, Outbox, SendPace, User
 from tests.conftest import make_settings
-from tests.test_broadcast_process import SID, TOKEN, NUMBER, number, queue_broadcast, received, seed
+from tests.test_broadcast_process import (
+    NUMBER,
+    SID,
+    TOKEN,
+    number,
+    queue_broadcast,
+    received,
+    seed,
+)
 
 
 @pytest.fixture

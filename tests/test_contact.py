@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from contextlib import AsyncExitStack
+
 import pytest
 from sqlalchemy import select, text
 
-from bot.messages import InboundMessage
-from bot.segments import segments
 from handlers import contact
 from handlers.context import Context, Parse
+from handlers.messages import InboundMessage
+from handlers.segments import segments
 from storage.db import _upgrade, alembic_config, create_engine
 from storage.models import Outbox, User
 from tests.conftest import open_chat

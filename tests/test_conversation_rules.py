@@ -9,7 +9,15 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from storage.models import Broadcast, BuyRequest, Listing, MarketPrice, Order, Subscription, User
+from storage.models import (
+    Broadcast,
+    BuyRequest,
+    Listing,
+    MarketPrice,
+    Order,
+    Subscription,
+    User,
+)
 
 FARMER, FARMER2, BUYER = "+8613800000101", "+8613800000102", "+8613800000103"
 KENYAN, COORDINATOR = "+254711000101", "+8613900000000"
@@ -295,7 +303,7 @@ async def test_an_sms_offer_list_keeps_its_call_to_action(chat):
         await chat.send(f"+861380000020{n}", f"sell {100 + n}kg goji at {30 + n}/kg in {place}")
     offers = await chat.send("+254711000199", "buy 5kg goji, 5kg honey", channel="sms")
     assert offers.rstrip().endswith("Reply with the number to order.")
-    from bot.segments import segments
+    from handlers.segments import segments
     assert segments(offers) <= 2
 
 

@@ -13,7 +13,15 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from storage.models import Broadcast, BuyRequest, Listing, MarketPrice, Order, Subscription, User
+from storage.models import (
+    Broadcast,
+    BuyRequest,
+    Listing,
+    MarketPrice,
+    Order,
+    Subscription,
+    User,
+)
 
 CN1, CN2, CN3, CN4, CN5 = (f"+86138000001{n:02d}" for n in range(1, 6))
 KE1, KE2, KE3 = "+254711000001", "+254722000002", "+254733000003"

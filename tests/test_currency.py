@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.bootstrap import build_catalog, load_nlu
-from bot.segments import segments
 from handlers.currency import phone_currency
+from handlers.segments import segments
 from storage.models import Listing, Subscription
 from tests.conftest import make_settings, open_chat
 

@@ -22,11 +22,12 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from bot.fake_twilio import FakeTwilio, make_inbound_fields, post_inbound
+from bot.fakes.twilio import FakeTwilio, make_inbound_fields, post_inbound
 
 ROOT = Path(__file__).resolve().parents[1]
 # Twilio's official spec (twilio-oai), kept beside the repository, never copied into it.
 from tests.test_twilio_trade import SPEC as SPEC_PATH  # noqa: E402  one place that finds the spec
+
 SID, TOKEN = "AC" + "a1" * 16, "fake-token-0123456789abcdef"
 FROM, TO, SERVICE = "+15005550006", "+254700000002", "MG" + "b2" * 16
 MESSAGE_SID = re.compile(r"^SM[0-9a-f]{32}$")
@@ -475,7 +476,7 @@ def _ctrl_c_on() -> None:
 async def test_the_command_serves_and_prints_each_message(session):
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.fake_twilio", "--port", str(port), "--account-sid", SID,
+        sys.executable, "-m", "bot.fakes.twilio", "--port", str(port), "--account-sid", SID,
         "--auth-token", TOKEN, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         preexec_fn=_ctrl_c_on)
     try:

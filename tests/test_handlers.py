@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import AsyncExitStack
-
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
 
 from handlers.slots import amount, money
-
 from storage.models import Listing, Order
 from tests.conftest import open_chat
 

@@ -13,14 +13,22 @@ import aiohttp
 import pytest
 from sqlalchemy import insert, select
 
-from bot.dispatch import Dispatcher
-from bot.fake_wechat import FakeWeChat
-from bot.messages import Reply
-from bot.pacing import Pacer
-from bot.sender import ChannelSenders, Outbound, RecordingSender, SendError
-from bot.wechat_send import WeChatSender, next_reset
+from bot.channels.wechat.send import WeChatSender, next_reset
+from bot.fakes.wechat import FakeWeChat
+from bot.outbound.dispatch import Dispatcher
+from bot.outbound.pacing import Pacer
+from bot.outbound.sender import ChannelSenders, Outbound, RecordingSender, SendError
+from handlers.messages import Reply
 from storage.db import create_engine, upgrade
-from storage.models import Broadcast, Outbox, SendPace, SendQuota, Subscription, User, WeChatContact
+from storage.models import (
+    Broadcast,
+    Outbox,
+    SendPace,
+    SendQuota,
+    Subscription,
+    User,
+    WeChatContact,
+)
 from storage.uow import Database
 from tests.conftest import make_settings
 from tests.test_broadcast_process import queue_broadcast

@@ -6,7 +6,15 @@ import random
 
 import pytest
 
-from bot.segments import GSM7_BASIC, GSM7_EXTENDED, encoding, fit, segments, smart_gsm, units
+from handlers.segments import (
+    GSM7_BASIC,
+    GSM7_EXTENDED,
+    encoding,
+    fit,
+    segments,
+    smart_gsm,
+    units,
+)
 
 # 3GPP TS 23.038 default alphabet typed row by row (0x00-0x7F), "\x1b" = escape at 0x1B.
 GSM_TABLE = (

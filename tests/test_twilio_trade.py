@@ -15,8 +15,8 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
 from bot.app import SERVICES, create_app
-from bot.fake_twilio import FakeTwilio, inbound_fields, post_inbound
-from bot.twilio_send import basic_auth
+from bot.channels.twilio.send import basic_auth
+from bot.fakes.twilio import FakeTwilio, inbound_fields, post_inbound
 from storage.models import Outbox
 from tests.conftest import make_settings
 

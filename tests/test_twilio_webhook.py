@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
 from bot.app import SERVICES, create_app
-from bot.sender import RecordingSender
+from bot.outbound.sender import RecordingSender
 from storage.models import InboundLog, Listing, User
 from tests.conftest import make_settings
 
@@ -104,7 +104,7 @@ async def test_stop_and_start_record_consent_without_a_reply(client):
 
 
 async def test_long_replies_fit_two_sms_segments(client):
-    from bot.segments import segments
+    from handlers.segments import segments
 
     for n in range(4):
         await post(client, inbound(f"sell {10 + n}kg honey at {40 + n}/kg", f"SM{n:032d}", sender=f"+86138000100{n:02d}"))
@@ -136,7 +136,7 @@ def test_no_text_asks_for_a_carrier_keyword_alone():
     """Twilio treats STOP, CANCEL... sent alone as an opt-out and answers HELP/INFO itself."""
     import re
 
-    from bot.twilio_webhook import OPT_IN, OPT_OUT
+    from bot.channels.twilio.webhook import OPT_IN, OPT_OUT
     from handlers.texts import TEXTS
 
     keywords = OPT_OUT | OPT_IN | {"HELP", "INFO", "STOP"}

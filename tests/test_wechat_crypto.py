@@ -10,10 +10,18 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from bot.wechat_crypto import (
-    AppIdError, DecryptError, SignatureError, WeChatCrypto, aes_key, seal, sign, signature_ok, unseal,
+from bot.channels.wechat.crypto import (
+    AppIdError,
+    DecryptError,
+    SignatureError,
+    WeChatCrypto,
+    aes_key,
+    seal,
+    sign,
+    signature_ok,
+    unseal,
 )
-from bot.wechat_xml import Push, XmlError, cdata, parse, render, text_reply
+from bot.channels.wechat.payload import Push, XmlError, cdata, parse, render, text_reply
 
 # The WeChat entries of shared/vectors/channels.json, kept in the repository so they always run.
 V = json.loads((Path(__file__).parent / "data" / "wechat_vectors.json").read_text(encoding="utf-8"))

@@ -13,10 +13,10 @@ import aiohttp
 import pytest
 
 from bot.bootstrap import open_database
+from bot.channels.wechat.send import DEFAULT_MENU, WeChatSender
 from bot.config import ConfigError, load_settings
-from bot.fake_wechat import FakeWeChat
-from bot.sender import SendError
-from bot.wechat_send import DEFAULT_MENU, WeChatSender
+from bot.fakes.wechat import FakeWeChat
+from bot.outbound.sender import SendError
 from storage.models import WeChatContact, WeChatToken
 from tests.conftest import make_settings
 from tests.wechat_rig import APP_ID, SECRET, wechat_env

@@ -8,7 +8,7 @@ from contextlib import AsyncExitStack
 
 import pytest
 
-from bot.fake_twilio import FakeTwilio, inbound_fields, post_inbound
+from bot.fakes.twilio import FakeTwilio, inbound_fields, post_inbound
 from tests.wechat_rig import open_rig
 
 TWILIO_TOKEN, SID, NUMBER = "test-auth-token-0123456789", "AC" + "1" * 32, "+15005550006"

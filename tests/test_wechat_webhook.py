@@ -12,8 +12,8 @@ from urllib.parse import urlencode
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from bot.wechat_crypto import aes_key, sign
-from bot.wechat_xml import parse, render
+from bot.channels.wechat.crypto import aes_key, sign
+from bot.channels.wechat.payload import parse, render
 from storage.models import InboundLog, Listing, User
 from tests.wechat_rig import ACCOUNT, APP_ID, KEY, OLD_KEY, TOKEN, open_rig
 
@@ -118,13 +118,13 @@ def bad_padding() -> tuple[dict, str]:
 
 
 def wrong_app_id() -> tuple[dict, str]:
-    from bot.wechat_crypto import seal
+    from bot.channels.wechat.crypto import seal
 
     return encrypted_request(seal(aes_key(KEY), "wx0000000000000000", message_xml()))
 
 
 def forged(**change) -> tuple[dict, str]:
-    from bot.wechat_crypto import seal
+    from bot.channels.wechat.crypto import seal
 
     query, body = encrypted_request(seal(aes_key(KEY), APP_ID, message_xml()))
     return {**query, **change}, body
@@ -161,7 +161,7 @@ async def test_a_10_mb_body_gets_413(rig):
 
 
 async def test_an_encrypted_message_missing_its_fields_gets_400(rig):
-    from bot.wechat_crypto import seal
+    from bot.channels.wechat.crypto import seal
 
     query, body = encrypted_request(seal(aes_key(KEY), APP_ID, "<xml><MsgType>text</MsgType></xml>"))
     assert (await post(rig, query, body))[0] == 400

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import func, select
 
 from bot.app import SERVICES, create_app
-from bot.fake_wechat import FakeWeChat, WeChatPusher
+from bot.fakes.wechat import FakeWeChat, WeChatPusher
 from storage.models import Outbox
 from tests.conftest import make_settings
 

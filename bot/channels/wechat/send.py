@@ -17,10 +17,10 @@ from zoneinfo import ZoneInfo
 import aiohttp
 from sqlalchemy import bindparam, or_, update
 
+from bot.channels.wechat.payload import fit_bytes
 from bot.config import WeChatSettings
 from bot.logs import mask
-from bot.sender import SendError
-from bot.wechat_xml import fit_bytes
+from bot.outbound.sender import SendError
 from storage.db import insert_for, per_dialect
 from storage.models import SendQuota, WeChatContact, WeChatToken
 from storage.uow import Database

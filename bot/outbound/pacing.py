@@ -13,11 +13,10 @@ import time
 from sqlalchemy import bindparam, case, select, update
 
 from bot.config import Settings
-from bot.segments import fit, segments
+from handlers.segments import fit, segments
 from storage.fast import Prepared
 from storage.models import SendPace
 from storage.uow import UnitOfWork
-
 
 _NEXT = SendPace.__table__.c.next_at
 _TAKE_NOW = Prepared(update(SendPace).where(SendPace.channel == bindparam("b_channel")).values(

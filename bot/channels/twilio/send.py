@@ -19,8 +19,8 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from bot.config import TwilioSettings
-from bot.segments import fit
-from bot.sender import SendError
+from bot.outbound.sender import SendError
+from handlers.segments import fit
 
 log = logging.getLogger(__name__)
 

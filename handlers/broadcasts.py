@@ -1,7 +1,7 @@
 """Broadcast records: compose the texts, preview audience and cost, resolve recipients at
 send time into the outbox (one row per broadcast and user), and close with a summary.
 
-Sending the rows is bot/dispatch.py's job; when things happen is bot/scheduler.py's.
+Sending the rows is bot/outbound/dispatch.py's job; when things happen is bot/scheduler.py's.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, func, literal, or_, select, update
 
-from bot.config import Settings
-from bot.segments import fit, segments
 from handlers import texts, units
+from handlers.segments import fit, segments
+from handlers.settings import Settings, default_lang
 from nlu.catalog import Catalog
 from storage.db import insert_for
 from storage.models import Broadcast, Outbox, Subscription, User, When
@@ -25,10 +25,6 @@ from storage.uow import UnitOfWork
 log = logging.getLogger(__name__)
 LANGS = ("en", "zh")
 OPEN = ("pending", "sending")
-
-
-def default_lang(settings: Settings) -> str:
-    return "zh" if settings.market.currency == "CNY" else "en"
 
 
 def text_for(bc: Broadcast, lang: str) -> str:

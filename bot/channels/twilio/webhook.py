@@ -12,10 +12,10 @@ from sqlalchemy import Integer, bindparam, case, func, or_, select, update
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from bot.addresses import e164
+from bot.channels.addresses import e164
 from bot.logs import mask
-from bot.messages import InboundMessage
-from bot.segments import fit
+from handlers.messages import InboundMessage
+from handlers.segments import fit
 from storage.fast import Prepared
 from storage.models import Outbox, User
 

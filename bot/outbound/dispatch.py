@@ -21,11 +21,11 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import bindparam, func, or_, select, update
 
-from bot import broadcast
 from bot.config import Settings
 from bot.logs import mask
-from bot.pacing import Pacer, channel_rates, cost
-from bot.sender import Outbound, Outgoing, Sender, SendError
+from bot.outbound.pacing import Pacer, channel_rates, cost
+from bot.outbound.sender import Outbound, Outgoing, Sender, SendError
+from handlers import broadcasts as broadcast
 from storage.models import Broadcast, Outbox, User
 from storage.uow import Database
 
@@ -152,7 +152,7 @@ class Dispatcher:
         """Tell the coordinator who sent it how it went (a notification in the same outbox)."""
         if bc.created_by is None or self.outbound is None:
             return []
-        from bot.messages import Reply
+        from handlers.messages import Reply
 
         user = await uow.users.get(bc.created_by)
         lang = user.language or broadcast.default_lang(self.settings)

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 import aiohttp
 from aiohttp import web
 
-from bot.wechat_crypto import WeChatCrypto, sign
-from bot.wechat_xml import new_nonce, parse, render
+from bot.channels.wechat.crypto import WeChatCrypto, sign
+from bot.channels.wechat.payload import new_nonce, parse, render
 
 ERRMSG = {0: "ok", 40001: "invalid credential, access_token is invalid or not latest",
           40013: "invalid appid", 40014: "invalid access_token", 40125: "invalid appsecret",

@@ -6,9 +6,9 @@ import asyncio
 import uuid
 from collections.abc import Callable
 
-from bot.addresses import e164
+from bot.channels.addresses import e164
 from bot.gateway import Gateway, utcnow
-from bot.messages import InboundMessage
+from handlers.messages import InboundMessage
 
 CHANNEL = "console"
 BANNER = ("farmchat console - you are {who}. Type a message; /as +254700000002 switches user, "

@@ -15,8 +15,8 @@ from typing import NamedTuple, Protocol
 from sqlalchemy import bindparam, case, func, or_, select, update
 
 from bot.logs import mask
-from bot.messages import Reply
-from bot.pacing import Pacer, cost
+from bot.outbound.pacing import Pacer, cost
+from handlers.messages import Reply
 from storage.fast import Prepared
 from storage.models import Outbox, User
 from storage.uow import Database, UnitOfWork
@@ -106,7 +106,7 @@ class Outbound:
 
     def __init__(self, db: Database, sender: Sender, background: bool = False, pacer: Pacer | None = None):
         """background: push after the reply instead of before it (webhooks must answer fast).
-        pacer: the channels' shared rates (bot/pacing.py); a notification takes the next slot."""
+        pacer: the channels' shared rates (bot/outbound/pacing.py); a notification takes the next slot."""
         self.db, self.sender, self.background, self.pacer = db, sender, background, pacer
         self._tasks: set[asyncio.Task] = set()
 
@@ -149,7 +149,7 @@ class Outbound:
         now = datetime.now(timezone.utc)
         cutoff = now - STALE_CLAIM
         async with self.db.uow() as uow:
-            q = select(Outbox.id).where(Outbox.broadcast_id.is_(None), or_(  # broadcasts: bot/dispatch.py
+            q = select(Outbox.id).where(Outbox.broadcast_id.is_(None), or_(  # broadcasts: bot/outbound/dispatch.py
                 (Outbox.status == "pending") & or_(Outbox.next_attempt_at.is_(None), Outbox.next_attempt_at <= now),
                 (Outbox.status == "sending") & (Outbox.created_at < cutoff)))
             ids = list((await uow.session.execute(q.order_by(Outbox.id).limit(500))).scalars())

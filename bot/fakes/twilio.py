@@ -5,7 +5,7 @@ E.164), answers in the shape of the official OpenAPI spec (`api.v2010.account.me
 signs its status callbacks as Twilio does, records everything, and can be told to fail
 (429, 21610, a hang, an undelivered message). CHANNELS.md B5/B6.
 
-    python -m bot.fake_twilio --port 8089 --account-sid AC... --auth-token ...
+    python -m bot.fakes.twilio --port 8089 --account-sid AC... --auth-token ...
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import phonenumbers
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
-from bot.segments import segments
+from handlers.segments import segments
 
 API_VERSION = "2010-04-01"
 MESSAGES_PATH = "/2010-04-01/Accounts/{AccountSid}/Messages.json"

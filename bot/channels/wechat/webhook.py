@@ -21,11 +21,18 @@ from aiohttp import web
 from multidict import MultiDictProxy
 from sqlalchemy import bindparam, or_, select, update
 
+from bot.channels.wechat.crypto import CryptoError, WeChatCrypto
+from bot.channels.wechat.events import CHANNEL, WeChatDispatcher
+from bot.channels.wechat.payload import (
+    Push,
+    XmlError,
+    envelope,
+    new_nonce,
+    parse,
+    text_reply,
+)
 from bot.config import WeChatSettings
 from bot.logs import mask
-from bot.wechat_crypto import CryptoError, WeChatCrypto
-from bot.wechat_events import CHANNEL, WeChatDispatcher
-from bot.wechat_xml import Push, XmlError, envelope, new_nonce, parse, text_reply
 from storage.models import InboundLog, Outbox
 
 log = logging.getLogger(__name__)

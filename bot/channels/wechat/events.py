@@ -8,8 +8,9 @@ from datetime import datetime, timezone
 
 from sqlalchemy import update
 
-from bot.messages import InboundMessage
-from bot.wechat_xml import Push
+from bot.channels.wechat.payload import Push
+from handlers.messages import InboundMessage
+from handlers.settings import default_lang
 from storage.db import insert_for
 from storage.models import Outbox, User, WeChatContact
 
@@ -76,7 +77,7 @@ class WeChatDispatcher:
 
     def __init__(self, svc):
         self.svc = svc
-        self.default_lang = "zh" if svc.settings.market.currency == "CNY" else "en"
+        self.default_lang = default_lang(svc.settings)
 
     def inbound(self, push: Push, text: str) -> InboundMessage:
         return InboundMessage(channel=CHANNEL, sender=push.openid, text=text, message_id=push.message_id,
