@@ -7,21 +7,20 @@ import logging
 
 import aiohttp
 from aiohttp import web
+from aiohttp.web_urldispatcher import AbstractRoute
 
+from bot import channels
 from bot.bootstrap import Services, services
-from bot.channels.twilio.send import TwilioSender
-from bot.channels.twilio.webhook import TwilioWebhooks, twiml
-from bot.channels.wechat.send import WeChatSender
-from bot.channels.wechat.webhook import SUCCESS, WeChatWebhooks
+from bot.channels.base import Channel
 from bot.config import Settings
 from bot.engine import broadcasting
 from bot.outbound.sender import ChannelSenders, Sender
 from bot.tasks import sweeper
-from handlers import texts
 
 log = logging.getLogger(__name__)
 SERVICES = web.AppKey("services", Services)
 WORKER = web.AppKey("worker", int)
+ROUTE_CHANNEL = web.AppKey("route_channel", dict)
 MAX_BODY = 64 * 1024  # no webhook or parse request is legitimately larger
 
 
@@ -48,75 +47,57 @@ async def model_parse(request: web.Request) -> web.Response:
 
 
 @web.middleware
-async def webhook_errors(request: web.Request, handler):
-    """The one error boundary for providers: a valid 200 body, never a 500 (ARCHITECTURE #10)."""
+async def channel_errors(request: web.Request, handler):
+    """The one error boundary for providers: the channel that owns the route says what its
+    provider gets instead of a 500 (ARCHITECTURE #10)."""
     try:
         return await handler(request)
     except web.HTTPException:
         raise
     except Exception:
-        if not request.path.startswith("/webhooks/"):
+        channel = request.app[ROUTE_CHANNEL].get(request.match_info.route)
+        if channel is None:
             raise
-        log.exception("webhook %s failed", request.path)
-        if request.path == "/webhooks/wechat":
-            return web.Response(text=SUCCESS)  # anything else shows the user an error
-        return twiml(texts.t("error", "en") if request.path == "/webhooks/twilio" else None)
+        log.exception("%s webhook failed", channel.name)
+        return channel.failure(request)
 
 
-def build_senders(settings: Settings, session: aiohttp.ClientSession) -> ChannelSenders:
-    """One sender per configured channel; pushes to other channels fail and are recorded."""
+def channel_senders(channels: list[Channel], session: aiohttp.ClientSession) -> ChannelSenders:
+    """One sender per user channel of the configured channels; pushes to others fail and are recorded."""
     senders: dict[str, Sender] = {}
-    if settings.twilio.enabled:
-        public = settings.server.public_url.rstrip("/")
-        twilio = TwilioSender(settings.twilio, session, f"{public}/webhooks/twilio/status" if public else None)
-        senders.update(sms=twilio, whatsapp=twilio)
-    if settings.wechat.enabled:
-        senders["wechat"] = WeChatSender(settings.wechat, session, settings.market.timezone)
+    for channel in channels:
+        senders.update(channel.senders(session))
     return ChannelSenders(senders)
-
-
-def bind_database(svc: Services) -> None:
-    """Senders that keep state in the database (WeChat's token and 48-hour window) get it."""
-    senders = getattr(svc.outbound.sender, "senders", {})
-    for sender in {id(s): s for s in senders.values()}.values():
-        if hasattr(sender, "bind"):
-            sender.bind(svc.db)
 
 
 def create_app(settings: Settings, sender: Sender | None = None, nlu=None, background: bool = True,
                worker: int = 0) -> web.Application:
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[webhook_errors])
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[channel_errors])
     app[WORKER] = worker
-    twilio = TwilioWebhooks(settings.twilio.auth_token, settings.server.public_url) \
-        if settings.twilio.enabled else None
-    wechat = WeChatWebhooks(settings.wechat) if settings.wechat.enabled else None
+    serving = channels.enabled(settings)
 
     async def lifecycle(app: web.Application):
         timeout = aiohttp.ClientTimeout(total=30)
         async with aiohttp.ClientSession(timeout=timeout) as session, \
-                services(settings, sender=sender or build_senders(settings, session), nlu=nlu,
+                services(settings, sender=sender or channel_senders(serving, session), nlu=nlu,
                          background_push=True) as svc:
             app[SERVICES] = svc
-            if twilio:
-                twilio.svc = svc
-            if wechat:
-                wechat.start(svc)
-                bind_database(svc)
+            for channel in serving:
+                await channel.start(svc)
             if background:
                 async with sweeper(svc), broadcasting(svc):
                     yield
             else:
                 yield
-            if wechat:
-                await wechat.drain()
+            for channel in serving:
+                await channel.stop()
 
     app.cleanup_ctx.append(lifecycle)
     app.router.add_get("/healthz", healthz)
     app.router.add_post("/model/parse", model_parse)
-    if twilio:
-        app.router.add_post("/webhooks/twilio", twilio.inbound)
-        app.router.add_post("/webhooks/twilio/status", twilio.status)
-    if wechat:
-        app.router.add_get("/webhooks/wechat", wechat.verify)
-        app.router.add_post("/webhooks/wechat", wechat.receive)
+    owners: dict[AbstractRoute, Channel] = {}
+    for channel in serving:
+        for route in channel.routes():
+            owners.update(dict.fromkeys(route.register(app.router), channel))
+    app[ROUTE_CHANNEL] = owners
     return app

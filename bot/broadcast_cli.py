@@ -142,13 +142,14 @@ async def _send_here(db, settings: Settings, catalog, broadcast_id: int) -> None
     """Send with this process's own dispatcher (and scheduler, for --at) until done."""
     import aiohttp
 
-    from bot.app import build_senders
+    from bot import channels
+    from bot.app import channel_senders
     from bot.outbound.dispatch import Dispatcher
     from bot.outbound.sender import PrintSender
     from bot.scheduler import Scheduler
 
     async with aiohttp.ClientSession() as session:
-        senders = build_senders(settings, session)
+        senders = channel_senders(channels.enabled(settings), session)
         senders.fallback = PrintSender()
         dispatcher = Dispatcher(db, senders, settings)
         scheduler = Scheduler(db, settings, catalog, on_queued=dispatcher.wake.set)

@@ -68,3 +68,48 @@ async def test_startup_and_shutdown_release_everything(sqlite_url, nlu_cache, re
         assert any(t.get_name() == "farmchat-sweeper" for t in asyncio.all_tasks())
     assert not any(t.get_name() == "farmchat-sweeper" for t in asyncio.all_tasks() - before)
     assert engine.pool.checkedout() == 0
+
+
+class Flaky:
+    """A channel whose webhook fails: the app must answer with the channel's own failure body."""
+
+    name = "flaky"
+
+    def __init__(self):
+        self.started = self.stopped = False
+
+    def routes(self):
+        from aiohttp import web
+
+        async def boom(request):
+            raise RuntimeError("handler broke")
+
+        return [web.post("/webhooks/flaky", boom)]
+
+    def failure(self, request):
+        from aiohttp import web
+
+        return web.Response(text="flaky-sorry")
+
+    def senders(self, session):
+        return {}
+
+    async def start(self, svc):
+        self.started = True
+
+    async def stop(self):
+        self.stopped = True
+
+
+async def test_a_new_channel_is_one_entry_in_the_list(db_url, nlu_cache, real_nlu, monkeypatch):
+    from bot import channels
+
+    flaky = Flaky()
+    monkeypatch.setattr(channels, "CHANNELS", (*channels.CHANNELS, lambda settings: flaky))
+    app = create_app(make_settings(db_url, nlu_cache), nlu=real_nlu, background=False)
+    async with TestClient(TestServer(app)) as client:
+        assert flaky.started
+        resp = await client.post("/webhooks/flaky", data=b"x")
+        assert resp.status == 200 and await resp.text() == "flaky-sorry"
+        assert (await client.post("/webhooks/nowhere")).status == 404
+    assert flaky.stopped
