@@ -17,17 +17,21 @@ import re
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+# E402: these imports need the checkout on sys.path first, so they cannot be at the top
 from bot.bootstrap import build_catalog, load_nlu  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from nlu.rasa_yaml import load_examples  # noqa: E402
 
 
-def rate(fn, texts, before=None) -> float:
+def rate(
+    fn: Callable[[str], object], texts: list[str], before: Callable[[], None] | None = None
+) -> float:
     """Texts per second through fn, after before() (untimed)."""
     if before:
         before()
@@ -42,7 +46,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("files", nargs="*", type=Path)
     args = parser.parse_args()
-    settings = load_settings(ROOT / "config.yaml", environ={"FARMCHAT_NLU__CACHE_DIR": str(ROOT / ".farmchat-cache")})
+    settings = load_settings(
+        ROOT / "config.yaml", environ={"FARMCHAT_NLU__CACHE_DIR": str(ROOT / ".farmchat-cache")}
+    )
     model = load_nlu(settings, build_catalog(settings))
     files = args.files or sorted((ROOT / "tests" / "nlu").glob("heldout*.yml"))
     texts = list(dict.fromkeys(e.text for e in load_examples(*files)))
@@ -52,11 +58,16 @@ def main() -> None:
     uncached = statistics.median(rate(model.parse, texts, clear) for _ in range(args.rounds))
     cached = statistics.median(rate(model.parse, texts) for _ in range(args.rounds))
     base = statistics.median(rate(words.findall, texts) for _ in range(args.rounds))
-    print(f"texts: {len(texts)} distinct, from {', '.join(f.name for f in files)}  rounds: {args.rounds}")
+    print(
+        f"texts: {len(texts)} distinct, from {', '.join(f.name for f in files)}  "
+        f"rounds: {args.rounds}"
+    )
     print(f"built-in parse, uncached: {uncached:,.0f} messages/s ({1e6 / uncached:.0f} µs each)")
     print(f"built-in parse, cached:   {cached:,.0f} messages/s ({1e6 / cached:.1f} µs each)")
-    print(f"baseline regex tokenize:  {base:,.0f} messages/s; an uncached parse costs "
-          f"{base / uncached:,.0f}x the baseline")
+    print(
+        f"baseline regex tokenize:  {base:,.0f} messages/s; an uncached parse costs "
+        f"{base / uncached:,.0f}x the baseline"
+    )
 
 
 if __name__ == "__main__":

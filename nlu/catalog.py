@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 # key: (English names, Chinese names). The first name of each language is the display name.
 # Latin-script lists also hold Swahili and informal names that Kenyan farmers text.
@@ -111,7 +113,12 @@ class Catalog:
     places: dict[str, Place] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, extra_products: dict | None = None, extra_places: dict | None = None) -> Catalog:
+    def build(
+        cls,
+        extra_products: Mapping[str, Sequence[str]] | None = None,
+        # config's places as plain dicts: "names", optional "coords", keys the catalog ignores
+        extra_places: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> Catalog:
         """Defaults of SPEC §5 plus config extras (names are added to existing keys)."""
         products = {k: Product(k, list(en), list(zh)) for k, (en, zh) in DEFAULT_PRODUCTS.items()}
         for key, names in (extra_products or {}).items():
@@ -122,9 +129,9 @@ class Catalog:
         places = {k: Place(k, list(n), c) for k, (n, c) in DEFAULT_PLACES.items()}
         for key, spec in (extra_places or {}).items():
             names, coords = spec.get("names", []), spec.get("coords")
-            old = places.get(key, Place(key, [], None))
-            merged = old.names + [n for n in names if n not in old.names]
-            places[key] = Place(key, merged, tuple(coords) if coords else old.coords)
+            old_place = places.get(key, Place(key, [], None))
+            merged = old_place.names + [n for n in names if n not in old_place.names]
+            places[key] = Place(key, merged, tuple(coords) if coords else old_place.coords)
         return cls(products, places)
 
     def product_name(self, key: str, lang: str) -> str:

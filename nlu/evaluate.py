@@ -5,8 +5,13 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from nlu.rasa_yaml import Example
+from nlu.shapes import Parser, ParseResult
+
+if TYPE_CHECKING:
+    from nlu.catalog import Catalog
 
 
 @dataclass
@@ -25,8 +30,9 @@ class Report:
     true_pos: int = 0
     false_pos: int = 0
     false_neg: int = 0
-    per_intent: dict[str, Counter] = field(default_factory=dict)  # intent -> {total, correct}
-    per_language: dict[str, Counter] = field(default_factory=dict)  # en/zh -> {total, correct, tp, fp, fn}
+    per_intent: dict[str, Counter[str]] = field(default_factory=dict)  # intent -> {total, correct}
+    # en/zh -> {total, correct, tp, fp, fn}
+    per_language: dict[str, Counter[str]] = field(default_factory=dict)
     errors: list[Error] = field(default_factory=list)
 
     @property
@@ -50,13 +56,16 @@ class Report:
 
     def by_language(self) -> dict[str, tuple[float, float]]:
         """(intent accuracy, entity F1) per language (zh: any Chinese character; en: the rest)."""
-        out = {}
+        out: dict[str, tuple[float, float]] = {}
         for lang, c in sorted(self.per_language.items()):
             wrong = c["fp"] + c["fn"]
-            out[lang] = (c["correct"] / c["total"], 2 * c["tp"] / (2 * c["tp"] + wrong) if c["tp"] + wrong else 1.0)
+            out[lang] = (
+                c["correct"] / c["total"],
+                2 * c["tp"] / (2 * c["tp"] + wrong) if c["tp"] + wrong else 1.0,
+            )
         return out
 
-    def add(self, example: Example, parsed: dict) -> None:
+    def add(self, example: Example, parsed: ParseResult) -> None:
         """Score one parse against its example (entities as a multiset of (entity, value))."""
         predicted = parsed["intent"]["name"]
         expected_pairs = Counter((e["entity"], str(e["value"])) for e in example.entities)
@@ -71,11 +80,22 @@ class Report:
         counts["total"] += 1
         counts["correct"] += predicted == example.intent
         self.per_language.setdefault(language(example.text), Counter()).update(
-            total=1, correct=int(predicted == example.intent), tp=sum((expected_pairs & got_pairs).values()),
-            fp=sum(extra.values()), fn=sum(missing.values()))
+            total=1,
+            correct=int(predicted == example.intent),
+            tp=sum((expected_pairs & got_pairs).values()),
+            fp=sum(extra.values()),
+            fn=sum(missing.values()),
+        )
         if predicted != example.intent or missing or extra:
-            self.errors.append(Error(example.text, example.intent, predicted,
-                                     sorted(missing.elements()), sorted(extra.elements())))
+            self.errors.append(
+                Error(
+                    example.text,
+                    example.intent,
+                    predicted,
+                    sorted(missing.elements()),
+                    sorted(extra.elements()),
+                )
+            )
 
     def merge(self, other: Report) -> None:
         """Add another report's counts (cross-validation folds)."""
@@ -96,7 +116,7 @@ def language(text: str) -> str:
     return "zh" if _CJK.search(text) else "en"
 
 
-def evaluate(nlu, examples: list[Example]) -> Report:
+def evaluate(nlu: Parser, examples: list[Example]) -> Report:
     """Parse every example and score intents and entities."""
     report = Report()
     for example in examples:
@@ -113,22 +133,34 @@ def format_report(report: Report, max_errors: int = 50) -> str:
         f"  F1 {report.entity_f1:.1%}",
     ]
     for lang, (accuracy, f1) in report.by_language().items():
-        lines.append(f"  {lang}: {report.per_language[lang]['total']} examples, intent accuracy {accuracy:.1%}, "
-                     f"entity F1 {f1:.1%}")
+        lines.append(
+            f"  {lang}: {report.per_language[lang]['total']} examples, "
+            f"intent accuracy {accuracy:.1%}, entity F1 {f1:.1%}"
+        )
     lines.append("per intent:")
     for intent, counts in sorted(report.per_intent.items()):
         lines.append(f"  {intent:<16} {counts['correct']:>4}/{counts['total']:<4}")
     if report.errors:
-        lines.append(f"errors ({len(report.errors)}, first {min(max_errors, len(report.errors))}):")
+        lines.append(
+            f"errors ({len(report.errors)}, first {min(max_errors, len(report.errors))}):"
+        )
     for err in report.errors[:max_errors]:
-        intent = err.expected if err.expected == err.predicted else f"{err.expected} -> {err.predicted}"
-        detail = "".join([f" missing={err.missing}" if err.missing else "",
-                          f" extra={err.extra}" if err.extra else ""])
+        intent = (
+            err.expected if err.expected == err.predicted else f"{err.expected} -> {err.predicted}"
+        )
+        detail = "".join(
+            [
+                f" missing={err.missing}" if err.missing else "",
+                f" extra={err.extra}" if err.extra else "",
+            ]
+        )
         lines.append(f"  [{intent}] {err.text}{detail}")
     return "\n".join(lines)
 
 
-def cross_validate(examples: list[Example], catalog, folds: int = 5, seed: int = 0) -> Report:
+def cross_validate(
+    examples: list[Example], catalog: Catalog, folds: int = 5, seed: int = 0
+) -> Report:
     """Stratified k-fold cross-validation of NLU.train on the examples."""
     from sklearn.model_selection import StratifiedKFold
 

@@ -34,7 +34,8 @@ def pinyin_forms(name: str) -> set[str]:
     """Joined and spaced pinyin of a Chinese name of two or more characters ("pingguo")."""
     if len(name) < 2:  # one syllable ("li", "ji") collides with names and words
         return set()
-    from pypinyin import lazy_pinyin  # only while building: its dictionaries take ~55 MB
+    # only while building: its dictionaries take ~55 MB
+    from pypinyin import lazy_pinyin
 
     syllables = lazy_pinyin(name)
     return {"".join(syllables), " ".join(syllables)}
@@ -56,7 +57,11 @@ class Gazetteer:
         for key, place in catalog.places.items():
             for name in place.names:
                 self.names.setdefault(name.lower(), ("location", key))
-                bare = name[:-1] if _is_cjk(name) and name.endswith(_SUFFIXES) and len(name) > 2 else name
+                bare = (
+                    name[:-1]
+                    if _is_cjk(name) and name.endswith(_SUFFIXES) and len(name) > 2
+                    else name
+                )
                 for form in pinyin_forms(bare) if _is_cjk(name) else ():
                     self.names.setdefault(form, ("location", key))
         for key, product in catalog.products.items():  # after every real name, which wins
@@ -64,9 +69,11 @@ class Gazetteer:
                 for form in homophone_forms(name):
                     self.names.setdefault(form, ("product", key))
         self.pattern = self._compile()
-        self.fuzzy_choices = sorted(n for n in self.names if " " not in n and n.isascii() and len(n) >= 4)
+        self.fuzzy_choices = sorted(
+            n for n in self.names if " " not in n and n.isascii() and len(n) >= 4
+        )
 
-    def _compile(self) -> tuple[re.Pattern, re.Pattern]:
+    def _compile(self) -> tuple[re.Pattern[str], re.Pattern[str]]:
         """Names as two character tries (Latin names bounded by non-letters), longest match first.
 
         The text fixes the path through a trie, and deeper branches are tried before a name
@@ -77,11 +84,13 @@ class Gazetteer:
         """
         latin = [n for n in self.names if n.isascii()]
         other = [n for n in self.names if not n.isascii()]
-        return re.compile(rf"(?<![a-z]){_trie_regex(latin, r'(?![a-z])')}"), re.compile(_trie_regex(other, ""))
+        return re.compile(rf"(?<![a-z]){_trie_regex(latin, r'(?![a-z])')}"), re.compile(
+            _trie_regex(other, "")
+        )
 
     def find(self, folded: str) -> list[tuple[int, int, str, str]]:
         """(start, end, entity, key) of exact and fuzzy name matches, in text order."""
-        found = []
+        found: list[tuple[int, int, str, str]] = []
         latin, other = self.pattern
         for match in [*latin.finditer(folded), *other.finditer(folded)]:
             entity, key = self.names[" ".join(match.group().replace("-", " ").split())]
@@ -101,11 +110,13 @@ class Gazetteer:
 
 
 _SEP, _END = " ", ""
+# A character trie: each character maps to the trie of what may follow it; _END ends a name.
+_Trie = dict[str, "_Trie"]
 
 
 def _trie_regex(names: list[str], end: str) -> str:
     """A regex for the names, words joined by [\\s-]+, `end` asserted after each name."""
-    trie: dict = {}
+    trie: _Trie = {}
     for name in names:
         node = trie
         for ch in _SEP.join(name.split()):
@@ -114,10 +125,13 @@ def _trie_regex(names: list[str], end: str) -> str:
     return _node_regex(trie, end) if trie else "(?!)"
 
 
-def _node_regex(node: dict, end: str) -> str:
+def _node_regex(node: _Trie, end: str) -> str:
     """Children first (longer names), then the end of a name."""
-    alts = [(r"[\s-]+" if ch == _SEP else re.escape(ch)) + _node_regex(child, end)
-            for ch, child in sorted(node.items()) if ch != _END]
+    alts = [
+        (r"[\s-]+" if ch == _SEP else re.escape(ch)) + _node_regex(child, end)
+        for ch, child in sorted(node.items())
+        if ch != _END
+    ]
     if _END in node:
         alts.append(end)
     return alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
@@ -130,7 +144,10 @@ def _fuzzy_lookup(gazetteer: Gazetteer, word: str) -> tuple[str, str] | None:
         return None
     limit = 2 if len(word) >= 8 else 1
     # A four-letter word may only have lost a letter ("aple"); swaps hit real words ("rich").
-    choices = [c for c in gazetteer.fuzzy_choices if c[0] == word[0]
-               and abs(len(c) - len(word)) <= limit and (len(word) > 4 or len(c) == 5)]
+    choices = [
+        c
+        for c in gazetteer.fuzzy_choices
+        if c[0] == word[0] and abs(len(c) - len(word)) <= limit and (len(word) > 4 or len(c) == 5)
+    ]
     best = process.extractOne(word, choices, scorer=OSA.distance, score_cutoff=limit)
     return gazetteer.names[best[0]] if best else None

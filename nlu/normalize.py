@@ -13,14 +13,33 @@ from functools import lru_cache
 import cn2an
 
 UNIT_WORDS: dict[str, str] = {
-    **dict.fromkeys(["kg", "kgs", "kilo", "kilos", "kilogram", "kilograms", "kilogramme",
-                     "kilogrammes", "公斤", "千克", "gongjin"], "kg"),
+    **dict.fromkeys(
+        [
+            "kg",
+            "kgs",
+            "kilo",
+            "kilos",
+            "kilogram",
+            "kilograms",
+            "kilogramme",
+            "kilogrammes",
+            "公斤",
+            "千克",
+            "gongjin",
+        ],
+        "kg",
+    ),
     **dict.fromkeys(["jin", "jins", "catty", "catties", "斤"], "jin"),
     **dict.fromkeys(["ton", "tons", "tonne", "tonnes", "t", "mt", "吨", "dun", "tani"], "ton"),
     **dict.fromkeys(["g", "gram", "grams", "gramme", "grammes", "gm", "gms", "克"], "g"),
     **dict.fromkeys(["lb", "lbs", "pound", "pounds"], "lb"),
-    **dict.fromkeys(["l", "litre", "litres", "liter", "liters", "ltr", "ltrs", "lts", "升", "公升", "lita"], "litre"),
-    **dict.fromkeys(["bag", "bags", "sack", "sacks", "袋", "包", "gunia", "magunia", "dai"], "bag"),
+    **dict.fromkeys(
+        ["l", "litre", "litres", "liter", "liters", "ltr", "ltrs", "lts", "升", "公升", "lita"],
+        "litre",
+    ),
+    **dict.fromkeys(
+        ["bag", "bags", "sack", "sacks", "袋", "包", "gunia", "magunia", "dai"], "bag"
+    ),
     **dict.fromkeys(["box", "boxes", "carton", "cartons", "ctn", "ctns", "箱", "xiang"], "box"),
     **dict.fromkeys(["crate", "crates", "筐", "kreti", "kuang"], "crate"),
     **dict.fromkeys(["piece", "pieces", "pcs", "pc", "个", "只", "头", "颗"], "piece"),
@@ -29,18 +48,43 @@ UNIT_WORDS: dict[str, str] = {
 CURRENCY_WORDS: dict[str, str] = {
     **dict.fromkeys(["元", "块", "块钱", "¥", "rmb", "yuan", "kuai", "cny", "人民币"], "CNY"),
     # "30/=" is how East Africa writes shillings; "30/-" is not here, India writes it too
-    **dict.fromkeys(["ksh", "kshs", "kes", "shilling", "shillings", "shilingi", "bob", "sh", "shs", "/="],
-                    "KES"),
+    **dict.fromkeys(
+        ["ksh", "kshs", "kes", "shilling", "shillings", "shilingi", "bob", "sh", "shs", "/="],
+        "KES",
+    ),
     **dict.fromkeys(["rs", "rupee", "rupees", "₹", "inr"], "INR"),
     **dict.fromkeys(["$", "usd", "dollar", "dollars"], "USD"),
 }
 
 _EN_NUMBERS: dict[str, int] = {
-    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
-    "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
-    "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
-    "seventy": 70, "eighty": 80, "ninety": 90,
+    "zero": 0,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "seventy": 70,
+    "eighty": 80,
+    "ninety": 90,
 }
 _EN_SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000}
 EN_NUMBER_WORDS = frozenset(_EN_NUMBERS) | frozenset(_EN_SCALES) | {"half"}
@@ -58,7 +102,12 @@ _MAO = re.compile(r"^(.+?)毛钱?$")
 
 # Fullwidth ASCII (U+FF01..U+FF5E) maps one to one onto ASCII; a few CJK signs too.
 _WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {
-    0x3000: " ", 0xFFE5: "¥", 0xFFE0: "¢", 0x3001: ",", 0x00A0: " "}
+    0x3000: " ",
+    0xFFE5: "¥",
+    0xFFE0: "¢",
+    0x3001: ",",
+    0x00A0: " ",
+}
 
 
 def fold_width(text: str) -> str:
@@ -85,7 +134,7 @@ def fold(text: str) -> str:
 _HAS_TONE = re.compile(r"[a-z][1-5](?![0-9])")
 
 
-def _untone(match: re.Match) -> str:
+def _untone(match: re.Match[str]) -> str:
     return _TONE.sub(" ", match.group())
 
 
@@ -167,7 +216,8 @@ def _parse_english(s: str) -> Decimal | None:
 
 @lru_cache(maxsize=4096)
 def parse_price(text: str) -> Decimal | None:
-    """A price: "三块五" 3.5, "3块5" 3.5, "5毛" 0.5, "八毛五" 0.85, "1块2毛" 1.2, "3块钱" 3, or a number."""
+    """A price: "三块五" 3.5, "3块5" 3.5, "5毛" 0.5, "八毛五" 0.85, "1块2毛" 1.2, "3块钱" 3, or a
+    number."""
     s = fold(text).strip().replace(" ", "")
     match = _PRICE_CN.match(s)
     if not match:
@@ -202,8 +252,8 @@ def parse_quantity(text: str) -> tuple[Decimal, str] | None:
         if unit:
             return _quantity(body[:-size], unit, half)
     match = re.fullmatch(r"(.+?)\s*([a-z]+)", body)
-    if match and unit_key(match.group(2)):
-        return _quantity(match.group(1), unit_key(match.group(2)), half)
+    if match and (unit := unit_key(match.group(2))):
+        return _quantity(match.group(1), unit, half)
     return None
 
 

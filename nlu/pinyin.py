@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from functools import lru_cache
+from typing import TypedDict
 
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
 _LATIN = re.compile(r"[a-z]+|[A-Z]+|\S+")
@@ -23,8 +24,12 @@ PINYIN_SHARE = 0.6
 
 def common_chars() -> list[str]:
     """The 3,755 common characters (GB2312 level 1)."""
-    return [bytes([hi, lo]).decode("gb2312") for hi in range(0xB0, 0xD8) for lo in range(0xA1, 0xFF)
-            if not (hi == 0xD7 and lo > 0xF9)]
+    return [
+        bytes([hi, lo]).decode("gb2312")
+        for hi in range(0xB0, 0xD8)
+        for lo in range(0xA1, 0xFF)
+        if not (hi == 0xD7 and lo > 0xF9)
+    ]
 
 
 @lru_cache(maxsize=1)
@@ -55,7 +60,7 @@ def homophone_forms(name: str) -> set[str]:
     forms = set()
     for i, sound in enumerate(lazy_pinyin(name)):
         for ch in _by_sound().get(sound, ()):
-            form = name[:i] + ch + name[i + 1:]
+            form = name[:i] + ch + name[i + 1 :]
             if ch != name[i] and form not in words:
                 forms.add(form)
     return forms
@@ -68,11 +73,20 @@ def _word_parts() -> frozenset[str]:
     from pypinyin.constants import PHRASES_DICT
 
     words = {*PHRASES_DICT, *_MORE_WORDS}
-    return frozenset(word[i:j] for word in words for i in range(len(word)) for j in range(i + 2, len(word) + 1))
+    return frozenset(
+        word[i:j] for word in words for i in range(len(word)) for j in range(i + 2, len(word) + 1)
+    )
 
 
 # Everyday words pypinyin's list lacks that a slip would otherwise turn into a product.
 _MORE_WORDS = ("小卖部",)
+
+
+class _PinyinState(TypedDict):
+    """What a pickled Pinyin keeps: the table and the syllable inventory, not the cache."""
+
+    table: dict[tuple[str, ...], str]
+    syllables: frozenset[str]
 
 
 class Pinyin:
@@ -82,11 +96,11 @@ class Pinyin:
         self.table, self.syllables = table, syllables
         self._split = lru_cache(maxsize=8192)(self._split_word)
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> _PinyinState:
         return {"table": self.table, "syllables": self.syllables}
 
-    def __setstate__(self, state: dict) -> None:
-        self.__init__(state["table"], state["syllables"])
+    def __setstate__(self, state: _PinyinState) -> None:
+        type(self).__init__(self, state["table"], state["syllables"])
 
     @classmethod
     def build(cls, chinese_texts: list[str]) -> Pinyin:
@@ -95,16 +109,16 @@ class Pinyin:
         clearly dominates: "mai" is both 买 and 卖, so it stays unread)."""
         from pypinyin import lazy_pinyin
 
-        counts: Counter = Counter()
+        counts: Counter[str] = Counter()
         for text in chinese_texts:
             for run in _CJK_RUN.findall(text):
                 for n in range(1, MAX_WORD + 1):
-                    counts.update(run[i:i + n] for i in range(len(run) - n + 1))
-        by_sound: dict[tuple[str, ...], Counter] = defaultdict(Counter)
+                    counts.update(run[i : i + n] for i in range(len(run) - n + 1))
+        by_sound: dict[tuple[str, ...], Counter[str]] = defaultdict(Counter)
         for chars, count in counts.items():
             if count >= MIN_COUNT:
                 by_sound[tuple(lazy_pinyin(chars))][chars] = count
-        table = {}
+        table: dict[tuple[str, ...], str] = {}
         for sound, spellings in by_sound.items():
             (best, n1), *rest = spellings.most_common(2)
             if len(sound) > 1 or not rest or n1 >= 3 * rest[0][1]:
@@ -126,7 +140,7 @@ class Pinyin:
         out: list[str] = []
         run: list[str] = []
         covered = total = longest = 0
-        for word, syllables in zip(words, split):
+        for word, syllables in zip(words, split, strict=True):
             if syllables:
                 run += syllables
                 total += len(syllables)
@@ -148,7 +162,7 @@ class Pinyin:
         out, i, covered, widest = [], 0, 0, 0
         while i < len(syllables):
             for n in range(min(MAX_WORD, len(syllables) - i), 0, -1):
-                chars = self.table.get(tuple(syllables[i:i + n]))
+                chars = self.table.get(tuple(syllables[i : i + n]))
                 if chars:
                     out.append(chars)
                     i, covered, widest = i + n, covered + n, max(widest, n)
@@ -164,7 +178,7 @@ class Pinyin:
             for start in range(max(0, end - 6), end):
                 prev = best[start]
                 if prev is not None and word[start:end] in self.syllables:
-                    cand = (*prev, word[start:end])
-                    if best[end] is None or len(cand) < len(best[end]):
+                    cand, known = (*prev, word[start:end]), best[end]
+                    if known is None or len(cand) < len(known):
                         best[end] = cand
         return best[-1] or None

@@ -15,14 +15,25 @@ import re
 import urllib.parse
 import urllib.request
 from collections import Counter
+from collections.abc import Mapping
+from typing import Any, TypedDict
 
 import aiohttp
 
 from nlu.catalog import Catalog
 from nlu.entities import implied_currency
 from nlu.gazetteer import Gazetteer
-from nlu.model import top_intent
-from nlu.normalize import currency_code, decimal_str, fold, parse_number, parse_price, parse_quantity, unit_key
+from nlu.model import NLU, top_intent
+from nlu.normalize import (
+    currency_code,
+    decimal_str,
+    fold,
+    parse_number,
+    parse_price,
+    parse_quantity,
+    unit_key,
+)
+from nlu.shapes import Entity, IntentScore, ParseResult
 
 log = logging.getLogger(__name__)
 _DIGITS = re.compile(r"\d+")
@@ -35,20 +46,30 @@ class EntityNormalizer:
         self.gazetteer = Gazetteer(catalog)
         self.keys = {"product": set(catalog.products), "location": set(catalog.places)}
 
-    def entity(self, ent: dict, text: str) -> dict | None:
+    # ent: one of the server's entity dicts, JSON of any shape
+    def entity(self, ent: Mapping[str, Any], text: str) -> Entity | None:
         """The entity with a canonical value, or None when no normalizer accepts it."""
         name = ent.get("entity")
-        start, end = ent.get("start"), ent.get("end")
+        if not isinstance(name, str):
+            return None  # every normalizer is for a named entity
+        # the server's offsets go into the entity as they came (JSON: ints unless malformed)
+        start: Any = ent.get("start")
+        end: Any = ent.get("end")
         span = text[start:end] if isinstance(start, int) and isinstance(end, int) else ""
         value = str(ent.get("value") or "")
         # Numbers: the span as written (Rasa's synonym mapper turns every "一" into "1.5" once it
         # has seen 一吨半); names: Rasa's value first, since it may already be the catalog key.
         order = (span, value) if name in ("quantity", "price") else (value, span)
         for candidate in dict.fromkeys(s for s in order if s.strip()):
-            value = self.value(name, candidate)
-            if value is not None:
-                return {"entity": name, "value": value, "start": start, "end": end,
-                        "extractor": ent.get("extractor", "rasa")}
+            canonical = self.value(name, candidate)
+            if canonical is not None:
+                return {
+                    "entity": name,
+                    "value": canonical,
+                    "start": start,
+                    "end": end,
+                    "extractor": ent.get("extractor", "rasa"),
+                }
         return None
 
     def value(self, entity: str, text: str) -> str | None:
@@ -92,16 +113,27 @@ def quantity_value(text: str) -> str | None:
     return None if number is None else decimal_str(number)
 
 
+class RasaHealth(TypedDict):
+    """What /healthz shows about the Rasa backend."""
+
+    backend: str
+    url: str
+    rasa_parses: int
+    fallbacks: int
+
+
 class RasaNLU:
     """Parses with a Rasa server, normalizing its entities; the built-in model is the fallback."""
 
-    def __init__(self, url: str, fallback, catalog: Catalog, token: str = "", timeout: float = 2.0):
+    def __init__(
+        self, url: str, fallback: NLU, catalog: Catalog, token: str = "", timeout: float = 2.0
+    ):
         self.url = url.rstrip("/") + "/model/parse"
         self.params = {"token": token} if token else {}
         self.timeout = timeout
         self.fallback = fallback
         self.normalizer = EntityNormalizer(catalog)
-        self.stats: Counter = Counter()
+        self.stats: Counter[str] = Counter()
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -110,7 +142,7 @@ class RasaNLU:
         """The intents of the built-in fallback (the same training data as the Rasa model)."""
         return self.fallback.intents
 
-    async def aparse(self, text: str) -> dict:
+    async def aparse(self, text: str) -> ParseResult:
         """Rasa's parse of one message, or the built-in parse if Rasa fails; never raises."""
         text = text if isinstance(text, str) else str(text)
         if not text.strip():
@@ -118,48 +150,72 @@ class RasaNLU:
         try:
             session = self._client()
             timeout = aiohttp.ClientTimeout(total=self.timeout)
-            async with session.post(self.url, json={"text": text}, params=self.params, timeout=timeout) as resp:
+            async with session.post(
+                self.url, json={"text": text}, params=self.params, timeout=timeout
+            ) as resp:
                 resp.raise_for_status()
                 body = await resp.json(content_type=None)
             return self._result(text, body)
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, KeyError, TypeError) as exc:
+        except (aiohttp.ClientError, TimeoutError, ValueError, KeyError, TypeError) as exc:
             return self._fall_back(text, exc)
 
-    def parse(self, text: str) -> dict:
+    def parse(self, text: str) -> ParseResult:
         """Blocking variant of aparse (CLI, tests); async code should await aparse."""
         text = text if isinstance(text, str) else str(text)
         if not text.strip():
             return self.fallback.parse(text)
         query = f"?{urllib.parse.urlencode(self.params)}" if self.params else ""
-        request = urllib.request.Request(self.url + query, data=json.dumps({"text": text}).encode(),
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            self.url + query,
+            data=json.dumps({"text": text}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as resp:  # noqa: S310 - configured URL
+            # the configured server's URL, never one from a message
+            with urllib.request.urlopen(request, timeout=self.timeout) as resp:
                 return self._result(text, json.loads(resp.read()))
-        except (OSError, ValueError, KeyError, TypeError) as exc:  # URLError and timeouts are OSErrors
+        # URLError and timeouts are OSErrors
+        except (OSError, ValueError, KeyError, TypeError) as exc:
             return self._fall_back(text, exc)
 
-    def _result(self, text: str, body: dict) -> dict:
+    # body: the server's JSON answer, checked only by the KeyError/TypeError the callers catch
+    def _result(self, text: str, body: dict[str, Any]) -> ParseResult:
         """farmchat's parse shape from Rasa's answer, entities normalized."""
-        ranking = [{"name": str(r["name"]), "confidence": float(r["confidence"])}
-                   for r in body.get("intent_ranking") or [body["intent"]]]
+        ranking: list[IntentScore] = [
+            {"name": str(r["name"]), "confidence": float(r["confidence"])}
+            for r in body.get("intent_ranking") or [body["intent"]]
+        ]
         entities = implied_currency(
-            [e for raw in body.get("entities") or [] if (e := self.normalizer.entity(raw, text))], text)
+            [e for raw in body.get("entities") or [] if (e := self.normalizer.entity(raw, text))],
+            text,
+        )
         self.stats["rasa"] += 1
-        return {"text": text, "intent": top_intent(ranking), "intent_ranking": ranking[:10],
-                "entities": sorted(entities, key=lambda e: e["start"])}
+        return {
+            "text": text,
+            "intent": top_intent(ranking),
+            "intent_ranking": ranking[:10],
+            "entities": sorted(entities, key=lambda e: e["start"]),
+        }
 
-    def _fall_back(self, text: str, exc: Exception) -> dict:
+    def _fall_back(self, text: str, exc: Exception) -> ParseResult:
         """The built-in parse, logged and counted."""
         self.stats["fallbacks"] += 1
-        log.warning("Rasa NLU at %s failed (%s: %s); using the built-in model",
-                    self.url, type(exc).__name__, exc or "timeout")
+        log.warning(
+            "Rasa NLU at %s failed (%s: %s); using the built-in model",
+            self.url,
+            type(exc).__name__,
+            exc or "timeout",
+        )
         return self.fallback.parse(text)
 
-    def health(self) -> dict:
+    def health(self) -> RasaHealth:
         """Counters for /healthz: parses answered by Rasa and by the fallback."""
-        return {"backend": "rasa", "url": self.url, "rasa_parses": self.stats["rasa"],
-                "fallbacks": self.stats["fallbacks"]}
+        return {
+            "backend": "rasa",
+            "url": self.url,
+            "rasa_parses": self.stats["rasa"],
+            "fallbacks": self.stats["fallbacks"],
+        }
 
     def _client(self) -> aiohttp.ClientSession:
         """One keep-alive session, made inside the running loop on first use."""

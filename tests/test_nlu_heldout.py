@@ -27,6 +27,8 @@ MIN_ENTITY_F1 = 0.99
 # heldout_voices.yml, never read: a regression guard a little under its measured figures
 MIN_VOICES_INTENT_ACCURACY = 0.94
 MIN_VOICES_ENTITY_F1 = 0.98
+
+
 @pytest.mark.parametrize("path", [*GATED, VOICES], ids=lambda p: p.name)
 def test_heldout_file_is_big_enough_and_covers_every_intent(real_nlu, path):
     examples = load_examples(path)
@@ -55,5 +57,6 @@ def test_builtin_model_on_the_file_nobody_tuned_to(real_nlu):
 
 
 def test_languages_are_split_as_the_reports_say():
-    assert [language(t) for t in ["sell 50kg apples", "wo de dingdan", "卖apple 50斤", "苹果"]] == [
-        "en", "en", "zh", "zh"]
+    assert [
+        language(t) for t in ["sell 50kg apples", "wo de dingdan", "卖apple 50斤", "苹果"]
+    ] == ["en", "en", "zh", "zh"]

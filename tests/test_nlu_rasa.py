@@ -17,9 +17,12 @@ from nlu.rasa_yaml import load_examples
 from tests.test_nlu_heldout import GATED, VOICES
 
 RASA_URL = os.environ.get("FARMCHAT_TEST_RASA_URL", "")
-MIN_RASA_INTENT_ACCURACY = 0.75  # a sanity floor: the bar is "the built-in model does at least as well"
+# a sanity floor: the bar is "the built-in model does at least as well"
+MIN_RASA_INTENT_ACCURACY = 0.75
 MIN_RASA_ENTITY_F1 = 0.75
-pytestmark = pytest.mark.skipif(not RASA_URL, reason="set FARMCHAT_TEST_RASA_URL to a running Rasa server")
+pytestmark = pytest.mark.skipif(
+    not RASA_URL, reason="set FARMCHAT_TEST_RASA_URL to a running Rasa server"
+)
 
 
 async def rasa_report(rasa: RasaNLU, examples) -> Report:
@@ -31,8 +34,13 @@ async def rasa_report(rasa: RasaNLU, examples) -> Report:
 
 @pytest.mark.parametrize("path", [*GATED, VOICES], ids=lambda p: p.name)
 async def test_heldout_through_rasa(real_nlu, path):
-    rasa = RasaNLU(RASA_URL, real_nlu, Catalog.build(), token=os.environ.get("FARMCHAT_NLU__RASA__TOKEN", ""),
-                   timeout=30)
+    rasa = RasaNLU(
+        RASA_URL,
+        real_nlu,
+        Catalog.build(),
+        token=os.environ.get("FARMCHAT_NLU__RASA__TOKEN", ""),
+        timeout=30,
+    )
     examples = load_examples(path)
     try:
         report = await rasa_report(rasa, examples)

@@ -10,6 +10,7 @@ from nlu.catalog import Catalog
 from nlu.evaluate import cross_validate, evaluate, format_report
 from nlu.model import _PARTS, NLU, analyze, cache_key, features_text, masked_text
 from nlu.rasa_yaml import Example, load_examples
+from nlu.shapes import Span
 
 DATA = Path(__file__).resolve().parents[2] / "nlu" / "data"
 HAS_DATA = any(DATA.glob("*.yml"))
@@ -85,15 +86,20 @@ def assert_parse_shape(result, text):
 
 def test_masked_text_replaces_entities_and_digits():
     text = "sell 50kg apples at 3/kg, call 0712"
-    entities = [{"entity": "quantity", "start": 5, "end": 7}, {"entity": "unit", "start": 7, "end": 9},
-                {"entity": "product", "start": 10, "end": 16}, {"entity": "price", "start": 20, "end": 21},
-                {"entity": "price_unit", "start": 22, "end": 24}]
+    entities: list[Span] = [
+        {"entity": "quantity", "start": 5, "end": 7},
+        {"entity": "unit", "start": 7, "end": 9},
+        {"entity": "product", "start": 10, "end": 16},
+        {"entity": "price", "start": 20, "end": 21},
+        {"entity": "price_unit", "start": 22, "end": 24},
+    ]
     assert masked_text(text, entities) == "sell NUM UNIT PRODUCT at PRICE / UNIT , call NUM"
     assert "\x1f" not in masked_text("a\x1fb", [])
 
 
 def test_features_generalize_across_products(catalog):
     from nlu.entities import EntityExtractor
+
     extractor = EntityExtractor(catalog)
     a = features_text("sell 50kg apples", extractor.extract("sell 50kg apples"))
     b = features_text("sell 3 bags maize", extractor.extract("sell 3 bags maize"))
@@ -105,15 +111,27 @@ def test_parse_shape_and_intent(small_nlu):
     assert_parse_shape(result, "sell 30 kg pears")
     assert result["intent"]["name"] == "sell"
     assert [(e["entity"], e["value"]) for e in result["entities"]] == [
-        ("quantity", "30"), ("unit", "kg"), ("product", "pear")]
+        ("quantity", "30"),
+        ("unit", "kg"),
+        ("product", "pear"),
+    ]
     assert small_nlu.parse("我要买10斤梨")["intent"]["name"] == "buy"
     assert sorted(small_nlu.intents) == ["affirm", "buy", "greet", "out_of_scope", "sell"]
 
 
-@pytest.mark.parametrize("text, intent", [
-    ("yes", "affirm"), ("YES 1023", "affirm"), ("好", "affirm"), ("ok.", "affirm"),
-    ("接受 1023", "affirm"), ("no", "deny"), ("No 57", "deny"), ("拒绝1023", "deny"),
-])
+@pytest.mark.parametrize(
+    "text, intent",
+    [
+        ("yes", "affirm"),
+        ("YES 1023", "affirm"),
+        ("好", "affirm"),
+        ("ok.", "affirm"),
+        ("接受 1023", "affirm"),
+        ("no", "deny"),
+        ("No 57", "deny"),
+        ("拒绝1023", "deny"),
+    ],
+)
 def test_lone_confirmations_are_rules(nlu, text, intent):
     if intent not in nlu.intents:
         pytest.skip("intent not in training data")
@@ -133,13 +151,26 @@ def test_the_parse_gives_the_margin_over_the_runner_up(nlu):
         result = nlu.parse(text)
         first, second = result["intent_ranking"][:2]
         assert result["intent"]["name"] == first["name"]
-        assert result["intent"]["margin"] == pytest.approx(first["confidence"] - second["confidence"])
+        assert result["intent"]["margin"] == pytest.approx(
+            first["confidence"] - second["confidence"]
+        )
 
 
-@pytest.mark.parametrize("text", [
-    "", "   ", "😀😀😀", "\x00\x01\x02", "12345", "?!?!", "\ud800", "a" * 5000, "苹果" * 2500,
-    bytes(range(256)).decode("latin-1"),
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   ",
+        "😀😀😀",
+        "\x00\x01\x02",
+        "12345",
+        "?!?!",
+        "\ud800",
+        "a" * 5000,
+        "苹果" * 2500,
+        bytes(range(256)).decode("latin-1"),
+    ],
+)
 def test_garbage_gives_valid_low_confidence_response(small_nlu, text):
     result = small_nlu.parse(text)
     assert_parse_shape(result, text)
@@ -153,10 +184,20 @@ def test_non_string_input_does_not_raise(small_nlu):
 
 
 def test_fast_scorer_matches_sklearn(nlu):
-    texts = ["sell 50kg apples", "你好", "what is the weather", "yes", "zzz qqq", "",
-             "卖 apples  50kg\t三块五", "a", "  two   spaces "]
+    texts = [
+        "sell 50kg apples",
+        "你好",
+        "what is the weather",
+        "yes",
+        "zzz qqq",
+        "",
+        "卖 apples  50kg\t三块五",
+        "a",
+        "  two   spaces ",
+    ]
     texts += [ex.text for ex in (load_examples(DATA) if HAS_DATA else [])][:400]
     from nlu.entities import EntityExtractor
+
     extractor = nlu.extractor
     feats = [features_text(t, extractor.extract(t)) for t in texts]
     fast = np.array([nlu.scorer(f) for f in feats])
@@ -166,7 +207,14 @@ def test_fast_scorer_matches_sklearn(nlu):
 
 def test_analyzers_match_sklearn(nlu):
     """The scorer's own n-gram analyzers produce exactly scikit-learn's terms, in order."""
-    texts = ["sell 50kg apples", "卖 apples  50kg\t三块五", "a", "", " ab ", "x\x1fcue_sell cue_price"]
+    texts = [
+        "sell 50kg apples",
+        "卖 apples  50kg\t三块五",
+        "a",
+        "",
+        " ab ",
+        "x\x1fcue_sell cue_price",
+    ]
     texts += [ex.text for ex in (load_examples(DATA) if HAS_DATA else [])]
     feats = [features_text(t, nlu.extractor.extract(t)) for t in texts]
     union = nlu.pipeline.steps[0][1]
@@ -185,12 +233,19 @@ def test_served_model_loads_without_sklearn_or_pypinyin(catalog, fixture_dir, tm
     cache = tmp_path / "cache"
     NLU.load_or_train(catalog, [str(fixture_dir)], str(cache), isolate=True)  # trained in a child
     assert len(list(cache.glob("*.pkl"))) == 1
-    code = ("import sys; from nlu.catalog import Catalog; from nlu.model import NLU; "
-            f"m = NLU.load_or_train(Catalog.build(), [{str(fixture_dir)!r}], {str(cache)!r}); "
-            "print(m.parse('sell 50kg apples')['intent']['name'], "
-            "sorted(n for n in ('sklearn', 'scipy', 'pypinyin') if n in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parents[2]).stdout.split()
+    code = (
+        "import sys; from nlu.catalog import Catalog; from nlu.model import NLU; "
+        f"m = NLU.load_or_train(Catalog.build(), [{str(fixture_dir)!r}], {str(cache)!r}); "
+        "print(m.parse('sell 50kg apples')['intent']['name'], "
+        "sorted(n for n in ('sklearn', 'scipy', 'pypinyin') if n in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    ).stdout.split()
     assert out == ["sell", "[]"]
 
 
@@ -205,10 +260,14 @@ def test_cache_reused_and_rebuilt_on_change(catalog, fixture_dir, tmp_path):
     assert second.parse("sell 50kg apples") == first.parse("sell 50kg apples")
     assert sorted(cache.glob("*.pkl")) == files  # reused, nothing new written
     files[0].write_bytes(b"not a pickle")  # a corrupt cache is retrained, not fatal
-    assert NLU.load_or_train(catalog, [str(data)], str(cache)).parse("hi")["intent"]["name"] == "greet"
+    assert (
+        NLU.load_or_train(catalog, [str(data)], str(cache)).parse("hi")["intent"]["name"]
+        == "greet"
+    )
 
-    (data / "nlu.yml").write_text(FIXTURE + "- intent: help\n  examples: |\n    - help\n    - menu\n",
-                                  encoding="utf-8")
+    (data / "nlu.yml").write_text(
+        FIXTURE + "- intent: help\n  examples: |\n    - help\n    - menu\n", encoding="utf-8"
+    )
     third = NLU.load_or_train(catalog, [str(data)], str(cache))
     assert "help" in third.intents and "help" not in first.intents
     assert len(list(cache.glob("*.pkl"))) == 2
@@ -217,7 +276,9 @@ def test_cache_reused_and_rebuilt_on_change(catalog, fixture_dir, tmp_path):
 def test_cache_key_depends_on_data_and_catalog(catalog, fixture_dir, tmp_path):
     key = cache_key(catalog, [str(fixture_dir)])
     assert key == cache_key(Catalog.build(), [str(fixture_dir)])
-    assert key != cache_key(Catalog.build(extra_products={"durian": ["durian"]}), [str(fixture_dir)])
+    assert key != cache_key(
+        Catalog.build(extra_products={"durian": ["durian"]}), [str(fixture_dir)]
+    )
     other = tmp_path / "x.yml"
     other.write_text(FIXTURE.replace("hello there", "hello you"), encoding="utf-8")
     assert key != cache_key(catalog, [str(other)])
@@ -225,10 +286,15 @@ def test_cache_key_depends_on_data_and_catalog(catalog, fixture_dir, tmp_path):
 
 def test_evaluate_report(small_nlu):
     examples = [
-        Example("sell 50 kg apples", "sell", (
-            {"entity": "quantity", "value": "50", "start": 5, "end": 7},
-            {"entity": "unit", "value": "kg", "start": 8, "end": 10},
-            {"entity": "product", "value": "apple", "start": 11, "end": 17})),
+        Example(
+            "sell 50 kg apples",
+            "sell",
+            (
+                {"entity": "quantity", "value": "50", "start": 5, "end": 7},
+                {"entity": "unit", "value": "kg", "start": 8, "end": 10},
+                {"entity": "product", "value": "apple", "start": 11, "end": 17},
+            ),
+        ),
         Example("hi", "buy", ({"entity": "product", "value": "pear", "start": 0, "end": 2},)),
     ]
     report = evaluate(small_nlu, examples)
@@ -239,7 +305,11 @@ def test_evaluate_report(small_nlu):
     assert len(report.errors) == 1
     error = report.errors[0]
     assert (error.expected, error.predicted, error.missing, error.extra) == (
-        "buy", "greet", [("product", "pear")], [])
+        "buy",
+        "greet",
+        [("product", "pear")],
+        [],
+    )
     text = format_report(report)
     assert "intent accuracy: 50.0%" in text and "[buy -> greet] hi" in text
 
@@ -258,7 +328,11 @@ def test_a_repeated_text_is_parsed_once_and_every_caller_gets_its_own_copy(catal
     first["entities"].clear()
     first["intent_ranking"][0]["confidence"] = -1.0
     again = nlu.parse("sell 50kg apples")
-    assert again["intent"]["name"] == "sell" and again["entities"] and again["intent_ranking"][0]["confidence"] > 0
+    assert (
+        again["intent"]["name"] == "sell"
+        and again["entities"]
+        and again["intent_ranking"][0]["confidence"] > 0
+    )
     assert again == nlu._parse("sell 50kg apples")  # the same as parsing it afresh
     assert nlu.health()["parse_cache"] == {"hits": 1, "misses": 1, "size": 1}
     nlu.parse("buy 5 kg pears")

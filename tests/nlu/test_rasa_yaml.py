@@ -10,23 +10,42 @@ SAMPLE = Path(__file__).resolve().parents[1] / "data" / "nlu-sample.yml"  # shar
 DATA = Path(__file__).resolve().parents[2] / "nlu" / "data"
 
 
-@pytest.mark.parametrize("line, text, entities", [
-    ("plain text", "plain text", []),
-    ("[apples](product:apple)", "apples", [("product", "apple", 0, 6)]),
-    ("sell [50](quantity) [kg](unit)", "sell 50 kg", [("quantity", "50", 5, 7), ("unit", "kg", 8, 10)]),
-    ('[三块五]{"entity": "price", "value": "3.5"}一斤', "三块五一斤", [("price", "3.5", 0, 3)]),
-    ('[yuan]{"entity": "currency", "value": "CNY"} ok', "yuan ok", [("currency", "CNY", 0, 4)]),
-    ("[Wudu](location:wudu) market", "Wudu market", [("location", "wudu", 0, 4)]),
-    ("[一](quantity:1.5)[吨](unit:ton)半", "一吨半", [("quantity", "1.5", 0, 1), ("unit", "ton", 1, 2)]),
-    ("no [brackets] here", "no [brackets] here", []),
-    ("[a b](name) and [c](x:y)", "a b and c", [("name", "a b", 0, 3), ("x", "y", 8, 9)]),
-])
+@pytest.mark.parametrize(
+    "line, text, entities",
+    [
+        ("plain text", "plain text", []),
+        ("[apples](product:apple)", "apples", [("product", "apple", 0, 6)]),
+        (
+            "sell [50](quantity) [kg](unit)",
+            "sell 50 kg",
+            [("quantity", "50", 5, 7), ("unit", "kg", 8, 10)],
+        ),
+        (
+            '[三块五]{"entity": "price", "value": "3.5"}一斤',
+            "三块五一斤",
+            [("price", "3.5", 0, 3)],
+        ),
+        (
+            '[yuan]{"entity": "currency", "value": "CNY"} ok',
+            "yuan ok",
+            [("currency", "CNY", 0, 4)],
+        ),
+        ("[Wudu](location:wudu) market", "Wudu market", [("location", "wudu", 0, 4)]),
+        (
+            "[一](quantity:1.5)[吨](unit:ton)半",
+            "一吨半",
+            [("quantity", "1.5", 0, 1), ("unit", "ton", 1, 2)],
+        ),
+        ("no [brackets] here", "no [brackets] here", []),
+        ("[a b](name) and [c](x:y)", "a b and c", [("name", "a b", 0, 3), ("x", "y", 8, 9)]),
+    ],
+)
 def test_parse_annotated(line, text, entities):
     plain, ents = parse_annotated(line)
     assert plain == text
     assert [(e["entity"], e["value"], e["start"], e["end"]) for e in ents] == entities
     for e in ents:  # spans index the plain text
-        assert plain[e["start"]:e["end"]]
+        assert plain[e["start"] : e["end"]]
 
 
 def test_load_sample_file():
@@ -34,7 +53,8 @@ def test_load_sample_file():
     assert len(examples) == 13
     first = examples[0]
     assert first == Example(
-        "selling 30 kg pears at 4 yuan per kg", "sell",
+        "selling 30 kg pears at 4 yuan per kg",
+        "sell",
         (
             {"entity": "quantity", "value": "30", "start": 8, "end": 10},
             {"entity": "unit", "value": "kg", "start": 11, "end": 13},
@@ -45,7 +65,13 @@ def test_load_sample_file():
         ),
     )
     assert {e.intent for e in examples} == {
-        "sell", "buy", "price_query", "update_listing", "subscribe", "broadcast"}
+        "sell",
+        "buy",
+        "price_query",
+        "update_listing",
+        "subscribe",
+        "broadcast",
+    }
 
 
 def test_skips_non_intent_sections_and_reads_directories(tmp_path):
@@ -53,13 +79,20 @@ def test_skips_non_intent_sections_and_reads_directories(tmp_path):
         'version: "3.1"\nnlu:\n- intent: greet\n  examples: |\n    - hi\n    - hello\n'
         "- synonym: apple\n  examples: |\n    - aple\n"
         "- regex: ref\n  examples: |\n    - \\d{4}\n"
-        "- lookup: city\n  examples: |\n    - Wudu\n", encoding="utf-8")
+        "- lookup: city\n  examples: |\n    - Wudu\n",
+        encoding="utf-8",
+    )
     (tmp_path / "a.yaml").write_text(
         'version: "3.1"\nnlu:\n- intent: affirm\n  examples:\n  - text: "yes [12](ref)"\n',
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     (tmp_path / "notes.txt").write_text("- intent: nope", encoding="utf-8")
     examples = load_examples(tmp_path)
-    assert [(e.intent, e.text) for e in examples] == [("affirm", "yes 12"), ("greet", "hi"), ("greet", "hello")]
+    assert [(e.intent, e.text) for e in examples] == [
+        ("affirm", "yes 12"),
+        ("greet", "hi"),
+        ("greet", "hello"),
+    ]
     assert examples[0].entities == ({"entity": "ref", "value": "12", "start": 4, "end": 6},)
 
 
