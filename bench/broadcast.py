@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -26,14 +26,14 @@ from sqlalchemy import insert, select, text, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot import broadcast  # noqa: E402
-from bot.channels.twilio.send import TwilioSender  # noqa: E402
-from bot.config import load_settings  # noqa: E402
-from bot.outbound.dispatch import Dispatcher  # noqa: E402
-from bot.outbound.sender import ChannelSenders  # noqa: E402
-from storage.db import create_engine, upgrade  # noqa: E402
-from storage.models import Base, Outbox, Subscription, User  # noqa: E402
-from storage.uow import Database  # noqa: E402
+from bot import broadcast
+from bot.channels.twilio.send import TwilioSender
+from bot.config import load_settings
+from bot.outbound.dispatch import Dispatcher
+from bot.outbound.sender import ChannelSenders
+from storage.db import create_engine, upgrade
+from storage.models import Base, Outbox, Subscription, User
+from storage.uow import Database
 
 SID, TOKEN, NUMBER = "AC" + "3" * 32, "bench-token", "+15005550006"
 PG = os.environ.get("FARMCHAT_BENCH_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/bcast")
@@ -65,30 +65,59 @@ async def fresh(url: str) -> Database:
 
 
 async def seed(db: Database, count: int) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for start in range(0, count, 10_000):
-        users = [{"id": i + 1, "channel": "sms", "address": f"+86137{i:08d}", "language": "zh" if i % 2 else "en",
-                  "role": "user", "opted_out": i % 100 == 7, "created_at": now, "last_seen_at": now}
-                 for i in range(start, min(count, start + 10_000))]
+        users = [
+            {
+                "id": i + 1,
+                "channel": "sms",
+                "address": f"+86137{i:08d}",
+                "language": "zh" if i % 2 else "en",
+                "role": "user",
+                "opted_out": i % 100 == 7,
+                "created_at": now,
+                "last_seen_at": now,
+            }
+            for i in range(start, min(count, start + 10_000))
+        ]
         async with db.uow() as uow:
             await uow.session.execute(insert(User), users)
-            await uow.session.execute(insert(Subscription), [
-                {"user_id": u["id"], "product": "apple", "active": True, "mode": "instant", "created_at": now}
-                for u in users])
+            await uow.session.execute(
+                insert(Subscription),
+                [
+                    {
+                        "user_id": u["id"],
+                        "product": "apple",
+                        "active": True,
+                        "mode": "instant",
+                        "created_at": now,
+                    }
+                    for u in users
+                ],
+            )
             await uow.commit()
 
 
 async def resolve(db: Database, settings) -> tuple[int, int, float]:
     """Queue a price broadcast and time its start: audience query + INSERT ... SELECT."""
     async with db.uow() as uow:
-        bc = broadcast.new_price(_catalog(settings), settings, "apple", None, Decimal("4.2"), "CNY", "kg",
-                                 datetime.now(timezone.utc), None)
+        bc = broadcast.new_price(
+            _catalog(settings),
+            settings,
+            "apple",
+            None,
+            Decimal("4.2"),
+            "CNY",
+            "kg",
+            datetime.now(UTC),
+            None,
+        )
         uow.session.add(bc)
         await broadcast.queue(uow, bc)
         await uow.commit()
     started = time.perf_counter()
     async with db.uow() as uow:
-        count = await broadcast.start(uow, bc.id, settings, datetime.now(timezone.utc))
+        count = await broadcast.start(uow, bc.id, settings, datetime.now(UTC))
         await uow.commit()
     return bc.id, count, time.perf_counter() - started
 
@@ -106,14 +135,19 @@ class NullSender:
         return f"SM{ref:032d}"
 
 
-async def send(db: Database, settings, broadcast_id: int, limit: int, null: bool) -> tuple[int, float]:
+async def send(
+    db: Database, settings, broadcast_id: int, limit: int, null: bool
+) -> tuple[int, float]:
     """Send `limit` of the broadcast's rows unthrottled; the rest are set aside first."""
     async with db.uow() as uow:
         last = select(Outbox.id).where(Outbox.broadcast_id == broadcast_id).order_by(Outbox.id)
         cutoff = (await uow.session.execute(last.offset(limit - 1).limit(1))).scalar_one_or_none()
         if cutoff is not None:
-            await uow.session.execute(update(Outbox).where(Outbox.broadcast_id == broadcast_id,
-                                                           Outbox.id > cutoff).values(status="skipped"))
+            await uow.session.execute(
+                update(Outbox)
+                .where(Outbox.broadcast_id == broadcast_id, Outbox.id > cutoff)
+                .values(status="skipped")
+            )
         await uow.commit()
     connector = aiohttp.TCPConnector(limit=settings.broadcast.concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
@@ -130,9 +164,23 @@ async def send(db: Database, settings, broadcast_id: int, limit: int, null: bool
 
 def start_fake(port: int) -> subprocess.Popen:
     root = Path(__file__).resolve().parent.parent
-    proc = subprocess.Popen([sys.executable, "-m", "bot.fakes.twilio", "--port", str(port), "--account-sid", SID,
-                             "--auth-token", TOKEN], cwd=root, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(root)})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bot.fakes.twilio",
+            "--port",
+            str(port),
+            "--account-sid",
+            SID,
+            "--auth-token",
+            TOKEN,
+        ],
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
     return proc
 
 
@@ -154,14 +202,24 @@ async def main() -> None:
     args.add_argument("--send", type=int, default=20_000)
     args.add_argument("--concurrency", type=int, default=16)
     args.add_argument("--port", type=int, default=18089)
-    args.add_argument("--null-sender", action="store_true", help="no HTTP: the engine's own ceiling")
+    args.add_argument(
+        "--null-sender", action="store_true", help="no HTTP: the engine's own ceiling"
+    )
     opts = args.parse_args()
     tmp = tempfile.mkdtemp()
     url = PG if opts.db == "postgres" else f"sqlite+aiosqlite:///{tmp}/bench.db"
-    settings = load_settings(None, environ={
-        "FARMCHAT_DATABASE__URL": url, "FARMCHAT_TWILIO__ACCOUNT_SID": SID, "FARMCHAT_TWILIO__AUTH_TOKEN": TOKEN,
-        "FARMCHAT_TWILIO__FROM_NUMBER": NUMBER, "FARMCHAT_TWILIO__API_BASE": f"http://127.0.0.1:{opts.port}",
-        "FARMCHAT_BROADCAST__RATES": '{"sms": 0}', "FARMCHAT_BROADCAST__CONCURRENCY": str(opts.concurrency)})
+    settings = load_settings(
+        None,
+        environ={
+            "FARMCHAT_DATABASE__URL": url,
+            "FARMCHAT_TWILIO__ACCOUNT_SID": SID,
+            "FARMCHAT_TWILIO__AUTH_TOKEN": TOKEN,
+            "FARMCHAT_TWILIO__FROM_NUMBER": NUMBER,
+            "FARMCHAT_TWILIO__API_BASE": f"http://127.0.0.1:{opts.port}",
+            "FARMCHAT_BROADCAST__RATES": '{"sms": 0}',
+            "FARMCHAT_BROADCAST__CONCURRENCY": str(opts.concurrency),
+        },
+    )
     db = await fresh(url)
     await seed(db, opts.recipients)
     broadcast_id, count, resolve_s = await resolve(db, settings)
@@ -173,9 +231,20 @@ async def main() -> None:
         fake.terminate()
         fake.wait(10)
     await db.close()
-    print(json.dumps({"db": opts.db, "recipients": count, "resolve_enqueue_s": round(resolve_s, 2),
-                      "sent": sent, "send_s": round(send_s, 2), "messages_per_s": round(sent / send_s, 1),
-                      "concurrency": opts.concurrency, "sender": "null" if opts.null_sender else "fake Twilio"}))
+    print(
+        json.dumps(
+            {
+                "db": opts.db,
+                "recipients": count,
+                "resolve_enqueue_s": round(resolve_s, 2),
+                "sent": sent,
+                "send_s": round(send_s, 2),
+                "messages_per_s": round(sent / send_s, 1),
+                "concurrency": opts.concurrency,
+                "sender": "null" if opts.null_sender else "fake Twilio",
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

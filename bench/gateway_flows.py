@@ -16,7 +16,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import text
@@ -38,23 +38,37 @@ def flows(n: int) -> list[tuple[str, str, str]]:
     """(flow, sender, text) for user pair n: a farmer lists, a buyer runs four messages."""
     farmer, buyer = f"+86138{n:08d}", f"+25470{n:07d}"
     product = PRODUCTS[n % len(PRODUCTS)]
-    return [("sell", farmer, f"sell {50 + n % 50}kg {product} at {2 + n % 5}/kg"),
-            ("buy", buyer, f"buy 5 kg {product}"), ("choose", buyer, "1"),
-            ("price", buyer, f"{product} price?"), ("help", buyer, "help")]
+    return [
+        ("sell", farmer, f"sell {50 + n % 50}kg {product} at {2 + n % 5}/kg"),
+        ("buy", buyer, f"buy 5 kg {product}"),
+        ("choose", buyer, "1"),
+        ("price", buyer, f"{product} price?"),
+        ("help", buyer, "help"),
+    ]
 
 
 async def run(url: str, users: int) -> dict[str, float]:
-    settings = load_settings(ROOT / "config.yaml", environ={
-        "FARMCHAT_DATABASE__URL": url, "FARMCHAT_NLU__CACHE_DIR": str(ROOT / ".farmchat-cache"),
-        "FARMCHAT_LOGGING__LEVEL": "WARNING"})
+    settings = load_settings(
+        ROOT / "config.yaml",
+        environ={
+            "FARMCHAT_DATABASE__URL": url,
+            "FARMCHAT_NLU__CACHE_DIR": str(ROOT / ".farmchat-cache"),
+            "FARMCHAT_LOGGING__LEVEL": "WARNING",
+        },
+    )
     costs: dict[str, list[float]] = {}
     async with services(settings) as svc:
         seq = 0
         for n in range(users):
             for flow, sender, body in flows(n):
                 seq += 1
-                msg = InboundMessage(channel="sms", sender=sender, text=body, message_id=f"SM{seq:032x}",
-                                     received_at=datetime.now(timezone.utc))
+                msg = InboundMessage(
+                    channel="sms",
+                    sender=sender,
+                    text=body,
+                    message_id=f"SM{seq:032x}",
+                    received_at=datetime.now(UTC),
+                )
                 start = time.perf_counter()
                 await svc.gateway.handle(msg)
                 costs.setdefault(flow, []).append(time.perf_counter() - start)
@@ -66,7 +80,7 @@ async def run(url: str, users: int) -> dict[str, float]:
                 await uow.commit()
             base.append(time.perf_counter() - start)
     # the first users warm caches; the median of the rest is robust to a stray pause
-    report = {flow: statistics.median(v[len(v) // 10:]) * 1000 for flow, v in costs.items()}
+    report = {flow: statistics.median(v[len(v) // 10 :]) * 1000 for flow, v in costs.items()}
     report["baseline: SELECT 1 transaction"] = statistics.median(base) * 1000
     return report
 
@@ -79,9 +93,16 @@ def main() -> None:
     if args.db == "postgres":
         import subprocess
 
-        subprocess.run([sys.executable, "-c", "import asyncio,sys; sys.path.insert(0,'.');"
-                        "from tests.conftest import reset_postgres, PG_URL; asyncio.run(reset_postgres(PG_URL))"],
-                       cwd=ROOT, check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import asyncio,sys; sys.path.insert(0,'.');"
+                "from tests.conftest import reset_postgres, PG_URL; asyncio.run(reset_postgres(PG_URL))",
+            ],
+            cwd=ROOT,
+            check=True,
+        )
         url = PG
     else:
         url = f"sqlite+aiosqlite:///{tempfile.mkdtemp()}/flows.db"
@@ -90,7 +111,9 @@ def main() -> None:
     print(f"db={args.db} users={args.users} (median ms per message, one at a time)")
     for flow, ms in report.items():
         print(f"  {flow:32} {ms:6.2f} ms")
-    print(f"  {'mean of the five flows':32} {mix:6.2f} ms  (= {1000 / mix:,.0f} messages/s on one core)")
+    print(
+        f"  {'mean of the five flows':32} {mix:6.2f} ms  (= {1000 / mix:,.0f} messages/s on one core)"
+    )
 
 
 if __name__ == "__main__":

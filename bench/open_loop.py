@@ -39,12 +39,18 @@ async def run(url: str, lines: list[tuple[str, str]], rate: float, seconds: floa
             sig, body = lines[i % len(lines)]
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
             try:
-                async with http.post(url, data=body.encode(), headers={
-                        "Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": sig}) as resp:
+                async with http.post(
+                    url,
+                    data=body.encode(),
+                    headers={
+                        "Content-Type": "application/x-www-form-urlencoded",
+                        "X-Twilio-Signature": sig,
+                    },
+                ) as resp:
                     await resp.read()
                     if resp.status >= 300:
                         errors["non_2xx"] += 1
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 errors["failed"] += 1
                 return
             latencies.append(time.perf_counter() - due)
@@ -56,9 +62,17 @@ async def run(url: str, lines: list[tuple[str, str]], rate: float, seconds: floa
     if os.environ.get("OPEN_LOOP_TRACE"):
         with open(os.environ["OPEN_LOOP_TRACE"], "w") as fh:
             fh.writelines(f"{d:.4f} {x * 1000:.2f}\n" for d, x in sorted(trace))
-    return {"offered_rate": rate, "requests": total, "answered": len(ms), "achieved_rate": round(len(ms) / elapsed, 1),
-            "p50_ms": round(percentile(ms, 0.50), 1), "p90_ms": round(percentile(ms, 0.90), 1),
-            "p99_ms": round(percentile(ms, 0.99), 1), "max_ms": round(max(ms, default=float("nan")), 1), **errors}
+    return {
+        "offered_rate": rate,
+        "requests": total,
+        "answered": len(ms),
+        "achieved_rate": round(len(ms) / elapsed, 1),
+        "p50_ms": round(percentile(ms, 0.50), 1),
+        "p90_ms": round(percentile(ms, 0.90), 1),
+        "p99_ms": round(percentile(ms, 0.99), 1),
+        "max_ms": round(max(ms, default=float("nan")), 1),
+        **errors,
+    }
 
 
 def main() -> None:

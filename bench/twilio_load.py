@@ -33,7 +33,7 @@ from twilio.request_validator import RequestValidator  # noqa: E402
 
 TOKEN, SID, NUMBER = "bench-token", "AC" + "0" * 32, "+15005550006"
 PRODUCTS = ["apples", "pears", "walnuts", "potatoes", "honey", "kiwi", "garlic", "tomatoes"]
-RAW_SERVER = '''
+RAW_SERVER = """
 import sys
 from aiohttp import web
 async def echo(request):
@@ -44,7 +44,7 @@ async def echo(request):
 app = web.Application()
 app.router.add_post("/webhooks/twilio", echo)
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
-'''
+"""
 
 
 def conversations(users: int, first: int = 0, block: int = 25) -> list[tuple[str, str]]:
@@ -59,8 +59,13 @@ def conversations(users: int, first: int = 0, block: int = 25) -> list[tuple[str
         ns = range(start, min(first + users, start + block))
         # every farmer's listing text is their own (as in a real market), so the NLU's parse
         # cache serves the buyers' short repeated messages but never a listing
-        msgs += [(f"+86138{n:08d}", f"sell {50 + n % 997}kg {PRODUCTS[n % len(PRODUCTS)]} at {2 + n % 5}/kg")
-                 for n in ns]
+        msgs += [
+            (
+                f"+86138{n:08d}",
+                f"sell {50 + n % 997}kg {PRODUCTS[n % len(PRODUCTS)]} at {2 + n % 5}/kg",
+            )
+            for n in ns
+        ]
         buyers = [(f"+25470{n:07d}", PRODUCTS[(n * 3) % len(PRODUCTS)]) for n in ns]
         msgs += [(b, f"buy 5 kg {product}") for b, product in buyers]
         msgs += [(b, "1") for b, _ in buyers]
@@ -73,13 +78,21 @@ def signed_requests(url: str, messages: list[tuple[str, str]], prefix: str = "SM
     validator = RequestValidator(TOKEN)
     out = []
     for n, (sender, text) in enumerate(messages):
-        fields = {"MessageSid": f"{prefix}{n:032x}", "AccountSid": SID, "From": sender, "To": NUMBER, "Body": text,
-                  "NumMedia": "0", "SmsStatus": "received", "ApiVersion": "2010-04-01"}
+        fields = {
+            "MessageSid": f"{prefix}{n:032x}",
+            "AccountSid": SID,
+            "From": sender,
+            "To": NUMBER,
+            "Body": text,
+            "NumMedia": "0",
+            "SmsStatus": "received",
+            "ApiVersion": "2010-04-01",
+        }
         out.append({"body": urlencode(fields), "sig": validator.compute_signature(url, fields)})
     return out
 
 
-LUA = '''
+LUA = """
 local reqs = {}
 local i = 0
 function init(args)
@@ -94,7 +107,7 @@ function request()
   if i > #reqs then i = 1 end
   return reqs[i]
 end
-'''
+"""
 
 
 def wait_up(port: int, seconds: float = 90) -> None:
@@ -105,7 +118,7 @@ def wait_up(port: int, seconds: float = 90) -> None:
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
             return
-        except Exception as exc:  # noqa: BLE001 - not up yet
+        except Exception as exc:
             if "404" in str(exc) or "405" in str(exc):
                 return
             time.sleep(0.3)
@@ -113,15 +126,34 @@ def wait_up(port: int, seconds: float = 90) -> None:
 
 
 def run_wrk(port: int, script: Path, data: Path, seconds: int, connections: int) -> dict:
-    cmd = ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
-           "-s", str(script), f"http://127.0.0.1:{port}", "--", str(data)]
+    cmd = [
+        "taskset",
+        "-c",
+        "1",
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--latency",
+        "-s",
+        str(script),
+        f"http://127.0.0.1:{port}",
+        "--",
+        str(data),
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     total = int(re.search(r"(\d+) requests in", out).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     lat = dict(re.findall(r"\s+(50|99)%\s+([\d.]+\w+)", out))
-    return {"rate": rate, "requests": total, "p50": lat.get("50"), "p99": lat.get("99"),
-            "non_2xx": int(errors.group(1)) if errors else 0, "raw": out}
+    return {
+        "rate": rate,
+        "requests": total,
+        "p50": lat.get("50"),
+        "p99": lat.get("99"),
+        "non_2xx": int(errors.group(1)) if errors else 0,
+        "raw": out,
+    }
 
 
 def write_requests(path: Path, url: str, users: int, first: int, prefix: str) -> int:
@@ -135,8 +167,11 @@ def build_open_loop(work: Path) -> Path:
     """bench/open_loop.c compiled into the work dir (before any server starts: fail early)."""
     binary = work / "open_loop"
     cc = shutil.which("cc") or "gcc"
-    built = subprocess.run([cc, "-O2", "-o", str(binary), str(ROOT / "bench" / "open_loop.c")],
-                           capture_output=True, text=True)
+    built = subprocess.run(
+        [cc, "-O2", "-o", str(binary), str(ROOT / "bench" / "open_loop.c")],
+        capture_output=True,
+        text=True,
+    )
     if built.returncode:
         raise SystemExit(f"compiling bench/open_loop.c failed:\n{built.stderr}")
     return binary
@@ -144,8 +179,18 @@ def build_open_loop(work: Path) -> Path:
 
 def open_loop(binary: Path, port: int, data: Path, rate: float, seconds: int) -> dict:
     """Constant offered rate from core 1 (bench/open_loop.c), latency counted from due time."""
-    cmd = ["taskset", "-c", "1", str(binary), "127.0.0.1", str(port), "/webhooks/twilio", str(data), str(rate),
-           str(seconds)]
+    cmd = [
+        "taskset",
+        "-c",
+        "1",
+        str(binary),
+        "127.0.0.1",
+        str(port),
+        "/webhooks/twilio",
+        str(data),
+        str(rate),
+        str(seconds),
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120)
     if out.returncode:
         raise SystemExit(out.stderr)
@@ -153,14 +198,25 @@ def open_loop(binary: Path, port: int, data: Path, rate: float, seconds: int) ->
 
 
 def server_env(args, work: Path, port: int, fake_port: int) -> dict:
-    db = f"sqlite+aiosqlite:///{work / 'bench.db'}" if args.db == "sqlite" else \
-        "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-    return {**os.environ, "FARMCHAT_DATABASE__URL": db, "FARMCHAT_SERVER__PORT": str(port),
-            "FARMCHAT_SERVER__WORKERS": str(args.workers),
-            "FARMCHAT_SERVER__PUBLIC_URL": f"http://127.0.0.1:{port}", "FARMCHAT_TWILIO__ACCOUNT_SID": SID,
-            "FARMCHAT_TWILIO__AUTH_TOKEN": TOKEN, "FARMCHAT_TWILIO__FROM_NUMBER": NUMBER,
-            "FARMCHAT_TWILIO__API_BASE": f"http://127.0.0.1:{fake_port}", "FARMCHAT_LOGGING__LEVEL": "WARNING",
-            "FARMCHAT_CONFIG": str(ROOT / "config.yaml"), "FARMCHAT_NLU__CACHE_DIR": str(ROOT / ".farmchat-cache")}
+    db = (
+        f"sqlite+aiosqlite:///{work / 'bench.db'}"
+        if args.db == "sqlite"
+        else "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+    )
+    return {
+        **os.environ,
+        "FARMCHAT_DATABASE__URL": db,
+        "FARMCHAT_SERVER__PORT": str(port),
+        "FARMCHAT_SERVER__WORKERS": str(args.workers),
+        "FARMCHAT_SERVER__PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "FARMCHAT_TWILIO__ACCOUNT_SID": SID,
+        "FARMCHAT_TWILIO__AUTH_TOKEN": TOKEN,
+        "FARMCHAT_TWILIO__FROM_NUMBER": NUMBER,
+        "FARMCHAT_TWILIO__API_BASE": f"http://127.0.0.1:{fake_port}",
+        "FARMCHAT_LOGGING__LEVEL": "WARNING",
+        "FARMCHAT_CONFIG": str(ROOT / "config.yaml"),
+        "FARMCHAT_NLU__CACHE_DIR": str(ROOT / ".farmchat-cache"),
+    }
 
 
 def main() -> None:
@@ -169,8 +225,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--users", type=int, default=6000)
-    parser.add_argument("--workers", type=int, default=1, help="farmchat serve processes (server.workers)")
-    parser.add_argument("--rate", type=float, default=500, help="offered rate of the open-loop run (0: skip)")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="farmchat serve processes (server.workers)"
+    )
+    parser.add_argument(
+        "--rate", type=float, default=500, help="offered rate of the open-loop run (0: skip)"
+    )
     parser.add_argument("--rate-seconds", type=int, default=10)
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -181,22 +241,49 @@ def main() -> None:
     data, paced = work / "requests.txt", work / "paced.txt"
     count = write_requests(data, url, args.users, 0, "SM")
     paced_users = max(1, int(args.rate * args.rate_seconds / 5) + 1)
-    write_requests(paced, url, paced_users, 10 ** 6, "SP")  # other users, other ids: no dedupe hits
+    write_requests(paced, url, paced_users, 10**6, "SP")  # other users, other ids: no dedupe hits
     generator = build_open_loop(work) if args.rate else None
     script = work / "post.lua"
     script.write_text(LUA)
     if args.db == "postgres":
-        subprocess.run([sys.executable, "-c", "import asyncio,sys; sys.path.insert(0,'.');"
-                        "from tests.conftest import reset_postgres, PG_URL; asyncio.run(reset_postgres(PG_URL))"],
-                       cwd=ROOT, check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import asyncio,sys; sys.path.insert(0,'.');"
+                "from tests.conftest import reset_postgres, PG_URL; asyncio.run(reset_postgres(PG_URL))",
+            ],
+            cwd=ROOT,
+            check=True,
+        )
     # The server gets core 0 (both cores with several workers); wrk and the fake provider core 1.
     cores = "0" if args.workers == 1 else "0,1"
     procs = [
-        subprocess.Popen(["taskset", "-c", "1", sys.executable, "-m", "bot.fakes.twilio", "--port", str(fake_port),
-                          "--account-sid", SID, "--auth-token", TOKEN], cwd=ROOT, stdout=subprocess.DEVNULL),
-        subprocess.Popen(["taskset", "-c", cores, sys.executable, "-m", "bot.cli", "serve"], cwd=ROOT,
-                         env=server_env(args, work, port, fake_port), stdout=subprocess.DEVNULL,
-                         stderr=open(work / "serve.log", "w")),
+        subprocess.Popen(
+            [
+                "taskset",
+                "-c",
+                "1",
+                sys.executable,
+                "-m",
+                "bot.fakes.twilio",
+                "--port",
+                str(fake_port),
+                "--account-sid",
+                SID,
+                "--auth-token",
+                TOKEN,
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+        ),
+        subprocess.Popen(
+            ["taskset", "-c", cores, sys.executable, "-m", "bot.cli", "serve"],
+            cwd=ROOT,
+            env=server_env(args, work, port, fake_port),
+            stdout=subprocess.DEVNULL,
+            stderr=open(work / "serve.log", "w"),
+        ),
         subprocess.Popen(["taskset", "-c", "0", sys.executable, "-c", RAW_SERVER, str(raw_port)]),
     ]
     try:
@@ -204,7 +291,9 @@ def main() -> None:
         wait_up(raw_port)
         raw = run_wrk(raw_port, script, data, args.seconds, args.connections)
         farm = run_wrk(port, script, data, args.seconds, args.connections)
-        paced_run = open_loop(generator, port, paced, args.rate, args.rate_seconds) if args.rate else None
+        paced_run = (
+            open_loop(generator, port, paced, args.rate, args.rate_seconds) if args.rate else None
+        )
     finally:
         for proc in procs:
             proc.terminate()
@@ -220,19 +309,36 @@ def main() -> None:
 def report(args, count: int, raw: dict, farm: dict, paced: dict | None) -> None:
     wrapped = farm["requests"] > count
     texts = [text for _, text in conversations(args.users)]
-    print(f"db={args.db} workers={args.workers} users={args.users} signed requests={count} "
-          f"connections={args.connections} seconds={args.seconds}")
-    print(f"distinct texts: {len(set(texts))} of {len(texts)} (every listing differs; buyers' messages repeat)")
+    print(
+        f"db={args.db} workers={args.workers} users={args.users} signed requests={count} "
+        f"connections={args.connections} seconds={args.seconds}"
+    )
+    print(
+        f"distinct texts: {len(set(texts))} of {len(texts)} (every listing differs; buyers' messages repeat)"
+    )
     for name, r in (("raw aiohttp form echo", raw), ("farmchat /webhooks/twilio", farm)):
-        print(f"{name:28} {r['rate']:8.0f} msg/s  p50 {r['p50']}  p99 {r['p99']}  non-2xx {r['non_2xx']}")
-    print(f"ratio farmchat/raw: {farm['rate'] / raw['rate']:.3f}"
-          + ("  (requests wrapped around: some were dedupe hits)" if wrapped else ""))
+        print(
+            f"{name:28} {r['rate']:8.0f} msg/s  p50 {r['p50']}  p99 {r['p99']}  non-2xx {r['non_2xx']}"
+        )
+    print(
+        f"ratio farmchat/raw: {farm['rate'] / raw['rate']:.3f}"
+        + ("  (requests wrapped around: some were dedupe hits)" if wrapped else "")
+    )
     if paced:
-        print(f"open loop at {paced['offered_rate']:.0f} msg/s offered: {paced['achieved_rate']} answered/s, "
-              f"p50 {paced['p50_ms']} ms  p90 {paced['p90_ms']} ms  p99 {paced['p99_ms']} ms  "
-              f"max {paced['max_ms']} ms  non-2xx {paced['non_2xx']}  failed {paced['failed']}")
-    print(json.dumps({"raw": {k: v for k, v in raw.items() if k != "raw"},
-                      "farmchat": {k: v for k, v in farm.items() if k != "raw"}, "open_loop": paced}))
+        print(
+            f"open loop at {paced['offered_rate']:.0f} msg/s offered: {paced['achieved_rate']} answered/s, "
+            f"p50 {paced['p50_ms']} ms  p90 {paced['p90_ms']} ms  p99 {paced['p99_ms']} ms  "
+            f"max {paced['max_ms']} ms  non-2xx {paced['non_2xx']}  failed {paced['failed']}"
+        )
+    print(
+        json.dumps(
+            {
+                "raw": {k: v for k, v in raw.items() if k != "raw"},
+                "farmchat": {k: v for k, v in farm.items() if k != "raw"},
+                "open_loop": paced,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

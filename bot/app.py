@@ -29,8 +29,9 @@ async def healthz(request: web.Request) -> web.Response:
     async with svc.db.uow() as uow:
         await uow.inbound.count()
     nlu = svc.nlu.health() if hasattr(svc.nlu, "health") else {}
-    return web.json_response({"status": "ok", "database": svc.db.dialect, "worker": request.app[WORKER],
-                              "nlu": nlu})
+    return web.json_response(
+        {"status": "ok", "database": svc.db.dialect, "worker": request.app[WORKER], "nlu": nlu}
+    )
 
 
 async def model_parse(request: web.Request) -> web.Response:
@@ -38,10 +39,13 @@ async def model_parse(request: web.Request) -> web.Response:
     try:
         body = json.loads(await request.read() or b"null")
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise web.HTTPBadRequest(text='{"error": "body must be JSON"}', content_type="application/json") from None
+        raise web.HTTPBadRequest(
+            text='{"error": "body must be JSON"}', content_type="application/json"
+        ) from None
     if not isinstance(body, dict) or not isinstance(body.get("text"), str):
-        raise web.HTTPBadRequest(text='{"error": "expected {\\"text\\": \\"...\\"}"}',
-                                 content_type="application/json")
+        raise web.HTTPBadRequest(
+            text='{"error": "expected {\\"text\\": \\"...\\"}"}', content_type="application/json"
+        )
     nlu = request.app[SERVICES].nlu
     return web.json_response(await nlu.aparse(body["text"]))
 
@@ -70,17 +74,28 @@ def channel_senders(channels: list[Channel], session: aiohttp.ClientSession) -> 
     return ChannelSenders(senders)
 
 
-def create_app(settings: Settings, sender: Sender | None = None, nlu=None, background: bool = True,
-               worker: int = 0) -> web.Application:
+def create_app(
+    settings: Settings,
+    sender: Sender | None = None,
+    nlu=None,
+    background: bool = True,
+    worker: int = 0,
+) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY, middlewares=[channel_errors])
     app[WORKER] = worker
     serving = channels.enabled(settings)
 
     async def lifecycle(app: web.Application):
         timeout = aiohttp.ClientTimeout(total=30)
-        async with aiohttp.ClientSession(timeout=timeout) as session, \
-                services(settings, sender=sender or channel_senders(serving, session), nlu=nlu,
-                         background_push=True) as svc:
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            services(
+                settings,
+                sender=sender or channel_senders(serving, session),
+                nlu=nlu,
+                background_push=True,
+            ) as svc,
+        ):
             app[SERVICES] = svc
             for channel in serving:
                 await channel.start(svc)

@@ -64,15 +64,21 @@ async def open_database(settings: Settings) -> Database:
 
 
 @asynccontextmanager
-async def services(settings: Settings, sender: Sender | None = None, nlu=None, background_push: bool = False):
+async def services(
+    settings: Settings, sender: Sender | None = None, nlu=None, background_push: bool = False
+):
     """Open the database (creating or upgrading the schema), load the NLU, wire the gateway."""
     catalog = build_catalog(settings)
     if nlu is None:
         nlu = await asyncio.to_thread(load_nlu, settings, catalog)
     db = await open_database(settings)
     try:
-        outbound = Outbound(db, sender or RecordingSender(), background=background_push,
-                            pacer=Pacer(channel_rates(settings)))
+        outbound = Outbound(
+            db,
+            sender or RecordingSender(),
+            background=background_push,
+            pacer=Pacer(channel_rates(settings)),
+        )
         gateway = Gateway(db, nlu, settings, catalog, outbound)
         try:
             yield Services(settings, catalog, db, nlu, outbound, gateway)

@@ -31,7 +31,9 @@ def add_parser(sub) -> None:
     price.add_argument("price")
     price.add_argument("--unit", help="per unit (default: market.display_unit)")
     price.add_argument("--currency", help="default: market.currency")
-    price.add_argument("--place", help="market, e.g. wudu (subscribers of other places are left out)")
+    price.add_argument(
+        "--place", help="market, e.g. wudu (subscribers of other places are left out)"
+    )
     text = actions.add_parser("text", help="an announcement, sent as written to every subscriber")
     text.add_argument("text")
     text.add_argument("--en", help="the text for English readers")
@@ -39,9 +41,13 @@ def add_parser(sub) -> None:
     text.add_argument("--product", help="only subscribers of this product")
     text.add_argument("--place", help="only subscribers of this place (or of no place)")
     for action in (price, text):
-        action.add_argument("--at", help="send later, local time 'YYYY-MM-DD HH:MM' (market.timezone)")
+        action.add_argument(
+            "--at", help="send later, local time 'YYYY-MM-DD HH:MM' (market.timezone)"
+        )
         action.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-        action.add_argument("--wait", action="store_true", help="send from this process until done")
+        action.add_argument(
+            "--wait", action="store_true", help="send from this process until done"
+        )
     status = actions.add_parser("status", help="progress of recent broadcasts, or of one")
     status.add_argument("id", nargs="?", type=int)
     cancel = actions.add_parser("cancel", help="cancel a broadcast not yet started")
@@ -88,7 +94,9 @@ def _when(settings: Settings, text: str | None) -> datetime | None:
     return local.replace(tzinfo=ZoneInfo(settings.market.timezone))
 
 
-def _draft(settings: Settings, catalog, args, now: datetime) -> tuple[Broadcast, MarketPrice | None]:
+def _draft(
+    settings: Settings, catalog, args, now: datetime
+) -> tuple[Broadcast, MarketPrice | None]:
     place = _key(catalog.places, args.place, "place")
     if args.action == "text":
         product = _key(catalog.products, args.product, "product")
@@ -101,9 +109,18 @@ def _draft(settings: Settings, catalog, args, now: datetime) -> tuple[Broadcast,
     product = _key(catalog.products, args.product, "product")
     currency = args.currency or settings.market.currency
     unit = args.unit or settings.market.display_unit
-    row = MarketPrice(product=product, location=place, price=price, currency=currency, unit=unit,
-                      published_by=None, published_at=now)
-    return broadcast.new_price(catalog, settings, product, place, price, currency, unit, now, None), row
+    row = MarketPrice(
+        product=product,
+        location=place,
+        price=price,
+        currency=currency,
+        unit=unit,
+        published_by=None,
+        published_at=now,
+    )
+    return broadcast.new_price(
+        catalog, settings, product, place, price, currency, unit, now, None
+    ), row
 
 
 async def _create(db, settings: Settings, catalog, args) -> int:
@@ -115,8 +132,10 @@ async def _create(db, settings: Settings, catalog, args) -> int:
         for lang in broadcast.LANGS:
             print(f"[{lang}] {broadcast.text_for(bc, lang)}")
         channels = ", ".join(f"{c} {n:,}" for c, n in sorted(seen.by_channel.items())) or "nobody"
-        print(f"audience: {seen.audience:,} ({channels}); SMS segments per message: {seen.segments_text()}; "
-              f"estimated cost: {seen.cost_text()}")
+        print(
+            f"audience: {seen.audience:,} ({channels}); SMS segments per message: {seen.segments_text()}; "
+            f"estimated cost: {seen.cost_text()}"
+        )
         if not args.yes and not _confirm("send" if not send_at else f"schedule for {args.at}"):
             print("not sent")
             return 1
@@ -172,7 +191,9 @@ async def _status(db, broadcast_id: int | None) -> int:
             tally = await broadcast.counts(uow, bc.id)
             done = ", ".join(f"{k} {v:,}" for k, v in sorted(tally.items())) or "-"
             when = f" at {bc.send_at:%Y-%m-%d %H:%M} UTC" if bc.status == "scheduled" else ""
-            print(f"{bc.id} {bc.kind} {bc.product or ''} {bc.status}{when}: {bc.recipients or 0:,} recipients; {done}")
+            print(
+                f"{bc.id} {bc.kind} {bc.product or ''} {bc.status}{when}: {bc.recipients or 0:,} recipients; {done}"
+            )
     if broadcast_id is not None and not rows:
         print(f"farmchat: no broadcast {broadcast_id}", file=sys.stderr)
         return 1
@@ -183,6 +204,9 @@ async def _cancel(db, broadcast_id: int) -> int:
     async with db.uow() as uow:
         ok = await broadcast.cancel(uow, broadcast_id)
         await uow.commit()
-    print(f"broadcast {broadcast_id} cancelled" if ok else f"broadcast {broadcast_id} cannot be cancelled")
+    print(
+        f"broadcast {broadcast_id} cancelled"
+        if ok
+        else f"broadcast {broadcast_id} cannot be cancelled"
+    )
     return 0 if ok else 1
-

@@ -22,11 +22,15 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the HTTP server (webhooks, /model/parse, /healthz)")
     serve.add_argument("--worker", type=int, help=argparse.SUPPRESS)  # set by the supervisor
     chat = sub.add_parser("chat", help="talk to the bot in the terminal")
-    chat.add_argument("--as", dest="address", default="+8613800000001", help="your phone number (E.164)")
+    chat.add_argument(
+        "--as", dest="address", default="+8613800000001", help="your phone number (E.164)"
+    )
     sub.add_parser("demo", help="load sample farmers, listings and prices")
     sub.add_parser("fake-twilio", help="run a local fake of Twilio's Messages API (see --help)")
     broadcast_cli.add_parser(sub)
-    sub.add_parser("fake-wechat", help="a local fake WeChat: serve its API or push a message (see --help)")
+    sub.add_parser(
+        "fake-wechat", help="a local fake WeChat: serve its API or push a message (see --help)"
+    )
     wechat = sub.add_parser("wechat", help="WeChat Official Account tools")
     wechat.add_argument("action", choices=["menu"], help="menu: install the default custom menu")
     db = sub.add_parser("db", help="database schema")
@@ -86,8 +90,14 @@ def _serve(settings: Settings, args) -> int:
         # A worker waiting for SQLite's writer lock waits in a thread (storage/sqlite_inline.py);
         # when its turn comes it needs the GIL, which the loop would hold for up to 5 ms.
         sys.setswitchinterval(0.0005)
-    web.run_app(app, host=settings.server.host, port=settings.server.port, reuse_port=workers > 1,
-                print=None, shutdown_timeout=10)
+    web.run_app(
+        app,
+        host=settings.server.host,
+        port=settings.server.port,
+        reuse_port=workers > 1,
+        print=None,
+        shutdown_timeout=10,
+    )
     return 0
 
 
@@ -115,7 +125,13 @@ def _supervise(settings: Settings, args) -> int:
 
     asyncio.run(prepare())
     load_nlu(settings, build_catalog(settings))  # the workers load the cached model
-    base = [sys.executable, "-m", "bot.cli", *(["--config", args.config] if args.config else []), "serve"]
+    base = [
+        sys.executable,
+        "-m",
+        "bot.cli",
+        *(["--config", args.config] if args.config else []),
+        "serve",
+    ]
     procs = [subprocess.Popen([*base, "--worker", str(n)]) for n in range(settings.server.workers)]
 
     def stop(signum, _frame) -> None:
@@ -125,8 +141,10 @@ def _supervise(settings: Settings, args) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    print(f"farmchat serving on http://{settings.server.host}:{settings.server.port} "
-          f"with {len(procs)} workers")
+    print(
+        f"farmchat serving on http://{settings.server.host}:{settings.server.port} "
+        f"with {len(procs)} workers"
+    )
     os.wait()  # the first worker to end (a crash, or the signal above) ends them all
     stop(signal.SIGTERM, None)
     codes = [proc.wait() for proc in procs]
@@ -212,8 +230,10 @@ def _nlu_test(model, args) -> int:
     figures = [(report.intent_accuracy, report.entity_f1), *report.by_language().values()]
     ok = all(acc >= args.min_intent_accuracy and f1 >= args.min_entity_f1 for acc, f1 in figures)
     if not ok:
-        print(f"FAILED: below --min-intent-accuracy {args.min_intent_accuracy} "
-              f"or --min-entity-f1 {args.min_entity_f1} (overall or in a language)")
+        print(
+            f"FAILED: below --min-intent-accuracy {args.min_intent_accuracy} "
+            f"or --min-entity-f1 {args.min_entity_f1} (overall or in a language)"
+        )
     return 0 if ok else 1
 
 
@@ -224,8 +244,10 @@ def _wechat(settings: Settings, args) -> int:
     from bot.channels.wechat.send import DEFAULT_MENU, WeChatApi, install_menu
 
     if not settings.wechat.enabled:
-        print("farmchat: WeChat is not configured (set wechat.app_id, FARMCHAT_WECHAT__APP_SECRET, ...)",
-              file=sys.stderr)
+        print(
+            "farmchat: WeChat is not configured (set wechat.app_id, FARMCHAT_WECHAT__APP_SECRET, ...)",
+            file=sys.stderr,
+        )
         return 2
 
     async def run() -> None:
@@ -246,8 +268,15 @@ def _wechat(settings: Settings, args) -> int:
     return 0
 
 
-COMMANDS = {"serve": _serve, "chat": _chat, "demo": _demo, "db": _db, "nlu": _nlu, "wechat": _wechat,
-            "broadcast": broadcast_cli.run}
+COMMANDS = {
+    "serve": _serve,
+    "chat": _chat,
+    "demo": _demo,
+    "db": _db,
+    "nlu": _nlu,
+    "wechat": _wechat,
+    "broadcast": broadcast_cli.run,
+}
 
 if __name__ == "__main__":
     sys.exit(main())

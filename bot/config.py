@@ -118,9 +118,13 @@ class TwilioSettings(Section):
         if not self.enabled:
             return self
         if not (self.account_sid and self.auth_token):
-            raise ValueError("account_sid and auth_token are both needed (set them in the environment)")
+            raise ValueError(
+                "account_sid and auth_token are both needed (set them in the environment)"
+            )
         if not (self.from_number or self.messaging_service_sid or self.whatsapp_from):
-            raise ValueError("set from_number, whatsapp_from or messaging_service_sid to send messages")
+            raise ValueError(
+                "set from_number, whatsapp_from or messaging_service_sid to send messages"
+            )
         return self
 
 
@@ -142,7 +146,9 @@ class BroadcastSettings(Section):
     @classmethod
     def _currency_code(cls, value: str) -> str:
         if value and not re.fullmatch(r"[A-Z]{3}", value):
-            raise ValueError("must be a currency code such as USD or KES, or empty for market.currency")
+            raise ValueError(
+                "must be a currency code such as USD or KES, or empty for market.currency"
+            )
         return value
 
     @field_validator("digest_time")
@@ -164,7 +170,9 @@ class WeChatTemplate(Section):
 
     id: str = ""
     # template field -> value; {text} is the notification, {time} the local time it was sent
-    fields: dict[str, str] = Field(default_factory=lambda: {"first": "{text}", "keyword1": "{time}"})
+    fields: dict[str, str] = Field(
+        default_factory=lambda: {"first": "{text}", "keyword1": "{time}"}
+    )
     url: str = ""
     # Template messages WeChat allows per day (100,000 by default, more with many followers;
     # resets at midnight Beijing time). Counted in the database across processes; 0: no limit.
@@ -203,12 +211,16 @@ class WeChatSettings(Section):
         if self.mode != "plaintext" and not self.encoding_aes_key:
             missing.append("encoding_aes_key")
         if missing:
-            raise ValueError(f"incomplete: set {', '.join(missing)} (secrets in the environment, "
-                             f"e.g. FARMCHAT_WECHAT__APP_SECRET)")
+            raise ValueError(
+                f"incomplete: set {', '.join(missing)} (secrets in the environment, "
+                f"e.g. FARMCHAT_WECHAT__APP_SECRET)"
+            )
         if not WECHAT_TOKEN.match(self.token):
             raise ValueError("token must be 3 to 32 letters or digits, as in the MP console")
         if any(not AES_KEY.match(k) for k in self.aes_keys):
-            raise ValueError("encoding_aes_key and previous_encoding_aes_key must be 43 letters or digits")
+            raise ValueError(
+                "encoding_aes_key and previous_encoding_aes_key must be 43 letters or digits"
+            )
         return self
 
 
@@ -243,7 +255,7 @@ def _apply_env(data: dict, environ: dict[str, str]) -> dict[str, str]:
     for name, raw in sorted(environ.items()):
         if not name.startswith(ENV_PREFIX) or "__" not in name:
             continue
-        path = [p.lower() for p in name[len(ENV_PREFIX):].split("__")]
+        path = [p.lower() for p in name[len(ENV_PREFIX) :].split("__")]
         node = data
         for part in path[:-1]:
             node = node.setdefault(part, {})
@@ -267,10 +279,16 @@ def _describe(exc: ValidationError, origins: dict[str, str], source: str) -> str
     return "invalid configuration:\n  " + "\n  ".join(lines)
 
 
-def load_settings(path: str | os.PathLike | None = None, environ: dict[str, str] | None = None) -> Settings:
+def load_settings(
+    path: str | os.PathLike | None = None, environ: dict[str, str] | None = None
+) -> Settings:
     """Read config (explicit path, $FARMCHAT_CONFIG, ./config.yaml, or defaults) plus env."""
     environ = dict(os.environ if environ is None else environ)
-    path = path or environ.get("FARMCHAT_CONFIG") or ("config.yaml" if Path("config.yaml").exists() else None)
+    path = (
+        path
+        or environ.get("FARMCHAT_CONFIG")
+        or ("config.yaml" if Path("config.yaml").exists() else None)
+    )
     data: dict = {}
     if path:
         try:

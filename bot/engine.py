@@ -19,8 +19,10 @@ async def broadcasting(svc: Services):
     """Run the dispatcher and the scheduler; on exit stop claiming, finish what is in flight."""
     dispatcher = Dispatcher(svc.db, svc.outbound.sender, svc.settings, svc.outbound)
     scheduler = Scheduler(svc.db, svc.settings, svc.catalog, on_queued=dispatcher.wake.set)
-    tasks = [asyncio.create_task(dispatcher.run(), name="farmchat-dispatcher"),
-             asyncio.create_task(scheduler.run(), name="farmchat-scheduler")]
+    tasks = [
+        asyncio.create_task(dispatcher.run(), name="farmchat-dispatcher"),
+        asyncio.create_task(scheduler.run(), name="farmchat-scheduler"),
+    ]
     try:
         yield dispatcher, scheduler
     finally:

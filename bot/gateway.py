@@ -7,7 +7,7 @@ import logging
 import re
 import weakref
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 
@@ -29,7 +29,7 @@ MAX_TEXT = 2000  # longer messages are cut: no SMS or WeChat text is legitimatel
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -58,8 +58,15 @@ def fits_reply(channel: str, text: str) -> bool:
 class Gateway:
     """Turns one inbound message into exactly one reply, and queues notifications."""
 
-    def __init__(self, db: Database, nlu, settings: Settings, catalog: Catalog,
-                 outbound: Outbound, clock: Callable[[], datetime] = utcnow):
+    def __init__(
+        self,
+        db: Database,
+        nlu,
+        settings: Settings,
+        catalog: Catalog,
+        outbound: Outbound,
+        clock: Callable[[], datetime] = utcnow,
+    ):
         self.db, self.nlu, self.settings, self.catalog = db, nlu, settings, catalog
         self.outbound, self.clock = outbound, clock
         self._locks: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
@@ -93,57 +100,90 @@ class Gateway:
                 return
             user.opted_out, user.last_seen_at = opted_out, now
             await uow.inbound.add(
-                channel=msg.channel, message_id=msg.message_id, user_id=user.id, text=clean_text(msg.text),
-                intent="opt_out" if opted_out else "opt_in", reply="", status="done", received_at=now)
+                channel=msg.channel,
+                message_id=msg.message_id,
+                user_id=user.id,
+                text=clean_text(msg.text),
+                intent="opt_out" if opted_out else "opt_in",
+                reply="",
+                status="done",
+                received_at=now,
+            )
             await uow.commit()
 
-    async def apply(self, msg: InboundMessage, intent: str, change: Callable[[User, str], str]) -> str:
+    async def apply(
+        self, msg: InboundMessage, intent: str, change: Callable[[User, str], str]
+    ) -> str:
         """A message that is not text (a shared location): change(user, lang) once per message id.
 
         change edits the user and returns the reply; a retried message id gets the stored reply.
         """
         now = self.clock()
         async with self._lock(msg.channel, msg.sender), self.db.uow() as uow:
-            user, _, seen = await uow.users.arrive(msg.channel, msg.sender, msg.message_id, now, "user")
+            user, _, seen = await uow.users.arrive(
+                msg.channel, msg.sender, msg.message_id, now, "user"
+            )
             if seen is not None:
                 return seen
             user.last_seen_at = now
             reply = change(user, user.language or self._default_lang())
             await uow.inbound.add(
-                channel=msg.channel, message_id=msg.message_id, user_id=user.id, text=clean_text(msg.text),
-                intent=intent, reply=reply, status="done", received_at=now)
+                channel=msg.channel,
+                message_id=msg.message_id,
+                user_id=user.id,
+                text=clean_text(msg.text),
+                intent=intent,
+                reply=reply,
+                status="done",
+                received_at=now,
+            )
             await uow.commit()
         return reply
 
     async def _process(self, msg: InboundMessage) -> tuple[str, list[Outgoing]]:
         now = self.clock()
         text = clean_text(msg.text)
-        parse = Parse.from_nlu(await self.nlu.aparse(text))  # before the transaction: no lock held meanwhile
+        parse = Parse.from_nlu(
+            await self.nlu.aparse(text)
+        )  # before the transaction: no lock held meanwhile
 
         async def work(uow) -> tuple[str, list[Outgoing]]:
             return await self._apply(uow, msg, text, parse, now)
 
         try:
-            reply, claimed = await self.db.transact(work)  # SQLite: shared with what arrived with it
+            reply, claimed = await self.db.transact(
+                work
+            )  # SQLite: shared with what arrived with it
         except IntegrityError:  # another process answered this message id first
             return await self._stored_reply(msg), []
         return reply, claimed
 
-    async def _apply(self, uow, msg: InboundMessage, text: str, parse: Parse,
-                     now: datetime) -> tuple[str, list[Outgoing]]:
+    async def _apply(
+        self, uow, msg: InboundMessage, text: str, parse: Parse, now: datetime
+    ) -> tuple[str, list[Outgoing]]:
         """The message's whole effect in uow's transaction, not committed: (reply, notifications
         to push after the commit);
         for a message id answered before, that reply and nothing written."""
         role = "coordinator" if msg.sender in self._coordinators else None
         written = detect_language(text)
-        user, conv, seen = await uow.users.arrive(msg.channel, msg.sender, msg.message_id, now, role or "user",
-                                                  written or "")
+        user, conv, seen = await uow.users.arrive(
+            msg.channel, msg.sender, msg.message_id, now, role or "user", written or ""
+        )
         if seen is not None:
             return seen, []
         await self._touch(uow, user, role, written, now)
         lang = written or user.language or self._default_lang()
-        ctx = Context(msg=msg, user=user, parse=parse, lang=lang,
-                      uow=uow, settings=self.settings, catalog=self.catalog, now=now, fits=fits_reply)
+        ctx = Context(
+            msg=msg,
+            user=user,
+            parse=parse,
+            lang=lang,
+            uow=uow,
+            settings=self.settings,
+            catalog=self.catalog,
+            now=now,
+            fits=fits_reply,
+        )
         self._load_state(ctx, conv)
         try:
             replies = await route(ctx)
@@ -153,8 +193,15 @@ class Gateway:
         await self._save_state(ctx, conv)
         claimed = await self.outbound.queue(uow, ctx.notices, now)
         await uow.inbound.add(
-            channel=msg.channel, message_id=msg.message_id, user_id=user.id, text=text,
-            intent=ctx.parse.intent, reply=reply, status="done", received_at=now)
+            channel=msg.channel,
+            message_id=msg.message_id,
+            user_id=user.id,
+            text=text,
+            intent=ctx.parse.intent,
+            reply=reply,
+            status="done",
+            received_at=now,
+        )
         return reply, claimed
 
     @staticmethod
@@ -162,7 +209,11 @@ class Gateway:
         """Update the user row only where something changed (last seen at minute precision)."""
         new_role = role if role and user.role != role else user.role
         language = written if written and user.language != written else user.language
-        seen = now if user.last_seen_at is None or now - user.last_seen_at >= LAST_SEEN_PRECISION else user.last_seen_at
+        seen = (
+            now
+            if user.last_seen_at is None or now - user.last_seen_at >= LAST_SEEN_PRECISION
+            else user.last_seen_at
+        )
         if (new_role, language, seen) != (user.role, user.language, user.last_seen_at):
             await uow.users.touch(user, new_role, language, seen)
 
@@ -180,9 +231,15 @@ class Gateway:
             async with self.db.uow() as uow:
                 if await uow.inbound.find(msg.channel, msg.message_id) is None:
                     await uow.inbound.add(
-                        channel=msg.channel, message_id=msg.message_id, user_id=None,
-                        text=clean_text(msg.text), intent=None, reply=reply, status="error",
-                        received_at=now)
+                        channel=msg.channel,
+                        message_id=msg.message_id,
+                        user_id=None,
+                        text=clean_text(msg.text),
+                        intent=None,
+                        reply=reply,
+                        status="error",
+                        received_at=now,
+                    )
                     await uow.commit()
         except Exception:
             log.exception("could not record failed message %s", msg.message_id)

@@ -17,7 +17,7 @@ import fcntl
 import logging
 import os
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
 from zoneinfo import ZoneInfo
 
@@ -46,7 +46,7 @@ DIGEST_CATCH_UP = timedelta(hours=6)  # a digest missed by less than this is sen
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class PostgresLeader:
@@ -58,7 +58,9 @@ class PostgresLeader:
     async def acquire(self) -> bool:
         conn = await self.db.engine.connect()
         try:
-            got = (await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY})).scalar()
+            got = (
+                await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY})
+            ).scalar()
             await conn.commit()  # a session lock outlives the transaction; no idle transaction
         except Exception:
             await conn.close()
@@ -121,8 +123,13 @@ def leader_for(db: Database) -> PostgresLeader | FileLeader:
 class Scheduler:
     """Leads when it can; while leading, runs the APScheduler jobs derived from the database."""
 
-    def __init__(self, db: Database, settings: Settings, catalog: Catalog,
-                 on_queued: Callable[[], None] = lambda: None):
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        catalog: Catalog,
+        on_queued: Callable[[], None] = lambda: None,
+    ):
         self.db, self.settings, self.catalog, self.on_queued = db, settings, catalog, on_queued
         self.zone = ZoneInfo(settings.market.timezone)
         self.stopping = asyncio.Event()
@@ -148,12 +155,18 @@ class Scheduler:
 
     async def _lead(self, leader) -> None:
         log.info("this process runs the scheduler")
-        self.aps = AsyncIOScheduler(timezone=self.zone, job_defaults={
-            "coalesce": True, "max_instances": 1, "misfire_grace_time": None})
-        self.aps.add_job(self.sync, IntervalTrigger(seconds=SYNC_SECONDS), id="sync", next_run_time=utcnow())
+        self.aps = AsyncIOScheduler(
+            timezone=self.zone,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        self.aps.add_job(
+            self.sync, IntervalTrigger(seconds=SYNC_SECONDS), id="sync", next_run_time=utcnow()
+        )
         if self.settings.broadcast.digest_time:
             hour, minute = map(int, self.settings.broadcast.digest_time.split(":"))
-            self.aps.add_job(self.digest, CronTrigger(hour=hour, minute=minute, timezone=self.zone), id="digest")
+            self.aps.add_job(
+                self.digest, CronTrigger(hour=hour, minute=minute, timezone=self.zone), id="digest"
+            )
         self.aps.start()
         self.leading.set()
         try:
@@ -173,17 +186,28 @@ class Scheduler:
             due = dict((await uow.session.execute(q)).all())
         now = utcnow()
         for broadcast_id, send_at in due.items():
-            self.aps.add_job(self.fire, DateTrigger(run_date=max(send_at or now, now)), args=[broadcast_id],
-                             id=f"broadcast-{broadcast_id}", replace_existing=True)
+            self.aps.add_job(
+                self.fire,
+                DateTrigger(run_date=max(send_at or now, now)),
+                args=[broadcast_id],
+                id=f"broadcast-{broadcast_id}",
+                replace_existing=True,
+            )
         for job in self.aps.get_jobs():
             if job.id.startswith("broadcast-") and int(job.id.split("-")[1]) not in due:
                 job.remove()
 
     async def fire(self, broadcast_id: int) -> bool:
         """A scheduled broadcast becomes queued, once (the dispatcher sends it)."""
-        stmt = (update(Broadcast).where(Broadcast.id == broadcast_id, Broadcast.status == "scheduled",
-                                        Broadcast.send_at <= utcnow() + timedelta(seconds=1))
-                .values(status="queued"))
+        stmt = (
+            update(Broadcast)
+            .where(
+                Broadcast.id == broadcast_id,
+                Broadcast.status == "scheduled",
+                Broadcast.send_at <= utcnow() + timedelta(seconds=1),
+            )
+            .values(status="queued")
+        )
         async with self.db.uow() as uow:
             fired = (await uow.session.execute(stmt)).rowcount == 1
             await uow.commit()
@@ -208,8 +232,15 @@ class Scheduler:
         now = utcnow()
         day = now.astimezone(self.zone).date().isoformat()
         async with self.db.uow() as uow:
-            q = select(Subscription.product).where(Subscription.active.is_(True), Subscription.mode == "daily",
-                                                   Subscription.product.is_not(None)).distinct()
+            q = (
+                select(Subscription.product)
+                .where(
+                    Subscription.active.is_(True),
+                    Subscription.mode == "daily",
+                    Subscription.product.is_not(None),
+                )
+                .distinct()
+            )
             products = sorted((await uow.session.execute(q)).scalars())
         queued = 0
         for product in products:
@@ -222,17 +253,37 @@ class Scheduler:
         async with self.db.uow() as uow:
             by_lang = {}
             for lang in broadcast.LANGS:
-                ctx = Context(msg=None, user=None, parse=None, lang=lang, uow=uow, settings=self.settings,
-                              catalog=self.catalog, now=now)
+                ctx = Context(
+                    msg=None,
+                    user=None,
+                    parse=None,
+                    lang=lang,
+                    uow=uow,
+                    settings=self.settings,
+                    catalog=self.catalog,
+                    now=now,
+                )
                 lines = await prices.summary_lines(ctx, product)
                 if lines:
                     name = self.catalog.product_name(product, lang)
-                    head = texts.t("digest_header", lang, product=name, Product=name[:1].upper() + name[1:])
+                    head = texts.t(
+                        "digest_header", lang, product=name, Product=name[:1].upper() + name[1:]
+                    )
                     by_lang[lang] = _fit_digest(head, lines)
             if not by_lang:
                 return 0  # nothing to tell about this product today
-            stmt = insert_for(uow.session, Broadcast).values(kind="digest", key=key, status="queued", product=product, texts=by_lang,
-                                 created_at=now).on_conflict_do_nothing(index_elements=["key"])
+            stmt = (
+                insert_for(uow.session, Broadcast)
+                .values(
+                    kind="digest",
+                    key=key,
+                    status="queued",
+                    product=product,
+                    texts=by_lang,
+                    created_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["key"])
+            )
             made = (await uow.session.execute(stmt)).rowcount
             await uow.commit()
         return made

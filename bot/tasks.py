@@ -26,8 +26,16 @@ async def expire_orders(svc: Services, now: datetime) -> int:
         async with svc.db.uow() as uow:
             order = await uow.orders.get(order_id)
             farmer = await uow.users.get(order.farmer_id)
-            ctx = Context(msg=None, user=farmer, parse=Parse("", "expire", 1.0), lang="",
-                          uow=uow, settings=svc.settings, catalog=svc.catalog, now=now)
+            ctx = Context(
+                msg=None,
+                user=farmer,
+                parse=Parse("", "expire", 1.0),
+                lang="",
+                uow=uow,
+                settings=svc.settings,
+                catalog=svc.catalog,
+                now=now,
+            )
             ctx.lang = ctx.lang_of(farmer)
             await orders.expire(ctx, order)
             ids = await svc.outbound.queue(uow, ctx.notices, now)
@@ -79,5 +87,5 @@ async def sweeper(svc: Services):
         stop.set()
         try:
             await asyncio.wait_for(task, 30)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("sweeper did not stop in 30 s; cancelled")

@@ -20,11 +20,32 @@ from storage.models import Subscription
 ABOVE = ("above", "over", "more than", "higher", "exceed", "高于", "超过", "以上", "涨到", "大于")
 BELOW = ("below", "under", "less than", "lower", "drop", "低于", "跌到", "以下", "不到", "小于")
 DAILY = ("daily", "every day", "each day", "digest", "每天", "每日", "天天")
-LIST = ("my alerts", "my subscriptions", "list", "which alerts", "我的订阅", "我的提醒", "查看订阅", "订阅了什么")
+LIST = (
+    "my alerts",
+    "my subscriptions",
+    "list",
+    "which alerts",
+    "我的订阅",
+    "我的提醒",
+    "查看订阅",
+    "订阅了什么",
+)
 # Sent alone, these end every alert and broadcast (SMS carriers' STOP; 退订/TD in China).
 # Sent alone, these turn alerts back on after STOP (nothing else does: 'my alerts' only lists).
-RESUME = {"subscribe", "start", "unstop", "resume", "subscribe again", "start again", "订阅", "恢复", "恢复订阅",
-          "重新订阅", "开启", "开启提醒"}
+RESUME = {
+    "subscribe",
+    "start",
+    "unstop",
+    "resume",
+    "subscribe again",
+    "start again",
+    "订阅",
+    "恢复",
+    "恢复订阅",
+    "重新订阅",
+    "开启",
+    "开启提醒",
+}
 OPT_OUT = {"退订", "td", "stop", "unsubscribe", "stopall", "end", "quit", "取消订阅", "退订全部"}
 
 
@@ -66,15 +87,28 @@ async def subscribe(ctx: Context) -> list[Reply]:
     unit = ctx.parse.first("price_unit") or mass_unit(ctx, currency)
     if not direction:  # one plain subscription per product and place: daily replaces instant
         await ctx.uow.subscriptions.deactivate_plain(ctx.user.id, product, place)
-    await ctx.uow.subscriptions.add(Subscription(
-        user_id=ctx.user.id, product=product, location=place, direction=direction,
-        threshold=threshold if direction else None, currency=currency, unit=unit,
-        mode="daily" if daily else "instant", active=True, created_at=ctx.now))
+    await ctx.uow.subscriptions.add(
+        Subscription(
+            user_id=ctx.user.id,
+            product=product,
+            location=place,
+            direction=direction,
+            threshold=threshold if direction else None,
+            currency=currency,
+            unit=unit,
+            mode="daily" if daily else "instant",
+            active=True,
+            created_at=ctx.now,
+        )
+    )
     ctx.user.opted_out = False  # asking for alerts is consent again
     limit = ""
     if direction:
-        limit = ctx.text("threshold", direction=ctx.word(direction),
-                         price=units.unit_price(threshold, currency, unit, ctx.lang))
+        limit = ctx.text(
+            "threshold",
+            direction=ctx.word(direction),
+            price=units.unit_price(threshold, currency, unit, ctx.lang),
+        )
     elif daily and ctx.settings.broadcast.digest_time:
         limit = ctx.text("daily_at", time=ctx.settings.broadcast.digest_time)
     where = ctx.aside(ctx.place(place)) if place else ""
@@ -116,7 +150,9 @@ def _describe(ctx: Context, sub: Subscription) -> str:
     if sub.location:
         text += ctx.aside(ctx.place(sub.location))
     if sub.direction and sub.threshold is not None:
-        price = units.unit_price(sub.threshold, sub.currency or ctx.market.currency, sub.unit or "", ctx.lang)
+        price = units.unit_price(
+            sub.threshold, sub.currency or ctx.market.currency, sub.unit or "", ctx.lang
+        )
         text += ctx.text("threshold", direction=ctx.word(sub.direction), price=price)
     elif sub.mode == "daily":
         text += ctx.text("daily_at", time=ctx.settings.broadcast.digest_time)
@@ -134,7 +170,11 @@ async def unsubscribe(ctx: Context) -> list[Reply]:
         return ctx.say("opted_out")
     if not await ctx.uow.subscriptions.deactivate(ctx.user.id, product):
         if product and (listed := await my_alerts(ctx)):  # none for that product, but others exist
-            return [Reply(ctx.text("no_alert_for", product=ctx.product(product)) + " " + listed[0].text)]
+            return [
+                Reply(
+                    ctx.text("no_alert_for", product=ctx.product(product)) + " " + listed[0].text
+                )
+            ]
         return ctx.say("not_subscribed")
     await engine.skip_pending(ctx.uow, ctx.user.id, product)
     what = ctx.product(product) if product else ctx.text("all_alerts")

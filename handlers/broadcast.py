@@ -28,7 +28,9 @@ from storage.models import Broadcast, MarketPrice
 
 COMMAND = re.compile(
     r"^\s*(?:broadcast|bcast|brodcast|announce(?:ment)?|send (?:to )?(?:all|everyone)|mass sms|blast|"
-    r"群发|发布|通知所有人|通知大家|通知)\s*(?:to (?:all|subscribers|everyone))?\s*[:：,，]?\s*", re.I)
+    r"群发|发布|通知所有人|通知大家|通知)\s*(?:to (?:all|subscribers|everyone))?\s*[:：,，]?\s*",
+    re.I,
+)
 YES = {"yes", "y", "ok", "send", "send it", "是", "好", "发", "发送", "确认", "可以", "对"}
 NO = {"no", "n", "don't send", "dont send", "不", "不发", "否", "不要", "别发"}
 
@@ -43,13 +45,17 @@ async def broadcast(ctx: Context) -> list[Reply]:
     if ctx.user.role != "coordinator":
         return ctx.say("coordinators_only")
     product = ctx.parse.first("product")
-    price = money(ctx.parse.first("price")) or (money(loose_number(ctx)) if product else None)  # "apple 4.2 Wudu"
+    price = money(ctx.parse.first("price")) or (
+        money(loose_number(ctx)) if product else None
+    )  # "apple 4.2 Wudu"
     if len(set(ctx.parse.all("location"))) > 1:
         return ctx.say("broadcast_one_place")  # never publish for one market and drop the other
     if product and price is not None and not _reads_as_text(ctx):
         head, bc = await _publish_price(ctx, product, price)
     elif product and _only_product(ctx):
-        return ctx.say("broadcast_needs_price")  # "broadcast apple": a price is missing, not a text
+        return ctx.say(
+            "broadcast_needs_price"
+        )  # "broadcast apple": a price is missing, not a text
     else:
         text = announcement_text(ctx.parse.text)
         if not text:
@@ -61,12 +67,30 @@ async def broadcast(ctx: Context) -> list[Reply]:
     return await _preview(ctx, bc, head)
 
 
-PRICE_WORDS = {"broadcast", "bcast", "price", "prices", "today", "todays", "today's", "new", "market", "at", "per",
-               "is", "the", "of", "in", "for", "buying", "rate"}
+PRICE_WORDS = {
+    "broadcast",
+    "bcast",
+    "price",
+    "prices",
+    "today",
+    "todays",
+    "today's",
+    "new",
+    "market",
+    "at",
+    "per",
+    "is",
+    "the",
+    "of",
+    "in",
+    "for",
+    "buying",
+    "rate",
+}
 
 
 def _reads_as_text(ctx: Context) -> bool:
-    """"broadcast: apple harvest fair tomorrow at 9" is an announcement, not apples at ¥9: a
+    """ "broadcast: apple harvest fair tomorrow at 9" is an announcement, not apples at ¥9: a
     price without currency or unit among several other words."""
     if ctx.parse.first("currency") or ctx.parse.first("price_unit"):
         return False
@@ -75,34 +99,60 @@ def _reads_as_text(ctx: Context) -> bool:
 
 
 def _only_product(ctx: Context) -> bool:
-    """"broadcast apple" / "群发 苹果价格": a product and no price, which is no announcement."""
+    """ "broadcast apple" / "群发 苹果价格": a product and no price, which is no announcement."""
     rest = announcement_text(ctx.parse.text).lower()
     for ent in ctx.parse.entities:
         if ent["entity"] == "product":
-            rest = rest.replace(ctx.parse.text[ent["start"]:ent["end"]].lower(), " ")
-    return rest.strip(" .!?。！？,，") in ("", "price", "prices", "价格", "价", "收购价", "今日收购价")
+            rest = rest.replace(ctx.parse.text[ent["start"] : ent["end"]].lower(), " ")
+    return rest.strip(" .!?。！？,，") in (
+        "",
+        "price",
+        "prices",
+        "价格",
+        "价",
+        "收购价",
+        "今日收购价",
+    )
 
 
 async def _publish_price(ctx: Context, product: str, price: Decimal) -> tuple[str, Broadcast]:
     """Draft the price's broadcast; the market price itself is stored only on 'yes'."""
     place = ctx.parse.first("location")
-    cur = ctx.parse.first("currency") or place_currency(ctx, place) or ctx.market.currency  # Eldoret: KES
+    cur = (
+        ctx.parse.first("currency") or place_currency(ctx, place) or ctx.market.currency
+    )  # Eldoret: KES
     unit = ctx.parse.first("price_unit") or ctx.parse.first("unit") or mass_unit(ctx, cur)
-    head = ctx.text("price_to_publish", product=ctx.product(product), place=_where(ctx, place),
-                    price=units.unit_price(price, cur, unit, ctx.lang))
-    bc = engine.new_price(ctx.catalog, ctx.settings, product, place, price, cur, unit, ctx.now, ctx.user.id)
+    head = ctx.text(
+        "price_to_publish",
+        product=ctx.product(product),
+        place=_where(ctx, place),
+        price=units.unit_price(price, cur, unit, ctx.lang),
+    )
+    bc = engine.new_price(
+        ctx.catalog, ctx.settings, product, place, price, cur, unit, ctx.now, ctx.user.id
+    )
     return head, bc
 
 
 def _where(ctx: Context, place: str | None) -> str:
-    return ("，" if ctx.lang == "zh" else ", ") + (ctx.place(place) if place else ctx.text("all_markets"))
+    return ("，" if ctx.lang == "zh" else ", ") + (
+        ctx.place(place) if place else ctx.text("all_markets")
+    )
 
 
 async def _publish(ctx: Context, bc: Broadcast) -> None:
     """The broadcast's price becomes the market price that price answers show."""
-    await ctx.uow.prices.add(MarketPrice(
-        product=bc.product, location=bc.location, price=bc.price, currency=bc.currency, unit=bc.unit,
-        published_by=ctx.user.id, published_at=ctx.now))
+    await ctx.uow.prices.add(
+        MarketPrice(
+            product=bc.product,
+            location=bc.location,
+            price=bc.price,
+            currency=bc.currency,
+            unit=bc.unit,
+            published_by=ctx.user.id,
+            published_at=ctx.now,
+        )
+    )
 
 
 async def _preview(ctx: Context, bc: Broadcast, head: str) -> list[Reply]:
@@ -114,8 +164,13 @@ async def _preview(ctx: Context, bc: Broadcast, head: str) -> list[Reply]:
     ctx.slots.update(broadcast=bc.id, n=seen.audience)
     if not seen.audience:  # a price is worth publishing for price answers even with no one to tell
         return [Reply(head + "\n" + ctx.text("publish_no_audience"))]
-    ask = ctx.text("broadcast_preview", n=f"{seen.audience:,}", segments=seen.segments_text(), cost=seen.cost_text(),
-                   subscribers=_subscribers(ctx, seen.audience))
+    ask = ctx.text(
+        "broadcast_preview",
+        n=f"{seen.audience:,}",
+        segments=seen.segments_text(),
+        cost=seen.cost_text(),
+        subscribers=_subscribers(ctx, seen.audience),
+    )
     return [Reply(head + "\n" + ask)]
 
 
@@ -140,7 +195,7 @@ async def on_confirm(ctx: Context) -> list[Reply] | None:
 
 
 async def _new_price(ctx: Context) -> list[Reply] | None:
-    """"改成25" / "no, 4.5" while a price draft waits: the draft takes the new price and is
+    """ "改成25" / "no, 4.5" while a price draft waits: the draft takes the new price and is
     previewed again (nothing is published before yes)."""
     bc = await ctx.uow.session.get(Broadcast, ctx.slots["broadcast"])
     price = money(ctx.parse.first("price") or bare_number(ctx))
@@ -148,12 +203,25 @@ async def _new_price(ctx: Context) -> list[Reply] | None:
         return None
     await engine.cancel(ctx.uow, bc.id)
     ctx.done()
-    fresh = engine.new_price(ctx.catalog, ctx.settings, bc.product, bc.location, price, bc.currency, bc.unit,
-                             ctx.now, ctx.user.id)
+    fresh = engine.new_price(
+        ctx.catalog,
+        ctx.settings,
+        bc.product,
+        bc.location,
+        price,
+        bc.currency,
+        bc.unit,
+        ctx.now,
+        ctx.user.id,
+    )
     ctx.uow.session.add(fresh)
     await ctx.uow.session.flush()
-    head = ctx.text("price_to_publish", product=ctx.product(bc.product), place=_where(ctx, bc.location),
-                    price=units.unit_price(price, bc.currency, bc.unit, ctx.lang))
+    head = ctx.text(
+        "price_to_publish",
+        product=ctx.product(bc.product),
+        place=_where(ctx, bc.location),
+        price=units.unit_price(price, bc.currency, bc.unit, ctx.lang),
+    )
     return await _preview(ctx, fresh, head)
 
 
@@ -166,14 +234,27 @@ async def _send(ctx: Context) -> list[Reply]:
     published = ""
     if bc.kind == "price":
         await _publish(ctx, bc)
-        published = ctx.text("price_published", product=ctx.product(bc.product), place=_where(ctx, bc.location),
-                             price=units.unit_price(bc.price, bc.currency, bc.unit, ctx.lang)) + "\n"
+        published = (
+            ctx.text(
+                "price_published",
+                product=ctx.product(bc.product),
+                place=_where(ctx, bc.location),
+                price=units.unit_price(bc.price, bc.currency, bc.unit, ctx.lang),
+            )
+            + "\n"
+        )
     if not n:
         bc.status = "cancelled"
         return [Reply(published.strip())]
     await engine.queue(ctx.uow, bc)
-    return [Reply(published + ctx.text("broadcast_queued", ref=broadcast_id, n=f"{n:,}",
-                                       subscribers=_subscribers(ctx, n)))]
+    return [
+        Reply(
+            published
+            + ctx.text(
+                "broadcast_queued", ref=broadcast_id, n=f"{n:,}", subscribers=_subscribers(ctx, n)
+            )
+        )
+    ]
 
 
 async def drop(ctx: Context) -> None:

@@ -46,7 +46,9 @@ async def _next(ctx: Context, lead: list[str] | None = None) -> list[Reply]:
             lead.append(ctx.text("unknown_product_named", word=word))
         return _lead(lead, ctx.ask("buy.product", "ask_buy_product"))
     if amount(s.get("quantity")) is None:
-        return _lead(lead, ctx.ask("buy.quantity", "ask_buy_quantity", product=ctx.product(s["product"])))
+        return _lead(
+            lead, ctx.ask("buy.quantity", "ask_buy_quantity", product=ctx.product(s["product"]))
+        )
     if "unit" not in s:
         s["unit"] = await currency.default_unit(ctx)
     return _lead(lead, await _offer_self(ctx, exclude=()))
@@ -77,21 +79,44 @@ async def offers_for(ctx: Context, buyer: User, want: dict, exclude, place: str 
         return None
     lang = ctx.lang_of(buyer) if buyer.id != ctx.user.id else ctx.lang
     farmers = {i: await ctx.uow.users.row(i) for i in {x.farmer_id for x in listings}}
-    lines = [_offer_line(ctx, want, n, x, farmers[x.farmer_id], lang) for n, x in enumerate(listings, 1)]
-    name = ctx.product(want["product"], lang) if buyer.id == ctx.user.id else ctx.catalog.product_name(want["product"], lang)
-    text, shown = ctx.fit_list(buyer.channel, lambda kept: texts.t(
-        "offers", lang, product=name, Product=name[:1].upper() + name[1:], items="\n".join(kept)), lines)
-    slots = {**want, "offers": [[x.id, str(x.quantity_available)] for x in listings[:shown]],
-             "_ask": ["pick_number", {"n": str(shown)}]}
+    lines = [
+        _offer_line(ctx, want, n, x, farmers[x.farmer_id], lang) for n, x in enumerate(listings, 1)
+    ]
+    name = (
+        ctx.product(want["product"], lang)
+        if buyer.id == ctx.user.id
+        else ctx.catalog.product_name(want["product"], lang)
+    )
+    text, shown = ctx.fit_list(
+        buyer.channel,
+        lambda kept: texts.t(
+            "offers",
+            lang,
+            product=name,
+            Product=name[:1].upper() + name[1:],
+            items="\n".join(kept),
+        ),
+        lines,
+    )
+    slots = {
+        **want,
+        "offers": [[x.id, str(x.quantity_available)] for x in listings[:shown]],
+        "_ask": ["pick_number", {"n": str(shown)}],
+    }
     return text, slots
 
 
 def _offer_line(ctx: Context, want: dict, n: int, x, farmer: User, lang: str) -> str:
     need = units.convert(Decimal(want["quantity"]), want["unit"], x.unit)
     short = need is not None and x.quantity_available < need
-    return texts.t("offer_line_short" if short else "offer_line", lang, n=n,
-                   qty=units.qty(x.quantity_available, x.unit, lang),
-                   price=units.unit_price(x.price, x.currency, x.price_unit, lang), where=_where(ctx, x, farmer, lang))
+    return texts.t(
+        "offer_line_short" if short else "offer_line",
+        lang,
+        n=n,
+        qty=units.qty(x.quantity_available, x.unit, lang),
+        price=units.unit_price(x.price, x.currency, x.price_unit, lang),
+        where=_where(ctx, x, farmer, lang),
+    )
 
 
 def _where(ctx: Context, listing: Listing, farmer: User, lang: str) -> str:
@@ -105,8 +130,14 @@ async def rank(ctx: Context, buyer: User, want: dict, exclude, place: str | None
     the listing columns an offer shows (repos.CANDIDATES), not ORM objects."""
     need = Decimal(want["quantity"])
     found = await ctx.uow.listings.candidates(
-        want["product"], ctx.now, buyer.id, want["unit"], need, units.convert(need, want["unit"], "kg"),
-        k=ctx.market.max_offers + len(exclude))  # an excluded listing may take a place in its group
+        want["product"],
+        ctx.now,
+        buyer.id,
+        want["unit"],
+        need,
+        units.convert(need, want["unit"], "kg"),
+        k=ctx.market.max_offers + len(exclude),
+    )  # an excluded listing may take a place in its group
     candidates = [x for x in found if x.id not in exclude]
     key = offer_key(ctx, want, place, currency.user_currency(ctx, buyer, place))
     return sorted(candidates, key=key)[: ctx.market.max_offers]
@@ -122,7 +153,14 @@ def offer_key(ctx: Context, want: dict, place: str | None, money_of: str | None 
     def key(x: Listing):
         have = units.convert(need, want["unit"], x.unit)
         stock = 1 if have is None else (0 if x.quantity_available >= have else 2)
-        return (stock, x.currency != money_of, _distance(ctx, origin, x.location), x.currency, _comparable(ctx, x), x.id)
+        return (
+            stock,
+            x.currency != money_of,
+            _distance(ctx, origin, x.location),
+            x.currency,
+            _comparable(ctx, x),
+            x.id,
+        )
 
     return key
 
@@ -131,8 +169,13 @@ def _distance(ctx: Context, origin, location: str | None) -> float:
     target = ctx.catalog.places[location].coords if location in ctx.catalog.places else None
     if origin is None or target is None:
         return math.inf
-    (lat1, lon1), (lat2, lon2) = map(lambda p: (math.radians(p[0]), math.radians(p[1])), (origin, target))
-    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    (lat1, lon1), (lat2, lon2) = map(
+        lambda p: (math.radians(p[0]), math.radians(p[1])), (origin, target)
+    )
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
     return 6371 * 2 * math.asin(math.sqrt(h))
 
 
@@ -154,20 +197,30 @@ async def on_choice(ctx: Context) -> list[Reply] | None:
     need = units.convert(Decimal(ctx.slots["quantity"]), ctx.slots["unit"], listing.unit)
     if need is None:
         ctx.slots["listing"] = listing_id
-        return ctx.ask("buy.count", "ask_count_quantity", unit=units.unit_name(listing.unit, ctx.lang, 2),
-                       qty=ctx.qty(listing.quantity_available, listing.unit))
+        return ctx.ask(
+            "buy.count",
+            "ask_count_quantity",
+            unit=units.unit_name(listing.unit, ctx.lang, 2),
+            qty=ctx.qty(listing.quantity_available, listing.unit),
+        )
     if need > Decimal(shown):
         return _confirm_smaller(ctx, listing, Decimal(shown), number)
     return await place_order(ctx, listing, need)
 
 
 async def _new_amount(ctx: Context) -> list[Reply] | None:
-    """"actually 50kg" / "改成五十斤" while choosing: the offers again for the new amount."""
+    """ "actually 50kg" / "改成五十斤" while choosing: the offers again for the new amount."""
     same = ctx.parse.first("product") in (None, ctx.slots.get("product"))
-    if not (ctx.parse.first("quantity") and same and (only_details(ctx) or dialog.is_correction(ctx))):
+    if not (
+        ctx.parse.first("quantity") and same and (only_details(ctx) or dialog.is_correction(ctx))
+    ):
         return None
-    ctx.slots.update(quantity=ctx.parse.first("quantity"), unit=ctx.parse.first("unit") or ctx.slots["unit"])
-    lead = ctx.text("slot_changed", what=ctx.qty(Decimal(ctx.slots["quantity"]), ctx.slots["unit"]))
+    ctx.slots.update(
+        quantity=ctx.parse.first("quantity"), unit=ctx.parse.first("unit") or ctx.slots["unit"]
+    )
+    lead = ctx.text(
+        "slot_changed", what=ctx.qty(Decimal(ctx.slots["quantity"]), ctx.slots["unit"])
+    )
     return _lead([lead], await _offer_self(ctx, exclude=()))
 
 
@@ -176,8 +229,14 @@ def _confirm_smaller(ctx: Context, listing, have: Decimal, number: int) -> list[
     total = units.line_total(have, listing.unit, listing.price, listing.price_unit)
     ctx.slots["partial"] = [listing.id, str(have), number]
     want = ctx.qty(Decimal(ctx.slots["quantity"]), ctx.slots["unit"])
-    return ctx.ask("buy.smaller", "confirm_smaller", n=number, qty=ctx.qty(have, listing.unit), want=want,
-                   total=units.money(total, listing.currency) if total is not None else ctx.price(listing))
+    return ctx.ask(
+        "buy.smaller",
+        "confirm_smaller",
+        n=number,
+        qty=ctx.qty(have, listing.unit),
+        want=want,
+        total=units.money(total, listing.currency) if total is not None else ctx.price(listing),
+    )
 
 
 async def on_smaller(ctx: Context) -> list[Reply] | None:
@@ -213,19 +272,46 @@ async def place_order(ctx: Context, listing, quantity: Decimal) -> list[Reply]:
         reply = ctx.text("sold_out", qty=ctx.qty(quantity, listing.unit))
         return [Reply(reply + "\n" + (await _offer_self(ctx, exclude=()))[0].text)]
     timeout = timedelta(hours=ctx.market.order_accept_timeout_hours)
-    order = await ctx.uow.orders.add(Order(
-        id=await ctx.uow.refs.allocate("order"), listing_id=listing.id, buyer_id=ctx.user.id,
-        farmer_id=listing.farmer_id, product=listing.product, quantity=quantity, unit=listing.unit, price=listing.price,
-        currency=listing.currency, price_unit=listing.price_unit, status="pending",
-        created_at=ctx.now, expires_at=ctx.now + timeout))
+    order = await ctx.uow.orders.add(
+        Order(
+            id=await ctx.uow.refs.allocate("order"),
+            listing_id=listing.id,
+            buyer_id=ctx.user.id,
+            farmer_id=listing.farmer_id,
+            product=listing.product,
+            quantity=quantity,
+            unit=listing.unit,
+            price=listing.price,
+            currency=listing.currency,
+            price_unit=listing.price_unit,
+            status="pending",
+            created_at=ctx.now,
+            expires_at=ctx.now + timeout,
+        )
+    )
     farmer = await ctx.uow.users.row(listing.farmer_id)
-    ctx.tell(farmer, "order_request", ref=order.id, buyer=ctx.name_of(ctx.user), **order_values(ctx, order))
+    ctx.tell(
+        farmer,
+        "order_request",
+        ref=order.id,
+        buyer=ctx.name_of(ctx.user),
+        **order_values(ctx, order),
+    )
     asked_unit = ctx.slots.get("unit")
     ctx.done()
-    mine = {k: v(ctx.lang) for k, v in order_values(ctx, order).items()} | {"product": ctx.product(order.product)}
+    mine = {k: v(ctx.lang) for k, v in order_values(ctx, order).items()} | {
+        "product": ctx.product(order.product)
+    }
     if asked_unit and units.convert(quantity, listing.unit, asked_unit) is not None:
-        mine["qty"] = ctx.qty(units.convert(quantity, listing.unit, asked_unit), asked_unit)  # as the buyer said it
-    reply = ctx.text("order_created", ref=order.id, farmer=ctx.name_of(farmer, "unnamed_farmer")(ctx.lang), **mine)
+        mine["qty"] = ctx.qty(
+            units.convert(quantity, listing.unit, asked_unit), asked_unit
+        )  # as the buyer said it
+    reply = ctx.text(
+        "order_created",
+        ref=order.id,
+        farmer=ctx.name_of(farmer, "unnamed_farmer")(ctx.lang),
+        **mine,
+    )
     name = await contact.ask_name_once(ctx)
     return [Reply(f"{reply}\n{name}" if name else reply)]
 
@@ -236,23 +322,34 @@ def order_values(ctx: Context, order: Order) -> dict:
     return {
         "qty": lambda lang: units.qty(order.quantity, order.unit, lang),
         "product": lambda lang: ctx.catalog.product_name(order.product, lang),
-        "total": lambda lang: units.money(total, order.currency) if total is not None
-        else units.unit_price(order.price, order.currency, order.price_unit, lang),
+        "total": lambda lang: (
+            units.money(total, order.currency)
+            if total is not None
+            else units.unit_price(order.price, order.currency, order.price_unit, lang)
+        ),
     }
 
 
 async def on_standing(ctx: Context) -> list[Reply] | None:
-    """"Tell me when some is listed?" — yes saves a standing request."""
+    """ "Tell me when some is listed?" — yes saves a standing request."""
     if ctx.parse.intent == "deny":
         ctx.done()
         return ctx.say("ok")
     if ctx.parse.intent != "affirm":
         return None
     s = ctx.slots
-    await ctx.uow.requests.add(BuyRequest(
-        buyer_id=ctx.user.id, product=s["product"], quantity=amount(s.get("quantity")),
-        unit=s.get("unit"), location=s.get("location") or ctx.user.place, status="open",
-        created_at=ctx.now, expires_at=ctx.now + timedelta(days=ctx.market.listing_lifetime_days)))
+    await ctx.uow.requests.add(
+        BuyRequest(
+            buyer_id=ctx.user.id,
+            product=s["product"],
+            quantity=amount(s.get("quantity")),
+            unit=s.get("unit"),
+            location=s.get("location") or ctx.user.place,
+            status="open",
+            created_at=ctx.now,
+            expires_at=ctx.now + timedelta(days=ctx.market.listing_lifetime_days),
+        )
+    )
     ctx.done()
     return ctx.say("request_saved", product=ctx.product(s["product"]))
 
@@ -268,13 +365,27 @@ async def match_requests(ctx: Context, listing: Listing) -> list[str]:
             continue
         request.status, request.matched_listing_id = "matched", listing.id
         buyer = await ctx.uow.users.get(request.buyer_id)
-        want = {"product": listing.product, "quantity": str(request.quantity or listing.quantity_available),
-                "unit": request.unit or listing.unit}
+        want = {
+            "product": listing.product,
+            "quantity": str(request.quantity or listing.quantity_available),
+            "unit": request.unit or listing.unit,
+        }
         await offer_to(ctx, buyer, want, exclude=())
-        wanted = ctx.aside(ctx.qty(request.quantity, request.unit)) if request.quantity and request.unit else ""
+        wanted = (
+            ctx.aside(ctx.qty(request.quantity, request.unit))
+            if request.quantity and request.unit
+            else ""
+        )
         named = ctx.aside(buyer.name) if buyer.name else ""
-        lines.append(ctx.text("request_matched_farmer", ref=listing.id, want=wanted,
-                              product=ctx.product(listing.product), buyer=named))
+        lines.append(
+            ctx.text(
+                "request_matched_farmer",
+                ref=listing.id,
+                want=wanted,
+                product=ctx.product(listing.product),
+                buyer=named,
+            )
+        )
     return lines
 
 

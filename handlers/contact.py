@@ -23,30 +23,103 @@ NAME_STATE = "contact.name"
 OPEN = ("accepted", "delivered", "disputed")  # the trade is under way: the two may talk
 RELAY = re.compile(
     r"^\s*(?:message|msg|reply(?:\s+to)?|回复|留言)\s*(?:order\s*|订单\s*)?(?:no\.?\s*|#\s*)?"
-    r"(?P<ref>\d{1,9})(?!\d)\s*号?[\s:：,，.。、-]*(?P<text>.*)$", re.I | re.S)
+    r"(?P<ref>\d{1,9})(?!\d)\s*号?[\s:：,，.。、-]*(?P<text>.*)$",
+    re.I | re.S,
+)
 PHONE = re.compile(
     r"^\s*(?:(?:my\s+)?(?:phone|mobile|cell|tel|telephone|whatsapp)(?:\s*(?:number|no\.?|num|#))?"
     r"|my\s+(?:number|no\.?|contact)|(?:call|reach|sms|text)\s+me\s+(?:on|at)"
     r"|(?:我的|本人)?(?:电话号码|手机号码|联系电话|电话|手机号|手机))"
-    r"(?:\s+is|是|为)?\s*[:：=]?\s*(?P<number>\+?\d[\d\s().-]*)[\s.。!！]*$", re.I)
+    r"(?:\s+is|是|为)?\s*[:：=]?\s*(?P<number>\+?\d[\d\s().-]*)[\s.。!！]*$",
+    re.I,
+)
 # deployment currency → the region a number without +country code is read in
 REGION = {"CNY": "CN", "KES": "KE", "INR": "IN", "USD": "US"}
 EXAMPLE = {"CN": "13812345678", "KE": "0712345678", "IN": "9876543210", "US": "2025550123"}
 
-SKIP = {"skip", "skip it", "no", "nope", "nah", "no thanks", "no thank you", "not now", "later", "pass",
-        "none", "no name", "rather not", "next", "不", "不了", "不必", "略过"}
+SKIP = {
+    "skip",
+    "skip it",
+    "no",
+    "nope",
+    "nah",
+    "no thanks",
+    "no thank you",
+    "not now",
+    "later",
+    "pass",
+    "none",
+    "no name",
+    "rather not",
+    "next",
+    "不",
+    "不了",
+    "不必",
+    "略过",
+}
 ZH_SKIP = re.compile(r"跳过|不用|不要|不需要|不想|不告诉|再说|以后|下次|保密")
 # words people answer with that are not names: the NLU's list, less given names that are words
-NOT_NAMES = (COMMON_WORDS - {"peace", "may", "will", "hope", "joy", "faith"}) | set(UNIT_WORDS) | set(
-    CURRENCY_WORDS) | EN_NUMBER_WORDS | {
-    "skip", "pass", "nope", "nah", "yeah", "yep", "sawa", "asante", "habari", "jambo", "mambo", "poa",
-    "sasa", "namaste", "bye", "hmm", "lol", "wait", "test", "msg", "message", "reply", "phone", "number"}
-ZH_NOT_NAMES = {"谢谢", "你好", "您好", "好的", "收到", "知道了", "可以", "没有", "是的", "对的", "明白",
-                "再见", "哈哈", "农户", "买家", "名字", "多谢", "行了", "好了"}
+NOT_NAMES = (
+    (COMMON_WORDS - {"peace", "may", "will", "hope", "joy", "faith"})
+    | set(UNIT_WORDS)
+    | set(CURRENCY_WORDS)
+    | EN_NUMBER_WORDS
+    | {
+        "skip",
+        "pass",
+        "nope",
+        "nah",
+        "yeah",
+        "yep",
+        "sawa",
+        "asante",
+        "habari",
+        "jambo",
+        "mambo",
+        "poa",
+        "sasa",
+        "namaste",
+        "bye",
+        "hmm",
+        "lol",
+        "wait",
+        "test",
+        "msg",
+        "message",
+        "reply",
+        "phone",
+        "number",
+    }
+)
+ZH_NOT_NAMES = {
+    "谢谢",
+    "你好",
+    "您好",
+    "好的",
+    "收到",
+    "知道了",
+    "可以",
+    "没有",
+    "是的",
+    "对的",
+    "明白",
+    "再见",
+    "哈哈",
+    "农户",
+    "买家",
+    "名字",
+    "多谢",
+    "行了",
+    "好了",
+}
 # a bare Chinese answer with these is a sentence, not a name
-ZH_SENTENCE = re.compile(r"[吗呢么吧啊呀嗯哦哈了你您我谁哪怎什？?]|明天|今天|现在|这个|那个|一下|知道|没有")
+ZH_SENTENCE = re.compile(
+    r"[吗呢么吧啊呀嗯哦哈了你您我谁哪怎什？?]|明天|今天|现在|这个|那个|一下|知道|没有"
+)
 _LETTER = r"[^\W\d_\u3000-\u9fff\uff00-\uffef]"  # a letter of an alphabet: CJK are read by ZH_NAME
-LATIN_NAME = re.compile(rf"{_LETTER}(?:{_LETTER}|['.-])*(?:\s+{_LETTER}(?:{_LETTER}|['.-])*){{0,3}}")
+LATIN_NAME = re.compile(
+    rf"{_LETTER}(?:{_LETTER}|['.-])*(?:\s+{_LETTER}(?:{_LETTER}|['.-])*){{0,3}}"
+)
 ZH_NAME = re.compile(r"[\u4e00-\u9fff·]{2,6}")
 # "it's Ravi", "Ravi here", "Ravi this side": the name without the frame around it
 FRAME = re.compile(r"^(?:it'?s|its|this is)\s+|\s+(?:here|this side)$", re.I)
@@ -63,7 +136,11 @@ async def ask_name_once(ctx: Context) -> str | None:
     """
     from handlers.table import PASSIVE  # the table imports this module
 
-    if ctx.user.name or ctx.user.name_asked_at is not None or (ctx.state and ctx.state not in PASSIVE):
+    if (
+        ctx.user.name
+        or ctx.user.name_asked_at is not None
+        or (ctx.state and ctx.state not in PASSIVE)
+    ):
         return None
     ctx.user.name_asked_at = ctx.now
     before = {"state": ctx.state, "slots": ctx.slots} if ctx.state else None
@@ -77,7 +154,9 @@ async def ask_name_once(ctx: Context) -> str | None:
 async def on_name(ctx: Context) -> list[Reply] | None:
     """The answer to the name question; None when the message is not one (routed as usual)."""
     text = ctx.parse.text.strip().strip("!.。！~ ").lower()
-    if (text in SKIP or len(text) <= 6 and ZH_SKIP.search(text)) and not await _answers_an_order(ctx):
+    if (text in SKIP or (len(text) <= 6 and ZH_SKIP.search(text))) and not await _answers_an_order(
+        ctx
+    ):
         ctx.done()
         return ctx.say("name_skipped")
     name = _stated_name(ctx) or _bare_name(ctx)
@@ -85,9 +164,14 @@ async def on_name(ctx: Context) -> list[Reply] | None:
         ctx.done()
         ctx.parse.entities = [*ctx.parse.entities, {"entity": "name", "value": name}]
         return await profile.set_profile(ctx)
-    if ctx.parse.intent == "affirm" and not ctx.parse.entities and not await ctx.uow.orders.pending_for_farmer(
-            ctx.user.id):
-        return ctx.say("ask_name_again")  # "ok" / "yes": willing, but no name yet (the question stays)
+    if (
+        ctx.parse.intent == "affirm"
+        and not ctx.parse.entities
+        and not await ctx.uow.orders.pending_for_farmer(ctx.user.id)
+    ):
+        return ctx.say(
+            "ask_name_again"
+        )  # "ok" / "yes": willing, but no name yet (the question stays)
     return await _state_before(ctx)
 
 
@@ -109,7 +193,9 @@ async def _state_before(ctx: Context) -> list[Reply] | None:
 
 async def _answers_an_order(ctx: Context) -> bool:
     """A bare 'no' from a farmer with an order waiting answers the order, not the question."""
-    return ctx.parse.intent == "deny" and bool(await ctx.uow.orders.pending_for_farmer(ctx.user.id))
+    return ctx.parse.intent == "deny" and bool(
+        await ctx.uow.orders.pending_for_farmer(ctx.user.id)
+    )
 
 
 def _confident(ctx: Context) -> bool:
@@ -126,12 +212,16 @@ def _stated_name(ctx: Context) -> str | None:
 
 def _bare_name(ctx: Context) -> str | None:
     """A message that is only a name ('Li Wei', '王大伯'): no entity, no clear intent, no known word."""
-    if ctx.parse.entities or (_confident(ctx) and ctx.parse.intent not in ("out_of_scope", "set_profile")):
+    if ctx.parse.entities or (
+        _confident(ctx) and ctx.parse.intent not in ("out_of_scope", "set_profile")
+    ):
         return None
     text = FRAME.sub("", ctx.parse.text.strip().strip("!.。！~ ")).strip()
     if len(text) > MAX_NAME:
         return None
-    if LATIN_NAME.fullmatch(text) and not any(w.lower().strip("'.-") in NOT_NAMES for w in text.split()):
+    if LATIN_NAME.fullmatch(text) and not any(
+        w.lower().strip("'.-") in NOT_NAMES for w in text.split()
+    ):
         return text
     if ZH_NAME.fullmatch(text) and text not in ZH_NOT_NAMES and not ZH_SENTENCE.search(text):
         return text
@@ -221,14 +311,18 @@ async def relay_message(ctx: Context, ref: int, text: str) -> list[Reply]:
         return ctx.say(f"relay_wait_{mine}", ref=ref)
     if order.status not in OPEN:
         return ctx.say("relay_stopped", ref=ref, status=_status(order.status, ctx.lang))
-    other_id, theirs = (order.buyer_id, "buyer") if mine == "farmer" else (order.farmer_id, "farmer")
+    other_id, theirs = (
+        (order.buyer_id, "buyer") if mine == "farmer" else (order.farmer_id, "farmer")
+    )
     other = await ctx.uow.users.get(other_id)
     if not text:
         return ctx.say("relay_ask_text", ref=ref, who=_who(other, theirs, ctx.lang))
     return _forward(ctx, order, other, mine, theirs, text)
 
 
-def _forward(ctx: Context, order: Order, other: User, mine: str, theirs: str, text: str) -> list[Reply]:
+def _forward(
+    ctx: Context, order: Order, other: User, mine: str, theirs: str, text: str
+) -> list[Reply]:
     """The relayed message as an outbox row of kind relay, in the reader's language."""
     lang = ctx.lang_of(other)
     body = _relayed(ctx, order.id, mine, lang, text)

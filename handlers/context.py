@@ -88,7 +88,9 @@ class Context:
     def say(self, key: str, **values) -> list[Reply]:
         return [Reply(self.text(key, **values))]
 
-    def fit_list(self, channel: str, render: Callable[[list[str]], str], lines: list[str]) -> tuple[str, int]:
+    def fit_list(
+        self, channel: str, render: Callable[[list[str]], str], lines: list[str]
+    ) -> tuple[str, int]:
         """render(lines), dropping lines from the end until it fits one reply on the channel
         (an SMS list keeps its call to action); the text and how many lines it kept."""
         shown = len(lines)
@@ -142,7 +144,11 @@ class Context:
     def product(self, key: str, lang: str | None = None) -> str:
         """The product's name; in English the user's own word for it when they used a known one."""
         lang = lang or self.lang
-        return self.words.get(key, "") if lang != "zh" and self.words.get(key) else self.catalog.product_name(key, lang)
+        return (
+            self.words.get(key, "")
+            if lang != "zh" and self.words.get(key)
+            else self.catalog.product_name(key, lang)
+        )
 
     def place(self, key: str | None, lang: str | None = None) -> str:
         return self.catalog.place_name(key, lang or self.lang)
@@ -151,7 +157,9 @@ class Context:
         return units.qty(value, unit, lang or self.lang)
 
     def price(self, listing: Listing, lang: str | None = None) -> str:
-        return units.unit_price(listing.price, listing.currency, listing.price_unit, lang or self.lang)
+        return units.unit_price(
+            listing.price, listing.currency, listing.price_unit, lang or self.lang
+        )
 
     def word(self, key: str, lang: str | None = None) -> str:
         return texts.word(key, lang or self.lang)
@@ -165,7 +173,9 @@ class Context:
         """How the other side of order ref reaches this user: a shared phone, the SMS or
         WhatsApp number, or (WeChat, no phone shared) messages relayed through the bot."""
         address = user.address.removeprefix("whatsapp:")
-        phone = user.phone or (address if user.channel != "wechat" and address.startswith("+") else None)
+        phone = user.phone or (
+            address if user.channel != "wechat" and address.startswith("+") else None
+        )
         if phone:
             return lambda lang: phone
         return lambda lang: texts.t("contact_via_bot", lang, ref=ref)

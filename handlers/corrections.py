@@ -50,7 +50,9 @@ async def on_written(ctx: Context) -> list[Reply] | None:
 async def _written_listings(ctx: Context) -> list[Listing]:
     ids = ctx.slots.get("listings") or [ctx.slots.get("listing", 0)]
     found = [await ctx.uow.listings.get(i) for i in ids]
-    return [x for x in found if x is not None and x.status == "active" and x.farmer_id == ctx.user.id]
+    return [
+        x for x in found if x is not None and x.status == "active" and x.farmer_id == ctx.user.id
+    ]
 
 
 async def _names_other(ctx: Context, mine: list[Listing]) -> bool:
@@ -78,7 +80,9 @@ async def _correct(ctx: Context, listing: Listing, values: dict) -> list[Reply]:
     if amount(values.get("quantity")) is not None:
         before = ctx.qty(listing.quantity_total, listing.unit)
         if units.convert(Decimal(1), values.get("unit") or listing.unit, listing.unit) is None:
-            return ctx.say("wrong_unit", ref=listing.id, unit=units.unit_name(listing.unit, ctx.lang, 2))
+            return ctx.say(
+                "wrong_unit", ref=listing.id, unit=units.unit_name(listing.unit, ctx.lang, 2)
+            )
         _reset_total(listing, amount(values["quantity"]), values.get("unit"))
         if ctx.qty(listing.quantity_total, listing.unit) != before:
             changes.append(f"{before} → {ctx.qty(listing.quantity_total, listing.unit)}")
@@ -91,9 +95,14 @@ async def _correct(ctx: Context, listing: Listing, values: dict) -> list[Reply]:
         return ctx.say("nothing_changed", ref=listing.id)
     listing.updated_at = ctx.now
     written(ctx, listing)
-    return ctx.say("listing_corrected", ref=listing.id, changes="; ".join(changes),
-                   qty=ctx.qty(listing.quantity_available, listing.unit), product=ctx.product(listing.product),
-                   price=ctx.price(listing))
+    return ctx.say(
+        "listing_corrected",
+        ref=listing.id,
+        changes="; ".join(changes),
+        qty=ctx.qty(listing.quantity_available, listing.unit),
+        product=ctx.product(listing.product),
+        price=ctx.price(listing),
+    )
 
 
 def _reset_total(listing: Listing, quantity: Decimal, unit: str | None) -> None:

@@ -13,13 +13,34 @@ from storage.models import Listing
 # names its own currency (places.<key>.currency in config.yaml).
 PLACE_CURRENCY = {
     **dict.fromkeys(["nairobi", "nakuru", "eldoret", "kisumu", "meru", "mombasa"], "KES"),
-    **dict.fromkeys(["longnan", "wudu", "chengxian", "wenxian", "tanchang", "kangxian", "xihe", "lixian",
-                     "huixian", "liangdang", "tianshui", "lanzhou", "caoxian", "heze"], "CNY"),
+    **dict.fromkeys(
+        [
+            "longnan",
+            "wudu",
+            "chengxian",
+            "wenxian",
+            "tanchang",
+            "kangxian",
+            "xihe",
+            "lixian",
+            "huixian",
+            "liangdang",
+            "tianshui",
+            "lanzhou",
+            "caoxian",
+            "heze",
+        ],
+        "CNY",
+    ),
 }
 # Countries whose money is one the market knows; a number elsewhere tells nothing. The US
 # territories share +1 and the dollar; Canada and the Caribbean share +1 but not the dollar.
-REGION_CURRENCY = {"KE": "KES", "CN": "CNY", "IN": "INR",
-                   **dict.fromkeys(["US", "PR", "GU", "VI", "AS", "MP"], "USD")}
+REGION_CURRENCY = {
+    "KE": "KES",
+    "CN": "CNY",
+    "IN": "INR",
+    **dict.fromkeys(["US", "PR", "GU", "VI", "AS", "MP"], "USD"),
+}
 
 
 async def currency_for(ctx: Context, stated: str | None, listing: Listing | None = None) -> str:
@@ -30,13 +51,17 @@ async def currency_for(ctx: Context, stated: str | None, listing: Listing | None
         return written
     if listing is not None:
         return listing.currency
-    return (await ctx.uow.listings.latest_currency(ctx.user.id) or place_currency(ctx, ctx.user.place)
-            or phone_currency(ctx.user.channel, ctx.user.address) or ctx.market.currency)
+    return (
+        await ctx.uow.listings.latest_currency(ctx.user.id)
+        or place_currency(ctx, ctx.user.place)
+        or phone_currency(ctx.user.channel, ctx.user.address)
+        or ctx.market.currency
+    )
 
 
 def written_currency(parse: Parse) -> str | None:
     """A currency the message writes without a currency entity: a 块/毛 price is in yuan."""
-    spans = (parse.text[e["start"]:e["end"]] for e in parse.entities if e["entity"] == "price")
+    spans = (parse.text[e["start"] : e["end"]] for e in parse.entities if e["entity"] == "price")
     return "CNY" if any("块" in span or "毛" in span for span in spans) else None
 
 
@@ -59,8 +84,9 @@ def phone_currency(channel: str, address: str) -> str | None:
     except phonenumbers.NumberParseException:
         return None
     # an unassigned range still names its country code's main country (+1 → US)
-    region = phonenumbers.region_code_for_number(number) or \
-        phonenumbers.region_code_for_country_code(number.country_code)
+    region = phonenumbers.region_code_for_number(
+        number
+    ) or phonenumbers.region_code_for_country_code(number.country_code)
     return REGION_CURRENCY.get(region)
 
 
@@ -80,5 +106,8 @@ async def default_unit(ctx: Context, stated_currency: str | None = None) -> str:
 def user_currency(ctx: Context, user, place: str | None = None) -> str:
     """The money a user (not necessarily the sender) reckons in, without a query: their place's
     or their phone number's, else the deployment's."""
-    return (place_currency(ctx, place or user.place) or phone_currency(user.channel, user.address)
-            or ctx.market.currency)
+    return (
+        place_currency(ctx, place or user.place)
+        or phone_currency(user.channel, user.address)
+        or ctx.market.currency
+    )

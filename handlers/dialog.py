@@ -20,10 +20,14 @@ from handlers.slots import (
 
 # Strong action verbs: a message with one asks for that action itself. Weak ones ("I have",
 # "need", "要") are how people answer the bot's own questions, so they do not count here.
-SELL_VERB = re.compile(r"(?<![a-z])(?:sell|selling|sel|offering|for sale|nauza|kuuza|ninauza|uza)(?![a-z])"
-                       r"|卖(?![完光了掉出家])|出售|供应")
-BUY_VERB = re.compile(r"(?<![a-z])(?:buy|buying|purchase|purchasing|nunua|kununua|ninunue|nataka kununua|nipe)"
-                      r"(?![a-z])|买(?!家)|求购|收购|采购|订购")
+SELL_VERB = re.compile(
+    r"(?<![a-z])(?:sell|selling|sel|offering|for sale|nauza|kuuza|ninauza|uza)(?![a-z])"
+    r"|卖(?![完光了掉出家])|出售|供应"
+)
+BUY_VERB = re.compile(
+    r"(?<![a-z])(?:buy|buying|purchase|purchasing|nunua|kununua|ninunue|nataka kununua|nipe)"
+    r"(?![a-z])|买(?!家)|求购|收购|采购|订购"
+)
 # Asking whether the other side sells or buys is the other side's action, and toneless
 # pinyin "mai" is 买 (buy) or 卖 (sell): such messages are asked about, never guessed.
 CROSSED = re.compile(
@@ -32,10 +36,12 @@ CROSSED = re.compile(
     r"|(?<![a-z])(?:buy (?:my|our|from me|from us)|who (?:is )?(?:sells|selling|buys|buying|wants|needs)"
     r"|any(?:one|body)? (?:selling|buying|want|wants|need|needs|interested)|for sale\s*\?)"
     r"|(?<![a-z])mai(?![a-z0-9])"
-    r"|^有没有.{1,8}$|^有.{1,8}[吗嘛][?？]?$|(?<![a-z])(?:any|anyone has|who has)\b.*\bavailable|^\w+ available\??$")
+    r"|^有没有.{1,8}$|^有.{1,8}[吗嘛][?？]?$|(?<![a-z])(?:any|anyone has|who has)\b.*\bavailable|^\w+ available\??$"
+)
 CORRECTION = re.compile(
     r"^\W*(?:no+|nope|not|wrong|sorry|oops|actually|i mean|i meant|make it|change (?:it )?to|correction|rather)"
-    r"(?![a-z])|不对|不是|错了|说错|改成|改为|改一下|应该是|更正|其实")
+    r"(?![a-z])|不对|不是|错了|说错|改成|改为|改一下|应该是|更正|其实"
+)
 
 
 def action_verb(text: str) -> str | None:
@@ -100,8 +106,12 @@ def read_answer(ctx: Context, asked: str, allowed: tuple[str, ...]):
     """(values, lead lines) that answer the question; "restart" for another product's
     details; None when the message holds no answer. A number fills only its own slot."""
     flow = (ctx.state or "").split(".")[0]
-    if confident(ctx) and ctx.parse.intent not in (flow, "out_of_scope") and not only_details(ctx) \
-            or ctx.parse.first("ref"):
+    if (
+        (confident(ctx)
+        and ctx.parse.intent not in (flow, "out_of_scope")
+        and not only_details(ctx))
+        or ctx.parse.first("ref")
+    ):
         return None  # "honey price?", "apples sold out", "yes 1023": a request of its own
     values = {k: v for k, v in from_parse(ctx).items() if k in allowed}
     lead = []
@@ -114,7 +124,11 @@ def read_answer(ctx: Context, asked: str, allowed: tuple[str, ...]):
             values[asked] = bare
     old = ctx.slots.get("product")
     if values.get("product") and old and values["product"] != old and not is_correction(ctx):
-        return "restart" if {"quantity", "price"} & values.keys() else _product_changed(ctx, values, lead)
+        return (
+            "restart"
+            if {"quantity", "price"} & values.keys()
+            else _product_changed(ctx, values, lead)
+        )
     if asked == "product" and "product" not in values and not lead:
         return None
     if not values and not lead:
@@ -134,13 +148,19 @@ def _product_changed(ctx: Context, values: dict, lead: list[str]):
 
 
 def _changes(ctx: Context, values: dict) -> list[str]:
-    """"Got it: 100 kg." for a detail given earlier and now said differently."""
+    """ "Got it: 100 kg." for a detail given earlier and now said differently."""
     said = []
     if "quantity" in values and ctx.slots.get("quantity") not in (None, values["quantity"]):
-        said.append(ctx.qty(Decimal(values["quantity"]), values.get("unit") or ctx.slots.get("unit")
-                            or ctx.market.display_unit))
+        said.append(
+            ctx.qty(
+                Decimal(values["quantity"]),
+                values.get("unit") or ctx.slots.get("unit") or ctx.market.display_unit,
+            )
+        )
     if "price" in values and ctx.slots.get("price") not in (None, values["price"]):
-        said.append(units.money(Decimal(values["price"]), values.get("currency") or ctx.market.currency))
+        said.append(
+            units.money(Decimal(values["price"]), values.get("currency") or ctx.market.currency)
+        )
     return [ctx.text("slot_changed", what=", ".join(said))] if said else []
 
 
@@ -152,7 +172,9 @@ async def restart(ctx: Context, handler) -> list[Reply]:
     return [Reply(f"{note}\n{replies[0].text}"), *replies[1:]] if note and replies else replies
 
 
-async def answer(ctx: Context, flow: str, allowed: tuple[str, ...], start, go_on) -> list[Reply] | None:
+async def answer(
+    ctx: Context, flow: str, allowed: tuple[str, ...], start, go_on
+) -> list[Reply] | None:
     """An open sell/buy question's answer: fill what it says and go on (go_on(ctx, lead));
     None when it is no answer or a request of its own; another product starts over (start)."""
     if is_new_request(ctx, flow):

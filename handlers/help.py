@@ -24,11 +24,31 @@ def not_understood(ctx: Context) -> list[Reply]:
     return [Reply(t("not_understood", ctx.lang) + t("help", ctx.lang))]
 
 
-THANKS = {"thanks", "thank you", "thanx", "thx", "thnx", "tnx", "ty", "asante", "asante sana", "thanks a lot",
-          "many thanks", "ok thanks", "ok thank you", "谢谢", "谢谢你", "谢谢您", "多谢", "感谢", "谢了", "好的谢谢"}
+THANKS = {
+    "thanks",
+    "thank you",
+    "thanx",
+    "thx",
+    "thnx",
+    "tnx",
+    "ty",
+    "asante",
+    "asante sana",
+    "thanks a lot",
+    "many thanks",
+    "ok thanks",
+    "ok thank you",
+    "谢谢",
+    "谢谢你",
+    "谢谢您",
+    "多谢",
+    "感谢",
+    "谢了",
+    "好的谢谢",
+}
 
 
 def small_talk(ctx: Context) -> list[Reply] | None:
-    """"thanks" / "谢谢" get a short "you're welcome" (and any open question stays open)."""
+    """ "thanks" / "谢谢" get a short "you're welcome" (and any open question stays open)."""
     words = ctx.parse.text.strip().lower().strip("!.。！~ ")
     return ctx.say("welcome") if words in THANKS else None

@@ -13,8 +13,26 @@ from storage.repos import REF_OFFSET
 
 RELEASING = ("declined", "expired", "cancelled")
 # Words that answer an order; "ok", "好的", "thanks" right after an answer only acknowledge it.
-EXPLICIT = {"yes", "y", "yes please", "accept", "accepted", "no", "n", "decline", "reject", "是", "是的", "接受",
-            "同意", "不", "不要", "拒绝", "ndio", "hapana"}
+EXPLICIT = {
+    "yes",
+    "y",
+    "yes please",
+    "accept",
+    "accepted",
+    "no",
+    "n",
+    "decline",
+    "reject",
+    "是",
+    "是的",
+    "接受",
+    "同意",
+    "不",
+    "不要",
+    "拒绝",
+    "ndio",
+    "hapana",
+}
 
 
 async def affirm(ctx: Context) -> list[Reply]:
@@ -42,13 +60,21 @@ async def _answer(ctx: Context, accept: bool) -> list[Reply]:
 def _listed(ctx: Context, pending: list[Order]) -> str:
     """'102: 10 kg apple; 103: …' / '102号：苹果10斤；…' (five at most)."""
     return ("；" if ctx.lang == "zh" else "; ").join(
-        ctx.text("which_order_item", ref=o.id, qty=ctx.qty(o.quantity, o.unit), product=ctx.product(o.product))
-        for o in pending[:5])
+        ctx.text(
+            "which_order_item",
+            ref=o.id,
+            qty=ctx.qty(o.quantity, o.unit),
+            product=ctx.product(o.product),
+        )
+        for o in pending[:5]
+    )
 
 
 def _refs(ctx: Context, first: int) -> list[int]:
     """Every order number of "yes 122 135" / "是126和129", the first one first."""
-    found = [int(x) for x in re.findall(r"(?<!\d)\d{3,9}(?!\d)", ctx.parse.text) if int(x) > REF_OFFSET]
+    found = [
+        int(x) for x in re.findall(r"(?<!\d)\d{3,9}(?!\d)", ctx.parse.text) if int(x) > REF_OFFSET
+    ]
     return list(dict.fromkeys([first, *found]))
 
 
@@ -67,8 +93,12 @@ async def on_decided(ctx: Context) -> list[Reply] | None:
     """Right after answering an order, a bare "ok" / "好的" answers no other order: it is
     acknowledged, or the orders still waiting are named."""
     words = ctx.parse.text.strip().lower().strip("!.。！ ")
-    if ref_answer(ctx) is not None or ctx.parse.intent not in ("affirm", "deny") or ctx.parse.entities \
-            or words in EXPLICIT:
+    if (
+        ref_answer(ctx) is not None
+        or ctx.parse.intent not in ("affirm", "deny")
+        or ctx.parse.entities
+        or words in EXPLICIT
+    ):
         return None  # "yes" / "no" still answer the only order waiting (SPEC §2)
     pending = await ctx.uow.orders.pending_for_farmer(ctx.user.id)
     ctx.done()
@@ -92,7 +122,9 @@ async def decide(ctx: Context, ref: int, accept: bool) -> list[Reply]:
         raise DomainError("unknown_ref", ref=ref)
     if order.farmer_id != ctx.user.id:
         raise DomainError("not_your_order", ref=ref)
-    if not await ctx.uow.orders.transition(order, ("pending",), "accepted" if accept else "declined", ctx.now):
+    if not await ctx.uow.orders.transition(
+        order, ("pending",), "accepted" if accept else "declined", ctx.now
+    ):
         return ctx.say("order_not_pending", ref=ref, status=ctx.word(order.status))
     if ctx.state is None:
         ctx.state = "orders.decided"  # a bare "ok" next answers no other order
@@ -100,10 +132,21 @@ async def decide(ctx: Context, ref: int, accept: bool) -> list[Reply]:
     values = buy.order_values(ctx, order)
     mine = {k: v(ctx.lang) for k, v in values.items()}
     if accept:
-        ctx.tell(buyer, "order_accepted_buyer", ref=ref, name=ctx.name_of(ctx.user, "unnamed_farmer"),
-                 contact=ctx.contact_of(ctx.user, ref), **values)
-        return ctx.say("order_accepted_farmer", ref=ref, name=ctx.name_of(buyer)(ctx.lang),
-                       contact=ctx.contact_of(buyer, ref)(ctx.lang), **mine)
+        ctx.tell(
+            buyer,
+            "order_accepted_buyer",
+            ref=ref,
+            name=ctx.name_of(ctx.user, "unnamed_farmer"),
+            contact=ctx.contact_of(ctx.user, ref),
+            **values,
+        )
+        return ctx.say(
+            "order_accepted_farmer",
+            ref=ref,
+            name=ctx.name_of(buyer)(ctx.lang),
+            contact=ctx.contact_of(buyer, ref)(ctx.lang),
+            **mine,
+        )
     await ctx.uow.listings.release(order.listing_id, order.quantity, ctx.now)
     await tell_buyer_and_reoffer(ctx, order, buyer, "order_declined_buyer")
     return ctx.say("order_declined_farmer", ref=ref, qty=mine["qty"], listing=order.listing_id)
@@ -117,7 +160,9 @@ async def tell_buyer_and_reoffer(ctx: Context, order: Order, buyer, key: str) ->
     found = await buy.offers_for(ctx, buyer, want, exclude=(order.listing_id,))
     if found is None:  # nothing else on offer: the buyer may wait for the next listing
         more = texts.t("no_offers", lang, product=ctx.catalog.product_name(order.product, lang))
-        await ctx.uow.conversations.save(buyer.id, "buy.standing", {**want, "location": buyer.place}, ctx.now)
+        await ctx.uow.conversations.save(
+            buyer.id, "buy.standing", {**want, "location": buyer.place}, ctx.now
+        )
     else:
         more, slots = found
         await ctx.uow.conversations.save(buyer.id, "buy.choice", slots, ctx.now)
@@ -140,7 +185,9 @@ async def _cancel_by_product(ctx: Context) -> list[Reply]:
     product = ctx.parse.first("product")
     listings = await ctx.uow.listings.of_farmer(ctx.user.id, ctx.now, product) if product else []
     if len(listings) != 1:
-        return ctx.say("nothing_to_cancel") if not listings else sell.which(ctx, listings, "cancel")
+        return (
+            ctx.say("nothing_to_cancel") if not listings else sell.which(ctx, listings, "cancel")
+        )
     return await _remove_listing(ctx, listings[0])
 
 
@@ -149,8 +196,13 @@ async def _remove_listing(ctx: Context, listing) -> list[Reply]:
     for pending in await ctx.uow.orders.pending_for_listing(listing.id):
         await ctx.uow.orders.transition(pending, ("pending",), "cancelled", ctx.now)
         buyer = await ctx.uow.users.get(pending.buyer_id)
-        ctx.tell(buyer, "order_cancelled_other", ref=pending.id, who=lambda lang: ctx.word("farmer", lang),
-                 **buy.order_values(ctx, pending))
+        ctx.tell(
+            buyer,
+            "order_cancelled_other",
+            ref=pending.id,
+            who=lambda lang: ctx.word("farmer", lang),
+            **buy.order_values(ctx, pending),
+        )
     return ctx.say("listing_cancelled", ref=listing.id)
 
 
@@ -161,10 +213,17 @@ async def _cancel_order(ctx: Context, order: Order) -> list[Reply]:
     if not await ctx.uow.orders.transition(order, ("pending", "accepted"), "cancelled", ctx.now):
         return ctx.say("order_not_pending", ref=order.id, status=ctx.word(order.status))
     await ctx.uow.listings.release(order.listing_id, order.quantity, ctx.now)
-    other_id, who = (order.farmer_id, "buyer") if me == order.buyer_id else (order.buyer_id, "farmer")
+    other_id, who = (
+        (order.farmer_id, "buyer") if me == order.buyer_id else (order.buyer_id, "farmer")
+    )
     other = await ctx.uow.users.get(other_id)
-    ctx.tell(other, "order_cancelled_other", ref=order.id, who=lambda lang: ctx.word(who, lang),
-             **buy.order_values(ctx, order))
+    ctx.tell(
+        other,
+        "order_cancelled_other",
+        ref=order.id,
+        who=lambda lang: ctx.word(who, lang),
+        **buy.order_values(ctx, order),
+    )
     return ctx.say("order_cancelled", ref=order.id)
 
 
@@ -176,7 +235,9 @@ async def my_orders(ctx: Context) -> list[Reply]:
     for o in orders:
         values = {k: v(ctx.lang) for k, v in buy.order_values(ctx, o).items()}
         role = ctx.word("buying" if o.buyer_id == ctx.user.id else "selling")
-        lines.append(ctx.text("order_line", ref=o.id, role=role, status=ctx.word(o.status), **values))
+        lines.append(
+            ctx.text("order_line", ref=o.id, role=role, status=ctx.word(o.status), **values)
+        )
     return ctx.say("my_orders", items="\n".join(lines))
 
 
@@ -186,6 +247,13 @@ async def expire(ctx: Context, order: Order) -> None:
         return
     await ctx.uow.listings.release(order.listing_id, order.quantity, ctx.now)
     farmer = await ctx.uow.users.get(order.farmer_id)
-    ctx.tell(farmer, "order_expired_farmer", ref=order.id, listing=order.listing_id,
-             qty=buy.order_values(ctx, order)["qty"])
-    await tell_buyer_and_reoffer(ctx, order, await ctx.uow.users.get(order.buyer_id), "order_expired_buyer")
+    ctx.tell(
+        farmer,
+        "order_expired_farmer",
+        ref=order.id,
+        listing=order.listing_id,
+        qty=buy.order_values(ctx, order)["qty"],
+    )
+    await tell_buyer_and_reoffer(
+        ctx, order, await ctx.uow.users.get(order.buyer_id), "order_expired_buyer"
+    )

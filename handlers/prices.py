@@ -24,7 +24,9 @@ async def price_query(ctx: Context) -> list[Reply]:
     product = ctx.parse.first("product")
     if not product:
         word = unknown_word(ctx)  # "durian price?": say it is not known rather than ask again
-        return ctx.say("unknown_product_named", word=word) if word else ctx.say("ask_price_product")
+        return (
+            ctx.say("unknown_product_named", word=word) if word else ctx.say("ask_price_product")
+        )
     name = ctx.product(product)
     lines = [ctx.text("price_header", product=name, Product=name[:1].upper() + name[1:])]
     lines += await _market_lines(ctx, product, ctx.parse.first("location") or ctx.user.place)
@@ -44,14 +46,19 @@ async def summary_lines(ctx: Context, product: str, place: str | None = None) ->
 
 async def _market_lines(ctx: Context, product: str, place: str | None) -> list[str]:
     """The user's market when it has a price, otherwise every market (newest first, 3 at most)."""
-    rows = (place and await ctx.uow.prices.latest(product, place)) or await ctx.uow.prices.latest(product)
+    rows = (place and await ctx.uow.prices.latest(product, place)) or await ctx.uow.prices.latest(
+        product
+    )
     zone = ZoneInfo(ctx.market.timezone)
     lines = []
     for row in rows[:3]:
         per = mass_unit(ctx, row.currency)
         price = units.price_per(row.price, row.unit, per)
-        shown = units.unit_price(price, row.currency, per, ctx.lang) if price is not None \
+        shown = (
+            units.unit_price(price, row.currency, per, ctx.lang)
+            if price is not None
             else units.unit_price(row.price, row.currency, row.unit, ctx.lang)
+        )
         date = row.published_at.astimezone(zone)
         day = f"{date.month}月{date.day}日" if ctx.lang == "zh" else date.strftime("%d %b")
         key = "price_market" if row.location else "price_all_markets"
@@ -76,14 +83,25 @@ async def _asking_lines(ctx: Context, product: str) -> list[str]:
     """A line per (currency, unit) group of the week's asking prices, never averaged across
     them: the deployment's currency first, then the groups with most listings."""
     now = ctx.now
-    this_week = _groups(ctx, await ctx.uow.listings.asked_between(product, now - WEEK, now + JUST_AFTER))
-    last_week = _groups(ctx, await ctx.uow.listings.asked_between(product, now - 2 * WEEK, now - WEEK))
+    this_week = _groups(
+        ctx, await ctx.uow.listings.asked_between(product, now - WEEK, now + JUST_AFTER)
+    )
+    last_week = _groups(
+        ctx, await ctx.uow.listings.asked_between(product, now - 2 * WEEK, now - WEEK)
+    )
     currency, unit = ctx.market.currency, ctx.market.display_unit
-    order = sorted(this_week, key=lambda g: (g[0] != currency, -len(this_week[g]), g[1] != unit, g))
-    return [_asking_line(ctx, group, this_week[group], last_week.get(group)) for group in order[:MAX_GROUPS]]
+    order = sorted(
+        this_week, key=lambda g: (g[0] != currency, -len(this_week[g]), g[1] != unit, g)
+    )
+    return [
+        _asking_line(ctx, group, this_week[group], last_week.get(group))
+        for group in order[:MAX_GROUPS]
+    ]
 
 
-def _asking_line(ctx: Context, group: tuple[str, str], prices: list[Decimal], before: list[Decimal] | None) -> str:
+def _asking_line(
+    ctx: Context, group: tuple[str, str], prices: list[Decimal], before: list[Decimal] | None
+) -> str:
     """Range and median of one group's prices, with the change on the group's last week."""
     currency, unit = group
     median = statistics.median(prices)
@@ -94,5 +112,11 @@ def _asking_line(ctx: Context, group: tuple[str, str], prices: list[Decimal], be
     fmt = lambda value: units.unit_price(value, currency, unit, ctx.lang)  # noqa: E731
     if len(prices) == 1:
         return ctx.text("price_asking_one", price=fmt(median), change=change)
-    return ctx.text("price_asking", low=units.money(min(prices), currency), high=fmt(max(prices)),
-                    median=fmt(median), n=len(prices), change=change)
+    return ctx.text(
+        "price_asking",
+        low=units.money(min(prices), currency),
+        high=fmt(max(prices)),
+        median=fmt(median),
+        n=len(prices),
+        change=change,
+    )

@@ -9,12 +9,16 @@ from handlers.context import Context
 from handlers.messages import Reply
 
 MAX_NAME = 64
-SHOW = re.compile(r"^(?:show |see |view |check )?(?:my )?(?:profile|details|info|account|settings)\??$"
-                  r"|^(?:查看|看看)?(?:我的)?(?:资料|个人资料|个人信息|信息|账户|账号|设置)[?？]?$")
+SHOW = re.compile(
+    r"^(?:show |see |view |check )?(?:my )?(?:profile|details|info|account|settings)\??$"
+    r"|^(?:查看|看看)?(?:我的)?(?:资料|个人资料|个人信息|信息|账户|账号|设置)[?？]?$"
+)
 # "I am in X" / "我在X" naming a place the gazetteer does not know.
-PLACE_SAID = re.compile(r"^(?:i am|i'm|im|i live|we are|we're|we live)\s+(?:in|at|from|near)\s+([a-z][a-z .'-]{1,30})$"
-                        r"|^(?:located|based|staying) (?:in|at)\s+([a-z][a-z .'-]{1,30})$"
-                        r"|^我(?:在|住在|住|来自|家在)([\u4e00-\u9fff]{2,8})$")
+PLACE_SAID = re.compile(
+    r"^(?:i am|i'm|im|i live|we are|we're|we live)\s+(?:in|at|from|near)\s+([a-z][a-z .'-]{1,30})$"
+    r"|^(?:located|based|staying) (?:in|at)\s+([a-z][a-z .'-]{1,30})$"
+    r"|^我(?:在|住在|住|来自|家在)([\u4e00-\u9fff]{2,8})$"
+)
 
 
 async def set_profile(ctx: Context) -> list[Reply]:
@@ -39,13 +43,17 @@ async def show_profile(ctx: Context) -> list[Reply]:
     """Name, place, language and alerts, and how to change them."""
     unset = ctx.text("not_set")
     subs = await alerts.describe_all(ctx)
-    return ctx.say("profile", name=ctx.user.name or unset, place=ctx.place(ctx.user.place) or unset,
-                   language=ctx.word(ctx.user.language or ctx.default_lang),
-                   alerts=ctx.text("stopped_all") if ctx.user.opted_out else subs or ctx.text("none"))
+    return ctx.say(
+        "profile",
+        name=ctx.user.name or unset,
+        place=ctx.place(ctx.user.place) or unset,
+        language=ctx.word(ctx.user.language or ctx.default_lang),
+        alerts=ctx.text("stopped_all") if ctx.user.opted_out else subs or ctx.text("none"),
+    )
 
 
 def unknown_place(ctx: Context) -> list[Reply] | None:
-    """"我在北京": the place is said to be unknown, with the places that are known."""
+    """ "我在北京": the place is said to be unknown, with the places that are known."""
     if ctx.parse.first("location"):
         return None
     match = PLACE_SAID.match(ctx.parse.text.strip().lower().strip("!.。！ "))
@@ -53,7 +61,9 @@ def unknown_place(ctx: Context) -> list[Reply] | None:
         return None
     word = next(g for g in match.groups() if g).strip()
     known = [ctx.place(key) for key in _known_places(ctx)[:8]]
-    return ctx.say("unknown_place", word=word, places=("、" if ctx.lang == "zh" else ", ").join(known))
+    return ctx.say(
+        "unknown_place", word=word, places=("、" if ctx.lang == "zh" else ", ").join(known)
+    )
 
 
 def _known_places(ctx: Context) -> list[str]:

@@ -29,13 +29,34 @@ ELLIPSIS = {"GSM-7": "...", "UCS-2": "…"}  # "…" is not GSM-7 and would swit
 TRAILING = " \t\r\n\f\u3000,;:-，、；："  # dropped before the ellipsis: "50 kg,..." reads badly
 
 # Look-alikes Twilio's smart encoding replaces (a small subset of its map, the ones replies use).
-SMART_GSM = str.maketrans({
-    "‘": "'", "’": "'", "‚": "'", "‛": "'", "′": "'",
-    "“": '"', "”": '"', "„": '"', "‟": '"', "″": '"', "«": '"', "»": '"',
-    "‐": "-", "‑": "-", "‒": "-", "–": "-", "—": "-", "―": "-",
-    "\u00a0": " ", "\u2009": " ", "\u202f": " ", "\u200b": "", "\ufeff": "",
-    "…": "...",
-})
+SMART_GSM = str.maketrans(
+    {
+        "‘": "'",
+        "’": "'",
+        "‚": "'",
+        "‛": "'",
+        "′": "'",
+        "“": '"',
+        "”": '"',
+        "„": '"',
+        "‟": '"',
+        "″": '"',
+        "«": '"',
+        "»": '"',
+        "‐": "-",
+        "‑": "-",
+        "‒": "-",
+        "–": "-",
+        "—": "-",
+        "―": "-",
+        "\u00a0": " ",
+        "\u2009": " ",
+        "\u202f": " ",
+        "\u200b": "",
+        "\ufeff": "",
+        "…": "...",
+    }
+)
 
 
 def encoding(text: str) -> str:

@@ -23,11 +23,28 @@ from handlers.slots import (
 from storage.models import Listing
 from storage.repos import REF_OFFSET
 
-SOLD_OUT = ("sold out", "soldout", "none left", "nothing left", "all gone", "all sold", "finished", "卖完", "售罄",
-            "卖光", "没货", "没有了", "卖掉了", "全卖了", "都卖了")
+SOLD_OUT = (
+    "sold out",
+    "soldout",
+    "none left",
+    "nothing left",
+    "all gone",
+    "all sold",
+    "finished",
+    "卖完",
+    "售罄",
+    "卖光",
+    "没货",
+    "没有了",
+    "卖掉了",
+    "全卖了",
+    "都卖了",
+)
 # "sold 10kg" takes 10 kg off what is left; "100 more kg" / "又到了100斤" adds; anything else sets.
 SOLD_SOME = re.compile(r"(?<![a-z])sold(?!\s*out)(?![a-z])|(?<!不)卖了|卖掉|卖出")
-MORE = re.compile(r"(?<![a-z])(?:more|another|extra|additional|add)(?![a-z])|又|再来|多了|加了|新到")
+MORE = re.compile(
+    r"(?<![a-z])(?:more|another|extra|additional|add)(?![a-z])|又|再来|多了|加了|新到"
+)
 TRADE = ("product", "quantity", "unit", "price", "currency", "price_unit", "location")
 
 
@@ -71,15 +88,23 @@ async def _next(ctx: Context, lead: list[str] | None = None) -> list[Reply]:
             lead.append(ctx.text("unknown_product_named", word=word))
         return _ask(ctx, lead, "sell.product", "ask_sell_product")
     if amount(s.get("quantity")) is None:
-        return _ask(ctx, lead, "sell.quantity", "ask_sell_quantity", product=ctx.product(s["product"]))
+        return _ask(
+            ctx, lead, "sell.quantity", "ask_sell_quantity", product=ctx.product(s["product"])
+        )
     if "unit" not in s:  # "2 yuan per kg" then "about 70": 70 kg, the unit the user priced in
         s["unit"] = s.get("price_unit") or await currency.default_unit(ctx, s.get("currency"))
     if s.get("price_total") and money(s["price_total"]) is not None:
         s["price"] = str(unit_price_of_total(money(s.pop("price_total")), amount(s["quantity"])))
         s.setdefault("price_unit", s["unit"])
     if money(s.get("price")) is None:
-        return _ask(ctx, lead, "sell.price", "ask_sell_price", unit=units.unit_name(s["unit"], ctx.lang),
-                    product=ctx.product(s["product"]))
+        return _ask(
+            ctx,
+            lead,
+            "sell.price",
+            "ask_sell_price",
+            unit=units.unit_name(s["unit"], ctx.lang),
+            product=ctx.product(s["product"]),
+        )
     return await _list(ctx, lead)
 
 
@@ -93,8 +118,14 @@ async def _list(ctx: Context, lead: list[str]) -> list[Reply]:
     listing = await _create(ctx)
     matched = await buy.match_requests(ctx, listing)
     place = ctx.then(ctx.place(listing.location)) if listing.location else ""
-    created = ctx.text("listing_created", ref=listing.id, qty=ctx.qty(listing.quantity_total, listing.unit),
-                       product=ctx.product(listing.product), price=ctx.price(listing), place=place)
+    created = ctx.text(
+        "listing_created",
+        ref=listing.id,
+        qty=ctx.qty(listing.quantity_total, listing.unit),
+        product=ctx.product(listing.product),
+        price=ctx.price(listing),
+        place=place,
+    )
     lines = [*lead, created, *matched]
     made = [*ctx.slots.get("_made", []), listing.id]
     if queue:  # the next product of the same message
@@ -119,11 +150,19 @@ async def _create(ctx: Context) -> Listing:
         ctx.user.place = s["location"]
     quantity = amount(s["quantity"])
     listing = Listing(
-        id=await ctx.uow.refs.allocate("listing"), farmer_id=ctx.user.id, product=s["product"],
-        quantity_total=quantity, quantity_available=quantity, unit=s["unit"],
-        price=money(s["price"]), currency=await currency.currency_for(ctx, s.get("currency")),
-        price_unit=s.get("price_unit") or s["unit"], location=s.get("location") or ctx.user.place,
-        status="active", created_at=now, updated_at=now,
+        id=await ctx.uow.refs.allocate("listing"),
+        farmer_id=ctx.user.id,
+        product=s["product"],
+        quantity_total=quantity,
+        quantity_available=quantity,
+        unit=s["unit"],
+        price=money(s["price"]),
+        currency=await currency.currency_for(ctx, s.get("currency")),
+        price_unit=s.get("price_unit") or s["unit"],
+        location=s.get("location") or ctx.user.place,
+        status="active",
+        created_at=now,
+        updated_at=now,
         expires_at=now + timedelta(days=ctx.market.listing_lifetime_days),
     )
     return await ctx.uow.listings.add(listing)
@@ -131,7 +170,10 @@ async def _create(ctx: Context) -> Listing:
 
 def which(ctx: Context, listings: list[Listing], action: str = "change") -> list[Reply]:
     """Several listings could be meant: name them and how to say which."""
-    items_ = ", ".join(f"{x.id} {ctx.qty(x.quantity_available, x.unit)} {ctx.product(x.product)}" for x in listings[:5])
+    items_ = ", ".join(
+        f"{x.id} {ctx.qty(x.quantity_available, x.unit)} {ctx.product(x.product)}"
+        for x in listings[:5]
+    )
     key = "which_listing_ref" if action == "change" else "which_listing_cancel"
     return ctx.say(key, items=items_, ref=listings[-1].id)
 
@@ -169,23 +211,38 @@ async def apply_update(ctx: Context, listing: Listing) -> list[Reply]:
         if problem:
             return problem
     if price is not None:
-        await set_price(ctx, listing, price, {k: ctx.parse.first(k) for k in ("currency", "price_unit")})
+        await set_price(
+            ctx, listing, price, {k: ctx.parse.first(k) for k in ("currency", "price_unit")}
+        )
     listing.updated_at = ctx.now
     written(ctx, listing)
-    return ctx.say("listing_updated", ref=listing.id, product=ctx.product(listing.product),
-                   qty=ctx.qty(listing.quantity_available, listing.unit), price=ctx.price(listing))
+    return ctx.say(
+        "listing_updated",
+        ref=listing.id,
+        product=ctx.product(listing.product),
+        qty=ctx.qty(listing.quantity_available, listing.unit),
+        price=ctx.price(listing),
+    )
 
 
-def _change_quantity(ctx: Context, listing: Listing, quantity: Decimal, unit: str | None) -> list[Reply] | None:
+def _change_quantity(
+    ctx: Context, listing: Listing, quantity: Decimal, unit: str | None
+) -> list[Reply] | None:
     """Set what is left, or take off what was sold, or add what came in; a reply if it can't."""
     text = ctx.parse.text.lower()
     mode = "sub" if SOLD_SOME.search(text) else "add" if MORE.search(text) else "set"
     converted = units.convert(quantity, unit or listing.unit, listing.unit)
     if converted is None:  # 300 kg left of a listing sold by the bag: its price is per bag
-        return ctx.say("wrong_unit", ref=listing.id, unit=units.unit_name(listing.unit, ctx.lang, 2))
+        return ctx.say(
+            "wrong_unit", ref=listing.id, unit=units.unit_name(listing.unit, ctx.lang, 2)
+        )
     if mode == "sub":
         if converted > listing.quantity_available:
-            return ctx.say("not_that_much", ref=listing.id, qty=ctx.qty(listing.quantity_available, listing.unit))
+            return ctx.say(
+                "not_that_much",
+                ref=listing.id,
+                qty=ctx.qty(listing.quantity_available, listing.unit),
+            )
         listing.quantity_available -= converted
     elif mode == "add":
         listing.quantity_available += converted
@@ -211,12 +268,15 @@ async def _listing_to_add_to(ctx: Context) -> Listing | list[Reply] | None:
     return listings[-1] if len(listings) == 1 else await _listing_to_update(ctx)
 
 
-LEADING_REF = re.compile(r"^\s*(?:#|no\.?\s*|listing\s*)?(\d{3,9})\s*号?\s*(?=now\b|is\b|at\b|only\b|left\b|sold\b|"
-                         r"price\b|还剩|剩|改成|改为|现在|卖了|卖完|价格|:|：)", re.I)
+LEADING_REF = re.compile(
+    r"^\s*(?:#|no\.?\s*|listing\s*)?(\d{3,9})\s*号?\s*(?=now\b|is\b|at\b|only\b|left\b|sold\b|"
+    r"price\b|还剩|剩|改成|改为|现在|卖了|卖完|价格|:|：)",
+    re.I,
+)
 
 
 async def leading_listing(ctx: Context) -> Listing | None:
-    """"143 now 100 per kg" / "153还剩10斤": a message opening with one of the farmer's listing
+    """ "143 now 100 per kg" / "153还剩10斤": a message opening with one of the farmer's listing
     numbers is about that listing, and the number is no price or amount (its entities go)."""
     match = LEADING_REF.match(ctx.parse.text)
     if not match or int(match.group(1)) <= REF_OFFSET:
@@ -242,8 +302,11 @@ async def _listing_to_update(ctx: Context) -> Listing | list[Reply]:
         return ctx.say("no_listings")
     if len(listings) > 1 and not product:
         items_ = ", ".join(f"{x.id} {ctx.product(x.product)}" for x in listings[:5])
-        example = f"{ctx.product(listings[0].product)} 20 kg" if ctx.lang != "zh" else \
-            f"{ctx.product(listings[0].product)}还剩20斤"
+        example = (
+            f"{ctx.product(listings[0].product)} 20 kg"
+            if ctx.lang != "zh"
+            else f"{ctx.product(listings[0].product)}还剩20斤"
+        )
         return ctx.say("which_listing", items=items_, example=example)
     if len(listings) > 1:  # two listings of the product: never guess which one changed
         return which(ctx, listings)
@@ -264,8 +327,16 @@ async def my_listings(ctx: Context) -> list[Reply]:
     if not listings:
         return ctx.say("no_listings")
     shown = listings[-5:]  # the newest five; the rest are counted
-    lines = [ctx.text("listing_line", ref=x.id, product=ctx.product(x.product), price=ctx.price(x),
-                      qty=ctx.qty(x.quantity_available, x.unit)) for x in shown]
+    lines = [
+        ctx.text(
+            "listing_line",
+            ref=x.id,
+            product=ctx.product(x.product),
+            price=ctx.price(x),
+            qty=ctx.qty(x.quantity_available, x.unit),
+        )
+        for x in shown
+    ]
     if len(listings) > len(shown):
         lines.append(ctx.text("more_listings", n=len(listings) - len(shown)))
     return ctx.say("my_listings", items="\n".join(lines), ref=shown[0].id)

@@ -58,19 +58,24 @@ def bad_numbers(ctx: Context) -> dict[str, str]:
     for ent in ctx.parse.entities:
         if ent["entity"] not in ("quantity", "price"):
             continue
-        window = text[max(0, ent["start"] - 4):ent["end"] + 4]
+        window = text[max(0, ent["start"] - 4) : ent["end"] + 4]
         if _EXPONENT.search(window):
             bad[ent["entity"]] = "bad_exponent"
-        elif _NEGATIVE.search(text[:ent["start"]]):
+        elif _NEGATIVE.search(text[: ent["start"]]):
             bad[ent["entity"]] = "bad_negative"
-        elif amount(ent["value"], MONEY_PLACES if ent["entity"] == "price" else QTY_PLACES) is None:
+        elif (
+            amount(ent["value"], MONEY_PLACES if ent["entity"] == "price" else QTY_PLACES) is None
+        ):
             bad[ent["entity"]] = "bad_size"
     return bad
 
 
-_FILLER = re.compile(r"(?<![a-z])(?:about|around|approx\.?|roughly|only|just|maybe|like|i have|have|i need|need|"
-                     r"i want|want|it'?s|is|ok|okay|yes|no|oops|actually|sorry|i meant|meant|i mean|make it|say|should be)(?![a-z])|"
-                     r"大概|大约|差不多|左右|就|是|有|要|吧|啊|呀|不对|改成|只", re.I)
+_FILLER = re.compile(
+    r"(?<![a-z])(?:about|around|approx\.?|roughly|only|just|maybe|like|i have|have|i need|need|"
+    r"i want|want|it'?s|is|ok|okay|yes|no|oops|actually|sorry|i meant|meant|i mean|make it|say|should be)(?![a-z])|"
+    r"大概|大约|差不多|左右|就|是|有|要|吧|啊|呀|不对|改成|只",
+    re.I,
+)
 
 
 def bare_number(ctx: Context) -> str | None:
@@ -80,8 +85,10 @@ def bare_number(ctx: Context) -> str | None:
     return str(value) if value is not None and value > 0 else None
 
 
-_TOTAL = re.compile(r"(?<![a-z])(?:total|in all|altogether|for all|for everything|for the lot|all for|the lot|"
-                    r"lump ?sum)(?![a-z])|总共|一共|总价|合计|全部|共计|总计")
+_TOTAL = re.compile(
+    r"(?<![a-z])(?:total|in all|altogether|for all|for everything|for the lot|all for|the lot|"
+    r"lump ?sum)(?![a-z])|总共|一共|总价|合计|全部|共计|总计"
+)
 
 
 def total_price(ctx: Context) -> bool:
@@ -90,7 +97,7 @@ def total_price(ctx: Context) -> bool:
     if price is None:
         return False
     text = ctx.parse.text.lower()
-    near = text[max(0, price["start"] - 12):price["end"] + 14]
+    near = text[max(0, price["start"] - 12) : price["end"] + 14]
     return bool(_TOTAL.search(near)) and not ctx.parse.first("price_unit")
 
 
@@ -99,14 +106,36 @@ def unit_price_of_total(total: Decimal, quantity: Decimal) -> Decimal:
     return (total / quantity).quantize(Decimal("0.01"), ROUND_HALF_UP)
 
 
-_ORDINALS = {"one": 1, "first": 1, "1st": 1, "two": 2, "second": 2, "2nd": 2, "three": 3, "third": 3,
-             "3rd": 3, "four": 4, "fourth": 4, "4th": 4, "five": 5, "fifth": 5, "5th": 5,
-             "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
+_ORDINALS = {
+    "one": 1,
+    "first": 1,
+    "1st": 1,
+    "two": 2,
+    "second": 2,
+    "2nd": 2,
+    "three": 3,
+    "third": 3,
+    "3rd": 3,
+    "four": 4,
+    "fourth": 4,
+    "4th": 4,
+    "five": 5,
+    "fifth": 5,
+    "5th": 5,
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+}
 _CHOICE = re.compile(
     r"^(?:the\s+|i'?ll\s+take\s+(?:the\s+)?|take\s+(?:the\s+)?|i\s+want\s+(?:the\s+)?|pick\s+|choose\s+|"
     r"number\s*|no\.?\s*|nr\.?\s*|option\s*|offer\s*|#|要|选|第)?\s*"
     r"(\d{1,2}|one|two|three|four|five|first|second|third|fourth|fifth|1st|2nd|3rd|4th|5th|[一二两三四五])"
-    r"\s*(?:st|nd|rd|th)?\s*(?:one|offer|option|个|号|家|条|吧)?\s*(?:please|pls|plz)?$", re.I)
+    r"\s*(?:st|nd|rd|th)?\s*(?:one|offer|option|个|号|家|条|吧)?\s*(?:please|pls|plz)?$",
+    re.I,
+)
 
 
 def choice_number(text: str) -> int | None:
@@ -118,7 +147,9 @@ def choice_number(text: str) -> int | None:
     return int(word) if word.isdigit() else _ORDINALS.get(word)
 
 
-_SEPARATOR = re.compile(r"(?<!\d)[,;，；、](?!\d)|(?<![a-z])(?:and|plus|also|n)(?![a-z])|&|和|还有|以及|另外|再加")
+_SEPARATOR = re.compile(
+    r"(?<!\d)[,;，；、](?!\d)|(?<![a-z])(?:and|plus|also|n)(?![a-z])|&|和|还有|以及|另外|再加"
+)
 
 
 def items(ctx: Context) -> list[dict]:
@@ -171,7 +202,7 @@ def without_entities(ctx: Context) -> str:
     """The message's text with every entity span blanked out."""
     text = list(ctx.parse.text)
     for ent in ctx.parse.entities:
-        text[ent["start"]:ent["end"]] = " " * (ent["end"] - ent["start"])
+        text[ent["start"] : ent["end"]] = " " * (ent["end"] - ent["start"])
     return "".join(text)
 
 
@@ -181,14 +212,12 @@ def loose_number(ctx: Context) -> str | None:
     return found[0] if len(found) == 1 and amount(found[0], MONEY_PLACES) else None
 
 
-_STOP = frozenset("""sell selling sale sel buy buying want need have has got i we my our to the a an of at for
-    per each some please pls plz kg kgs kilo kilos jin ton tons g bag bags sack sacks box boxes crate crates
-    piece pieces pcs yuan kuai rmb ksh kes bob rs inr usd shillings rupees dollars fresh good new is are it
-    this these that those and or with in from now only about around total all price cost how much many
-    hi hello ok yes no sorry actually mean i'm im am dont don't wanna gonna like would more another
-    extra additional add left sold out oops meant what which whats what's how today current market rate rates tell me give
-    show send check know latest cheap""".split())
-_ZH_STOP = re.compile(r"[卖买我有要想的了出售收购求一些点斤公斤千克吨块元钱毛每个只袋箱筐包克升多少价格便宜新鲜好还剩共总零〇二两三四五六七八九十百千万]")
+_STOP = frozenset(
+    ["sell", "selling", "sale", "sel", "buy", "buying", "want", "need", "have", "has", "got", "i", "we", "my", "our", "to", "the", "a", "an", "of", "at", "for", "per", "each", "some", "please", "pls", "plz", "kg", "kgs", "kilo", "kilos", "jin", "ton", "tons", "g", "bag", "bags", "sack", "sacks", "box", "boxes", "crate", "crates", "piece", "pieces", "pcs", "yuan", "kuai", "rmb", "ksh", "kes", "bob", "rs", "inr", "usd", "shillings", "rupees", "dollars", "fresh", "good", "new", "is", "are", "it", "this", "these", "that", "those", "and", "or", "with", "in", "from", "now", "only", "about", "around", "total", "all", "price", "cost", "how", "much", "many", "hi", "hello", "ok", "yes", "no", "sorry", "actually", "mean", "i'm", "im", "am", "dont", "don't", "wanna", "gonna", "like", "would", "more", "another", "extra", "additional", "add", "left", "sold", "out", "oops", "meant", "what", "which", "whats", "what's", "how", "today", "current", "market", "rate", "rates", "tell", "me", "give", "show", "send", "check", "know", "latest", "cheap"]
+)
+_ZH_STOP = re.compile(
+    r"[卖买我有要想的了出售收购求一些点斤公斤千克吨块元钱毛每个只袋箱筐包克升多少价格便宜新鲜好还剩共总零〇二两三四五六七八九十百千万]"
+)
 
 
 def unknown_word(ctx: Context) -> str | None:
@@ -201,7 +230,9 @@ def unknown_word(ctx: Context) -> str | None:
     return None
 
 
-_GLUE = re.compile(r"(?<![a-z])(?:at|per|for|each|a|an|of|the|and|is|it's|its|kg|please|pls)(?![a-z])|[每一的个]|[\s\W\d_]+")
+_GLUE = re.compile(
+    r"(?<![a-z])(?:at|per|for|each|a|an|of|the|and|is|it's|its|kg|please|pls)(?![a-z])|[每一的个]|[\s\W\d_]+"
+)
 
 
 def only_details(ctx: Context) -> bool:
@@ -215,7 +246,7 @@ def product_words(ctx: Context) -> dict[str, str]:
     words = {}
     for ent in ctx.parse.entities:
         product = ctx.catalog.products.get(ent["value"]) if ent["entity"] == "product" else None
-        said = fold(ctx.parse.text[ent["start"]:ent["end"]]).strip()
+        said = fold(ctx.parse.text[ent["start"] : ent["end"]]).strip()
         if product and said in product.en[1:]:
             words[ent["value"]] = said
     return words
@@ -226,8 +257,13 @@ def written_in_pinyin(ctx: Context) -> bool:
     A typo of an English name ("aples") starts like that name; pinyin does not."""
     for ent in ctx.parse.entities:
         product = ctx.catalog.products.get(ent["value"]) if ent["entity"] == "product" else None
-        said = fold(ctx.parse.text[ent["start"]:ent["end"]]).strip()
-        if product and said.isascii() and said.isalpha() and product.zh and \
-                not any(said[:2] == name[:2] for name in product.en):
+        said = fold(ctx.parse.text[ent["start"] : ent["end"]]).strip()
+        if (
+            product
+            and said.isascii()
+            and said.isalpha()
+            and product.zh
+            and not any(said[:2] == name[:2] for name in product.en)
+        ):
             return True
     return False

@@ -49,8 +49,9 @@ async def on_clarify(ctx: Context) -> list[Reply] | None:
         return None
     original = ctx.slots
     ctx.done()
-    ctx.parse = Parse(text=original["text"], intent=chosen, confidence=1.0,
-                      entities=original.get("entities", []))
+    ctx.parse = Parse(
+        text=original["text"], intent=chosen, confidence=1.0, entities=original.get("entities", [])
+    )
     return await INTENT_HANDLERS[chosen](ctx)
 
 
@@ -58,8 +59,21 @@ def _has_details(ctx: Context) -> bool:
     return any(ctx.parse.first(k) for k in ("product", "quantity", "price"))
 
 
-CHOICES = {"sell": "sell", "卖": "sell", "1": "sell", "selling": "sell", "i am selling": "sell", "我要卖": "sell",
-           "buy": "buy", "买": "buy", "2": "buy", "buying": "buy", "i am buying": "buy", "我要买": "buy", "我想买": "buy"}
+CHOICES = {
+    "sell": "sell",
+    "卖": "sell",
+    "1": "sell",
+    "selling": "sell",
+    "i am selling": "sell",
+    "我要卖": "sell",
+    "buy": "buy",
+    "买": "buy",
+    "2": "buy",
+    "buying": "buy",
+    "i am buying": "buy",
+    "我要买": "buy",
+    "我想买": "buy",
+}
 
 
 # An open question's state → the handler that tries to read the answer (None: not an answer).
@@ -132,9 +146,15 @@ async def dispatch(ctx: Context) -> list[Reply]:
     if profile.asks_profile(ctx):
         return _still_open(ctx, await profile.show_profile(ctx))
     threshold = ctx.settings.nlu.confidence_threshold
-    if ctx.parse.confidence < threshold or _sell_or_buy(ctx) or (dialog.crossed(ctx) and _crossable(ctx)):
-        return _lead(dialog.dropped_note(ctx, ctx.state, ctx.slots) if ctx.state else None,
-                     _clarify(ctx) or await _not_understood(ctx))
+    if (
+        ctx.parse.confidence < threshold
+        or _sell_or_buy(ctx)
+        or (dialog.crossed(ctx) and _crossable(ctx))
+    ):
+        return _lead(
+            dialog.dropped_note(ctx, ctx.state, ctx.slots) if ctx.state else None,
+            _clarify(ctx) or await _not_understood(ctx),
+        )
     saved = (ctx.state, dict(ctx.slots))
     if ctx.parse.intent in KEEP_STATE or _answers_an_order(ctx):
         replies = await INTENT_HANDLERS[ctx.parse.intent](ctx)
@@ -143,7 +163,9 @@ async def dispatch(ctx: Context) -> list[Reply]:
             return _still_open(ctx, replies)
         return replies
     note = dialog.dropped_note(ctx, *saved) if saved[0] else None
-    if saved[0] == "broadcast.confirm":  # moving on from a draft cancels it: nothing half-sent later
+    if (
+        saved[0] == "broadcast.confirm"
+    ):  # moving on from a draft cancels it: nothing half-sent later
         await broadcast.drop(ctx)
     ctx.done()
     if ctx.parse.intent == "out_of_scope":
@@ -168,7 +190,11 @@ async def _not_understood(ctx: Context, replies: list[Reply] | None = None) -> l
 
 def _still_open(ctx: Context, replies: list[Reply]) -> list[Reply]:
     reminder = dialog.still_open(ctx) if ctx.state and ctx.state not in PASSIVE else None
-    return [Reply(f"{replies[0].text}\n{reminder}"), *replies[1:]] if reminder and replies else replies
+    return (
+        [Reply(f"{replies[0].text}\n{reminder}"), *replies[1:]]
+        if reminder and replies
+        else replies
+    )
 
 
 def _lead(note: str | None, replies: list[Reply]) -> list[Reply]:
@@ -180,7 +206,9 @@ def _clear(ctx: Context) -> bool:
     answers an order meanwhile: "yes 1023")."""
     p = ctx.parse
     ok = p.confidence >= ctx.settings.nlu.confidence_threshold
-    return ok and (p.intent not in ("out_of_scope", "affirm", "deny", "greet") or _answers_an_order(ctx))
+    return ok and (
+        p.intent not in ("out_of_scope", "affirm", "deny", "greet") or _answers_an_order(ctx)
+    )
 
 
 def _answers_an_order(ctx: Context) -> bool:
@@ -195,8 +223,11 @@ def _reprompt(ctx: Context) -> list[Reply]:
 def _sell_or_buy(ctx: Context) -> bool:
     """Sell and buy are the top two and close (the parse's margin), however confident the first."""
     top = ctx.parse.ranking[:2]
-    return (len(top) == 2 and {top[0]["name"], top[1]["name"]} == ACTIONS
-            and ctx.parse.margin <= ctx.settings.nlu.ambiguity_margin)
+    return (
+        len(top) == 2
+        and {top[0]["name"], top[1]["name"]} == ACTIONS
+        and ctx.parse.margin <= ctx.settings.nlu.ambiguity_margin
+    )
 
 
 def _clarify(ctx: Context) -> list[Reply] | None:

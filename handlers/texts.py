@@ -9,19 +9,25 @@ from __future__ import annotations
 TEXTS: dict[str, dict[str, str]] = {
     # the open question: new requests, answers, corrections (handlers/dialog.py)
     "still_open": {"en": "(Still open: {question})", "zh": "（还在等您回答：{question}）"},
-    "dropped_sell": {"en": "(Unfinished {product} listing dropped.)", "zh": "（没填完的{product}挂单已放弃。）"},
-    "dropped_buy": {"en": "(Unfinished {product} request dropped.)", "zh": "（没填完的{product}求购已放弃。）"},
+    "dropped_sell": {
+        "en": "(Unfinished {product} listing dropped.)",
+        "zh": "（没填完的{product}挂单已放弃。）",
+    },
+    "dropped_buy": {
+        "en": "(Unfinished {product} request dropped.)",
+        "zh": "（没填完的{product}求购已放弃。）",
+    },
     "dropped_sell_any": {"en": "(Unfinished listing dropped.)", "zh": "（没填完的挂单已放弃。）"},
     "dropped_buy_any": {"en": "(Unfinished request dropped.)", "zh": "（没填完的求购已放弃。）"},
     "profile": {
         "en": "Your profile: name {name}; place {place}; language {language}; alerts: {alerts}. "
-              "To change: 'my name is Ann', 'I am in Wudu'.",
+        "To change: 'my name is Ann', 'I am in Wudu'.",
         "zh": "您的资料：姓名{name}；地点{place}；语言{language}；订阅：{alerts}。修改请发：我叫王芳，或：我在武都",
     },
     "not_set": {"en": "not set", "zh": "未设置"},
     "none": {"en": "none", "zh": "无"},
     "unknown_place": {
-        "en": "Sorry, I don't know the place \"{word}\" yet. Places I know: {places}.",
+        "en": 'Sorry, I don\'t know the place "{word}" yet. Places I know: {places}.',
         "zh": "抱歉，还不认识“{word}”这个地方。认识的地方：{places}。",
     },
     "alerts_paused": {
@@ -30,10 +36,13 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "slot_changed": {"en": "Got it: {what}.", "zh": "好的：{what}。"},
     "bad_negative": {"en": "A {what} can't be negative.", "zh": "{what}不能是负数。"},
-    "bad_exponent": {"en": "Please write the {what} in plain digits, e.g. 100000.", "zh": "{what}请直接写数字，例如100000。"},
+    "bad_exponent": {
+        "en": "Please write the {what} in plain digits, e.g. 100000.",
+        "zh": "{what}请直接写数字，例如100000。",
+    },
     "bad_size": {"en": "That {what} is too small or too large.", "zh": "这个{what}太小或太大了。"},
     "unknown_product_named": {
-        "en": "Sorry, I don't know \"{word}\" yet (I know e.g. apples, potatoes, maize, beans; a coordinator can add more).",
+        "en": 'Sorry, I don\'t know "{word}" yet (I know e.g. apples, potatoes, maize, beans; a coordinator can add more).',
         "zh": "抱歉，还不认识“{word}”（认识如苹果、土豆、玉米、花椒；协调员可以添加）。",
     },
     "ask_correction": {
@@ -54,21 +63,39 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "One product at a time: {product} first; then send the same for {rest}.",
         "zh": "一次买一种：先买{product}，之后再发{rest}。",
     },
-    "offer_line_short": {"en": "{n}) only {qty} at {price}{where}", "zh": "{n}) 仅{qty}，{price}{where}"},
-    "only_offer": {"en": "There is only 1 offer: reply 1 to order it, or 'never mind'.", "zh": "只有1个货源：回复1下单，或回复“算了”。"},
-    "only_offers": {"en": "There are only {n} offers: reply 1 to {n}, or 'never mind'.", "zh": "只有{n}个货源：请回复1到{n}，或回复“算了”。"},
+    "offer_line_short": {
+        "en": "{n}) only {qty} at {price}{where}",
+        "zh": "{n}) 仅{qty}，{price}{where}",
+    },
+    "only_offer": {
+        "en": "There is only 1 offer: reply 1 to order it, or 'never mind'.",
+        "zh": "只有1个货源：回复1下单，或回复“算了”。",
+    },
+    "only_offers": {
+        "en": "There are only {n} offers: reply 1 to {n}, or 'never mind'.",
+        "zh": "只有{n}个货源：请回复1到{n}，或回复“算了”。",
+    },
     "confirm_smaller": {
         "en": "Offer {n} has only {qty} (you asked for {want}). Order {qty} for {total}? Reply yes, no, or another number.",
         "zh": "{n}号只有{qty}（您要{want}）。买{qty}，共{total}？回复“是”、“不”或别的序号。",
     },
-    "pick_another": {"en": "OK. Reply with another number (1 to {n}) or 'never mind'.", "zh": "好的。请回复别的序号（1到{n}），或回复“算了”。"},
+    "pick_another": {
+        "en": "OK. Reply with another number (1 to {n}) or 'never mind'.",
+        "zh": "好的。请回复别的序号（1到{n}），或回复“算了”。",
+    },
     "welcome": {"en": "You're welcome!", "zh": "不客气！"},
     "which_listing_ref": {
         "en": "Which listing? {items}. Send e.g. 'listing {ref} now 2.5'.",
         "zh": "改哪一个？{items}。例如发送：{ref}号改成2块5",
     },
-    "which_listing_cancel": {"en": "Which one? {items}. Send e.g. 'cancel {ref}'.", "zh": "取消哪一个？{items}。例如发送：取消{ref}"},
-    "to_remove": {"en": "To remove listing {ref}, send 'cancel {ref}'.", "zh": "要下架{ref}号，请发“取消{ref}”。"},
+    "which_listing_cancel": {
+        "en": "Which one? {items}. Send e.g. 'cancel {ref}'.",
+        "zh": "取消哪一个？{items}。例如发送：取消{ref}",
+    },
+    "to_remove": {
+        "en": "To remove listing {ref}, send 'cancel {ref}'.",
+        "zh": "要下架{ref}号，请发“取消{ref}”。",
+    },
     "still_waiting": {
         "en": "Still waiting for your answer: {items}. Reply e.g. 'YES {ref}' or 'NO {ref}'.",
         "zh": "还在等您确认：{items}。请回复如“是{ref}”或“不{ref}”。",
@@ -83,12 +110,15 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "no_alert_for": {"en": "You have no {product} alert.", "zh": "您没有订阅{product}。"},
     "more_listings": {"en": "(and {n} older)", "zh": "（还有{n}条较早的）"},
-    "ask_name_again": {"en": "What name shall I give them? e.g. 'Ann', or 'skip'.", "zh": "请回复您的名字（如：王芳），或回复“跳过”。"},
+    "ask_name_again": {
+        "en": "What name shall I give them? e.g. 'Ann', or 'skip'.",
+        "zh": "请回复您的名字（如：王芳），或回复“跳过”。",
+    },
     "which_order_item": {"en": "{ref}: {qty} {product}", "zh": "{ref}号：{product}{qty}"},
     "stopped_all": {"en": "stopped (send 'subscribe' to resume)", "zh": "已退订（发“订阅”恢复）"},
     "help": {
         "en": "Send: sell 50kg apples at 3/kg; buy 20kg apples; apple price?; my listings; "
-              "my orders; my name is Ann; I am in Wudu",
+        "my orders; my name is Ann; I am in Wudu",
         "zh": "发送：卖50斤苹果3块一斤；买20斤苹果；苹果多少钱；我的货；我的订单；我叫王芳；我在武都",
     },
     "greet": {
@@ -123,7 +153,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "zh": "抱歉，不认识这个产品。例如：苹果、土豆、玉米、花椒。",
     },
     # selling
-    "ask_sell_product": {"en": "What are you selling? e.g. 'apples'", "zh": "您要卖什么？例如：苹果"},
+    "ask_sell_product": {
+        "en": "What are you selling? e.g. 'apples'",
+        "zh": "您要卖什么？例如：苹果",
+    },
     "ask_sell_quantity": {
         "en": "How much {product} do you have? e.g. '50 kg'",
         "zh": "您有多少{product}？例如：50斤",
@@ -156,7 +189,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Your listings:\n{items}\nTo remove one, send e.g. 'cancel {ref}'.",
         "zh": "您在售的货：\n{items}\n下架请发送如“取消{ref}”。",
     },
-    "listing_line": {"en": "{ref}: {qty} {product} at {price}", "zh": "{ref}号：{product}{qty}，{price}"},
+    "listing_line": {
+        "en": "{ref}: {qty} {product} at {price}",
+        "zh": "{ref}号：{product}{qty}，{price}",
+    },
     "listing_cancelled": {"en": "Listing {ref} removed.", "zh": "{ref}号已下架。"},
     "not_your_listing": {"en": "Listing {ref} is not yours.", "zh": "{ref}号不是您的货。"},
     # buying
@@ -200,7 +236,7 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "order_request": {
         "en": "New order {ref}: {qty} {product} for {total} from {buyer}. "
-              "Reply YES {ref} to accept or NO {ref} to decline.",
+        "Reply YES {ref} to accept or NO {ref} to decline.",
         "zh": "新订单{ref}：{buyer}要{product}{qty}，共{total}。回复“是{ref}”接受，“不{ref}”拒绝。",
     },
     # answering and following orders
@@ -237,9 +273,15 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Which order? {items}. Reply e.g. 'YES {ref}' or 'NO {ref}'.",
         "zh": "哪一个订单？{items}。请回复如“是{ref}”或“不{ref}”。",
     },
-    "no_pending": {"en": "You have no order waiting for your answer.", "zh": "您没有待确认的订单。"},
+    "no_pending": {
+        "en": "You have no order waiting for your answer.",
+        "zh": "您没有待确认的订单。",
+    },
     "not_your_order": {"en": "Order {ref} is not yours to answer.", "zh": "订单{ref}不归您确认。"},
-    "order_not_pending": {"en": "Order {ref} is already {status}.", "zh": "订单{ref}的状态：{status}。"},
+    "order_not_pending": {
+        "en": "Order {ref} is already {status}.",
+        "zh": "订单{ref}的状态：{status}。",
+    },
     "no_orders": {"en": "You have no orders yet.", "zh": "您还没有订单。"},
     "my_orders": {"en": "Your orders:\n{items}", "zh": "您的订单：\n{items}"},
     "order_line": {
@@ -303,8 +345,14 @@ TEXTS: dict[str, dict[str, str]] = {
     "broadcast_cost": {"en": "about {cost}", "zh": "约{cost}"},
     "broadcast_free": {"en": "no SMS cost", "zh": "无短信费用"},
     "price_header": {"en": "{Product} prices:", "zh": "{product}价格："},
-    "price_market": {"en": "{place} market {price} ({date})", "zh": "{place}收购价{price}（{date}）"},
-    "price_all_markets": {"en": "All markets {price} ({date})", "zh": "各地收购价{price}（{date}）"},
+    "price_market": {
+        "en": "{place} market {price} ({date})",
+        "zh": "{place}收购价{price}（{date}）",
+    },
+    "price_all_markets": {
+        "en": "All markets {price} ({date})",
+        "zh": "各地收购价{price}（{date}）",
+    },
     "price_asking": {
         "en": "Asking {low}-{high}, median {median} ({n} listings, 7 days){change}",
         "zh": "挂牌{low}-{high}，中位{median}（近7天{n}条）{change}",
@@ -315,7 +363,10 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "price_change": {"en": ", {pct} on last week", "zh": "，比上周{pct}"},
     "no_prices": {"en": "No {product} prices yet.", "zh": "暂时没有{product}的价格。"},
-    "ask_price_product": {"en": "Price of what? e.g. 'apple price'", "zh": "问哪种产品的价格？例如：苹果多少钱"},
+    "ask_price_product": {
+        "en": "Price of what? e.g. 'apple price'",
+        "zh": "问哪种产品的价格？例如：苹果多少钱",
+    },
     # profile
     "profile_saved": {"en": "Saved: {what}.", "zh": "已保存：{what}。"},
     "profile_name": {"en": "name {name}", "zh": "姓名{name}"},
@@ -345,7 +396,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Price published: {product} {price}{place}. Price answers use it from now on.",
         "zh": "已发布价格：{product}{price}{place}。之后查询价格会显示。",
     },
-    "price_to_publish": {"en": "Price to publish: {product} {price}{place}.", "zh": "待发布价格：{product}{price}{place}。"},
+    "price_to_publish": {
+        "en": "Price to publish: {product} {price}{place}.",
+        "zh": "待发布价格：{product}{price}{place}。",
+    },
     "publish_no_audience": {
         "en": "No subscriber would get it. Reply 'yes' to publish the price anyway or 'no' to drop it.",
         "zh": "没有订阅者会收到。回复“是”照样发布价格，“不”不发布。",
@@ -363,7 +417,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "zh": "发给{n}位订阅者（每条{segments}段短信，{cost.zh}）？回复“是”发送，“不”不发。",
     },
     "broadcast_announcement": {"en": "Announcement: {text}", "zh": "通知：{text}"},
-    "broadcast_no_audience": {"en": "No subscriber would get it; nothing sent.", "zh": "没有订阅者，未发送。"},
+    "broadcast_no_audience": {
+        "en": "No subscriber would get it; nothing sent.",
+        "zh": "没有订阅者，未发送。",
+    },
     "broadcast_queued": {
         "en": "Broadcast {ref} is being sent to {n} {subscribers}; I'll report when it is done.",
         "zh": "群发{ref}正在发给{n}位订阅者，发完告诉您。",
@@ -385,7 +442,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "{Product} price{place}: {price} ({date}). To stop, send 'unsubscribe {product}'.",
         "zh": "{product}收购价{place}：{price}（{date}）。退订请发“退订{product}”",
     },
-    "alert_price_short": {"en": "{Product} price{place}: {price} ({date})", "zh": "{product}收购价{place}：{price}（{date}）"},
+    "alert_price_short": {
+        "en": "{Product} price{place}: {price} ({date})",
+        "zh": "{product}收购价{place}：{price}（{date}）",
+    },
     "digest_header": {"en": "{Product} today:", "zh": "今日{product}："},
     "daily_at": {"en": " (daily at {time})", "zh": "（每天{time}）"},
     "my_alerts": {

@@ -14,10 +14,30 @@ KG_PER_UNIT = {
 COUNT_UNITS = ("litre", "bag", "box", "crate", "piece")
 
 UNIT_NAMES = {
-    "en": {"kg": "kg", "jin": "jin", "ton": "t", "g": "g", "lb": "lb", "litre": "L",
-           "bag": "bag", "box": "box", "crate": "crate", "piece": "pc"},
-    "zh": {"kg": "公斤", "jin": "斤", "ton": "吨", "g": "克", "lb": "磅", "litre": "升",
-           "bag": "袋", "box": "箱", "crate": "筐", "piece": "个"},
+    "en": {
+        "kg": "kg",
+        "jin": "jin",
+        "ton": "t",
+        "g": "g",
+        "lb": "lb",
+        "litre": "L",
+        "bag": "bag",
+        "box": "box",
+        "crate": "crate",
+        "piece": "pc",
+    },
+    "zh": {
+        "kg": "公斤",
+        "jin": "斤",
+        "ton": "吨",
+        "g": "克",
+        "lb": "磅",
+        "litre": "升",
+        "bag": "袋",
+        "box": "箱",
+        "crate": "筐",
+        "piece": "个",
+    },
 }
 EN_PLURALS = {"bag": "bags", "box": "boxes", "crate": "crates", "piece": "pcs"}
 SYMBOLS = {"CNY": "¥", "USD": "$", "INR": "₹", "KES": "KES "}

@@ -47,8 +47,12 @@ def _sqlite_begin_immediate(conn: Connection) -> None:
     driver = conn.connection.driver_connection
     if isinstance(driver, sqlite_inline.Connection):  # its turn at the writer lock first
         try:
-            await_only(driver.begin_immediate())  # in SQLAlchemy's greenlet: the loop runs meanwhile
-        except sqlite3.Error as exc:  # as exec_driver_sql would raise it (OperationalError: locked)
+            await_only(
+                driver.begin_immediate()
+            )  # in SQLAlchemy's greenlet: the loop runs meanwhile
+        except (
+            sqlite3.Error
+        ) as exc:  # as exec_driver_sql would raise it (OperationalError: locked)
             raise DBAPIError.instance("BEGIN IMMEDIATE", (), exc, sqlite3.Error) from exc
     else:
         conn.exec_driver_sql("BEGIN IMMEDIATE")

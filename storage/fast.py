@@ -52,17 +52,26 @@ class Prepared:
         if any(b.expanding for b in binds):
             raise ValueError(f"an IN list cannot be prepared here (write it with OR): {self.sql}")
         # literal values given in .values()/.where() (status="active", LIMIT 5) are binds too
-        self._fixed = {n: b.value for n, b in zip(names, binds) if b.value is not None or not b.required}
+        self._fixed = {
+            n: b.value for n, b in zip(names, binds) if b.value is not None or not b.required
+        }
         # the types' own converters (UTC datetimes, Decimal, JSON, booleans); semi-private,
         # but the same ones SQLAlchemy's compiled statement uses
         bind = [_memo(b.type, b.type._cached_bind_processor(_SQLITE)) for b in binds]
-        columns = list(getattr(stmt, "selected_columns", None) or getattr(stmt, "exported_columns", None) or ())
+        columns = list(
+            getattr(stmt, "selected_columns", None)
+            or getattr(stmt, "exported_columns", None)
+            or ()
+        )
         result = [_memo(c.type, c.type._cached_result_processor(_SQLITE, None)) for c in columns]
         self.Row = namedtuple("Row", [c.key for c in columns], rename=True) if columns else None
         # the hot path only touches what needs work: the values by one itemgetter, then the
         # positions that have a converter
-        self._values = operator.itemgetter(*names) if len(names) > 1 else (
-            (lambda p, n=names[0]: (p[n],)) if names else (lambda p: ()))
+        self._values = (
+            operator.itemgetter(*names)
+            if len(names) > 1
+            else ((lambda p, n=names[0]: (p[n],)) if names else (lambda p: ()))
+        )
         self._bind_at = [(i, p) for i, p in enumerate(bind) if p is not None]
         self._result_at = [(i, p) for i, p in enumerate(result) if p is not None]
 
@@ -92,7 +101,9 @@ class Prepared:
         args = self._args(params)
         try:
             return raw.execute(self.sql, args)
-        except sqlite3.Error as exc:  # the same exception SQLAlchemy would raise (IntegrityError, ...)
+        except (
+            sqlite3.Error
+        ) as exc:  # the same exception SQLAlchemy would raise (IntegrityError, ...)
             raise DBAPIError.instance(self.sql, args, exc, sqlite3.Error) from exc
 
     # the unit of work's side ----------------------------------------------------------

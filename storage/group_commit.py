@@ -32,7 +32,7 @@ MAX_BATCH = 64  # bounds a batch: its replies wait for its COMMIT, and other pro
 
 
 class GroupCommit:
-    def __init__(self, db: Database, max_batch: int = MAX_BATCH):  # noqa: F821 - see TYPE_CHECKING
+    def __init__(self, db: Database, max_batch: int = MAX_BATCH):
         self.db, self.max_batch = db, max_batch
         self._queue: deque[tuple[Callable[[UnitOfWork], Awaitable[Any]], asyncio.Future]] = deque()
         self._task: asyncio.Task | None = None
@@ -57,7 +57,9 @@ class GroupCommit:
             except BaseException as exc:  # cancelled (shutdown): nobody may wait forever
                 for _, future in [*batch, *self._queue]:
                     if not future.done():
-                        future.set_exception(RuntimeError("stopped before the transaction committed"))
+                        future.set_exception(
+                            RuntimeError("stopped before the transaction committed")
+                        )
                 self._queue.clear()
                 raise exc
             for (_, future), (error, value) in zip(batch, outcomes):
@@ -97,11 +99,14 @@ async def _savepoints(uow: UnitOfWork) -> Callable[[str], Awaitable[None]]:
     """A way to run SAVEPOINT statements: inline on SQLite's own connection when there is one."""
     raw = await uow.raw()
     if raw is not None:
+
         async def inline(sql: str) -> None:
             raw.execute(sql)
+
         return inline
     conn = await uow.session.connection()
 
     async def through_sqlalchemy(sql: str) -> None:
         await conn.exec_driver_sql(sql)
+
     return through_sqlalchemy

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
@@ -44,13 +44,17 @@ class UTCDateTime(TypeDecorator):
         if value is not None and value.tzinfo is None:
             raise ValueError("naive datetime given; use aware UTC datetimes")
         if value is not None and dialect.name == "sqlite":
-            return value.astimezone(timezone.utc).replace(tzinfo=None)
+            return value.astimezone(UTC).replace(tzinfo=None)
         return value
 
     def process_result_value(self, value, dialect):
         if value is None:
             return None
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return (
+            value.replace(tzinfo=UTC)
+            if value.tzinfo is None
+            else value.astimezone(UTC)
+        )
 
 
 When = UTCDateTime()
@@ -94,10 +98,30 @@ class Listing(Base):
     __table_args__ = (
         # a buyer's offers: each (place, unit, price unit, currency) group of a product's active
         # listings in price order, with the columns the offer query filters on (repos._candidates)
-        Index("ix_listings_offers", "product", "status", "location", "unit", "price_unit", "currency", "price",
-              "id", "quantity_available", "expires_at", "farmer_id"),
+        Index(
+            "ix_listings_offers",
+            "product",
+            "status",
+            "location",
+            "unit",
+            "price_unit",
+            "currency",
+            "price",
+            "id",
+            "quantity_available",
+            "expires_at",
+            "farmer_id",
+        ),
         # a price answer's asking prices of the day, grouped without a sort (repos.ASKED)
-        Index("ix_listings_asked", "product", "price", "price_unit", "currency", "created_at", "status"),
+        Index(
+            "ix_listings_asked",
+            "product",
+            "price",
+            "price_unit",
+            "currency",
+            "created_at",
+            "status",
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
@@ -200,7 +224,9 @@ class InboundLog(Base):
     """Every inbound message once: the dedupe key, the text and the reply given."""
 
     __tablename__ = "inbound_messages"
-    __table_args__ = (UniqueConstraint("channel", "message_id", name="uq_inbound_channel_message"),)
+    __table_args__ = (
+        UniqueConstraint("channel", "message_id", name="uq_inbound_channel_message"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))

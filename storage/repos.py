@@ -29,18 +29,37 @@ REF_OFFSET = 100  # references start at 101, never confused with a choice "1".."
 
 # The statements every message runs are built once: building one costs more than SQLite's
 # work on it, and a reused statement also keeps its memoized compiled-cache key.
-_SEEN = select(InboundLog.reply).where(
-    InboundLog.channel == bindparam("channel"), InboundLog.message_id == bindparam("message_id")).scalar_subquery()
+_SEEN = (
+    select(InboundLog.reply)
+    .where(
+        InboundLog.channel == bindparam("channel"),
+        InboundLog.message_id == bindparam("message_id"),
+    )
+    .scalar_subquery()
+)
 _USER = User.__table__.c
 _USER_KEYS = [c.key for c in _USER]
 ARRIVAL = Prepared(
-    select(*_USER, Conversation.state, Conversation.slots, Conversation.updated_at.label("conv_updated_at"),
-           _SEEN.label("seen"))
+    select(
+        *_USER,
+        Conversation.state,
+        Conversation.slots,
+        Conversation.updated_at.label("conv_updated_at"),
+        _SEEN.label("seen"),
+    )
     .outerjoin(Conversation, Conversation.user_id == User.id)
-    .where(User.channel == bindparam("channel"), User.address == bindparam("address")))
+    .where(User.channel == bindparam("channel"), User.address == bindparam("address"))
+)
 USER_ROW = Prepared(select(*_USER).where(User.id == bindparam("id")))
-TOUCH_USER = Prepared(update(User).where(User.id == bindparam("b_id")).values(
-    role=bindparam("b_role"), language=bindparam("b_language"), last_seen_at=bindparam("b_seen")))
+TOUCH_USER = Prepared(
+    update(User)
+    .where(User.id == bindparam("b_id"))
+    .values(
+        role=bindparam("b_role"),
+        language=bindparam("b_language"),
+        last_seen_at=bindparam("b_seen"),
+    )
+)
 
 
 def _candidates():
@@ -56,32 +75,69 @@ def _candidates():
     short of stock are looked for only in a group that has fewer than k with plenty (only
     then can one of them be in its top k)."""
     kg = case(KG_PER_UNIT, value=Listing.unit)  # NULL: a count unit, no weight
-    surplus = case((Listing.unit == bindparam("want_unit"), Listing.quantity_available - bindparam("need", type_=Float)),
-                   else_=Listing.quantity_available * kg - bindparam("need_kg", type_=Float))
+    surplus = case(
+        (
+            Listing.unit == bindparam("want_unit"),
+            Listing.quantity_available - bindparam("need", type_=Float),
+        ),
+        else_=Listing.quantity_available * kg - bindparam("need_kg", type_=Float),
+    )
     tol = bindparam("tol", type_=Float)
-    offered = (Listing.product == bindparam("product"), Listing.status == "active",
-               Listing.expires_at > bindparam("now"), Listing.quantity_available > 0,
-               Listing.farmer_id != bindparam("buyer"))
-    groups = select(Listing.location, Listing.unit, Listing.price_unit, Listing.currency).where(*offered) \
-        .distinct().cte("offer_groups")
-    in_group = (Listing.location.is_not_distinct_from(groups.c.location), Listing.unit == groups.c.unit,
-                Listing.price_unit == groups.c.price_unit, Listing.currency == groups.c.currency)
+    offered = (
+        Listing.product == bindparam("product"),
+        Listing.status == "active",
+        Listing.expires_at > bindparam("now"),
+        Listing.quantity_available > 0,
+        Listing.farmer_id != bindparam("buyer"),
+    )
+    groups = (
+        select(Listing.location, Listing.unit, Listing.price_unit, Listing.currency)
+        .where(*offered)
+        .distinct()
+        .cte("offer_groups")
+    )
+    in_group = (
+        Listing.location.is_not_distinct_from(groups.c.location),
+        Listing.unit == groups.c.unit,
+        Listing.price_unit == groups.c.price_unit,
+        Listing.currency == groups.c.currency,
+    )
 
     def cheapest(*condition):  # a group's k cheapest listings that meet condition
-        return select(Listing.id).where(*offered, *in_group, *condition) \
-            .order_by(Listing.price, Listing.id).limit(bindparam("k"))
+        return (
+            select(Listing.id)
+            .where(*offered, *in_group, *condition)
+            .order_by(Listing.price, Listing.id)
+            .limit(bindparam("k"))
+        )
 
     pick = Listing.__table__.alias("pick")
     # NULL: units that do not convert (bags for kg); such a group ranks by price alone
-    plenty_for_all = select(Listing.id).where(*offered, *in_group, or_(surplus > tol, surplus.is_(None))) \
-        .limit(1).offset(bindparam("k_minus_1")).exists()
+    plenty_for_all = (
+        select(Listing.id)
+        .where(*offered, *in_group, or_(surplus > tol, surplus.is_(None)))
+        .limit(1)
+        .offset(bindparam("k_minus_1"))
+        .exists()
+    )
     ids = union(
-        select(pick.c.id).select_from(groups.join(pick, pick.c.id.in_(cheapest(or_(surplus >= -tol,
-                                                                                   surplus.is_(None)))))),
-        select(pick.c.id).select_from(groups.join(pick, pick.c.id.in_(cheapest(surplus <= tol))))
-        .where(~plenty_for_all))
-    return select(Listing.id, Listing.farmer_id, Listing.quantity_available, Listing.unit, Listing.location,
-                  Listing.price, Listing.price_unit, Listing.currency).where(Listing.id.in_(ids))
+        select(pick.c.id).select_from(
+            groups.join(pick, pick.c.id.in_(cheapest(or_(surplus >= -tol, surplus.is_(None)))))
+        ),
+        select(pick.c.id)
+        .select_from(groups.join(pick, pick.c.id.in_(cheapest(surplus <= tol))))
+        .where(~plenty_for_all),
+    )
+    return select(
+        Listing.id,
+        Listing.farmer_id,
+        Listing.quantity_available,
+        Listing.unit,
+        Listing.location,
+        Listing.price,
+        Listing.price_unit,
+        Listing.currency,
+    ).where(Listing.id.in_(ids))
 
 
 # kg per weight unit, as handlers/units.py has it (a count unit has none); floats are close
@@ -89,46 +145,92 @@ def _candidates():
 KG_PER_UNIT = {"kg": 1.0, "jin": 0.5, "ton": 1000.0, "g": 0.001, "lb": 0.45359237}
 CANDIDATES = Prepared(_candidates())
 _NEWEST_FIRST = (MarketPrice.published_at.desc(), MarketPrice.id.desc())
-LATEST_PRICES = Prepared(select(*MarketPrice.__table__.c).where(MarketPrice.product == bindparam("product"))
-                         .order_by(*_NEWEST_FIRST))
-LATEST_PRICE_AT = Prepared(select(*MarketPrice.__table__.c).where(
-    MarketPrice.product == bindparam("product"), MarketPrice.location == bindparam("location"))
-    .order_by(*_NEWEST_FIRST).limit(1))
+LATEST_PRICES = Prepared(
+    select(*MarketPrice.__table__.c)
+    .where(MarketPrice.product == bindparam("product"))
+    .order_by(*_NEWEST_FIRST)
+)
+LATEST_PRICE_AT = Prepared(
+    select(*MarketPrice.__table__.c)
+    .where(
+        MarketPrice.product == bindparam("product"), MarketPrice.location == bindparam("location")
+    )
+    .order_by(*_NEWEST_FIRST)
+    .limit(1)
+)
 LISTING_ROW = Prepared(select(*Listing.__table__.c).where(Listing.id == bindparam("id")))
 ASKED = Prepared(
     select(Listing.price, Listing.price_unit, Listing.currency, func.count().label("n"))
-    .where(Listing.product == bindparam("product"), Listing.created_at >= bindparam("start"),
-           Listing.created_at < bindparam("end"), Listing.status != "cancelled")
-    .group_by(Listing.price, Listing.price_unit, Listing.currency))
+    .where(
+        Listing.product == bindparam("product"),
+        Listing.created_at >= bindparam("start"),
+        Listing.created_at < bindparam("end"),
+        Listing.status != "cancelled",
+    )
+    .group_by(Listing.price, Listing.price_unit, Listing.currency)
+)
 # a farmer's newest listing, whatever its status (references grow with time); SQLite reads it
 # off the farmer_id index, which keeps a farmer's rows in id order
-LATEST_CURRENCY = Prepared(select(Listing.currency).where(Listing.farmer_id == bindparam("farmer"))
-                           .order_by(Listing.id.desc()).limit(1))
+LATEST_CURRENCY = Prepared(
+    select(Listing.currency)
+    .where(Listing.farmer_id == bindparam("farmer"))
+    .order_by(Listing.id.desc())
+    .limit(1)
+)
 RESERVE = Prepared(
     update(Listing)
-    .where(Listing.id == bindparam("listing_id"), Listing.status == "active",
-           Listing.expires_at > bindparam("now"), Listing.quantity_available >= bindparam("qty"))
-    .values(quantity_available=Listing.quantity_available - bindparam("qty"), updated_at=bindparam("now")))
-BY_ADDRESS = select(User).where(User.channel == bindparam("channel"), User.address == bindparam("address"))
-_OPEN = (BuyRequest.product == bindparam("product"), BuyRequest.status == "open",
-         BuyRequest.expires_at > bindparam("now"))
+    .where(
+        Listing.id == bindparam("listing_id"),
+        Listing.status == "active",
+        Listing.expires_at > bindparam("now"),
+        Listing.quantity_available >= bindparam("qty"),
+    )
+    .values(
+        quantity_available=Listing.quantity_available - bindparam("qty"),
+        updated_at=bindparam("now"),
+    )
+)
+BY_ADDRESS = select(User).where(
+    User.channel == bindparam("channel"), User.address == bindparam("address")
+)
+_OPEN = (
+    BuyRequest.product == bindparam("product"),
+    BuyRequest.status == "open",
+    BuyRequest.expires_at > bindparam("now"),
+)
 OPEN_REQUESTS = select(BuyRequest).where(*_OPEN).order_by(BuyRequest.id)
 ANY_OPEN_REQUEST = Prepared(select(BuyRequest.id).where(*_OPEN).limit(1))
 
 
-_NEW_USER = {"channel": bindparam("channel"), "address": bindparam("address"), "language": bindparam("language"),
-             "role": bindparam("role"), "opted_out": False, "created_at": bindparam("now"),
-             "last_seen_at": bindparam("now")}
-CREATE_USER = Prepared.per_dialect(lambda insert: insert(User).values(**_NEW_USER).on_conflict_do_nothing(
-    index_elements=["channel", "address"]))
+_NEW_USER = {
+    "channel": bindparam("channel"),
+    "address": bindparam("address"),
+    "language": bindparam("language"),
+    "role": bindparam("role"),
+    "opted_out": False,
+    "created_at": bindparam("now"),
+    "last_seen_at": bindparam("now"),
+}
+CREATE_USER = Prepared.per_dialect(
+    lambda insert: (
+        insert(User)
+        .values(**_NEW_USER)
+        .on_conflict_do_nothing(index_elements=["channel", "address"])
+    )
+)
 _CONV = Conversation.__table__
 
 
 def _all_columns(table):
     """An INSERT that names every column but a generated id (the fast path applies no
     Python-side defaults); the parameters are b_<column>."""
-    return table.insert().values({c.key: bindparam(f"b_{c.key}", type_=c.type) for c in table.c
-                                  if not (c.primary_key and c.autoincrement is not False and c.key == "id")})
+    return table.insert().values(
+        {
+            c.key: bindparam(f"b_{c.key}", type_=c.type)
+            for c in table.c
+            if not (c.primary_key and c.autoincrement is not False and c.key == "id")
+        }
+    )
 
 
 INSERT_INBOUND = Prepared(_all_columns(InboundLog.__table__))
@@ -139,11 +241,20 @@ INSERT_REF = Prepared(Reference.__table__.insert().values(kind=bindparam("kind")
 
 
 def _save_conversation(insert):
-    stmt = insert(_CONV).values(user_id=bindparam("b_user"), state=bindparam("b_state"),
-                                slots=bindparam("b_slots", type_=_CONV.c.slots.type),
-                                updated_at=bindparam("b_now", type_=_CONV.c.updated_at.type))
-    return stmt.on_conflict_do_update(index_elements=["user_id"], set_={
-        "state": stmt.excluded.state, "slots": stmt.excluded.slots, "updated_at": stmt.excluded.updated_at})
+    stmt = insert(_CONV).values(
+        user_id=bindparam("b_user"),
+        state=bindparam("b_state"),
+        slots=bindparam("b_slots", type_=_CONV.c.slots.type),
+        updated_at=bindparam("b_now", type_=_CONV.c.updated_at.type),
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=["user_id"],
+        set_={
+            "state": stmt.excluded.state,
+            "slots": stmt.excluded.slots,
+            "updated_at": stmt.excluded.updated_at,
+        },
+    )
 
 
 SAVE_CONVERSATION = Prepared.per_dialect(_save_conversation)
@@ -198,9 +309,13 @@ class Users(_Repo):
         return await self.s.get(User, user_id)
 
     async def by_address(self, channel: str, address: str) -> User | None:
-        return (await self.s.execute(BY_ADDRESS, {"channel": channel, "address": address})).scalar_one_or_none()
+        return (
+            await self.s.execute(BY_ADDRESS, {"channel": channel, "address": address})
+        ).scalar_one_or_none()
 
-    async def get_or_create(self, channel: str, address: str, now: datetime, role: str, language: str = "") -> User:
+    async def get_or_create(
+        self, channel: str, address: str, now: datetime, role: str, language: str = ""
+    ) -> User:
         """Insert-if-absent is atomic, so two processes meeting a new user make one row."""
         existing = await self.by_address(channel, address)
         if existing is not None:  # the usual case: one SELECT, no write
@@ -208,12 +323,29 @@ class Users(_Repo):
         await self._create(channel, address, now, role, language)
         return await self.by_address(channel, address)
 
-    async def _create(self, channel: str, address: str, now: datetime, role: str, language: str = "") -> None:
-        await CREATE_USER.run(self.uow, {"channel": channel, "address": address, "role": role, "now": now,
-                                         "language": language})
+    async def _create(
+        self, channel: str, address: str, now: datetime, role: str, language: str = ""
+    ) -> None:
+        await CREATE_USER.run(
+            self.uow,
+            {
+                "channel": channel,
+                "address": address,
+                "role": role,
+                "now": now,
+                "language": language,
+            },
+        )
 
-    async def arrive(self, channel: str, address: str, message_id: str, now: datetime, role: str,
-                     language: str = "") -> Arrival:
+    async def arrive(
+        self,
+        channel: str,
+        address: str,
+        message_id: str,
+        now: datetime,
+        role: str,
+        language: str = "",
+    ) -> Arrival:
         """The sender (created if new, in language; row-locked on PostgreSQL before anything is
         read), the open conversation and the reply already given to this message id, in one SELECT."""
         if self._postgres():
@@ -224,9 +356,12 @@ class Users(_Repo):
             await self._create(channel, address, now, role, language)
             row = await ARRIVAL.first(self.uow, params)
         user = self.s.identity_map.get(self._key(row.id)) or persistent(
-            self.s, User, {k: v for k, v in zip(_USER_KEYS, row)})
+            self.s, User, {k: v for k, v in zip(_USER_KEYS, row)}
+        )
         state, slots, updated_at, seen = row[-4:]
-        return Arrival(user, OpenQuestion(state, slots or {}, updated_at) if state is not None else None, seen)
+        return Arrival(
+            user, OpenQuestion(state, slots or {}, updated_at) if state is not None else None, seen
+        )
 
     @staticmethod
     def _key(user_id: int):
@@ -238,14 +373,22 @@ class Users(_Repo):
 
     async def touch(self, user: User, role: str, language: str, seen: datetime) -> None:
         """Write the user's role, language and last-seen time (one prepared UPDATE, no flush)."""
-        await TOUCH_USER.run(self.uow, {"b_id": user.id, "b_role": role, "b_language": language, "b_seen": seen})
+        await TOUCH_USER.run(
+            self.uow, {"b_id": user.id, "b_role": role, "b_language": language, "b_seen": seen}
+        )
         for key, value in (("role", role), ("language", language), ("last_seen_at", seen)):
             set_committed_value(user, key, value)
 
-    async def _lock_address(self, channel: str, address: str, now: datetime, role: str, language: str) -> None:
+    async def _lock_address(
+        self, channel: str, address: str, now: datetime, role: str, language: str
+    ) -> None:
         # READ COMMITTED takes a new snapshot per statement, so what is read after this lock is
         # what the previous holder committed; SQLite needs none (BEGIN IMMEDIATE serializes).
-        q = select(User.id).where(User.channel == channel, User.address == address).with_for_update()
+        q = (
+            select(User.id)
+            .where(User.channel == channel, User.address == address)
+            .with_for_update()
+        )
         if (await self.s.execute(q)).scalar_one_or_none() is None:
             await self.lock(await self.get_or_create(channel, address, now, role, language))
 
@@ -285,24 +428,47 @@ class Listings(_Repo):
     async def get(self, listing_id: int) -> Listing | None:
         return await self.s.get(Listing, listing_id)
 
-    async def candidates(self, product: str, now: datetime, buyer_id: int, want_unit: str, need: Decimal,
-                         need_kg: Decimal | None, k: int) -> list:
+    async def candidates(
+        self,
+        product: str,
+        now: datetime,
+        buyer_id: int,
+        want_unit: str,
+        need: Decimal,
+        need_kg: Decimal | None,
+        k: int,
+    ) -> list:
         """Active listings of a product with stock, not the buyer's own, as light rows (the columns
         ranking needs): within each group that ranks alike (place, units, currency) only the k
         cheapest with enough stock and the k cheapest without, which hold the k best of all."""
         tolerance = 1e-6 * max(1.0, float(need_kg if need_kg is not None else need))
-        return await CANDIDATES.all(self.uow, {
-            "product": product, "now": now, "buyer": buyer_id, "want_unit": want_unit, "need": float(need),
-            "need_kg": None if need_kg is None else float(need_kg), "tol": tolerance, "k": k, "k_minus_1": k - 1})
+        return await CANDIDATES.all(
+            self.uow,
+            {
+                "product": product,
+                "now": now,
+                "buyer": buyer_id,
+                "want_unit": want_unit,
+                "need": float(need),
+                "need_kg": None if need_kg is None else float(need_kg),
+                "tol": tolerance,
+                "k": k,
+                "k_minus_1": k - 1,
+            },
+        )
 
     async def active(self, product: str, now: datetime) -> list[Listing]:
         q = select(Listing).where(
-            Listing.product == product, Listing.status == "active",
-            Listing.expires_at > now, Listing.quantity_available > 0,
+            Listing.product == product,
+            Listing.status == "active",
+            Listing.expires_at > now,
+            Listing.quantity_available > 0,
         )
         return list((await self.s.execute(q)).scalars())
 
-    async def of_farmer(self, farmer_id: int, now: datetime, product: str | None = None) -> list[Listing]:
+    async def of_farmer(
+        self, farmer_id: int, now: datetime, product: str | None = None
+    ) -> list[Listing]:
         q = select(Listing).where(
             Listing.farmer_id == farmer_id, Listing.status == "active", Listing.expires_at > now
         )
@@ -402,7 +568,9 @@ class BuyRequests(_Repo):
 
     async def open_for(self, product: str, now: datetime) -> list[BuyRequest]:
         params = {"product": product, "now": now}
-        if await ANY_OPEN_REQUEST.first(self.uow, params) is None:  # the usual case: a cheap look first
+        if (
+            await ANY_OPEN_REQUEST.first(self.uow, params) is None
+        ):  # the usual case: a cheap look first
             return []
         return list((await self.s.execute(OPEN_REQUESTS, params)).scalars())
 
@@ -418,19 +586,28 @@ class Subscriptions(_Repo):
         return sub
 
     async def active_of(self, user_id: int) -> list[Subscription]:
-        q = select(Subscription).where(Subscription.user_id == user_id, Subscription.active.is_(True))
+        q = select(Subscription).where(
+            Subscription.user_id == user_id, Subscription.active.is_(True)
+        )
         return list((await self.s.execute(q)).scalars())
 
     async def deactivate_plain(self, user_id: int, product: str, location: str | None) -> int:
         """End the user's subscriptions to product and place that have no threshold."""
         stmt = update(Subscription).where(
-            Subscription.user_id == user_id, Subscription.active.is_(True), Subscription.product == product,
+            Subscription.user_id == user_id,
+            Subscription.active.is_(True),
+            Subscription.product == product,
             Subscription.direction.is_(None),
-            Subscription.location.is_(None) if location is None else Subscription.location == location)
+            Subscription.location.is_(None)
+            if location is None
+            else Subscription.location == location,
+        )
         return (await self.s.execute(stmt.values(active=False))).rowcount
 
     async def deactivate(self, user_id: int, product: str | None = None) -> int:
-        stmt = update(Subscription).where(Subscription.user_id == user_id, Subscription.active.is_(True))
+        stmt = update(Subscription).where(
+            Subscription.user_id == user_id, Subscription.active.is_(True)
+        )
         if product:
             stmt = stmt.where(Subscription.product == product)
         return (await self.s.execute(stmt.values(active=False))).rowcount
@@ -439,8 +616,9 @@ class Subscriptions(_Repo):
 class Conversations(_Repo):
     async def save(self, user_id: int, state: str, slots: dict, now: datetime) -> None:
         """Open or replace the user's question (one upsert, no ORM flush)."""
-        await SAVE_CONVERSATION.run(self.uow, {"b_user": user_id, "b_state": state, "b_slots": dict(slots),
-                                               "b_now": now})
+        await SAVE_CONVERSATION.run(
+            self.uow, {"b_user": user_id, "b_state": state, "b_slots": dict(slots), "b_now": now}
+        )
 
     async def clear(self, user_id: int) -> None:
         await CLEAR_CONVERSATION.run(self.uow, {"b_user": user_id})
@@ -448,7 +626,9 @@ class Conversations(_Repo):
 
 class Inbound(_Repo):
     async def find(self, channel: str, message_id: str) -> InboundLog | None:
-        q = select(InboundLog).where(InboundLog.channel == channel, InboundLog.message_id == message_id)
+        q = select(InboundLog).where(
+            InboundLog.channel == channel, InboundLog.message_id == message_id
+        )
         return (await self.s.execute(q)).scalar_one_or_none()
 
     async def add(self, **values) -> None:

@@ -141,9 +141,13 @@ class WriterTurn:
             await asyncio.wait_for(asyncio.shield(turn), timeout)
         except BaseException as exc:  # timed out or cancelled: whenever the turn comes, pass it on
             gave_up.set()
-            turn.add_done_callback(lambda done: done.result() and fcntl.flock(self._fd, fcntl.LOCK_UN))
+            turn.add_done_callback(
+                lambda done: done.result() and fcntl.flock(self._fd, fcntl.LOCK_UN)
+            )
             if isinstance(exc, asyncio.TimeoutError):
-                raise sqlite3.OperationalError("database is locked (waited for the writer lock)") from None
+                raise sqlite3.OperationalError(
+                    "database is locked (waited for the writer lock)"
+                ) from None
             raise
 
     def release(self) -> None:
@@ -220,7 +224,9 @@ class Connection:
         return getattr(self._conn, name)
 
 
-def creator(path: str, uri: bool = False, busy_timeout: float = 30.0) -> Callable[[], Awaitable[Connection]]:
+def creator(
+    path: str, uri: bool = False, busy_timeout: float = 30.0
+) -> Callable[[], Awaitable[Connection]]:
     """An ``async_creator`` for create_async_engine: one inline connection to the file at path."""
 
     async def connect() -> Connection:

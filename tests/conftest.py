@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from contextlib import AsyncExitStack
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
@@ -17,7 +17,9 @@ from handlers.messages import InboundMessage
 from storage.db import create_engine
 from storage.models import Base
 
-PG_URL = os.environ.get("FARMCHAT_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+PG_URL = os.environ.get(
+    "FARMCHAT_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
 
 
 async def reset_postgres(url: str) -> None:
@@ -78,7 +80,7 @@ def real_nlu(nlu_cache):
 
 class Clock:
     def __init__(self):
-        self.now = datetime(2026, 11, 28, 8, 0, tzinfo=timezone.utc)
+        self.now = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
 
     def __call__(self) -> datetime:
         return self.now
@@ -93,9 +95,16 @@ class Chat:
     def __init__(self, svc, sender: RecordingSender, clock: Clock):
         self.svc, self.sender, self.clock = svc, sender, clock
 
-    async def send(self, sender: str, text: str, message_id: str | None = None, channel: str = "console") -> str:
-        msg = InboundMessage(channel=channel, sender=sender, text=text,
-                             message_id=message_id or uuid.uuid4().hex, received_at=self.clock())
+    async def send(
+        self, sender: str, text: str, message_id: str | None = None, channel: str = "console"
+    ) -> str:
+        msg = InboundMessage(
+            channel=channel,
+            sender=sender,
+            text=text,
+            message_id=message_id or uuid.uuid4().hex,
+            received_at=self.clock(),
+        )
         return await self.svc.gateway.handle(msg)
 
     def pushes_to(self, address: str) -> list[str]:
@@ -117,5 +126,10 @@ async def open_chat(stack: AsyncExitStack, db_url: str, cache_dir: str, nlu, **e
 async def chat(db_url, nlu_cache, real_nlu):
     """A gateway with the real NLU on SQLite and on PostgreSQL (parametrized)."""
     async with AsyncExitStack() as stack:
-        yield await open_chat(stack, db_url, nlu_cache, real_nlu,
-                              FARMCHAT_COORDINATORS__ADDRESSES='["+8613900000000"]')
+        yield await open_chat(
+            stack,
+            db_url,
+            nlu_cache,
+            real_nlu,
+            FARMCHAT_COORDINATORS__ADDRESSES='["+8613900000000"]',
+        )

@@ -24,9 +24,15 @@ async def test_healthz_reports_the_database(client, db_url):
     assert resp.status == 200
     body = await resp.json()
     cache = body["nlu"].pop("parse_cache")  # the model is shared by the tests: counts vary
-    assert body == {"status": "ok", "database": db_url.split("+")[0], "worker": 0,
-                    "nlu": {"backend": "builtin", "intents": 16}}
-    await client.post("/model/parse", json={"text": f"a text no test has sent before {uuid.uuid4().hex}"})
+    assert body == {
+        "status": "ok",
+        "database": db_url.split("+")[0],
+        "worker": 0,
+        "nlu": {"backend": "builtin", "intents": 16},
+    }
+    await client.post(
+        "/model/parse", json={"text": f"a text no test has sent before {uuid.uuid4().hex}"}
+    )
     again = (await (await client.get("/healthz")).json())["nlu"]["parse_cache"]
     assert again["misses"] == cache["misses"] + 1 and again["size"] == cache["size"] + 1
 
@@ -38,18 +44,31 @@ async def test_model_parse_answers_in_rasa_shape_with_canonical_values(client):
     assert set(body) == {"text", "intent", "intent_ranking", "entities"}
     assert body["intent"]["name"] == "sell" and 0 < body["intent"]["confidence"] <= 1
     values = {(e["entity"], e["value"]) for e in body["entities"]}
-    assert {("product", "apple"), ("quantity", "50"), ("unit", "jin"), ("price", "3.5"),
-            ("price_unit", "jin")} <= values
+    assert {
+        ("product", "apple"),
+        ("quantity", "50"),
+        ("unit", "jin"),
+        ("price", "3.5"),
+        ("price_unit", "jin"),
+    } <= values
     for e in body["entities"]:
-        assert body["text"][e["start"]:e["end"]] and e["extractor"]
+        assert body["text"][e["start"] : e["end"]] and e["extractor"]
 
 
-@pytest.mark.parametrize("payload, status", [
-    (b"not json", 400), (b'{"txt": "hi"}', 400), (b'{"text": 5}', 400), (b"[]", 400),
-    (b'{"text": "' + b"x" * 100_000 + b'"}', 413),
-])
+@pytest.mark.parametrize(
+    "payload, status",
+    [
+        (b"not json", 400),
+        (b'{"txt": "hi"}', 400),
+        (b'{"text": 5}', 400),
+        (b"[]", 400),
+        (b'{"text": "' + b"x" * 100_000 + b'"}', 413),
+    ],
+)
 async def test_model_parse_rejects_bad_bodies_with_4xx(client, payload, status):
-    resp = await client.post("/model/parse", data=payload, headers={"Content-Type": "application/json"})
+    resp = await client.post(
+        "/model/parse", data=payload, headers={"Content-Type": "application/json"}
+    )
     assert resp.status == status
 
 

@@ -16,8 +16,15 @@ from storage.models import Broadcast, Outbox
 
 COORDINATOR = "+8613900000000"
 EN, ZH, HIGH, LOW, OUT, ELSEWHERE, TWICE, PEAR = (
-    "+254700000001", "+8613800000002", "+254700000003", "+8613800000004", "+8613800000005",
-    "+254700000006", "+254700000007", "+254700000008")
+    "+254700000001",
+    "+8613800000002",
+    "+254700000003",
+    "+8613800000004",
+    "+8613800000005",
+    "+254700000006",
+    "+254700000007",
+    "+254700000008",
+)
 
 
 async def send_all(chat) -> None:
@@ -26,12 +33,17 @@ async def send_all(chat) -> None:
 
 
 async def subscribers(chat) -> None:
-    for who, text in [(EN, "subscribe apple prices"), (ZH, "订阅苹果价格"),
-                      (HIGH, "alert me when apples go above 4 yuan"),  # ¥4/jin: 4.2/kg is 2.10/jin
-                      (LOW, "苹果低于3块提醒我"), (OUT, "订阅苹果价格"),
-                      (ELSEWHERE, "subscribe apple prices Chengxian"),
-                      (TWICE, "subscribe apple prices"), (TWICE, "alert me when apples go below 5 yuan"),
-                      (PEAR, "subscribe pear prices")]:
+    for who, text in [
+        (EN, "subscribe apple prices"),
+        (ZH, "订阅苹果价格"),
+        (HIGH, "alert me when apples go above 4 yuan"),  # ¥4/jin: 4.2/kg is 2.10/jin
+        (LOW, "苹果低于3块提醒我"),
+        (OUT, "订阅苹果价格"),
+        (ELSEWHERE, "subscribe apple prices Chengxian"),
+        (TWICE, "subscribe apple prices"),
+        (TWICE, "alert me when apples go below 5 yuan"),
+        (PEAR, "subscribe pear prices"),
+    ]:
         reply = await chat.send(who, text)
         assert "Subscribed" in reply or "已订阅" in reply
     assert "已退订全部" in await chat.send(OUT, "退订")
@@ -53,7 +65,9 @@ async def test_a_price_broadcast_reaches_each_matching_subscriber_once_in_their_
     assert chinese.startswith("苹果收购价（武都）：¥4.20/公斤") and segments(chinese) == 1
     [summary] = chat.pushes_to(COORDINATOR)
     assert "4 sent, 0 failed, 0 skipped" in summary or "成功4，失败0，跳过0" in summary
-    assert "Wudu market ¥2.10/jin" in await chat.send(EN, "apple price?")  # the price answer has it too
+    assert "Wudu market ¥2.10/jin" in await chat.send(
+        EN, "apple price?"
+    )  # the price answer has it too
 
 
 async def test_an_announcement_is_previewed_and_only_sent_when_confirmed(chat):
@@ -81,9 +95,13 @@ async def test_subscriptions_are_listed_unsubscribed_and_resumed(chat):
     assert "apple" not in await chat.send(EN, "my alerts")
     assert "no more alerts" in await chat.send(EN, "unsubscribe")
     await chat.send(COORDINATOR, "broadcast: market closed tomorrow")
-    assert "No subscriber would get it" in await chat.send(COORDINATOR, "broadcast: market closed tomorrow")
+    assert "No subscriber would get it" in await chat.send(
+        COORDINATOR, "broadcast: market closed tomorrow"
+    )
     assert "alerts are on again" in await chat.send(EN, "START")
-    assert "Send to 1 subscriber (" in await chat.send(COORDINATOR, "broadcast: market closed tomorrow")
+    assert "Send to 1 subscriber (" in await chat.send(
+        COORDINATOR, "broadcast: market closed tomorrow"
+    )
 
 
 async def test_unsubscribing_mid_broadcast_stops_what_was_not_yet_sent(chat):
@@ -108,7 +126,9 @@ async def test_the_daily_digest_goes_to_daily_subscribers_once_a_day(chat):
     await chat.send(ZH, "每天发苹果价格")
     await chat.send(HIGH, "subscribe apple prices")  # instant: no digest
     await chat.send(COORDINATOR, "broadcast apple 4.2 yuan/kg Wudu")
-    await chat.send(COORDINATOR, "yes")  # published (and sent at once to HIGH, an instant subscriber)
+    await chat.send(
+        COORDINATOR, "yes"
+    )  # published (and sent at once to HIGH, an instant subscriber)
     svc = chat.svc
     scheduler = Scheduler(svc.db, svc.settings, svc.catalog)
     assert await scheduler.digest() == 1
@@ -134,7 +154,9 @@ async def test_a_scheduled_broadcast_fires_once(chat):
         (await uow.session.get(Broadcast, bc.id)).send_at = utcnow() - timedelta(seconds=1)
         await uow.commit()
     assert await scheduler.fire(bc.id)
-    assert not await scheduler.fire(bc.id)  # a second timer (restart, second process) finds it gone
+    assert not await scheduler.fire(
+        bc.id
+    )  # a second timer (restart, second process) finds it gone
     await send_all(chat)
     await send_all(chat)
     assert chat.pushes_to(EN) == ["Market day moved to Friday"]

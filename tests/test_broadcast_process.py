@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -35,23 +35,47 @@ async def seed(url: str, count: int, opted_out_every: int = 50) -> tuple[Databas
     engine = create_engine(url)
     await upgrade(engine)
     db = Database(engine)
-    now = datetime.now(timezone.utc)
-    users = [{"id": i + 1, "channel": "sms", "address": number(i), "language": "zh" if i % 2 else "en",
-              "role": "user", "opted_out": i % opted_out_every == 7, "created_at": now, "last_seen_at": now}
-             for i in range(count)]
+    now = datetime.now(UTC)
+    users = [
+        {
+            "id": i + 1,
+            "channel": "sms",
+            "address": number(i),
+            "language": "zh" if i % 2 else "en",
+            "role": "user",
+            "opted_out": i % opted_out_every == 7,
+            "created_at": now,
+            "last_seen_at": now,
+        }
+        for i in range(count)
+    ]
     async with db.uow() as uow:
         await uow.session.execute(insert(User), users)
-        await uow.session.execute(insert(Subscription), [
-            {"user_id": u["id"], "product": "apple", "active": True, "mode": "instant", "created_at": now}
-            for u in users])
+        await uow.session.execute(
+            insert(Subscription),
+            [
+                {
+                    "user_id": u["id"],
+                    "product": "apple",
+                    "active": True,
+                    "mode": "instant",
+                    "created_at": now,
+                }
+                for u in users
+            ],
+        )
         await uow.commit()
     return db, {u["address"] for u in users if not u["opted_out"]}
 
 
 async def queue_broadcast(db: Database, send_at: datetime | None = None) -> int:
     async with db.uow() as uow:
-        bc = broadcast.new_announcement("Apple buyers at Wudu market Friday", datetime.now(timezone.utc), None,
-                                        by_lang={"zh": "周五武都市场收苹果"})
+        bc = broadcast.new_announcement(
+            "Apple buyers at Wudu market Friday",
+            datetime.now(UTC),
+            None,
+            by_lang={"zh": "周五武都市场收苹果"},
+        )
         uow.session.add(bc)
         await broadcast.queue(uow, bc, send_at)
         await uow.commit()
@@ -67,7 +91,8 @@ class Server:
     async def start(self) -> Server:
         out = open(self.log, "ab")
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "serve", env=self.env, stdout=out, stderr=out)
+            sys.executable, "-m", "bot.cli", "serve", env=self.env, stdout=out, stderr=out
+        )
         out.close()
         return self
 
@@ -80,13 +105,24 @@ class Server:
 
 
 def server_env(db_url: str, nlu_cache: str, fake: FakeTwilio, **extra) -> dict:
-    return {**os.environ, "PYTHONPATH": str(ROOT), "FARMCHAT_CONFIG": str(ROOT / "config.yaml"),
-            "FARMCHAT_DATABASE__URL": db_url, "FARMCHAT_NLU__CACHE_DIR": nlu_cache,
-            "FARMCHAT_SERVER__PORT": str(free_port()), "FARMCHAT_TWILIO__ACCOUNT_SID": SID,
-            "FARMCHAT_TWILIO__AUTH_TOKEN": TOKEN, "FARMCHAT_TWILIO__FROM_NUMBER": NUMBER,
-            "FARMCHAT_TWILIO__API_BASE": fake.url, "FARMCHAT_BROADCAST__RATES": '{"sms": 400}',
-            "FARMCHAT_BROADCAST__CONCURRENCY": "16", "FARMCHAT_BROADCAST__POLL_SECONDS": "0.5",
-            "FARMCHAT_BROADCAST__CLAIM_TIMEOUT_SECONDS": "3", "FARMCHAT_BROADCAST__DIGEST_TIME": "", **extra}
+    return {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "FARMCHAT_CONFIG": str(ROOT / "config.yaml"),
+        "FARMCHAT_DATABASE__URL": db_url,
+        "FARMCHAT_NLU__CACHE_DIR": nlu_cache,
+        "FARMCHAT_SERVER__PORT": str(free_port()),
+        "FARMCHAT_TWILIO__ACCOUNT_SID": SID,
+        "FARMCHAT_TWILIO__AUTH_TOKEN": TOKEN,
+        "FARMCHAT_TWILIO__FROM_NUMBER": NUMBER,
+        "FARMCHAT_TWILIO__API_BASE": fake.url,
+        "FARMCHAT_BROADCAST__RATES": '{"sms": 400}',
+        "FARMCHAT_BROADCAST__CONCURRENCY": "16",
+        "FARMCHAT_BROADCAST__POLL_SECONDS": "0.5",
+        "FARMCHAT_BROADCAST__CLAIM_TIMEOUT_SECONDS": "3",
+        "FARMCHAT_BROADCAST__DIGEST_TIME": "",
+        **extra,
+    }
 
 
 async def until(predicate, what: str, seconds: float = 180):
@@ -127,7 +163,8 @@ def sqlite_file(tmp_path):
 
 
 async def test_sigkill_mid_send_then_restart_reaches_everyone_repeating_only_in_flight(
-        sqlite_file, nlu_cache, real_nlu, fake, tmp_path):
+    sqlite_file, nlu_cache, real_nlu, fake, tmp_path
+):
     db, expected = await seed(sqlite_file, 5000)
     broadcast_id = await queue_broadcast(db)
     env = server_env(sqlite_file, nlu_cache, fake)
@@ -147,10 +184,15 @@ async def test_sigkill_mid_send_then_restart_reaches_everyone_repeating_only_in_
     if cut_off:
         assert "cut off mid-send are sent again" in second.output()
     twice = {to for to, n in got.items() if n > 1}
-    assert twice <= cut_off, f"repeated outside the {len(cut_off)} in flight: {sorted(twice - cut_off)[:5]}"
+    assert twice <= cut_off, (
+        f"repeated outside the {len(cut_off)} in flight: {sorted(twice - cut_off)[:5]}"
+    )
     assert max(got.values()) <= 2
     texts = {m["To"]: m["Body"] for m in fake.messages}
-    assert texts[number(0)] == "Apple buyers at Wudu market Friday" and texts[number(1)] == "周五武都市场收苹果"
+    assert (
+        texts[number(0)] == "Apple buyers at Wudu market Friday"
+        and texts[number(1)] == "周五武都市场收苹果"
+    )
     async with db.uow() as uow:
         bc = await uow.session.get(Broadcast, broadcast_id)
         assert bc.summary == {"sent": len(expected), "failed": 0, "skipped": 0}
@@ -158,7 +200,8 @@ async def test_sigkill_mid_send_then_restart_reaches_everyone_repeating_only_in_
 
 
 async def test_sigterm_mid_send_stops_cleanly_and_the_restart_repeats_nothing(
-        sqlite_file, nlu_cache, real_nlu, fake, tmp_path):
+    sqlite_file, nlu_cache, real_nlu, fake, tmp_path
+):
     db, expected = await seed(sqlite_file, 3000)
     broadcast_id = await queue_broadcast(db)
     env = server_env(sqlite_file, nlu_cache, fake)
@@ -186,8 +229,13 @@ async def test_two_processes_on_postgresql_send_each_row_once(nlu_cache, real_nl
     await reset_postgres(PG_URL)
     db, expected = await seed(PG_URL, 2000)
     async with FakeTwilio(SID, TOKEN) as fake_a, FakeTwilio(SID, TOKEN) as fake_b:
-        servers = [await Server(server_env(PG_URL, nlu_cache, f, FARMCHAT_BROADCAST__RATES='{"sms": 0}'),
-                                tmp_path / f"{n}.log").start() for n, f in enumerate((fake_a, fake_b))]
+        servers = [
+            await Server(
+                server_env(PG_URL, nlu_cache, f, FARMCHAT_BROADCAST__RATES='{"sms": 0}'),
+                tmp_path / f"{n}.log",
+            ).start()
+            for n, f in enumerate((fake_a, fake_b))
+        ]
         try:
             await asyncio.sleep(6)  # both up and polling before there is anything to send
             broadcast_id = await queue_broadcast(db)
@@ -203,9 +251,11 @@ async def test_two_processes_on_postgresql_send_each_row_once(nlu_cache, real_nl
     await db.close()
 
 
-async def test_a_scheduled_broadcast_fires_once_across_restarts(sqlite_file, nlu_cache, real_nlu, fake, tmp_path):
+async def test_a_scheduled_broadcast_fires_once_across_restarts(
+    sqlite_file, nlu_cache, real_nlu, fake, tmp_path
+):
     db, expected = await seed(sqlite_file, 40)
-    send_at = datetime.now(timezone.utc) + timedelta(seconds=12)
+    send_at = datetime.now(UTC) + timedelta(seconds=12)
     broadcast_id = await queue_broadcast(db, send_at)
     env = server_env(sqlite_file, nlu_cache, fake)
     first = await Server(env, tmp_path / "first.log").start()
@@ -238,5 +288,4 @@ async def _logged(server: Server, text: str) -> bool:
 
 
 async def _after(when: datetime) -> bool:
-    return datetime.now(timezone.utc) > when
-
+    return datetime.now(UTC) > when

@@ -19,9 +19,13 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def env(tmp_path, nlu_cache, real_nlu):
     """A clean working directory with its own database; the NLU cache is shared (same data)."""
-    return {**os.environ, "FARMCHAT_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'farm.db'}",
-            "FARMCHAT_NLU__CACHE_DIR": nlu_cache, "FARMCHAT_CONFIG": str(ROOT / "config.yaml"),
-            "PYTHONPATH": str(ROOT)}
+    return {
+        **os.environ,
+        "FARMCHAT_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'farm.db'}",
+        "FARMCHAT_NLU__CACHE_DIR": nlu_cache,
+        "FARMCHAT_CONFIG": str(ROOT / "config.yaml"),
+        "PYTHONPATH": str(ROOT),
+    }
 
 
 class Console:
@@ -33,8 +37,15 @@ class Console:
     @classmethod
     async def start(cls, env, address=FARMER):
         proc = await asyncio.create_subprocess_exec(
-            *FARMCHAT, "chat", "--as", address, env=env, stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+            *FARMCHAT,
+            "chat",
+            "--as",
+            address,
+            env=env,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
         console = cls(proc, address)
         await console.prompt()
         return console
@@ -106,8 +117,9 @@ async def test_killing_the_process_between_messages_loses_nothing(env):
 def run(env, *args, input_text=None):
     import subprocess
 
-    return subprocess.run([*FARMCHAT, *args], env=env, capture_output=True, text=True, timeout=120,
-                          input=input_text)
+    return subprocess.run(
+        [*FARMCHAT, *args], env=env, capture_output=True, text=True, timeout=120, input=input_text
+    )
 
 
 def test_db_upgrade_demo_and_refusal_on_an_old_schema(env, tmp_path):
@@ -124,19 +136,29 @@ def test_db_upgrade_demo_and_refusal_on_an_old_schema(env, tmp_path):
 
 def test_config_errors_are_reported_without_a_traceback(env):
     bad = run({**env, "FARMCHAT_MARKET__CURRENCY": "EUR"}, "demo")
-    assert bad.returncode == 2 and "market.currency" in bad.stderr and "Traceback" not in bad.stderr
+    assert (
+        bad.returncode == 2 and "market.currency" in bad.stderr and "Traceback" not in bad.stderr
+    )
     wrong_number = run(env, "chat", "--as", "not-a-number")
     assert wrong_number.returncode == 2 and "--as" in wrong_number.stderr
 
 
 def test_nlu_parse_and_test_commands(env, tmp_path):
     parsed = run(env, "nlu", "parse", "卖50斤苹果 三块五一斤")
-    assert parsed.returncode == 0 and '"name": "sell"' in parsed.stdout and '"value": "3.5"' in parsed.stdout
+    assert (
+        parsed.returncode == 0
+        and '"name": "sell"' in parsed.stdout
+        and '"value": "3.5"' in parsed.stdout
+    )
     sample = tmp_path / "heldout_styles.yml"
     shutil.copy(ROOT / "tests" / "nlu" / "heldout_styles.yml", sample)
     # the command the README gives, with the bars the build holds: it fails below them
-    passed = run(env, "nlu", "test", str(sample), "--min-intent-accuracy", "0.97", "--min-entity-f1", "0.99")
-    assert passed.returncode == 0 and "intent accuracy" in passed.stdout.lower(), passed.stdout[-2000:]
+    passed = run(
+        env, "nlu", "test", str(sample), "--min-intent-accuracy", "0.97", "--min-entity-f1", "0.99"
+    )
+    assert passed.returncode == 0 and "intent accuracy" in passed.stdout.lower(), passed.stdout[
+        -2000:
+    ]
     failed = run(env, "nlu", "test", str(sample), "--min-intent-accuracy", "1.01")
     assert failed.returncode == 1 and "FAILED" in failed.stdout
 
@@ -153,18 +175,26 @@ async def get_health(port: int) -> dict | None:
     import aiohttp
 
     try:  # a new connection each time, so the kernel may pick another worker
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http, \
-                http.get(f"http://127.0.0.1:{port}/healthz", timeout=aiohttp.ClientTimeout(total=5)) as resp:
+        async with (
+            aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http,
+            http.get(
+                f"http://127.0.0.1:{port}/healthz", timeout=aiohttp.ClientTimeout(total=5)
+            ) as resp,
+        ):
             return await resp.json()
-    except (aiohttp.ClientError, asyncio.TimeoutError):
+    except (TimeoutError, aiohttp.ClientError):
         return None
 
 
 async def test_serve_with_two_workers_shares_the_port_and_stops_on_sigterm(env):
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
-        *FARMCHAT, "serve", env={**env, "FARMCHAT_SERVER__PORT": str(port), "FARMCHAT_SERVER__WORKERS": "2"},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        *FARMCHAT,
+        "serve",
+        env={**env, "FARMCHAT_SERVER__PORT": str(port), "FARMCHAT_SERVER__WORKERS": "2"},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
     try:
         seen: set[int] = set()
         for _ in range(600):  # bounded: up to about a minute for start-up plus enough connections

@@ -27,7 +27,9 @@ def ref_in(reply: str) -> int:
 
 async def user(chat, address: str) -> User:
     async with chat.svc.db.uow() as uow:
-        return (await uow.session.execute(select(User).where(User.address == address))).scalar_one()
+        return (
+            await uow.session.execute(select(User).where(User.address == address))
+        ).scalar_one()
 
 
 async def relays(chat) -> list[Outbox]:
@@ -36,7 +38,9 @@ async def relays(chat) -> list[Outbox]:
         return list((await uow.session.execute(q)).scalars())
 
 
-async def accepted_order(chat, farmer=FARMER, buyer=BUYER, farmer_channel="console", buyer_channel="console") -> int:
+async def accepted_order(
+    chat, farmer=FARMER, buyer=BUYER, farmer_channel="console", buyer_channel="console"
+) -> int:
     """A farmer lists potatoes, a buyer orders, the farmer accepts; both skip the name question."""
     await chat.send(farmer, "sell 100kg potatoes at 40/kg", channel=farmer_channel)
     await chat.send(farmer, "skip", channel=farmer_channel)
@@ -66,7 +70,9 @@ async def test_name_is_asked_once_and_the_other_side_reads_it(chat):
     assert f"You accepted order {ref}" in accepted and f"Buyer: Ravi, {BUYER}." in accepted
     [told] = chat.pushes_to(BUYER)[-1:]
     assert f"Order {ref} accepted!" in told and f"Farmer: Wanjiru Kamau, {FARMER}." in told
-    assert "your name" not in await chat.send(BUYER, "buy 5kg potatoes") + await chat.send(BUYER, "1")
+    assert "your name" not in await chat.send(BUYER, "buy 5kg potatoes") + await chat.send(
+        BUYER, "1"
+    )
 
 
 async def test_chinese_name_and_skip_are_remembered(chat):
@@ -87,9 +93,18 @@ async def test_chinese_name_and_skip_are_remembered(chat):
     assert f"农户：老王，{farmer}" in chat.pushes_to(buyer)[-1]
 
 
-@pytest.mark.parametrize("answer, name", [("王大伯", "王大伯"), ("my name is Wanjiru", "Wanjiru"), ("I'm Ravi", "Ravi"),
-                                          ("Ravi here", "Ravi"), ("otieno", "otieno"), ("叫我老王", "老王"),
-                                          ("Mary Wambui.", "Mary Wambui")])
+@pytest.mark.parametrize(
+    "answer, name",
+    [
+        ("王大伯", "王大伯"),
+        ("my name is Wanjiru", "Wanjiru"),
+        ("I'm Ravi", "Ravi"),
+        ("Ravi here", "Ravi"),
+        ("otieno", "otieno"),
+        ("叫我老王", "老王"),
+        ("Mary Wambui.", "Mary Wambui"),
+    ],
+)
 async def test_names_as_people_give_them(chat, answer, name):
     await chat.send(FARMER, "sell 100kg potatoes at 40/kg")
     reply = await chat.send(FARMER, answer)
@@ -97,7 +112,9 @@ async def test_names_as_people_give_them(chat, answer, name):
     assert (await user(chat, FARMER)).name == name
 
 
-@pytest.mark.parametrize("answer", ["hi", "ok", "thanks", "apples", "1023", "what is this?", "谢谢", "明天再说"])
+@pytest.mark.parametrize(
+    "answer", ["hi", "ok", "thanks", "apples", "1023", "what is this?", "谢谢", "明天再说"]
+)
 async def test_no_greeting_yes_number_or_product_is_taken_for_a_name(chat, answer):
     await chat.send(FARMER, "sell 100kg potatoes at 40/kg")
     reply = await chat.send(FARMER, answer)
@@ -108,7 +125,7 @@ async def test_no_greeting_yes_number_or_product_is_taken_for_a_name(chat, answe
 async def test_a_new_request_is_answered_and_the_question_dropped(chat):
     await chat.send(FARMER, "sell 100kg potatoes at 40/kg")
     assert "No apple on offer now" in await chat.send(FARMER, "buy 20kg apples")
-    assert "OK, I'll tell you when apple is listed." == await chat.send(FARMER, "yes")
+    assert await chat.send(FARMER, "yes") == "OK, I'll tell you when apple is listed."
     assert (await user(chat, FARMER)).name is None
 
 
@@ -137,7 +154,9 @@ async def test_a_bare_no_answers_a_waiting_order_not_the_name_question(chat):
 # phone sharing ------------------------------------------------------------------------------
 async def test_a_wechat_farmer_shares_a_phone_and_the_buyer_gets_it(chat):
     await chat.send(WECHAT_FARMER, "卖50斤苹果 三块五一斤", channel="wechat")
-    assert "+8613812345678" in await chat.send(WECHAT_FARMER, "我的电话138 1234 5678", channel="wechat")
+    assert "+8613812345678" in await chat.send(
+        WECHAT_FARMER, "我的电话138 1234 5678", channel="wechat"
+    )
     assert (await user(chat, WECHAT_FARMER)).phone == "+8613812345678"
     await chat.send(BUYER, "buy 20 jin apples")
     ref = ref_in(await chat.send(BUYER, "1"))
@@ -161,11 +180,19 @@ async def test_a_phone_share_keeps_the_open_question(chat):
 @pytest.fixture
 async def kenya(db_url, nlu_cache, real_nlu):
     async with AsyncExitStack() as stack:
-        yield await open_chat(stack, db_url, nlu_cache, real_nlu, FARMCHAT_MARKET__CURRENCY="KES",
-                              FARMCHAT_MARKET__DISPLAY_UNIT="kg")
+        yield await open_chat(
+            stack,
+            db_url,
+            nlu_cache,
+            real_nlu,
+            FARMCHAT_MARKET__CURRENCY="KES",
+            FARMCHAT_MARKET__DISPLAY_UNIT="kg",
+        )
 
 
-@pytest.mark.parametrize("said", ["my phone is 0712345678", "My number is 0712 345 678", "call me on 0712-345678"])
+@pytest.mark.parametrize(
+    "said", ["my phone is 0712345678", "My number is 0712 345 678", "call me on 0712-345678"]
+)
 async def test_a_local_number_is_read_in_the_deployments_country(kenya, said):
     assert "Saved: phone +254712345678" in await kenya.send(WECHAT_FARMER, said, channel="wechat")
     assert (await user(kenya, WECHAT_FARMER)).phone == "+254712345678"
@@ -187,21 +214,42 @@ async def test_wechat_farmer_and_sms_buyer_write_to_each_other(chat):
     sent = await chat.send(BUYER, f"msg {ref} I come at 3pm, is the gate open?", channel="sms")
     assert sent == f"Passed on to 王大伯 (farmer), order {ref}."
     to_farmer = chat.pushes_to(WECHAT_FARMER)[-1]
-    assert to_farmer == f"订单{ref}，Ravi（买家）：I come at 3pm, is the gate open?\n（回复请发：回复{ref} 内容）"
-    assert f"已转告Ravi（买家），订单{ref}。" == await chat.send(WECHAT_FARMER, f"回复{ref} 门开着，到了打电话", channel="wechat")
-    assert chat.pushes_to(BUYER)[-1] == f"Order {ref}, 王大伯 (farmer): 门开着，到了打电话\n(To answer: msg {ref} your text)"
+    assert (
+        to_farmer
+        == f"订单{ref}，Ravi（买家）：I come at 3pm, is the gate open?\n（回复请发：回复{ref} 内容）"
+    )
+    assert f"已转告Ravi（买家），订单{ref}。" == await chat.send(
+        WECHAT_FARMER, f"回复{ref} 门开着，到了打电话", channel="wechat"
+    )
+    assert (
+        chat.pushes_to(BUYER)[-1]
+        == f"Order {ref}, 王大伯 (farmer): 门开着，到了打电话\n(To answer: msg {ref} your text)"
+    )
     rows = await relays(chat)
-    assert [(r.channel, r.address, r.status) for r in rows] == [("wechat", WECHAT_FARMER, "sent"),
-                                                                ("sms", BUYER, "sent")]
+    assert [(r.channel, r.address, r.status) for r in rows] == [
+        ("wechat", WECHAT_FARMER, "sent"),
+        ("sms", BUYER, "sent"),
+    ]
 
 
-@pytest.mark.parametrize("form", ["msg {ref} leaving now", "message {ref}: leaving now", "reply {ref} leaving now",
-                                  "Reply to order {ref} leaving now", "留言{ref} leaving now", "MSG #{ref} leaving now"])
+@pytest.mark.parametrize(
+    "form",
+    [
+        "msg {ref} leaving now",
+        "message {ref}: leaving now",
+        "reply {ref} leaving now",
+        "Reply to order {ref} leaving now",
+        "留言{ref} leaving now",
+        "MSG #{ref} leaving now",
+    ],
+)
 async def test_relay_forms(chat, form):
     ref = await accepted_order(chat)
     reply = await chat.send(BUYER, form.format(ref=ref))
     assert reply.startswith("Passed on to the farmer") or reply.startswith("已转告农户")
-    assert chat.pushes_to(FARMER) == [f"Order {ref}, the buyer: leaving now\n(To answer: msg {ref} your text)"]
+    assert chat.pushes_to(FARMER) == [
+        f"Order {ref}, the buyer: leaving now\n(To answer: msg {ref} your text)"
+    ]
 
 
 async def test_relay_refused_to_strangers_before_acceptance_and_after_cancel(chat):
@@ -215,7 +263,9 @@ async def test_relay_refused_to_strangers_before_acceptance_and_after_cancel(cha
     assert await chat.send(BUYER, "msg 999999 hello") == "I can't find number 999999."
     assert "What should I tell the farmer?" in await chat.send(BUYER, f"msg {ref}")
     await chat.send(BUYER, f"cancel {ref}")
-    assert "cancelled: messages are no longer passed on" in await chat.send(BUYER, f"msg {ref} why?")
+    assert "cancelled: messages are no longer passed on" in await chat.send(
+        BUYER, f"msg {ref} why?"
+    )
     assert "已取消，不再转达" in await chat.send(FARMER, f"回复{ref} 为什么取消")
     assert await relays(chat) == []
 
@@ -247,12 +297,24 @@ async def test_relay_hint_with_exactly_one_order_under_way(chat):
         async with chat.svc.db.uow() as uow:
             gw = chat.svc.gateway
             msg = InboundMessage("console", address, "huh", "h1", chat.clock.now)
-            ctx = Context(msg=msg, user=await uow.users.by_address("console", address), parse=Parse("huh", "x", 0),
-                          lang="en", uow=uow, settings=gw.settings, catalog=gw.catalog, now=chat.clock.now)
+            ctx = Context(
+                msg=msg,
+                user=await uow.users.by_address("console", address),
+                parse=Parse("huh", "x", 0),
+                lang="en",
+                uow=uow,
+                settings=gw.settings,
+                catalog=gw.catalog,
+                now=chat.clock.now,
+            )
             return await contact.relay_hint(ctx)
 
-    assert await hint(BUYER) == f"To write to the farmer of order {ref}, send 'msg {ref} your text'."
-    assert await hint(FARMER) == f"To write to the buyer of order {ref}, send 'msg {ref} your text'."
+    assert (
+        await hint(BUYER) == f"To write to the farmer of order {ref}, send 'msg {ref} your text'."
+    )
+    assert (
+        await hint(FARMER) == f"To write to the buyer of order {ref}, send 'msg {ref} your text'."
+    )
     await accepted_order(chat)
     assert await hint(BUYER) is None  # two orders under way: which one is for the user to say
 
@@ -271,8 +333,10 @@ async def test_relay_between_wechat_and_sms_through_both_channels(both):  # noqa
     assert f"订单{ref}，买家：coming Sat 9am" in (await both.wechat_pushes(2))[-1]
     assert "已转告" in await both.wechat(f"回复{ref} 好的，等你")
     assert "好的，等你" in (await both.sms_pushes(2))[-1]
-    rows = await both.rig.settled(lambda rows: sum(r.kind == "relay" and r.status == "sent" for r in rows) == 2,
-                                  "relays sent")
+    rows = await both.rig.settled(
+        lambda rows: sum(r.kind == "relay" and r.status == "sent" for r in rows) == 2,
+        "relays sent",
+    )
     assert [r.channel for r in rows if r.kind == "relay"] == ["wechat", "sms"]
 
 
@@ -287,16 +351,23 @@ async def test_upgrade_from_0007_keeps_users(tmp_path):
             cfg = alembic_config()
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
+
         return run
 
     async with engine.begin() as conn:
         await conn.run_sync(upgrade_to("0007"))
-        await conn.execute(text("INSERT INTO users (channel, address, name, language, role, opted_out, created_at, "
-                                "last_seen_at) VALUES ('sms', '+254711000001', 'Wanjiru', 'en', 'user', 0, "
-                                "'2026-11-28 08:00:00', '2026-11-28 08:00:00')"))
+        await conn.execute(
+            text(
+                "INSERT INTO users (channel, address, name, language, role, opted_out, created_at, "
+                "last_seen_at) VALUES ('sms', '+254711000001', 'Wanjiru', 'en', 'user', 0, "
+                "'2026-11-28 08:00:00', '2026-11-28 08:00:00')"
+            )
+        )
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade)
         row = (await conn.execute(text("SELECT name, phone, name_asked_at FROM users"))).one()
-        version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
+        version = (
+            await conn.execute(text("SELECT version_num FROM alembic_version"))
+        ).scalar_one()
     await engine.dispose()
     assert tuple(row) == ("Wanjiru", None, None) and version == "0008"

@@ -29,7 +29,10 @@ async def rows(chat, model):
 
 
 async def listings(chat):
-    return [(x.product, x.quantity_available, x.unit, x.price, x.price_unit) for x in await rows(chat, Listing)]
+    return [
+        (x.product, x.quantity_available, x.unit, x.price, x.price_unit)
+        for x in await rows(chat, Listing)
+    ]
 
 
 def ref_in(text: str) -> int:
@@ -94,7 +97,12 @@ async def test_a_price_given_for_the_quantity_question_waits_for_the_quantity(ch
     assert "How much" in again and await rows(chat, Listing) == []
     await chat.send(FARMER, "about 70")
     [row] = await rows(chat, Listing)
-    assert (row.product, row.quantity_total, row.price, row.price_unit) == ("banana", 70, Decimal("2.00"), "kg")
+    assert (row.product, row.quantity_total, row.price, row.price_unit) == (
+        "banana",
+        70,
+        Decimal("2.00"),
+        "kg",
+    )
     assert row.unit == "kg"  # the unit the user priced in, not the market's default jin
 
 
@@ -218,22 +226,29 @@ async def test_selling_more_than_is_left_is_refused(chat):
 async def test_a_total_price_is_divided_by_the_quantity(chat):
     await chat.send(FARMER, "sell 40 kg peanuts for 200 altogether")
     await chat.send(FARMER2, "卖花生100斤 一共450块")
-    assert await listings(chat) == [("peanut", 40, "kg", Decimal("5.00"), "kg"),
-                                    ("peanut", 100, "jin", Decimal("4.50"), "jin")]
+    assert await listings(chat) == [
+        ("peanut", 40, "kg", Decimal("5.00"), "kg"),
+        ("peanut", 100, "jin", Decimal("4.50"), "jin"),
+    ]
 
 
 async def test_two_products_in_one_message_are_both_listed(chat):
     reply = await chat.send(FARMER, "sell 10kg garlic at 7/kg, 30kg onions at 2/kg")
     assert reply.count("Listing") == 2
-    assert await listings(chat) == [("garlic", 10, "kg", Decimal("7.00"), "kg"), ("onion", 30, "kg", Decimal("2.00"), "kg")]
+    assert await listings(chat) == [
+        ("garlic", 10, "kg", Decimal("7.00"), "kg"),
+        ("onion", 30, "kg", Decimal("2.00"), "kg"),
+    ]
 
 
 async def test_the_second_product_missing_its_price_is_asked_for(chat):
     reply = await chat.send(FARMER, "卖苹果100斤3块 还有梨50斤")
     assert "已发布" in reply and "多少钱" in reply
     await chat.send(FARMER, "2块5")
-    assert await listings(chat) == [("apple", 100, "jin", Decimal("3.00"), "jin"),
-                                    ("pear", 50, "jin", Decimal("2.50"), "jin")]
+    assert await listings(chat) == [
+        ("apple", 100, "jin", Decimal("3.00"), "jin"),
+        ("pear", 50, "jin", Decimal("2.50"), "jin"),
+    ]
 
 
 async def test_numbers_that_make_no_sense_are_asked_again_with_the_reason(chat):
@@ -267,7 +282,11 @@ async def test_unknown_product_and_place_are_said_to_be_unknown(chat):
 async def test_offers_are_chosen_by_word_ordinal_and_hash(chat):
     await chat.send(FARMER, "sell 100kg grapes at 6/kg")
     await chat.send(FARMER2, "sell 100kg grapes at 7/kg")
-    for pick, buyer in (("the second one", BUYER), ("#1", "+8613800000104"), ("第二个", "+8613800000105")):
+    for pick, buyer in (
+        ("the second one", BUYER),
+        ("#1", "+8613800000104"),
+        ("第二个", "+8613800000105"),
+    ):
         assert "1)" in await chat.send(buyer, "buy 5kg grapes")
         placed = await chat.send(buyer, pick)
         assert "Order" in placed or "订单" in placed, pick
@@ -299,11 +318,14 @@ async def test_an_offer_smaller_than_asked_is_confirmed_before_ordering(chat):
 
 async def test_an_sms_offer_list_keeps_its_call_to_action(chat):
     for n, place in enumerate(("Wudu", "Chengxian", "Tianshui")):
-        await chat.send(f"+861380000020{n}", "my name is Wanjiru Kamau-Odhiambo the Third of Nakuru")
+        await chat.send(
+            f"+861380000020{n}", "my name is Wanjiru Kamau-Odhiambo the Third of Nakuru"
+        )
         await chat.send(f"+861380000020{n}", f"sell {100 + n}kg goji at {30 + n}/kg in {place}")
     offers = await chat.send("+254711000199", "buy 5kg goji, 5kg honey", channel="sms")
     assert offers.rstrip().endswith("Reply with the number to order.")
     from handlers.segments import segments
+
     assert segments(offers) <= 2
 
 
@@ -370,7 +392,9 @@ async def test_a_price_with_no_audience_is_published_only_when_confirmed(chat):
     assert price.price == Decimal("25.00") and price.unit == "jin"
 
 
-async def test_with_one_order_under_way_an_unclear_message_says_how_to_write_to_the_other_side(chat):
+async def test_with_one_order_under_way_an_unclear_message_says_how_to_write_to_the_other_side(
+    chat,
+):
     await chat.send(FARMER, "my name is Wang")
     await chat.send(FARMER, "卖100斤核桃 二十块一斤")
     await chat.send("oWx_buyer_77", "buy 10 jin walnuts", channel="wechat")
@@ -380,7 +404,6 @@ async def test_with_one_order_under_way_an_unclear_message_says_how_to_write_to_
     reply = await chat.send("oWx_buyer_77", "where do we meet tmrw", channel="wechat")
     assert f"msg {order}" in reply
     assert chat.pushes_to(FARMER) == []  # nothing is forwarded unless asked
-
 
 
 async def test_the_chinese_which_order_prompt_is_all_chinese(chat):
@@ -400,11 +423,17 @@ async def test_an_update_naming_another_product_right_after_a_listing_changes_th
     await chat.send(FARMER, "sell 100 jin apples 3")
     await chat.send(FARMER, "sell 60 jin pears 2")
     assert "apple" in await chat.send(FARMER, "sold 20 jin apples")
-    assert await listings(chat) == [("apple", 80, "jin", Decimal("3.00"), "jin"), ("pear", 60, "jin", Decimal("2.00"), "jin")]
+    assert await listings(chat) == [
+        ("apple", 80, "jin", Decimal("3.00"), "jin"),
+        ("pear", 60, "jin", Decimal("2.00"), "jin"),
+    ]
     await chat.send(FARMER, "sell 20 jin peaches 5")
     await chat.send(FARMER, "apples now 3.6")
     assert [(x[0], x[3]) for x in await listings(chat)] == [
-        ("apple", Decimal("3.60")), ("pear", Decimal("2.00")), ("peach", Decimal("5.00"))]
+        ("apple", Decimal("3.60")),
+        ("pear", Decimal("2.00")),
+        ("peach", Decimal("5.00")),
+    ]
 
 
 async def test_a_bare_correction_after_two_listings_asks_which(chat):
@@ -438,7 +467,10 @@ async def test_an_unknown_product_keeps_its_own_numbers(chat):
     assert "plums" in reply and await rows(chat, Listing) == []
     await chat.send(FARMER, "cancel")
     await chat.send(FARMER, "sell 40kg peaches 5/kg, 30kg grapes 6/kg, 10kg plums 7/kg")
-    assert await listings(chat) == [("peach", 40, "kg", Decimal("5.00"), "kg"), ("grape", 30, "kg", Decimal("6.00"), "kg")]
+    assert await listings(chat) == [
+        ("peach", 40, "kg", Decimal("5.00"), "kg"),
+        ("grape", 30, "kg", Decimal("6.00"), "kg"),
+    ]
 
 
 async def test_a_kenyans_bare_amount_is_in_kg_and_a_kenyan_market_price_in_shillings(chat):
@@ -541,7 +573,10 @@ async def test_a_new_amount_while_choosing_shows_the_offers_again(chat):
 async def test_a_dotted_rupee_or_shilling_price_is_not_a_hundredth(chat):
     await chat.send(INDIAN, "have 300 kgs tomato, Rs.30/- per kg")
     await chat.send(KENYAN, "sell kale 40kg Ksh.45 per kg")
-    assert [(x.price, x.currency) for x in await rows(chat, Listing)] == [(Decimal("30.00"), "INR"), (Decimal("45.00"), "KES")]
+    assert [(x.price, x.currency) for x in await rows(chat, Listing)] == [
+        (Decimal("30.00"), "INR"),
+        (Decimal("45.00"), "KES"),
+    ]
 
 
 async def test_a_message_opening_with_a_listing_number_changes_that_listing(chat):
@@ -577,7 +612,10 @@ async def test_answering_an_order_during_a_sell_question_keeps_the_question(chat
     reply = await chat.send(FARMER, f"yes {order}")
     assert f"order {order}" in reply and "Still open" in reply
     await chat.send(FARMER, "2.5")
-    assert [(x[0], x[3]) for x in await listings(chat)] == [("apple", Decimal("3.00")), ("pear", Decimal("2.50"))]
+    assert [(x[0], x[3]) for x in await listings(chat)] == [
+        ("apple", Decimal("3.00")),
+        ("pear", Decimal("2.50")),
+    ]
 
 
 async def test_coordinator_drafts_that_are_not_prices_or_are_two_markets(chat):

@@ -32,6 +32,7 @@ COORDINATOR = "+8613900000000"
 
 # --- helpers -------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def chat(chat):
     """The conftest chat, printing the conversation so a failure shows what was said."""
@@ -88,7 +89,13 @@ def offer_line(reply: str, n: int) -> str:
 
 
 def shape(listing):
-    return (listing.product, listing.quantity_available, listing.unit, listing.price, listing.currency)
+    return (
+        listing.product,
+        listing.quantity_available,
+        listing.unit,
+        listing.price,
+        listing.currency,
+    )
 
 
 async def three_apple_farmers(chat):
@@ -110,11 +117,14 @@ async def pending_order(chat, farmer, buyer, listing_text, buy_text):
 
 # --- selling: complete messages ----------------------------------------------------------------
 
+
 async def test_sell_complete_english_by_the_kg(chat):
     reply = await chat.send(CN1, "sell 40kg pears at 2.5/kg")
     [listing] = await listings(chat)
     assert shape(listing) == ("pear", 40, "kg", Decimal("2.50"), "CNY")
-    assert listing.price_unit == "kg" and listing.status == "active" and listing.quantity_total == 40
+    assert (
+        listing.price_unit == "kg" and listing.status == "active" and listing.quantity_total == 40
+    )
     assert str(listing.id) in reply and "¥2.50" in reply and "40" in reply
 
 
@@ -150,7 +160,10 @@ async def test_sell_with_typos(chat):
 async def test_sell_total_price_is_divided_per_unit(chat):
     reply = await chat.send(CN1, "sell 50 kg apples for 150 total")
     [listing] = await listings(chat)
-    assert shape(listing) == ("apple", 50, "kg", Decimal("3.00"), "CNY") and listing.price_unit == "kg"
+    assert (
+        shape(listing) == ("apple", 50, "kg", Decimal("3.00"), "CNY")
+        and listing.price_unit == "kg"
+    )
     assert "¥3.00" in reply
 
 
@@ -171,7 +184,10 @@ async def test_sell_total_price_chinese(chat):
 async def test_two_products_in_one_english_message(chat):
     reply = await chat.send(CN1, "sell 30kg tomatoes at 1.5/kg and 10kg garlic at 6/kg")
     got = sorted(shape(row) for row in await listings(chat))
-    assert got == [("garlic", 10, "kg", Decimal("6.00"), "CNY"), ("tomato", 30, "kg", Decimal("1.50"), "CNY")]
+    assert got == [
+        ("garlic", 10, "kg", Decimal("6.00"), "CNY"),
+        ("tomato", 30, "kg", Decimal("1.50"), "CNY"),
+    ]
     for row in await listings(chat):
         assert str(row.id) in reply
 
@@ -179,7 +195,10 @@ async def test_two_products_in_one_english_message(chat):
 async def test_two_products_in_one_chinese_message(chat):
     reply = await chat.send(CN2, "卖苹果100斤 3块一斤，梨子50斤 2块一斤")
     got = sorted(shape(row) for row in await listings(chat))
-    assert got == [("apple", 100, "jin", Decimal("3.00"), "CNY"), ("pear", 50, "jin", Decimal("2.00"), "CNY")]
+    assert got == [
+        ("apple", 100, "jin", Decimal("3.00"), "CNY"),
+        ("pear", 50, "jin", Decimal("2.00"), "CNY"),
+    ]
     assert "¥3.00" in reply and "¥2.00" in reply
 
 
@@ -198,6 +217,7 @@ async def test_sell_mixed_chinese_and_english_words(chat):
 
 
 # --- selling: missing details, asked one at a time ----------------------------------------------
+
 
 async def test_sell_asks_quantity_then_price(chat):
     first = await chat.send(CN1, "sell peaches")
@@ -235,7 +255,12 @@ async def test_a_quantity_is_never_taken_as_a_price(chat):
     assert await listings(chat) == []  # still waiting for a price
     await chat.send(CN1, "6")
     [listing] = await listings(chat)
-    assert (listing.product, listing.unit, listing.price, listing.currency) == ("grape", "kg", Decimal("6.00"), "CNY")
+    assert (listing.product, listing.unit, listing.price, listing.currency) == (
+        "grape",
+        "kg",
+        Decimal("6.00"),
+        "CNY",
+    )
 
 
 async def test_cancel_drops_the_open_question(chat):
@@ -270,6 +295,7 @@ async def test_answer_within_30_minutes_still_counts(chat):
 
 
 # --- selling: corrections right after a confirmation or a question -----------------------------
+
 
 async def test_correct_price_right_after_confirmation(chat):
     await chat.send(CN1, "sell 60kg kiwi at 5/kg")
@@ -325,6 +351,7 @@ async def test_chinese_correction_while_asked(chat):
 
 
 # --- changing a listing -----------------------------------------------------------------------
+
 
 async def test_only_some_left_sets_the_stock(chat):
     await chat.send(CN1, "sell 50kg apples at 3/kg")
@@ -382,7 +409,11 @@ async def test_price_change_chinese(chat):
     await chat.send(CN2, "我的货")
     reply = await chat.send(CN2, "苹果改成3块5一斤")
     [listing] = await listings(chat)
-    assert (listing.price, listing.currency, listing.quantity_available) == (Decimal("3.50"), "CNY", 100)
+    assert (listing.price, listing.currency, listing.quantity_available) == (
+        Decimal("3.50"),
+        "CNY",
+        100,
+    )
     assert "¥3.50" in reply
 
 
@@ -412,6 +443,7 @@ async def test_cancel_listing_by_reference_only_by_its_farmer(chat):
 
 
 # --- numbers that make no sense -----------------------------------------------------------------
+
 
 async def test_negative_quantity_is_asked_again(chat):
     reply = await chat.send(CN1, "sell -50kg apples at 3/kg")
@@ -452,10 +484,15 @@ async def test_a_billion_is_not_listed(chat):
 
 # --- sell or buy? ------------------------------------------------------------------------------
 
+
 async def test_ambiguous_chinese_is_asked_not_guessed(chat):
     reply = await chat.send(CN1, "有苹果要卖吗")
     assert asks(reply)
-    assert await listings(chat) == [] and await rows(chat, BuyRequest) == [] and await rows(chat, Order) == []
+    assert (
+        await listings(chat) == []
+        and await rows(chat, BuyRequest) == []
+        and await rows(chat, Order) == []
+    )
 
 
 async def test_pls_buy_my_avocados_asks_then_sells(chat):
@@ -484,10 +521,15 @@ async def test_pinyin_mai_is_ambiguous(chat):
 
 # --- buying ------------------------------------------------------------------------------------
 
+
 async def test_offers_cheapest_first_and_choose_1(chat):
     by_price = await three_apple_farmers(chat)
     offers = await chat.send(KE3, "buy 20 kg apples")
-    assert "¥2.00" in offer_line(offers, 1) and "¥3.00" in offer_line(offers, 2) and "¥4.00" in offer_line(offers, 3)
+    assert (
+        "¥2.00" in offer_line(offers, 1)
+        and "¥3.00" in offer_line(offers, 2)
+        and "¥4.00" in offer_line(offers, 3)
+    )
     created = await chat.send(KE3, "1")
     [order] = await rows(chat, Order)
     assert order.listing_id == by_price[Decimal("2")].id and order.status == "pending"
@@ -599,7 +641,12 @@ async def test_no_offer_leaves_a_standing_request_that_is_matched(chat):
     assert "花椒" in reply and await rows(chat, Order) == [] and await rows(chat, BuyRequest) == []
     await chat.send(CN4, "是")
     [request] = await rows(chat, BuyRequest)
-    assert (request.product, request.quantity, request.unit, request.status) == ("sichuan_pepper", 50, "jin", "open")
+    assert (request.product, request.quantity, request.unit, request.status) == (
+        "sichuan_pepper",
+        50,
+        "jin",
+        "open",
+    )
     listed = await chat.send(CN1, "卖200斤花椒 60块一斤")
     assert "买家" in listed or "buyer" in listed.lower()
     told = chat.pushes_to(CN4)
@@ -621,7 +668,12 @@ async def test_kenyan_buyer_orders_maize_by_the_bag(chat):
     assert "2500" in plain(offers) and "KES" in offers
     created = await chat.send(KE2, "1")
     [order] = await rows(chat, Order)
-    assert (order.quantity, order.unit, order.price, order.currency) == (2, "bag", Decimal("2500.00"), "KES")
+    assert (order.quantity, order.unit, order.price, order.currency) == (
+        2,
+        "bag",
+        Decimal("2500.00"),
+        "KES",
+    )
     assert "5000" in plain(created)
 
 
@@ -636,6 +688,7 @@ async def test_indian_buyer_sees_rupee_offer(chat):
 
 
 # --- a new request while a question is open ------------------------------------------------------
+
 
 async def test_new_sell_without_quantity_does_not_inherit_the_old_one(chat):
     assert asks(await chat.send(CN1, "sell apples"))
@@ -705,6 +758,7 @@ async def test_changing_mind_from_selling_to_buying(chat):
 
 # --- digressions while a question is open -------------------------------------------------------
 
+
 async def test_price_question_is_answered_while_a_question_is_open(chat):
     await chat.send(CN2, "sell 300 jin walnuts at 14/jin")
     assert asks(await chat.send(CN1, "sell walnuts"))
@@ -756,10 +810,13 @@ async def test_english_help_reply_says_the_question_is_still_open(chat):
     assert asks(await chat.send(KE1, "selling cassava 30 bags"))
     helped = await chat.send(KE1, "help")
     # the reply says the cassava question is still open: more than the plain help, and a question
-    assert helped != plain_help and ("cassava" in helped.lower() or asks(helped.replace(plain_help, "")))
+    assert helped != plain_help and (
+        "cassava" in helped.lower() or asks(helped.replace(plain_help, ""))
+    )
 
 
 # --- the farmer's answer and following an order -------------------------------------------------
+
 
 async def test_bare_yes_accepts_the_only_pending_order(chat):
     ref = await pending_order(chat, CN1, KE1, "sell 50kg apples at 3/kg", "buy 10kg apples")
@@ -827,10 +884,14 @@ async def test_buyer_cancels_pending_in_chinese(chat):
 
 # --- WeChat and SMS users reaching each other ---------------------------------------------------
 
+
 async def test_wechat_farmer_and_sms_buyer_talk_through_the_bot(chat):
     listed = await chat.send(WX_FARMER, "卖20斤蜂蜜 80块一斤", channel="wechat")
     [listing] = await listings(chat)
-    assert shape(listing) == ("honey", 20, "jin", Decimal("80.00"), "CNY") and str(listing.id) in listed
+    assert (
+        shape(listing) == ("honey", 20, "jin", Decimal("80.00"), "CNY")
+        and str(listing.id) in listed
+    )
     await chat.send(KE3, "buy 5 jin honey")
     ref = ref_in(await chat.send(KE3, "1"))
     assert any(str(ref) in push for push in chat.pushes_to(WX_FARMER))
@@ -875,6 +936,7 @@ async def test_wechat_farmer_shares_a_phone_number(chat):
 
 # --- prices ------------------------------------------------------------------------------------
 
+
 async def test_price_question_in_chinese_with_coordinator_price(chat):
     await chat.send(COORDINATOR, "broadcast potato 1.6 yuan/kg Chengxian")
     await chat.send(COORDINATOR, "yes")
@@ -900,6 +962,7 @@ async def test_price_question_with_no_data_still_answers(chat):
 
 # --- unknown products and places -----------------------------------------------------------------
 
+
 async def test_unknown_product_to_sell_is_not_listed(chat):
     reply = await chat.send(CN1, "sell 50kg durian at 20/kg")
     assert await listings(chat) == [] and "durian" in reply.lower()
@@ -922,10 +985,13 @@ async def test_unknown_place_is_not_saved(chat):
     reply = await chat.send(KE1, "I am in Atlantis")
     assert (await user(chat, KE1)).place is None
     assert "atlantis" in reply.lower()  # said to be unknown, by name
-    assert any(word in reply for word in ("Nairobi", "Nakuru", "Wudu", "Kisumu", "Eldoret", "Mombasa"))
+    assert any(
+        word in reply for word in ("Nairobi", "Nakuru", "Wudu", "Kisumu", "Eldoret", "Mombasa")
+    )
 
 
 # --- profile -----------------------------------------------------------------------------------
+
 
 async def test_profile_name_and_place(chat):
     await chat.send(KE2, "my name is Achieng")
@@ -946,6 +1012,7 @@ async def test_chinese_profile(chat):
 
 
 # --- alerts ------------------------------------------------------------------------------------
+
 
 async def test_subscribe_list_and_unsubscribe(chat):
     await chat.send(CN1, "subscribe apple prices")
@@ -1010,19 +1077,31 @@ async def test_unsubscribe_all_alerts(chat):
 
 # --- coordinator broadcasts --------------------------------------------------------------------
 
+
 async def test_broadcast_preview_sends_nothing_before_yes(chat):
     await chat.send(CN2, "subscribe apple prices")
     chat.clear()
     preview = await chat.send(COORDINATOR, "broadcast apple 4.2 yuan/kg Wudu")
     assert "4.2" in preview and asks(preview) and "1" in preview  # audience of one
     assert chat.pushes_to(CN2) == []
-    assert [b for b in await rows(chat, Broadcast) if b.status in ("queued", "sending", "done")] == []
+    assert [
+        b for b in await rows(chat, Broadcast) if b.status in ("queued", "sending", "done")
+    ] == []
     await chat.send(COORDINATOR, "yes")
     [broadcast] = await rows(chat, Broadcast)
-    assert broadcast.status != "draft" and broadcast.product == "apple" and broadcast.price == Decimal("4.20")
+    assert (
+        broadcast.status != "draft"
+        and broadcast.product == "apple"
+        and broadcast.price == Decimal("4.20")
+    )
     [price] = await rows(chat, MarketPrice)
     assert (price.product, price.location, price.price, price.currency, price.unit) == (
-        "apple", "wudu", Decimal("4.20"), "CNY", "kg")
+        "apple",
+        "wudu",
+        Decimal("4.20"),
+        "CNY",
+        "kg",
+    )
 
 
 async def test_broadcast_price_is_published_only_on_yes(chat):
@@ -1042,7 +1121,11 @@ async def test_broadcast_no_leaves_nothing(chat):
     await chat.send(COORDINATOR, "broadcast maize 40 ksh/kg Nakuru")
     await chat.send(COORDINATOR, "no")
     assert await rows(chat, MarketPrice) == []
-    assert [b for b in await rows(chat, Broadcast) if b.status in ("queued", "sending", "done", "scheduled")] == []
+    assert [
+        b
+        for b in await rows(chat, Broadcast)
+        if b.status in ("queued", "sending", "done", "scheduled")
+    ] == []
 
 
 async def test_chinese_broadcast_confirmed(chat):
@@ -1051,7 +1134,12 @@ async def test_chinese_broadcast_confirmed(chat):
     assert asks(preview) and await rows(chat, MarketPrice) == []
     await chat.send(COORDINATOR, "是")
     [price] = await rows(chat, MarketPrice)
-    assert (price.product, price.price, price.currency, price.unit) == ("apple", Decimal("4.20"), "CNY", "jin")
+    assert (price.product, price.price, price.currency, price.unit) == (
+        "apple",
+        Decimal("4.20"),
+        "CNY",
+        "jin",
+    )
 
 
 async def test_free_text_broadcast_cancelled(chat):
@@ -1059,7 +1147,11 @@ async def test_free_text_broadcast_cancelled(chat):
     preview = await chat.send(COORDINATOR, "broadcast: co-op meeting tomorrow 9am")
     assert asks(preview)
     await chat.send(COORDINATOR, "no")
-    assert [b for b in await rows(chat, Broadcast) if b.status in ("queued", "sending", "done", "scheduled")] == []
+    assert [
+        b
+        for b in await rows(chat, Broadcast)
+        if b.status in ("queued", "sending", "done", "scheduled")
+    ] == []
     assert not any("meeting" in push for push in chat.pushes_to(CN1))
 
 
@@ -1070,6 +1162,7 @@ async def test_only_coordinators_broadcast(chat):
 
 
 # --- currency ------------------------------------------------------------------------------------
+
 
 async def test_kenyan_slash_equals_is_kes(chat):
     reply = await chat.send(KE1, "sell 100kg sukuma at 30/=")
@@ -1110,7 +1203,10 @@ async def test_indian_rs_and_rupee_sign(chat):
     await chat.send(IN2, "sell tomato 50kg rs 20/kg")
     await chat.send(IN2, "selling 10 kg garlic @ ₹120/kg")
     got = sorted(shape(row) for row in await listings(chat))
-    assert got == [("garlic", 10, "kg", Decimal("120.00"), "INR"), ("tomato", 50, "kg", Decimal("20.00"), "INR")]
+    assert got == [
+        ("garlic", 10, "kg", Decimal("120.00"), "INR"),
+        ("tomato", 50, "kg", Decimal("20.00"), "INR"),
+    ]
 
 
 async def test_currency_from_earlier_listings_beats_phone_country(chat):
@@ -1135,6 +1231,7 @@ async def test_chinese_number_without_currency_is_cny(chat):
 
 
 # --- greetings, thanks, help -------------------------------------------------------------------
+
 
 async def test_first_time_trader_is_asked_their_name_once(chat):
     await chat.send(KE1, "sell 20 bags of maize at 2800 bob")
@@ -1178,7 +1275,11 @@ async def test_hi_help_and_thanks_change_nothing(chat):
     for reply in (greeting, helped, thanked):
         assert reply and "something went wrong" not in reply
     assert "sell" in helped.lower() and "buy" in helped.lower()
-    assert await listings(chat) == [] and await rows(chat, Order) == [] and await rows(chat, BuyRequest) == []
+    assert (
+        await listings(chat) == []
+        and await rows(chat, Order) == []
+        and await rows(chat, BuyRequest) == []
+    )
 
 
 async def test_chinese_thanks_after_an_order(chat):

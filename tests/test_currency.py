@@ -26,8 +26,12 @@ VOLUNTEER = "+12025550143"  # an American on a US number, farming in Meru
 TRADER = "oKe7Lw0QmX9aB3cD5eF7gH9iJ1k"  # a WeChat OpenID: no phone number to go by
 KITALE_PLACE = '{"names": ["Kitale"], "currency": "KES"}'
 LONGXI_PLACE = '{"names": ["Longxi", "陇西"], "coords": [35.0, 104.63]}'  # no currency given
-KENYA = {"FARMCHAT_MARKET__CURRENCY": "KES", "FARMCHAT_MARKET__DISPLAY_UNIT": "kg",
-         "FARMCHAT_MARKET__TIMEZONE": "Africa/Nairobi", "FARMCHAT_COORDINATORS__ADDRESSES": f'["{KE_COORDINATOR}"]'}
+KENYA = {
+    "FARMCHAT_MARKET__CURRENCY": "KES",
+    "FARMCHAT_MARKET__DISPLAY_UNIT": "kg",
+    "FARMCHAT_MARKET__TIMEZONE": "Africa/Nairobi",
+    "FARMCHAT_COORDINATORS__ADDRESSES": f'["{KE_COORDINATOR}"]',
+}
 
 
 @pytest.fixture
@@ -40,8 +44,12 @@ async def kenya(db_url, nlu_cache, real_nlu):
 @pytest.fixture(scope="module")
 def places_nlu(nlu_cache):
     """The model for a deployment that adds Kitale (KES) and Longxi (no currency) in config."""
-    settings = make_settings("sqlite+aiosqlite:///unused.db", nlu_cache, FARMCHAT_PLACES__KITALE=KITALE_PLACE,
-                             FARMCHAT_PLACES__LONGXI=LONGXI_PLACE)
+    settings = make_settings(
+        "sqlite+aiosqlite:///unused.db",
+        nlu_cache,
+        FARMCHAT_PLACES__KITALE=KITALE_PLACE,
+        FARMCHAT_PLACES__LONGXI=LONGXI_PLACE,
+    )
     return load_nlu(settings, build_catalog(settings))
 
 
@@ -49,8 +57,14 @@ def places_nlu(nlu_cache):
 async def with_places(db_url, nlu_cache, places_nlu):
     """A yuan deployment whose config adds Kitale (currency KES) and Longxi (none)."""
     async with AsyncExitStack() as stack:
-        yield await open_chat(stack, db_url, nlu_cache, places_nlu, FARMCHAT_PLACES__KITALE=KITALE_PLACE,
-                              FARMCHAT_PLACES__LONGXI=LONGXI_PLACE)
+        yield await open_chat(
+            stack,
+            db_url,
+            nlu_cache,
+            places_nlu,
+            FARMCHAT_PLACES__KITALE=KITALE_PLACE,
+            FARMCHAT_PLACES__LONGXI=LONGXI_PLACE,
+        )
 
 
 async def listing(chat, reply: str) -> Listing:
@@ -84,12 +98,15 @@ async def test_a_mao_answer_to_the_price_question_is_in_yuan(kenya):
     assert "¥0.80/斤" in reply and (row.price, row.currency) == (Decimal("0.80"), "CNY")
 
 
-@pytest.mark.parametrize("text, shown, currency", [
-    ("tomatoes 3 crates 2000 bob each", "KES 2,000/crate", "KES"),
-    ("potatoes 100kg ksh 40 per kg", "KES 40/kg", "KES"),
-    ("onion 100kg ₹25/kg", "₹25/kg", "INR"),
-    ("卖花椒20斤 80元一斤", "¥80.00/斤", "CNY"),
-])
+@pytest.mark.parametrize(
+    "text, shown, currency",
+    [
+        ("tomatoes 3 crates 2000 bob each", "KES 2,000/crate", "KES"),
+        ("potatoes 100kg ksh 40 per kg", "KES 40/kg", "KES"),
+        ("onion 100kg ₹25/kg", "₹25/kg", "INR"),
+        ("卖花椒20斤 80元一斤", "¥80.00/斤", "CNY"),
+    ],
+)
 async def test_a_currency_word_in_the_message_beats_every_other_clue(kenya, text, shown, currency):
     await kenya.send(WUDU, "我在武都")  # place and phone both say yuan
     reply, row = await sell(kenya, WUDU, text)
@@ -98,7 +115,9 @@ async def test_a_currency_word_in_the_message_beats_every_other_clue(kenya, text
 
 # (b) the user's earlier listings ---------------------------------------------------------
 async def test_a_price_without_currency_follows_the_users_last_listing(chat):
-    _, first = await sell(chat, TRADER, "sell 20 sacks of potatoes @ ksh 2,300 each", channel="wechat")
+    _, first = await sell(
+        chat, TRADER, "sell 20 sacks of potatoes @ ksh 2,300 each", channel="wechat"
+    )
     reply, row = await sell(chat, TRADER, "sukuma wiki 50kg 30 per kg", channel="wechat")
     assert first.currency == "KES" and "KES 30/kg" in reply and row.currency == "KES"
 
@@ -140,12 +159,17 @@ async def test_a_place_added_in_config_carries_its_currency(with_places):
 
 
 # (d) the phone number's country ----------------------------------------------------------
-@pytest.mark.parametrize("who, text, shown, currency", [
-    (NAKURU, "sukuma wiki 50kg 30 per kg", "KES 30/kg", "KES"),
-    (PUNE, "tomato 100kg 25 per kg", "₹25/kg", "INR"),
-    (VOLUNTEER, "sell 10 lb honey at 12 per lb", "$12.00/lb", "USD"),
-])
-async def test_the_phone_numbers_country_decides_in_a_yuan_deployment(chat, who, text, shown, currency):
+@pytest.mark.parametrize(
+    "who, text, shown, currency",
+    [
+        (NAKURU, "sukuma wiki 50kg 30 per kg", "KES 30/kg", "KES"),
+        (PUNE, "tomato 100kg 25 per kg", "₹25/kg", "INR"),
+        (VOLUNTEER, "sell 10 lb honey at 12 per lb", "$12.00/lb", "USD"),
+    ],
+)
+async def test_the_phone_numbers_country_decides_in_a_yuan_deployment(
+    chat, who, text, shown, currency
+):
     reply, row = await sell(chat, who, text)
     assert shown in reply and row.currency == currency
 
@@ -215,12 +239,15 @@ async def potato_market(chat) -> None:
 async def test_asking_prices_are_grouped_by_currency_and_unit_never_averaged(chat):
     await potato_market(chat)
     reply = await chat.send(PUNE, "potato price?")
-    assert reply.split("\n") == [
-        "Potato prices:",
-        "Asking ¥1.20-¥1.50/jin, median ¥1.35/jin (2 listings, 7 days)",
-        "Asking KES 40-KES 60/kg, median KES 50/kg (2 listings, 7 days)",  # shillings per kg, yuan per jin
-        "Asking KES 2,300/bag (1 listing, 7 days)",
-    ]
+    assert (
+        reply.split("\n")
+        == [
+            "Potato prices:",
+            "Asking ¥1.20-¥1.50/jin, median ¥1.35/jin (2 listings, 7 days)",
+            "Asking KES 40-KES 60/kg, median KES 50/kg (2 listings, 7 days)",  # shillings per kg, yuan per jin
+            "Asking KES 2,300/bag (1 listing, 7 days)",
+        ]
+    )
 
 
 async def test_sacks_are_shown_per_sack_in_a_shilling_deployment(kenya):
@@ -283,8 +310,14 @@ async def test_a_broadcast_to_console_and_wechat_users_costs_nothing(chat):
 
 async def test_the_broadcast_cost_is_in_the_deployment_currency(db_url, nlu_cache, real_nlu):
     async with AsyncExitStack() as stack:
-        chat = await open_chat(stack, db_url, nlu_cache, real_nlu, FARMCHAT_BROADCAST__COST_PER_SMS_SEGMENT="0.8",
-                               **KENYA)
+        chat = await open_chat(
+            stack,
+            db_url,
+            nlu_cache,
+            real_nlu,
+            FARMCHAT_BROADCAST__COST_PER_SMS_SEGMENT="0.8",
+            **KENYA,
+        )
         for who in (NAKURU, ELDORET, KISUMU):
             await chat.send(who, "subscribe potato prices", channel="sms")
         preview = await chat.send(KE_COORDINATOR, "broadcast potato 45 bob/kg Nakuru")
@@ -293,8 +326,14 @@ async def test_the_broadcast_cost_is_in_the_deployment_currency(db_url, nlu_cach
 
 async def test_an_explicit_cost_currency_still_applies(db_url, nlu_cache, real_nlu):
     async with AsyncExitStack() as stack:
-        chat = await open_chat(stack, db_url, nlu_cache, real_nlu, FARMCHAT_BROADCAST__COST_CURRENCY="USD",
-                               FARMCHAT_COORDINATORS__ADDRESSES=f'["{COORDINATOR}"]')
+        chat = await open_chat(
+            stack,
+            db_url,
+            nlu_cache,
+            real_nlu,
+            FARMCHAT_BROADCAST__COST_CURRENCY="USD",
+            FARMCHAT_COORDINATORS__ADDRESSES=f'["{COORDINATOR}"]',
+        )
         await chat.send(WUDU, "订阅苹果价格", channel="sms")
         preview = await chat.send(COORDINATOR, "群发 苹果今日收购价4.2元/斤")
         assert "约$0.01" in preview  # 0.0079 for one segment: under a cent is still a cost

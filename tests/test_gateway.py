@@ -21,19 +21,34 @@ async def count(chat, model) -> int:
 
 
 async def test_a_retried_message_id_has_one_effect_and_the_same_reply(chat):
-    replies = [await chat.send(FARMER, "sell 50kg apples at 3/kg", message_id="SM1") for _ in range(2)]
-    replies += await asyncio.gather(*(chat.send(FARMER, "sell 50kg apples at 3/kg", message_id="SM1")
-                                      for _ in range(3)))
+    replies = [
+        await chat.send(FARMER, "sell 50kg apples at 3/kg", message_id="SM1") for _ in range(2)
+    ]
+    replies += await asyncio.gather(
+        *(chat.send(FARMER, "sell 50kg apples at 3/kg", message_id="SM1") for _ in range(3))
+    )
     assert len(set(replies)) == 1 and "Listing" in replies[0]
     assert await count(chat, Listing) == 1
     assert await count(chat, InboundLog) == 1
 
 
-@pytest.mark.parametrize("text", [
-    "", "   ", "a" * 5000, "🍎🍎🍎🙂", "'; DROP TABLE listings; --", "1 OR 1=1",
-    "\x00\x07\x1b[31m\u202e", "sell 50kg durian at 3/kg", "卖50斤榴莲", "buy 10 kg unobtainium",
-    "\ufffd\ufffd\ufffd", "%s %(x)s {0} {name}",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   ",
+        "a" * 5000,
+        "🍎🍎🍎🙂",
+        "'; DROP TABLE listings; --",
+        "1 OR 1=1",
+        "\x00\x07\x1b[31m\u202e",
+        "sell 50kg durian at 3/kg",
+        "卖50斤榴莲",
+        "buy 10 kg unobtainium",
+        "\ufffd\ufffd\ufffd",
+        "%s %(x)s {0} {name}",
+    ],
+)
 async def test_bad_input_gets_a_short_helpful_reply(chat, text):
     reply = await chat.send(BUYER, text)
     assert reply and "Traceback" not in reply and "Error" not in reply
@@ -45,11 +60,24 @@ async def test_bad_input_gets_a_short_helpful_reply(chat, text):
 
 async def test_an_internal_error_gets_the_apology_and_writes_nothing(chat, monkeypatch):
     async def broken(ctx):
-        await ctx.uow.listings.add(Listing(
-            id=await ctx.uow.refs.allocate("listing"), farmer_id=ctx.user.id, product="apple",
-            quantity_total=1, quantity_available=1, unit="kg", price=1, currency="CNY",
-            price_unit="kg", location=None, status="active", created_at=ctx.now,
-            updated_at=ctx.now, expires_at=ctx.now))
+        await ctx.uow.listings.add(
+            Listing(
+                id=await ctx.uow.refs.allocate("listing"),
+                farmer_id=ctx.user.id,
+                product="apple",
+                quantity_total=1,
+                quantity_available=1,
+                unit="kg",
+                price=1,
+                currency="CNY",
+                price_unit="kg",
+                location=None,
+                status="active",
+                created_at=ctx.now,
+                updated_at=ctx.now,
+                expires_at=ctx.now,
+            )
+        )
         raise RuntimeError("boom")
 
     monkeypatch.setitem(table.INTENT_HANDLERS, "sell", broken)

@@ -23,7 +23,9 @@ async def scalar(chat, query):
         return (await uow.session.execute(query)).scalar_one()
 
 
-async def test_concurrent_messages_share_transactions_and_a_failure_is_undone_alone(chat, monkeypatch):
+async def test_concurrent_messages_share_transactions_and_a_failure_is_undone_alone(
+    chat, monkeypatch
+):
     """20 farmers list at once; the handler fails for one of them after writing a listing and
     renaming the user. That one gets the apology and leaves nothing; the 19 others are listed."""
     sell = table.INTENT_HANDLERS["sell"]
@@ -38,14 +40,27 @@ async def test_concurrent_messages_share_transactions_and_a_failure_is_undone_al
 
     monkeypatch.setitem(table.INTENT_HANDLERS, "sell", sometimes_broken)
     farmers = [f"+86138000000{n:02d}" for n in range(20)]
-    replies = await asyncio.gather(*(chat.send(f, "sell 50kg apples at 3/kg", message_id=f"G{f}") for f in farmers))
+    replies = await asyncio.gather(
+        *(chat.send(f, "sell 50kg apples at 3/kg", message_id=f"G{f}") for f in farmers)
+    )
     by_farmer = dict(zip(farmers, replies))
     assert by_farmer.pop(unlucky) == APOLOGY
     assert all("Listing" in r for r in by_farmer.values())
     assert await scalar(chat, select(func.count()).select_from(Listing)) == 19
-    assert await scalar(chat, select(func.count()).select_from(User).where(User.name == "Half Done")) == 0
-    assert await scalar(chat, select(func.count()).select_from(InboundLog).where(InboundLog.status == "done")) == 19
-    assert await scalar(chat, select(InboundLog.status).where(InboundLog.message_id == f"G{unlucky}")) == "error"
+    assert (
+        await scalar(chat, select(func.count()).select_from(User).where(User.name == "Half Done"))
+        == 0
+    )
+    assert (
+        await scalar(
+            chat, select(func.count()).select_from(InboundLog).where(InboundLog.status == "done")
+        )
+        == 19
+    )
+    assert (
+        await scalar(chat, select(InboundLog.status).where(InboundLog.message_id == f"G{unlucky}"))
+        == "error"
+    )
     group = chat.svc.db.group
     if chat.svc.db.dialect == "sqlite":  # fewer transactions than messages: they were grouped
         assert group.pieces >= 20 and group.batches < group.pieces
@@ -78,7 +93,9 @@ async def test_a_failed_commit_fails_every_message_of_the_batch(chat, monkeypatc
     lost = [r for r in replies if r == APOLOGY]
     assert lost  # the first batch was lost ...
     listed = await scalar(chat, select(func.count()).select_from(Listing))
-    assert listed == len(replies) - len(lost)  # ... and only the replies that say "listed" were listed
+    assert listed == len(replies) - len(
+        lost
+    )  # ... and only the replies that say "listed" were listed
 
 
 async def test_prepared_statements_round_trip_like_the_orm(chat):
@@ -87,17 +104,31 @@ async def test_prepared_statements_round_trip_like_the_orm(chat):
     db, now = chat.svc.db, chat.clock()
     async with db.uow() as uow:
         user, _, _ = await uow.users.arrive("sms", "+8613800000099", "M1", now, "user", "zh")
-        listing = await uow.listings.add(Listing(
-            id=await uow.refs.allocate("listing"), farmer_id=user.id, product="apple",
-            quantity_total=Decimal("12.345"), quantity_available=Decimal("12.345"), unit="jin",
-            price=Decimal("3.50"), currency="CNY", price_unit="jin", location="wudu",
-            created_at=now, updated_at=now, expires_at=now + timedelta(days=7)))
+        listing = await uow.listings.add(
+            Listing(
+                id=await uow.refs.allocate("listing"),
+                farmer_id=user.id,
+                product="apple",
+                quantity_total=Decimal("12.345"),
+                quantity_available=Decimal("12.345"),
+                unit="jin",
+                price=Decimal("3.50"),
+                currency="CNY",
+                price_unit="jin",
+                location="wudu",
+                created_at=now,
+                updated_at=now,
+                expires_at=now + timedelta(days=7),
+            )
+        )
         await uow.conversations.save(user.id, "buy.choice", {"offers": [[1, "2.5"]], "n": 1}, now)
         await uow.commit()
     async with db.uow() as uow:
         orm = await uow.session.get(Listing, listing.id)
         row = await LISTING_ROW.first(uow, {"id": listing.id})
-        arrival = await ARRIVAL.first(uow, {"channel": "sms", "address": "+8613800000099", "message_id": "M1"})
+        arrival = await ARRIVAL.first(
+            uow, {"channel": "sms", "address": "+8613800000099", "message_id": "M1"}
+        )
     assert orm.status == "active"  # the model's default, applied by the prepared INSERT
     for column in Listing.__table__.c:
         assert getattr(row, column.key) == getattr(orm, column.key), column.key
@@ -118,15 +149,28 @@ async def test_a_user_row_changed_by_the_orm_is_written_at_commit(chat):
 
 def test_in_lists_are_refused_at_build_time():
     with pytest.raises(ValueError, match="IN list"):
-        Prepared(update(Outbox).where(Outbox.status.in_(("pending", "sending"))).values(status="x"))
+        Prepared(
+            update(Outbox).where(Outbox.status.in_(("pending", "sending"))).values(status="x")
+        )
 
 
-@pytest.mark.parametrize("want", [
-    {"product": "apple", "quantity": "40", "unit": "kg"},
-    {"product": "apple", "quantity": "80", "unit": "jin"},  # 40 kg: the line falls on listings of 40 kg
-    {"product": "apple", "quantity": "0.04", "unit": "ton"},
-    {"product": "apple", "quantity": "3", "unit": "box"},  # a count unit: stock unknown for weights
-])
+@pytest.mark.parametrize(
+    "want",
+    [
+        {"product": "apple", "quantity": "40", "unit": "kg"},
+        {
+            "product": "apple",
+            "quantity": "80",
+            "unit": "jin",
+        },  # 40 kg: the line falls on listings of 40 kg
+        {"product": "apple", "quantity": "0.04", "unit": "ton"},
+        {
+            "product": "apple",
+            "quantity": "3",
+            "unit": "box",
+        },  # a count unit: stock unknown for weights
+    ],
+)
 async def test_offers_thinned_in_sql_are_the_best_of_all_listings(chat, want):
     """handlers/buy.rank reads only a few listings per (place, units, currency) group; its top
     offers are exactly those of ranking every active listing, near the stock line too."""
@@ -139,28 +183,71 @@ async def test_offers_thinned_in_sql_are_the_best_of_all_listings(chat, want):
     places = [None, "wudu", "chengxian", "tianshui", "nakuru"]
     async with chat.svc.db.uow() as uow:
         buyer, _, _ = await uow.users.arrive("sms", "+254700000777", "B0", now, "user")
-        farmers = [(await uow.users.arrive("sms", f"+8613811{n:06d}", f"F{n}", now, "user"))[0] for n in range(6)]
+        farmers = [
+            (await uow.users.arrive("sms", f"+8613811{n:06d}", f"F{n}", now, "user"))[0]
+            for n in range(6)
+        ]
         for n in range(300):
             unit = rng.choice(["kg", "jin", "ton", "box", "kg", "jin"])
-            qty = rng.choice([Decimal("40"), Decimal("80"), Decimal("0.04"), Decimal("3"), Decimal("39.999"),
-                              Decimal(rng.randint(1, 120))])
-            await uow.listings.add(Listing(
-                id=await uow.refs.allocate("listing"), farmer_id=rng.choice(farmers + [buyer]).id, product="apple",
-                quantity_total=qty, quantity_available=qty, unit=unit, price=Decimal(rng.randint(20, 60)) / 10,
-                currency=rng.choice(["CNY", "CNY", "KES"]), price_unit=rng.choice(["kg", "jin", unit]),
-                location=rng.choice(places), status=rng.choice(["active"] * 5 + ["sold"]), created_at=now,
-                updated_at=now, expires_at=now + timedelta(days=rng.choice([-1, 7, 7, 7]))))
+            qty = rng.choice(
+                [
+                    Decimal("40"),
+                    Decimal("80"),
+                    Decimal("0.04"),
+                    Decimal("3"),
+                    Decimal("39.999"),
+                    Decimal(rng.randint(1, 120)),
+                ]
+            )
+            await uow.listings.add(
+                Listing(
+                    id=await uow.refs.allocate("listing"),
+                    farmer_id=rng.choice(farmers + [buyer]).id,
+                    product="apple",
+                    quantity_total=qty,
+                    quantity_available=qty,
+                    unit=unit,
+                    price=Decimal(rng.randint(20, 60)) / 10,
+                    currency=rng.choice(["CNY", "CNY", "KES"]),
+                    price_unit=rng.choice(["kg", "jin", unit]),
+                    location=rng.choice(places),
+                    status=rng.choice(["active"] * 5 + ["sold"]),
+                    created_at=now,
+                    updated_at=now,
+                    expires_at=now + timedelta(days=rng.choice([-1, 7, 7, 7])),
+                )
+            )
         await uow.commit()
     async with chat.svc.db.uow() as uow:
         user = await uow.session.get(User, buyer.id)
-        ctx = Context(msg=None, user=user, parse=None, lang="en", uow=uow, settings=chat.svc.settings,
-                      catalog=chat.svc.catalog, now=now)
+        ctx = Context(
+            msg=None,
+            user=user,
+            parse=None,
+            lang="en",
+            uow=uow,
+            settings=chat.svc.settings,
+            catalog=chat.svc.catalog,
+            now=now,
+        )
         for place in ("wudu", None):
             for exclude in ((), (150, 151, 152)):
                 thinned = await buy.rank(ctx, user, want, exclude, place)
-                every = (await uow.session.execute(select(Listing).where(
-                    Listing.product == "apple", Listing.status == "active", Listing.expires_at > now,
-                    Listing.quantity_available > 0, Listing.farmer_id != user.id))).scalars().all()
+                every = (
+                    (
+                        await uow.session.execute(
+                            select(Listing).where(
+                                Listing.product == "apple",
+                                Listing.status == "active",
+                                Listing.expires_at > now,
+                                Listing.quantity_available > 0,
+                                Listing.farmer_id != user.id,
+                            )
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
                 key = buy.offer_key(ctx, want, place, currency.user_currency(ctx, user, place))
                 best = sorted((x for x in every if x.id not in exclude), key=key)
-                assert [x.id for x in thinned] == [x.id for x in best[:ctx.market.max_offers]]
+                assert [x.id for x in thinned] == [x.id for x in best[: ctx.market.max_offers]]

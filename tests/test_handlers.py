@@ -23,9 +23,24 @@ def ent(entity: str, value: str) -> dict:
 class FakeNLU:
     """Answers from a script: text → (intent, confidence, entities[, runner-up])."""
 
-    intents = ["greet", "help", "sell", "buy", "price_query", "affirm", "deny", "cancel", "my_listings",
-               "my_orders", "update_listing", "subscribe", "unsubscribe", "set_profile", "broadcast",
-               "out_of_scope"]
+    intents = [
+        "greet",
+        "help",
+        "sell",
+        "buy",
+        "price_query",
+        "affirm",
+        "deny",
+        "cancel",
+        "my_listings",
+        "my_orders",
+        "update_listing",
+        "subscribe",
+        "unsubscribe",
+        "set_profile",
+        "broadcast",
+        "out_of_scope",
+    ]
 
     def __init__(self, script: dict):
         self.script = script
@@ -35,37 +50,110 @@ class FakeNLU:
         ranking = [{"name": intent, "confidence": confidence}]
         if second:
             ranking.append({"name": second[0][0], "confidence": second[0][1]})
-        return {"text": text, "intent": ranking[0], "intent_ranking": ranking, "entities": entities}
+        return {
+            "text": text,
+            "intent": ranking[0],
+            "intent_ranking": ranking,
+            "entities": entities,
+        }
 
     async def aparse(self, text: str) -> dict:
         return self.parse(text)
 
 
 SCRIPT = {
-    "sell potatoes": ("sell", 0.9, [ent("product", "potato"), ent("quantity", "10"), ent("unit", "bag"),
-                                     ent("price", "2500"), ent("currency", "KES"), ent("price_unit", "bag"),
-                                     ent("location", "nakuru")]),
-    "sell apples kg": ("sell", 0.9, [ent("product", "apple"), ent("quantity", "100"), ent("unit", "kg"),
-                                     ent("price", "6"), ent("price_unit", "kg"), ent("location", "wudu")]),
-    "sell apples far": ("sell", 0.9, [ent("product", "apple"), ent("quantity", "100"), ent("unit", "kg"),
-                                      ent("price", "5"), ent("price_unit", "kg"), ent("location", "lanzhou")]),
-    "buy potatoes": ("buy", 0.9, [ent("product", "potato"), ent("quantity", "100"), ent("unit", "kg")]),
-    "buy apples": ("buy", 0.9, [ent("product", "apple"), ent("quantity", "20"), ent("unit", "jin")]),
-    "apples 50kg": ("sell", 0.40, [ent("product", "apple"), ent("quantity", "50"), ent("unit", "kg")],
-                    ("buy", 0.38)),
+    "sell potatoes": (
+        "sell",
+        0.9,
+        [
+            ent("product", "potato"),
+            ent("quantity", "10"),
+            ent("unit", "bag"),
+            ent("price", "2500"),
+            ent("currency", "KES"),
+            ent("price_unit", "bag"),
+            ent("location", "nakuru"),
+        ],
+    ),
+    "sell apples kg": (
+        "sell",
+        0.9,
+        [
+            ent("product", "apple"),
+            ent("quantity", "100"),
+            ent("unit", "kg"),
+            ent("price", "6"),
+            ent("price_unit", "kg"),
+            ent("location", "wudu"),
+        ],
+    ),
+    "sell apples far": (
+        "sell",
+        0.9,
+        [
+            ent("product", "apple"),
+            ent("quantity", "100"),
+            ent("unit", "kg"),
+            ent("price", "5"),
+            ent("price_unit", "kg"),
+            ent("location", "lanzhou"),
+        ],
+    ),
+    "buy potatoes": (
+        "buy",
+        0.9,
+        [ent("product", "potato"), ent("quantity", "100"), ent("unit", "kg")],
+    ),
+    "buy apples": (
+        "buy",
+        0.9,
+        [ent("product", "apple"), ent("quantity", "20"), ent("unit", "jin")],
+    ),
+    "apples 50kg": (
+        "sell",
+        0.40,
+        [ent("product", "apple"), ent("quantity", "50"), ent("unit", "kg")],
+        ("buy", 0.38),
+    ),
     # confident enough (over nlu.confidence_threshold), but buy is close behind
-    "pears 80kg": ("sell", 0.55, [ent("product", "pear"), ent("quantity", "80"), ent("unit", "kg")],
-                   ("buy", 0.43)),
-    "pears 90kg": ("sell", 0.75, [ent("product", "pear"), ent("quantity", "90"), ent("unit", "kg")],
-                   ("buy", 0.20)),
+    "pears 80kg": (
+        "sell",
+        0.55,
+        [ent("product", "pear"), ent("quantity", "80"), ent("unit", "kg")],
+        ("buy", 0.43),
+    ),
+    "pears 90kg": (
+        "sell",
+        0.75,
+        [ent("product", "pear"), ent("quantity", "90"), ent("unit", "kg")],
+        ("buy", 0.20),
+    ),
     "buy": ("buy", 0.9, []),
     "yes": ("affirm", 0.95, []),
     "no": ("deny", 0.95, []),
     "I am in Chengxian": ("set_profile", 0.9, [ent("location", "chengxian")]),
-    "sell a speck": ("sell", 0.9, [ent("product", "apple"), ent("quantity", "0.0001"), ent("unit", "kg"),
-                                   ent("price", "3"), ent("price_unit", "kg")]),
-    "sell for nothing": ("sell", 0.9, [ent("product", "apple"), ent("quantity", "50"), ent("unit", "kg"),
-                                       ent("price", "0.001"), ent("price_unit", "kg")]),
+    "sell a speck": (
+        "sell",
+        0.9,
+        [
+            ent("product", "apple"),
+            ent("quantity", "0.0001"),
+            ent("unit", "kg"),
+            ent("price", "3"),
+            ent("price_unit", "kg"),
+        ],
+    ),
+    "sell for nothing": (
+        "sell",
+        0.9,
+        [
+            ent("product", "apple"),
+            ent("quantity", "50"),
+            ent("unit", "kg"),
+            ent("price", "0.001"),
+            ent("price_unit", "kg"),
+        ],
+    ),
 }
 
 
@@ -91,7 +179,9 @@ async def test_offers_rank_nearest_first_and_convert_units(fake):
     offers = await fake.send(BUYER, "buy apples")
     assert offers.index("Wudu") < offers.index("Lanzhou")
     created = await fake.send(BUYER, "1")
-    assert "20 jin apple" in created and "¥60.00" in created  # 20 jin (10 kg of the Wudu listing), as the buyer asked
+    assert (
+        "20 jin apple" in created and "¥60.00" in created
+    )  # 20 jin (10 kg of the Wudu listing), as the buyer asked
 
 
 async def test_close_sell_and_buy_ask_which_was_meant(fake):
@@ -104,7 +194,9 @@ async def test_a_confident_sell_with_buy_close_behind_still_asks(fake):
     assert "Do you want to sell or to buy?" in await fake.send(FARMER, "pears 80kg")
     assert "What price per kg" in await fake.send(FARMER, "sell")
     await fake.send(FARMER, "cancel")
-    assert "What price per kg" in await fake.send(FARMER, "pears 90kg")  # a clear margin: no question
+    assert "What price per kg" in await fake.send(
+        FARMER, "pears 90kg"
+    )  # a clear margin: no question
 
 
 async def test_bare_yes_with_several_pending_orders_asks_which(fake):
@@ -149,13 +241,21 @@ async def test_two_processes_racing_for_the_last_stock(db_url, nlu_cache):
         two = await open_chat(stack, db_url, nlu_cache, FakeNLU(SCRIPT))
         await one.send(FARMER, "sell apples kg")  # 100 kg
         buyers = [f"+2547000002{n:02d}" for n in range(20)]
-        big = {**SCRIPT, "buy apples": ("buy", 0.9, [ent("product", "apple"), ent("quantity", "100"),
-                                                   ent("unit", "kg")])}
+        big = {
+            **SCRIPT,
+            "buy apples": (
+                "buy",
+                0.9,
+                [ent("product", "apple"), ent("quantity", "100"), ent("unit", "kg")],
+            ),
+        }
         for chat in (one, two):
             chat.svc.gateway.nlu = FakeNLU(big)
         for n, buyer in enumerate(buyers):
             await (one if n % 2 else two).send(buyer, "buy apples")
-        replies = await asyncio.gather(*((one if n % 2 else two).send(b, "1") for n, b in enumerate(buyers)))
+        replies = await asyncio.gather(
+            *((one if n % 2 else two).send(b, "1") for n, b in enumerate(buyers))
+        )
         assert sum("Waiting for the farmer" in r for r in replies) == 1
         async with one.svc.db.uow() as uow:
             listing = (await uow.session.execute(select(Listing))).scalar_one()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from contextlib import AsyncExitStack
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import aiohttp
 import pytest
@@ -44,16 +44,39 @@ async def seed_wechat(url: str, count: int, in_window: int = 0) -> Database:
     engine = create_engine(url)
     await upgrade(engine)
     db = Database(engine)
-    now = datetime.now(timezone.utc)
-    users = [{"id": i + 1, "channel": "wechat", "address": openid(i), "language": "zh", "role": "user",
-              "opted_out": False, "created_at": now, "last_seen_at": now} for i in range(count)]
+    now = datetime.now(UTC)
+    users = [
+        {
+            "id": i + 1,
+            "channel": "wechat",
+            "address": openid(i),
+            "language": "zh",
+            "role": "user",
+            "opted_out": False,
+            "created_at": now,
+            "last_seen_at": now,
+        }
+        for i in range(count)
+    ]
     async with db.uow() as uow:
         await uow.session.execute(insert(User), users)
-        await uow.session.execute(insert(Subscription), [
-            {"user_id": u["id"], "product": "apple", "active": True, "mode": "instant", "created_at": now}
-            for u in users])
+        await uow.session.execute(
+            insert(Subscription),
+            [
+                {
+                    "user_id": u["id"],
+                    "product": "apple",
+                    "active": True,
+                    "mode": "instant",
+                    "created_at": now,
+                }
+                for u in users
+            ],
+        )
         for i in range(in_window):
-            uow.session.add(WeChatContact(openid=openid(i), last_message_at=now - timedelta(hours=1)))
+            uow.session.add(
+                WeChatContact(openid=openid(i), last_message_at=now - timedelta(hours=1))
+            )
         await uow.commit()
     return db
 
@@ -75,7 +98,9 @@ class Rig:
 
     async def used(self) -> dict[str, int]:
         async with self.db.uow() as uow:
-            return {r.day: r.used for r in (await uow.session.execute(select(SendQuota))).scalars()}
+            return {
+                r.day: r.used for r in (await uow.session.execute(select(SendQuota))).scalars()
+            }
 
     def templates_to(self) -> Counter:
         return Counter(t["touser"] for t in self.fake.templates)
@@ -84,22 +109,33 @@ class Rig:
 @pytest.fixture
 async def make_rig(db_url, nlu_cache):
     async with AsyncExitStack() as stack:
-        async def make(count: int, limit: int, in_window: int = 0, concurrency: int = 8, reserve: int = 0) -> Rig:
+
+        async def make(
+            count: int, limit: int, in_window: int = 0, concurrency: int = 8, reserve: int = 0
+        ) -> Rig:
             fake = await stack.enter_async_context(FakeWeChat(APP_ID, SECRET))
             session = await stack.enter_async_context(aiohttp.ClientSession())
-            settings = make_settings(db_url, nlu_cache, **wechat_env(fake.url),
-                                     FARMCHAT_WECHAT__TEMPLATE__ID="TPL1",
-                                     FARMCHAT_WECHAT__TEMPLATE__DAILY_LIMIT=str(limit),
-                                     FARMCHAT_WECHAT__TEMPLATE__NOTIFICATION_RESERVE=str(reserve),
-                                     FARMCHAT_BROADCAST__POLL_SECONDS="0.1", FARMCHAT_BROADCAST__MAX_ATTEMPTS="2",
-                                     FARMCHAT_BROADCAST__CONCURRENCY=str(concurrency))
+            settings = make_settings(
+                db_url,
+                nlu_cache,
+                **wechat_env(fake.url),
+                FARMCHAT_WECHAT__TEMPLATE__ID="TPL1",
+                FARMCHAT_WECHAT__TEMPLATE__DAILY_LIMIT=str(limit),
+                FARMCHAT_WECHAT__TEMPLATE__NOTIFICATION_RESERVE=str(reserve),
+                FARMCHAT_BROADCAST__POLL_SECONDS="0.1",
+                FARMCHAT_BROADCAST__MAX_ATTEMPTS="2",
+                FARMCHAT_BROADCAST__CONCURRENCY=str(concurrency),
+            )
             db = await seed_wechat(db_url, count, in_window)
             stack.push_async_callback(db.close)
             return Rig(fake, db, settings, session)
+
         yield make
 
 
-async def test_a_broadcast_past_the_template_quota_waits_for_the_reset_and_reaches_everyone_once(make_rig):
+async def test_a_broadcast_past_the_template_quota_waits_for_the_reset_and_reaches_everyone_once(
+    make_rig,
+):
     rig = await make_rig(count=7, limit=4)
     sender = rig.sender()
     broadcast_id = await queue_broadcast(rig.db)
@@ -113,11 +149,17 @@ async def test_a_broadcast_past_the_template_quota_waits_for_the_reset_and_reach
     rows = await rig.rows()
     waiting = [r for r in rows if r.status == "pending"]
     assert Counter(r.status for r in rows) == {"sent": 4, "pending": 3}
-    reset = next_reset(datetime.now(timezone.utc))
-    assert reset.astimezone(timezone(timedelta(hours=8))).time().isoformat() == "00:00:00"  # Beijing midnight
-    assert all(r.next_attempt_at == reset and r.attempts == 0 and r.error_code == 45009 for r in waiting)
+    reset = next_reset(datetime.now(UTC))
+    assert (
+        reset.astimezone(timezone(timedelta(hours=8))).time().isoformat() == "00:00:00"
+    )  # Beijing midnight
+    assert all(
+        r.next_attempt_at == reset and r.attempts == 0 and r.error_code == 45009 for r in waiting
+    )
     async with rig.db.uow() as uow:
-        assert (await uow.session.get(Broadcast, broadcast_id)).status == "sending"  # not done, not failed
+        assert (
+            await uow.session.get(Broadcast, broadcast_id)
+        ).status == "sending"  # not done, not failed
     assert list((await rig.used()).values()) == [4]
 
     # the next day: the quota is new and the rows are due
@@ -125,7 +167,7 @@ async def test_a_broadcast_past_the_template_quota_waits_for_the_reset_and_reach
     sender.quota.clock = lambda: tomorrow
     async with rig.db.uow() as uow:
         for row in waiting:
-            (await uow.session.get(Outbox, row.id)).next_attempt_at = datetime.now(timezone.utc)
+            (await uow.session.get(Outbox, row.id)).next_attempt_at = datetime.now(UTC)
         await uow.commit()
     await dispatcher.drain(broadcast_id, timeout=30)
     assert rig.templates_to() == {openid(i): 1 for i in range(7)}  # everyone, once
@@ -143,27 +185,38 @@ async def test_a_broadcast_leaves_the_notification_reserve_for_orders(make_rig):
     assert Counter(r.status for r in await rig.rows()) == {"sent": 3, "pending": 3}
     outbound = Outbound(rig.db, ChannelSenders({"wechat": rig.sender()}))
     async with rig.db.uow() as uow:
-        pushes = await outbound.queue(uow, [Reply("订单101：买家要20斤苹果，回复“是101”接受", to=6)],
-                                   datetime.now(timezone.utc))
+        pushes = await outbound.queue(
+            uow,
+            [Reply("订单101：买家要20斤苹果，回复“是101”接受", to=6)],
+            datetime.now(UTC),
+        )
         await uow.commit()
     await outbound.deliver(pushes)  # an order notification still goes today
-    assert [t["touser"] for t in rig.fake.templates][-1] == openid(5) and len(rig.fake.templates) == 4
+    assert [t["touser"] for t in rig.fake.templates][-1] == openid(5) and len(
+        rig.fake.templates
+    ) == 4
     assert list((await rig.used()).values()) == [4]
     async with rig.db.uow() as uow:
         assert (await uow.session.get(Broadcast, broadcast_id)).status == "sending"
 
 
 async def test_wechat_answering_45009_defers_the_rest_without_asking_again(make_rig):
-    rig = await make_rig(count=5, limit=100, concurrency=1)  # sends already in flight cannot be called back
+    rig = await make_rig(
+        count=5, limit=100, concurrency=1
+    )  # sends already in flight cannot be called back
     rig.fake.fail_next("template", 45009)
     broadcast_id = await queue_broadcast(rig.db)
     dispatcher = rig.dispatcher(rig.sender())
     await dispatcher.tick()
     await dispatcher._join_workers()
     rows = await rig.rows()
-    assert rig.fake.templates == [] and [c for c in rig.fake.calls if c[0] == "template"] == [("template", 45009)]
+    assert rig.fake.templates == [] and [c for c in rig.fake.calls if c[0] == "template"] == [
+        ("template", 45009)
+    ]
     assert {(r.status, r.attempts, r.error_code) for r in rows} == {("pending", 0, 45009)}
-    assert list((await rig.used()).values()) == [100]  # today's count marked full for every process
+    assert list((await rig.used()).values()) == [
+        100
+    ]  # today's count marked full for every process
     async with rig.db.uow() as uow:
         assert (await uow.session.get(Broadcast, broadcast_id)).status == "sending"
 
@@ -183,7 +236,7 @@ async def test_two_processes_share_one_count(make_rig):
     for n, sender in enumerate([a, b, a, b, a, b]):
         try:
             outcomes.append(await sender.send("wechat", openid(n), "苹果4.2元/斤"))
-        except Exception as exc:  # noqa: BLE001 - the deferral is what is checked
+        except Exception as exc:
             outcomes.append(exc)
     assert len(rig.fake.templates) == 3 and list((await rig.used()).values()) == [3]
     deferred = [o for o in outcomes if isinstance(o, Exception)]
@@ -193,9 +246,11 @@ async def test_two_processes_share_one_count(make_rig):
 async def test_a_notification_past_the_quota_waits_and_is_not_flushed_early(make_rig):
     rig = await make_rig(count=2, limit=1)
     outbound = Outbound(rig.db, ChannelSenders({"wechat": rig.sender()}))
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     async with rig.db.uow() as uow:
-        pushes = await outbound.queue(uow, [Reply("订单101：买家要20斤苹果", to=1), Reply("订单102：买家要5斤梨", to=2)], now)
+        pushes = await outbound.queue(
+            uow, [Reply("订单101：买家要20斤苹果", to=1), Reply("订单102：买家要5斤梨", to=2)], now
+        )
         await uow.commit()
     await outbound.deliver(pushes)
     first, second = await rig.rows()
@@ -205,15 +260,30 @@ async def test_a_notification_past_the_quota_waits_and_is_not_flushed_early(make
     assert len(rig.fake.templates) == 1
 
 
-async def test_a_notification_during_a_paced_broadcast_goes_at_once_and_takes_the_next_slot(db_url, nlu_cache):
+async def test_a_notification_during_a_paced_broadcast_goes_at_once_and_takes_the_next_slot(
+    db_url, nlu_cache
+):
     engine = create_engine(db_url)
     await upgrade(engine)
     db = Database(engine)
     try:
-        now, later = datetime.now(timezone.utc), time.time() + 100  # a broadcast holds 100 s of slots
+        now, later = (
+            datetime.now(UTC),
+            time.time() + 100,
+        )  # a broadcast holds 100 s of slots
         async with db.uow() as uow:
-            uow.session.add(User(id=1, channel="sms", address="+8613700000001", language="zh", role="user",
-                                 opted_out=False, created_at=now, last_seen_at=now))
+            uow.session.add(
+                User(
+                    id=1,
+                    channel="sms",
+                    address="+8613700000001",
+                    language="zh",
+                    role="user",
+                    opted_out=False,
+                    created_at=now,
+                    last_seen_at=now,
+                )
+            )
             uow.session.add(SendPace(channel="sms", next_at=later))
             await uow.commit()
         recorder = RecordingSender()
@@ -227,29 +297,37 @@ async def test_a_notification_during_a_paced_broadcast_goes_at_once_and_takes_th
         assert time.monotonic() - started < 5  # not behind the broadcast
         async with db.uow() as uow:
             pace = (await uow.session.get(SendPace, "sms")).next_at
-        assert pace - later == pytest.approx(1.0)  # one segment at 1/s: the broadcast yields a slot
+        assert pace - later == pytest.approx(
+            1.0
+        )  # one segment at 1/s: the broadcast yields a slot
     finally:
         await db.close()
 
 
 async def test_a_45009_defers_to_the_reset_and_stops_only_the_api_that_answered_it(make_rig):
-    rig = await make_rig(count=3, limit=0, in_window=1)  # no local count: WeChat's answer is all there is
+    rig = await make_rig(
+        count=3, limit=0, in_window=1
+    )  # no local count: WeChat's answer is all there is
     sender = rig.sender()
     rig.fake.fail_next("template", 45009)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for n in (1, 2):  # outside the window: templates
         with pytest.raises(SendError) as err:
             await sender.send("wechat", openid(n), "苹果4.2元/斤")
         assert err.value.retry_at == next_reset(now) and not err.value.permanent
     assert [c for c in rig.fake.calls if c[0] == "template"] == [("template", 45009)]  # asked once
-    await sender.send("wechat", openid(0), "苹果4.2元/斤")  # in the window: customer service still goes
+    await sender.send(
+        "wechat", openid(0), "苹果4.2元/斤"
+    )  # in the window: customer service still goes
     assert [m["touser"] for m in rig.fake.custom] == [openid(0)]
     sender.api.clock = lambda: next_reset(now) + timedelta(minutes=1)  # the next day
     assert await sender.send("wechat", openid(2), "苹果4.2元/斤")
     assert [t["touser"] for t in rig.fake.templates] == [openid(2)]
 
 
-async def test_a_notification_its_process_never_pushed_is_sent_once_its_claim_is_stale(db_url, nlu_cache):
+async def test_a_notification_its_process_never_pushed_is_sent_once_its_claim_is_stale(
+    db_url, nlu_cache
+):
     """queue() writes notifications already claimed for the process that commits them; if that
     process dies before pushing, the sweeper's flush sends them, but only after STALE_CLAIM, so
     a live process pushing its own notification is never doubled."""
@@ -257,14 +335,26 @@ async def test_a_notification_its_process_never_pushed_is_sent_once_its_claim_is
     await upgrade(engine)
     db = Database(engine)
     try:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         async with db.uow() as uow:
-            uow.session.add(User(id=1, channel="sms", address="+8613700000001", language="zh", role="user",
-                                 opted_out=False, created_at=now, last_seen_at=now))
+            uow.session.add(
+                User(
+                    id=1,
+                    channel="sms",
+                    address="+8613700000001",
+                    language="zh",
+                    role="user",
+                    opted_out=False,
+                    created_at=now,
+                    last_seen_at=now,
+                )
+            )
             await uow.commit()
         dead, sweeper = RecordingSender(), RecordingSender()
         async with db.uow() as uow:  # one committed 6 minutes ago, one just now; neither pushed
-            await Outbound(db, dead).queue(uow, [Reply("订单101：买家要20斤苹果", to=1)], now - timedelta(minutes=6))
+            await Outbound(db, dead).queue(
+                uow, [Reply("订单101：买家要20斤苹果", to=1)], now - timedelta(minutes=6)
+            )
             await Outbound(db, dead).queue(uow, [Reply("订单102：买家要5斤梨", to=1)], now)
             await uow.commit()
         async with db.uow() as uow:

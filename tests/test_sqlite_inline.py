@@ -76,7 +76,9 @@ async def test_waiting_for_another_writer_does_not_block_the_loop(tmp_path):
     assert waited >= 0.2  # it really waited for the lock
     assert ticks >= 20  # and the loop ran other tasks meanwhile (0.3 s / 5 ms = 60 at best)
     async with second.connect() as conn:
-        assert (await conn.execute(text("SELECT group_concat(n) FROM t ORDER BY n"))).scalar() == "1,2"
+        assert (
+            await conn.execute(text("SELECT group_concat(n) FROM t ORDER BY n"))
+        ).scalar() == "1,2"
     await first.dispose()
     await second.dispose()
 
@@ -84,8 +86,10 @@ async def test_waiting_for_another_writer_does_not_block_the_loop(tmp_path):
 async def test_gives_up_after_the_busy_timeout(tmp_path):
     path = tmp_path / "a.db"
     first = await _engine(path)
-    second = create_engine(f"sqlite+aiosqlite:///{path}",
-                           async_creator=sqlite_inline.creator(str(path), busy_timeout=0.2))
+    second = create_engine(
+        f"sqlite+aiosqlite:///{path}",
+        async_creator=sqlite_inline.creator(str(path), busy_timeout=0.2),
+    )
     async with first.begin() as conn:
         await conn.execute(text("INSERT INTO t VALUES (1)"))
         start = time.monotonic()
@@ -148,16 +152,18 @@ def test_a_dead_writer_s_turn_is_released_by_the_kernel(tmp_path):
     import sys
 
     path = tmp_path / "a.db"
-    code = ("import asyncio, sys, time; sys.path.insert(0, %r)\n"
-            "from sqlalchemy import text\nfrom storage.db import create_engine\n"
-            "async def main():\n"
-            "    e = create_engine('sqlite+aiosqlite:///%s')\n"
-            "    async with e.begin() as c:\n"
-            "        await c.execute(text('CREATE TABLE IF NOT EXISTS t (n INTEGER)'))\n"
-            "    async with e.begin() as c:\n"
-            "        await c.execute(text('INSERT INTO t VALUES (1)'))\n"
-            "        print('holding', flush=True); time.sleep(60)\n"
-            "asyncio.run(main())\n") % (os.getcwd(), path)
+    code = (
+        "import asyncio, sys, time; sys.path.insert(0, %r)\n"
+        "from sqlalchemy import text\nfrom storage.db import create_engine\n"
+        "async def main():\n"
+        "    e = create_engine('sqlite+aiosqlite:///%s')\n"
+        "    async with e.begin() as c:\n"
+        "        await c.execute(text('CREATE TABLE IF NOT EXISTS t (n INTEGER)'))\n"
+        "    async with e.begin() as c:\n"
+        "        await c.execute(text('INSERT INTO t VALUES (1)'))\n"
+        "        print('holding', flush=True); time.sleep(60)\n"
+        "asyncio.run(main())\n"
+    ) % (os.getcwd(), path)
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "holding"
@@ -165,8 +171,10 @@ def test_a_dead_writer_s_turn_is_released_by_the_kernel(tmp_path):
         proc.wait(timeout=10)
 
         async def write():
-            engine = create_engine(f"sqlite+aiosqlite:///{path}",
-                                   async_creator=sqlite_inline.creator(str(path), busy_timeout=2))
+            engine = create_engine(
+                f"sqlite+aiosqlite:///{path}",
+                async_creator=sqlite_inline.creator(str(path), busy_timeout=2),
+            )
             async with engine.begin() as conn:
                 await conn.execute(text("INSERT INTO t VALUES (2)"))
             async with engine.connect() as conn:

@@ -28,7 +28,12 @@ async def test_chinese_trade_end_to_end(chat):
     assert "已发布" in reply and "苹果50斤" in reply and "¥3.50/斤" in reply
     listing_ref = ref_in(reply)
     [listing] = await rows(chat, Listing)
-    assert (listing.id, listing.product, listing.quantity_available, listing.unit) == (listing_ref, "apple", 50, "jin")
+    assert (listing.id, listing.product, listing.quantity_available, listing.unit) == (
+        listing_ref,
+        "apple",
+        50,
+        "jin",
+    )
     assert listing.price == Decimal("3.50") and listing.currency == "CNY"
 
     offers = await chat.send(BUYER, "buy 20 jin apples")
@@ -50,15 +55,21 @@ async def test_chinese_trade_end_to_end(chat):
 
     price = await chat.send(BUYER, "apple price?")
     assert "Apple prices" in price and "¥3.50" in price
-    assert f"{order_ref}: buying 20 jin apple, ¥70.00, accepted" in await chat.send(BUYER, "my orders")
+    assert f"{order_ref}: buying 20 jin apple, ¥70.00, accepted" in await chat.send(
+        BUYER, "my orders"
+    )
     assert f"{order_ref}：卖苹果20斤，¥70.00，已接受" in await chat.send(FARMER, "我的订单")
 
 
 async def test_english_trade_end_to_end(chat):
-    reply = await chat.send(BUYER, "sell 50kg apples at 3 yuan/kg")  # a +254 seller names yuan: not KES
+    reply = await chat.send(
+        BUYER, "sell 50kg apples at 3 yuan/kg"
+    )  # a +254 seller names yuan: not KES
     assert reply.startswith("Listing ") and "50 kg apple at ¥3.00/kg" in reply
     offers = await chat.send(BUYER2, "buy 20 kg apples")
-    assert "1) 50 kg at ¥3.00/kg" in offers  # a Chinese-speaking buyer writing English gets English
+    assert (
+        "1) 50 kg at ¥3.00/kg" in offers
+    )  # a Chinese-speaking buyer writing English gets English
     created = await chat.send(BUYER2, "1")
     order_ref = ref_in(created)
     assert "Waiting for the farmer" in created and "¥60.00" in created
@@ -136,7 +147,9 @@ async def test_standing_request_is_matched_when_a_listing_appears(chat):
 async def test_price_answer_combines_coordinator_and_asking_prices(chat):
     published = await chat.send(COORDINATOR, "broadcast apple 4.2 yuan/kg Wudu")
     assert "4.20" in published
-    assert "published" in await chat.send(COORDINATOR, "yes")  # no subscriber: published, nothing sent
+    assert "published" in await chat.send(
+        COORDINATOR, "yes"
+    )  # no subscriber: published, nothing sent
     await chat.send(FARMER, "卖200斤苹果 3块一斤")
     await chat.send(BUYER2, "卖100斤苹果 4块一斤")
     answer = await chat.send(BUYER, "apple price?")

@@ -24,8 +24,10 @@ TOKEN, SID, NUMBER = "test-auth-token-0123456789", "AC" + "1" * 32, "+1500555000
 FARMER, BUYER = "+8613800000001", "+254700000002"
 # Twilio's official OpenAPI spec (twilio-oai, Apache-2.0: tests/data/twilio-oai-LICENSE), vendored;
 # FARMCHAT_TWILIO_SPEC points at another version.
-SPEC_CANDIDATES = [Path(os.environ.get("FARMCHAT_TWILIO_SPEC", "/nonexistent")),
-                   Path(__file__).resolve().parent / "data" / "twilio_api_v2010.yaml"]
+SPEC_CANDIDATES = [
+    Path(os.environ.get("FARMCHAT_TWILIO_SPEC", "/nonexistent")),
+    Path(__file__).resolve().parent / "data" / "twilio_api_v2010.yaml",
+]
 SPEC = next((p for p in SPEC_CANDIDATES if p.exists()), SPEC_CANDIDATES[1])
 
 
@@ -41,9 +43,13 @@ class Rig:
     def __init__(self, app, fake: FakeTwilio, url: str, session: aiohttp.ClientSession):
         self.app, self.fake, self.url, self.session = app, fake, url, session
 
-    async def text(self, sender: str, body: str, whatsapp: bool = False, sid: str | None = None) -> str:
+    async def text(
+        self, sender: str, body: str, whatsapp: bool = False, sid: str | None = None
+    ) -> str:
         fields = inbound_fields(sender, NUMBER, body, sid=sid, whatsapp=whatsapp)
-        status, xml = await post_inbound(self.session, self.url + "/webhooks/twilio", TOKEN, fields)
+        status, xml = await post_inbound(
+            self.session, self.url + "/webhooks/twilio", TOKEN, fields
+        )
         assert status == 200, xml
         found = re.search(r"<Message>(.*)</Message>", xml, re.S)
         return found.group(1) if found else ""
@@ -68,19 +74,30 @@ class Rig:
             if predicate(rows):
                 return rows
             await asyncio.sleep(0.05)
-        raise AssertionError(f"never {what}: {[(r.status, r.provider_status, r.error_code) for r in rows]}")
+        raise AssertionError(
+            f"never {what}: {[(r.status, r.provider_status, r.error_code) for r in rows]}"
+        )
 
 
 @pytest.fixture
 async def rig(db_url, nlu_cache, real_nlu):
-    async with FakeTwilio(SID, TOKEN, callback_delay=0.05) as fake, aiohttp.ClientSession() as session:
+    async with (
+        FakeTwilio(SID, TOKEN, callback_delay=0.05) as fake,
+        aiohttp.ClientSession() as session,
+    ):
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        settings = make_settings(db_url, nlu_cache, FARMCHAT_TWILIO__ACCOUNT_SID=SID,
-                                 FARMCHAT_TWILIO__AUTH_TOKEN=TOKEN, FARMCHAT_TWILIO__FROM_NUMBER=NUMBER,
-                                 FARMCHAT_TWILIO__WHATSAPP_FROM=f"whatsapp:{NUMBER}",
-                                 FARMCHAT_TWILIO__API_BASE=fake.url, FARMCHAT_TWILIO__TIMEOUT_SECONDS="1",
-                                 FARMCHAT_SERVER__PUBLIC_URL=url)
+        settings = make_settings(
+            db_url,
+            nlu_cache,
+            FARMCHAT_TWILIO__ACCOUNT_SID=SID,
+            FARMCHAT_TWILIO__AUTH_TOKEN=TOKEN,
+            FARMCHAT_TWILIO__FROM_NUMBER=NUMBER,
+            FARMCHAT_TWILIO__WHATSAPP_FROM=f"whatsapp:{NUMBER}",
+            FARMCHAT_TWILIO__API_BASE=fake.url,
+            FARMCHAT_TWILIO__TIMEOUT_SECONDS="1",
+            FARMCHAT_SERVER__PUBLIC_URL=url,
+        )
         app = create_app(settings, nlu=real_nlu, background=False)
         server = TestServer(app, host="127.0.0.1", port=port)
         await server.start_server()
@@ -95,7 +112,9 @@ async def test_full_trade_over_sms_and_whatsapp(rig, farmer_whatsapp, buyer_what
     farmer_to = f"whatsapp:{FARMER}" if farmer_whatsapp else FARMER
     buyer_to = f"whatsapp:{BUYER}" if buyer_whatsapp else BUYER
     assert "已发布" in await rig.text(FARMER, "卖50斤苹果 三块五一斤", whatsapp=farmer_whatsapp)
-    assert "1) 50 jin at ¥3.50/jin" in await rig.text(BUYER, "buy 20 jin apples", whatsapp=buyer_whatsapp)
+    assert "1) 50 jin at ¥3.50/jin" in await rig.text(
+        BUYER, "buy 20 jin apples", whatsapp=buyer_whatsapp
+    )
     created = await rig.text(BUYER, "1", whatsapp=buyer_whatsapp)
     ref = re.search(r"Order (\d+)", created).group(1)
     [ask] = await rig.pushed_to(farmer_to)
@@ -104,11 +123,14 @@ async def test_full_trade_over_sms_and_whatsapp(rig, farmer_whatsapp, buyer_what
     assert f"accepted order {ref}" in accepted
     [told] = await rig.pushed_to(buyer_to)
     assert f"Order {ref} accepted" in told and FARMER in told
-    rows = await rig.settled(lambda rows: all(r.provider_status == "delivered" for r in rows) and len(rows) == 2,
-                             "delivered")
+    rows = await rig.settled(
+        lambda rows: all(r.provider_status == "delivered" for r in rows) and len(rows) == 2,
+        "delivered",
+    )
     assert [r.provider_sid for r in rows] == [m["sid"] for m in rig.fake.messages]
-    assert [m["StatusCallback"] for m in rig.fake.messages] == \
-        [f"{rig.url}/webhooks/twilio/status?ref={r.id}" for r in rows]
+    assert [m["StatusCallback"] for m in rig.fake.messages] == [
+        f"{rig.url}/webhooks/twilio/status?ref={r.id}" for r in rows
+    ]
     assert all(c["http_status"] == 200 for c in rig.fake.callbacks_sent)
 
 
@@ -139,7 +161,9 @@ async def test_whatsapp_outside_the_24_hour_window_is_recorded_not_retried(rig):
     await asyncio.sleep(0.3)
     assert len(rig.fake.attempts) == 1 and rig.fake.messages == []
     async with rig.app[SERVICES].db.uow() as uow:
-        assert (await uow.users.by_address("whatsapp", FARMER)).opted_out is False  # not an opt-out
+        assert (
+            await uow.users.by_address("whatsapp", FARMER)
+        ).opted_out is False  # not an opt-out
 
 
 async def test_a_status_callback_that_overtakes_the_create_response_is_kept(rig):
@@ -187,12 +211,15 @@ async def test_a_status_callback_with_numbers_out_of_range_is_kept_by_its_sid(ri
     await order_pending(rig)
     [row] = await rig.settled(lambda rows: rows and rows[0].provider_sid, "sent")
     url = rig.url + "/webhooks/twilio/status?ref=" + "9" * 30
-    status = await rig.fake.send_status(row.provider_sid, "sent", error_code=10 ** 25, url=url)
+    status = await rig.fake.send_status(row.provider_sid, "sent", error_code=10**25, url=url)
     assert status == 200
     [row] = await rig.outbox()
     assert (row.provider_status, row.error_code) == ("sent", None)
     url = rig.url + "/webhooks/twilio/status?ref=%D9%A3"  # a non-ASCII digit
-    assert await rig.fake.send_status(row.provider_sid, "undelivered", error_code=30003, url=url) == 200
+    assert (
+        await rig.fake.send_status(row.provider_sid, "undelivered", error_code=30003, url=url)
+        == 200
+    )
     [row] = await rig.outbox()
     assert (row.provider_status, row.error_code) == ("undelivered", 30003)
 
@@ -202,9 +229,14 @@ async def test_a_forged_status_callback_changes_nothing(rig):
     await order_pending(rig)
     [row] = await rig.settled(lambda rows: rows and rows[0].provider_sid, "sent")
     fields = {"MessageSid": row.provider_sid, "MessageStatus": "delivered"}
-    async with rig.session.post(rig.url + "/webhooks/twilio/status", data=urlencode(fields),
-                                headers={"Content-Type": "application/x-www-form-urlencoded",
-                                         "X-Twilio-Signature": "Zm9yZ2Vk"}) as resp:
+    async with rig.session.post(
+        rig.url + "/webhooks/twilio/status",
+        data=urlencode(fields),
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Twilio-Signature": "Zm9yZ2Vk",
+        },
+    ) as resp:
         assert resp.status == 403
     [row] = await rig.outbox()
     assert row.provider_status == "queued"
@@ -217,19 +249,38 @@ async def test_requests_farmchat_sends_match_twilios_openapi_spec(rig):
 
     await order_pending(rig)
     await rig.text(FARMER, "no")  # a second push, to the buyer
-    await rig.settled(lambda rows: len(rows) == 2 and all(r.status == "sent" for r in rows), "sent")
+    await rig.settled(
+        lambda rows: len(rows) == 2 and all(r.status == "sent" for r in rows), "sent"
+    )
     spec = OpenAPI.from_file_path(str(SPEC))
     path = f"/2010-04-01/Accounts/{SID}/Messages.json"
     for attempt in rig.fake.attempts:
-        request = MockRequest("https://api.twilio.com", "post", path, data=urlencode(attempt["form"]).encode(),
-                              headers={"Authorization": attempt["headers"]["Authorization"]},
-                              content_type="application/x-www-form-urlencoded")
-        spec.validate_request(request)  # raises with the reason when the request breaks the contract
+        request = MockRequest(
+            "https://api.twilio.com",
+            "post",
+            path,
+            data=urlencode(attempt["form"]).encode(),
+            headers={"Authorization": attempt["headers"]["Authorization"]},
+            content_type="application/x-www-form-urlencoded",
+        )
+        spec.validate_request(
+            request
+        )  # raises with the reason when the request breaks the contract
     assert len(rig.fake.attempts) == 2
-    async with rig.session.post(rig.fake.url + path, data={"To": BUYER, "From": NUMBER, "Body": "hi"},
-                                headers={"Authorization": basic_auth(SID, TOKEN)}) as resp:
+    async with rig.session.post(
+        rig.fake.url + path,
+        data={"To": BUYER, "From": NUMBER, "Body": "hi"},
+        headers={"Authorization": basic_auth(SID, TOKEN)},
+    ) as resp:
         body = await resp.read()
-    request = MockRequest("https://api.twilio.com", "post", path, data=urlencode(
-        {"To": BUYER, "From": NUMBER, "Body": "hi"}).encode(), content_type="application/x-www-form-urlencoded",
-        headers={"Authorization": basic_auth(SID, TOKEN)})
-    spec.validate_response(request, MockResponse(body, status_code=201, content_type="application/json"))
+    request = MockRequest(
+        "https://api.twilio.com",
+        "post",
+        path,
+        data=urlencode({"To": BUYER, "From": NUMBER, "Body": "hi"}).encode(),
+        content_type="application/x-www-form-urlencoded",
+        headers={"Authorization": basic_auth(SID, TOKEN)},
+    )
+    spec.validate_response(
+        request, MockResponse(body, status_code=201, content_type="application/json")
+    )

@@ -17,15 +17,30 @@ from tests.conftest import make_settings
 
 TOKEN, SID = "test-auth-token-0123456789", "AC" + "0" * 32
 PUBLIC = "https://farm.example.org"  # what Twilio was told; the app itself runs behind a proxy
-TWILIO_ENV = {"FARMCHAT_TWILIO__ACCOUNT_SID": SID, "FARMCHAT_TWILIO__AUTH_TOKEN": TOKEN,
-              "FARMCHAT_TWILIO__FROM_NUMBER": "+15005550006", "FARMCHAT_SERVER__PUBLIC_URL": PUBLIC}
+TWILIO_ENV = {
+    "FARMCHAT_TWILIO__ACCOUNT_SID": SID,
+    "FARMCHAT_TWILIO__AUTH_TOKEN": TOKEN,
+    "FARMCHAT_TWILIO__FROM_NUMBER": "+15005550006",
+    "FARMCHAT_SERVER__PUBLIC_URL": PUBLIC,
+}
 FARMER = "+8613800000001"
 
 
 def inbound(body: str, sid: str, sender: str = FARMER, **extra) -> dict:
-    return {"MessageSid": sid, "SmsSid": sid, "SmsMessageSid": sid, "AccountSid": SID, "From": sender,
-            "To": "+15005550006", "Body": body, "NumMedia": "0", "NumSegments": "1",
-            "SmsStatus": "received", "ApiVersion": "2010-04-01", **extra}
+    return {
+        "MessageSid": sid,
+        "SmsSid": sid,
+        "SmsMessageSid": sid,
+        "AccountSid": SID,
+        "From": sender,
+        "To": "+15005550006",
+        "Body": body,
+        "NumMedia": "0",
+        "NumSegments": "1",
+        "SmsStatus": "received",
+        "ApiVersion": "2010-04-01",
+        **extra,
+    }
 
 
 def sign(fields: dict, path: str = "/webhooks/twilio", token: str = TOKEN) -> str:
@@ -34,7 +49,9 @@ def sign(fields: dict, path: str = "/webhooks/twilio", token: str = TOKEN) -> st
 
 @pytest.fixture
 async def client(db_url, nlu_cache, real_nlu):
-    app = create_app(make_settings(db_url, nlu_cache, **TWILIO_ENV), sender=RecordingSender(), nlu=real_nlu)
+    app = create_app(
+        make_settings(db_url, nlu_cache, **TWILIO_ENV), sender=RecordingSender(), nlu=real_nlu
+    )
     async with TestClient(TestServer(app)) as client:
         yield client
 
@@ -62,7 +79,9 @@ async def test_a_signed_message_gets_a_twiml_answer(client):
 
 @pytest.mark.parametrize("signature", [False, "", "bm90IGEgc2lnbmF0dXJl", "forged"])
 async def test_unsigned_or_forged_requests_get_403_and_change_nothing(client, signature):
-    status, _ = await post(client, inbound("sell 50kg apples at 3/kg", "SM" + "2" * 32), signature=signature)
+    status, _ = await post(
+        client, inbound("sell 50kg apples at 3/kg", "SM" + "2" * 32), signature=signature
+    )
     assert status == 403
     assert await count(client, InboundLog) == 0 and await count(client, Listing) == 0
 
@@ -85,8 +104,16 @@ async def test_the_same_message_sid_three_times_concurrently_has_one_effect(clie
 
 
 async def test_whatsapp_arrives_as_its_own_channel(client):
-    status, body = await post(client, inbound("hello", "SM" + "5" * 32, sender="whatsapp:+254700000002",
-                                              ProfileName="Wanjiku", WaId="254700000002"))
+    status, body = await post(
+        client,
+        inbound(
+            "hello",
+            "SM" + "5" * 32,
+            sender="whatsapp:+254700000002",
+            ProfileName="Wanjiku",
+            WaId="254700000002",
+        ),
+    )
     assert status == 200 and "<Message>Hello" in body
     async with client.app[SERVICES].db.uow() as uow:
         user = await uow.users.by_address("whatsapp", "+254700000002")
@@ -107,18 +134,36 @@ async def test_long_replies_fit_two_sms_segments(client):
     from handlers.segments import segments
 
     for n in range(4):
-        await post(client, inbound(f"sell {10 + n}kg honey at {40 + n}/kg", f"SM{n:032d}", sender=f"+86138000100{n:02d}"))
+        await post(
+            client,
+            inbound(
+                f"sell {10 + n}kg honey at {40 + n}/kg",
+                f"SM{n:032d}",
+                sender=f"+86138000100{n:02d}",
+            ),
+        )
     _, body = await post(client, inbound("help", "SM" + "8" * 32))
     text = body.split("<Message>")[1].split("</Message>")[0]
     assert segments(text) <= 2
 
 
-@pytest.mark.parametrize("fields, content_type, status", [
-    ({"From": FARMER, "Body": "hi"}, "application/x-www-form-urlencoded", 400),  # no MessageSid
-    ({"MessageSid": "SM9", "Body": "hi"}, "application/x-www-form-urlencoded", 400),  # no From
-    ({"MessageSid": "SM9", "From": "not-a-number", "Body": "hi"}, "application/x-www-form-urlencoded", 400),
-    ({"MessageSid": "SM9", "From": FARMER, "Body": "hi"}, "application/json", 415),
-])
+@pytest.mark.parametrize(
+    "fields, content_type, status",
+    [
+        (
+            {"From": FARMER, "Body": "hi"},
+            "application/x-www-form-urlencoded",
+            400,
+        ),  # no MessageSid
+        ({"MessageSid": "SM9", "Body": "hi"}, "application/x-www-form-urlencoded", 400),  # no From
+        (
+            {"MessageSid": "SM9", "From": "not-a-number", "Body": "hi"},
+            "application/x-www-form-urlencoded",
+            400,
+        ),
+        ({"MessageSid": "SM9", "From": FARMER, "Body": "hi"}, "application/json", 415),
+    ],
+)
 async def test_malformed_requests_get_4xx(client, fields, content_type, status):
     headers = {"Content-Type": content_type, "X-Twilio-Signature": sign(fields)}
     resp = await client.post("/webhooks/twilio", data=urlencode(fields), headers=headers)

@@ -24,7 +24,9 @@ from bot.channels.wechat.crypto import (
 from bot.channels.wechat.payload import Push, XmlError, cdata, parse, render, text_reply
 
 # The WeChat entries of shared/vectors/channels.json, kept in the repository so they always run.
-V = json.loads((Path(__file__).parent / "data" / "wechat_vectors.json").read_text(encoding="utf-8"))
+V = json.loads(
+    (Path(__file__).parent / "data" / "wechat_vectors.json").read_text(encoding="utf-8")
+)
 SHARED = [Path(__file__).resolve().parents[2] / "shared" / "vectors" / "channels.json"]
 KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 OLD_KEY = "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR"
@@ -40,7 +42,12 @@ def raw_encrypt(encoding_aes_key: str, plain: bytes) -> str:
 
 def layout(text: str, app_id: str = APP_ID, length: int | None = None) -> bytes:
     body = text.encode()
-    return b"R" * 16 + struct.pack(">I", len(body) if length is None else length) + body + app_id.encode()
+    return (
+        b"R" * 16
+        + struct.pack(">I", len(body) if length is None else length)
+        + body
+        + app_id.encode()
+    )
 
 
 # known answers -------------------------------------------------------------------------
@@ -49,8 +56,9 @@ def test_the_vectors_are_those_of_the_shared_file():
     if shared is None:
         pytest.skip("shared/vectors/channels.json not beside the repository")
     data = json.loads(shared.read_text(encoding="utf-8"))
-    assert {k: v for k, v in data.items() if k.startswith("wechat")} == \
-        {k: v for k, v in V.items() if k.startswith("wechat")}
+    assert {k: v for k, v in data.items() if k.startswith("wechat")} == {
+        k: v for k, v in V.items() if k.startswith("wechat")
+    }
     assert len([k for k in V if k.startswith("wechat")]) == 5
 
 
@@ -59,14 +67,21 @@ def test_plain_signature_vectors(v):
     assert sign(v["token"], v["timestamp"], v["nonce"]) == v["signature"]
     WeChatCrypto(v["token"], "wx", []).check(v["signature"], v["timestamp"], v["nonce"])
     with pytest.raises(SignatureError):
-        WeChatCrypto(v["token"], "wx", []).check(v["signature"], v["timestamp"], str(int(v["nonce"]) + 1))
+        WeChatCrypto(v["token"], "wx", []).check(
+            v["signature"], v["timestamp"], str(int(v["nonce"]) + 1)
+        )
 
 
 def test_official_mp_sample_decrypts_and_reencrypts_byte_for_byte():
     v = V["wechat_oa_safe_mode_decrypt"]
     crypto = WeChatCrypto(v["token"], v["appid"], [v["encoding_aes_key"]])
-    assert crypto.decrypt(v["encrypt"], v["msg_signature"], v["timestamp"], v["nonce"]) == (v["plaintext_xml"], 0)
-    encrypt, signature = crypto.encrypt(v["plaintext_xml"], 0, v["timestamp"], v["nonce"], v["random16"].encode())
+    assert crypto.decrypt(v["encrypt"], v["msg_signature"], v["timestamp"], v["nonce"]) == (
+        v["plaintext_xml"],
+        0,
+    )
+    encrypt, signature = crypto.encrypt(
+        v["plaintext_xml"], 0, v["timestamp"], v["nonce"], v["random16"].encode()
+    )
     assert (encrypt, signature) == (v["encrypt"], v["msg_signature"])
     assert parse(v["plaintext_xml"])["Content"] == "abcdteT"
 
@@ -77,19 +92,26 @@ def test_official_wecom_sample_message_and_echostr():
     xml, _ = crypto.decrypt(v["encrypt"], v["msg_signature"], v["timestamp"], v["nonce"])
     assert xml == v["plaintext_xml"] and parse(xml)["MsgId"] == "4561255354251345929"
     e = v["echostr_check"]
-    assert crypto.decrypt(e["echostr"], e["msg_signature"], e["timestamp"], e["nonce"])[0] == e["plaintext"]
+    assert (
+        crypto.decrypt(e["echostr"], e["msg_signature"], e["timestamp"], e["nonce"])[0]
+        == e["plaintext"]
+    )
 
 
 def test_wechatpy_vectors_echostr_deterministic_encrypt_and_decrypt():
     v = V["wechatpy_tests_test_crypto_py"]
     crypto = WeChatCrypto(v["token"], v["receiveid"], [v["encoding_aes_key"]])
     e = v["echostr_check"]
-    assert crypto.decrypt(e["echostr"], e["signature"], e["timestamp"], e["nonce"])[0] == e["plaintext"]
+    assert (
+        crypto.decrypt(e["echostr"], e["signature"], e["timestamp"], e["nonce"])[0]
+        == e["plaintext"]
+    )
     with pytest.raises(SignatureError):
         crypto.decrypt(e["echostr"], e["signature"], e["timestamp"], "437374424")
     d = v["deterministic_encrypt"]
-    assert crypto.encrypt(d["plaintext_xml"], 0, d["timestamp"], d["nonce"], d["random16_ascii"].encode()) == \
-        (d["encrypt"], d["msg_signature"])
+    assert crypto.encrypt(
+        d["plaintext_xml"], 0, d["timestamp"], d["nonce"], d["random16_ascii"].encode()
+    ) == (d["encrypt"], d["msg_signature"])
     x = v["decrypt"]
     fields = parse(crypto.decrypt(x["encrypt"], x["msg_signature"], x["timestamp"], x["nonce"])[0])
     assert {k: fields[k] for k in x["expect"]} == x["expect"]
@@ -103,7 +125,9 @@ def test_message_length_counts_utf8_bytes():
 
 
 # round trips and strict checks -----------------------------------------------------------
-@pytest.mark.parametrize("text", ["卖50斤苹果 三块五一斤", "", "x" * 31, "x" * 32, "😀" * 100, "a]]>b"])
+@pytest.mark.parametrize(
+    "text", ["卖50斤苹果 三块五一斤", "", "x" * 31, "x" * 32, "😀" * 100, "a]]>b"]
+)
 def test_round_trip_any_length_and_chinese(text):
     key = aes_key(KEY)
     assert unseal(key, APP_ID, seal(key, APP_ID, text)) == text
@@ -115,8 +139,10 @@ def test_padding_is_to_32_bytes():
         assert len(data) % 32 == 0 and len(data) >= 20 + n + len(APP_ID) + 1
 
 
-@pytest.mark.parametrize("tail", [b"\x00" * 32, b"\x21" * 32, b"\x00" * 27 + b"\x05\x05\x04\x05\x05",
-                                  b"\x00" * 31 + b"\x20"])
+@pytest.mark.parametrize(
+    "tail",
+    [b"\x00" * 32, b"\x21" * 32, b"\x00" * 27 + b"\x05\x05\x04\x05\x05", b"\x00" * 31 + b"\x20"],
+)
 def test_bad_padding_is_refused(tail):
     plain = layout("hello")
     plain += b"\x00" * (-len(plain) % 32)  # whole blocks, then a last block of bad padding
@@ -136,8 +162,14 @@ def test_padding_to_16_bytes_like_plain_aes_is_refused():
         unseal(aes_key(KEY), APP_ID, raw_encrypt(KEY, plain))
 
 
-@pytest.mark.parametrize("encrypt, error", [
-    ("not base64!", DecryptError), ("", DecryptError), (base64.b64encode(b"x" * 20).decode(), DecryptError)])
+@pytest.mark.parametrize(
+    "encrypt, error",
+    [
+        ("not base64!", DecryptError),
+        ("", DecryptError),
+        (base64.b64encode(b"x" * 20).decode(), DecryptError),
+    ],
+)
 def test_garbage_is_refused(encrypt, error):
     with pytest.raises(error):
         unseal(aes_key(KEY), APP_ID, encrypt)
@@ -188,14 +220,33 @@ def test_wechatpy_reads_what_we_encrypt_and_we_read_what_it_encrypts():
     from wechatpy.parser import parse_message
 
     theirs, ours = PyCrypto("spamtest", KEY, APP_ID), WeChatCrypto("spamtest", APP_ID, [KEY])
-    message = render([("ToUserName", "gh_x"), ("FromUserName", "oUser"), ("CreateTime", 1700000000),
-                      ("MsgType", "text"), ("Content", "我要买20斤苹果"), ("MsgId", 6054768590064713728)])
+    message = render(
+        [
+            ("ToUserName", "gh_x"),
+            ("FromUserName", "oUser"),
+            ("CreateTime", 1700000000),
+            ("MsgType", "text"),
+            ("Content", "我要买20斤苹果"),
+            ("MsgId", 6054768590064713728),
+        ]
+    )
     envelope = parse(theirs.encrypt_message(message, "12345", "1700000000"))
-    assert ours.decrypt(envelope["Encrypt"], envelope["MsgSignature"], "1700000000", "12345")[0] == message
-    encrypt, signature = ours.encrypt(text_reply("oUser", "gh_x", "已发布101号：苹果50斤", 1700000001), 0, "7", "8")
-    xml = theirs.decrypt_message(render([("ToUserName", "gh_x"), ("Encrypt", encrypt)]), signature, "7", "8")
+    assert (
+        ours.decrypt(envelope["Encrypt"], envelope["MsgSignature"], "1700000000", "12345")[0]
+        == message
+    )
+    encrypt, signature = ours.encrypt(
+        text_reply("oUser", "gh_x", "已发布101号：苹果50斤", 1700000001), 0, "7", "8"
+    )
+    xml = theirs.decrypt_message(
+        render([("ToUserName", "gh_x"), ("Encrypt", encrypt)]), signature, "7", "8"
+    )
     reply = parse_message(xml)
-    assert (reply.target, reply.source, reply.content) == ("oUser", "gh_x", "已发布101号：苹果50斤")
+    assert (reply.target, reply.source, reply.content) == (
+        "oUser",
+        "gh_x",
+        "已发布101号：苹果50斤",
+    )
 
 
 def test_cdata_survives_a_closing_marker_in_user_text():
@@ -208,13 +259,19 @@ def test_cdata_survives_a_closing_marker_in_user_text():
     assert cdata("bell\x07") == "<![CDATA[bell]]>"  # not representable in XML 1.0
 
 
-@pytest.mark.parametrize("body", [
-    b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">'
-    b'<!ENTITY c "&b;&b;&b;&b;&b;&b;">]><xml><Content>&c;</Content></xml>',
-    b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><xml><C>&e;</C></xml>',
-    b'<!DOCTYPE xml><xml><C>1</C></xml>',
-    b"<xml><C>unclosed</xml>", b"<notxml><C>1</C></notxml>", b"", "<xml>\u00e9</xml>".encode("latin-1"),
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">'
+        b'<!ENTITY c "&b;&b;&b;&b;&b;&b;">]><xml><Content>&c;</Content></xml>',
+        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><xml><C>&e;</C></xml>',
+        b"<!DOCTYPE xml><xml><C>1</C></xml>",
+        b"<xml><C>unclosed</xml>",
+        b"<notxml><C>1</C></notxml>",
+        b"",
+        "<xml>\u00e9</xml>".encode("latin-1"),
+    ],
+)
 def test_bombs_dtds_and_broken_xml_are_refused(body):
     with pytest.raises(XmlError):
         parse(body)

@@ -6,7 +6,7 @@ import asyncio
 import os
 import sys
 from contextlib import AsyncExitStack
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -33,7 +33,9 @@ class Procs:
 
     async def open_window(self, openid: str, ago: timedelta = timedelta(minutes=1)) -> None:
         async with self.dbs[0].uow() as uow:
-            uow.session.add(WeChatContact(openid=openid, last_message_at=datetime.now(timezone.utc) - ago))
+            uow.session.add(
+                WeChatContact(openid=openid, last_message_at=datetime.now(UTC) - ago)
+            )
             await uow.commit()
 
     async def stored_token(self) -> str | None:
@@ -47,8 +49,13 @@ async def procs(sqlite_url, nlu_cache):
     async with AsyncExitStack() as stack:
         fake = await stack.enter_async_context(FakeWeChat(APP_ID, SECRET))
         session = await stack.enter_async_context(aiohttp.ClientSession())
-        settings = make_settings(sqlite_url, nlu_cache, **wechat_env(fake.url), FARMCHAT_WECHAT__TEMPLATE__ID="TPL1",
-                                 FARMCHAT_WECHAT__TEMPLATE__FIELDS='{"first": "{text}", "keyword1": "{time}"}')
+        settings = make_settings(
+            sqlite_url,
+            nlu_cache,
+            **wechat_env(fake.url),
+            FARMCHAT_WECHAT__TEMPLATE__ID="TPL1",
+            FARMCHAT_WECHAT__TEMPLATE__FIELDS='{"first": "{text}", "keyword1": "{time}"}',
+        )
         senders, dbs = [], []
         for _ in range(2):
             db = await open_database(settings)
@@ -61,7 +68,9 @@ async def procs(sqlite_url, nlu_cache):
 async def test_one_token_is_fetched_and_shared_by_every_process(procs):
     await procs.open_window(USER)
     a, b = procs.senders
-    await asyncio.gather(*(s.send("wechat", USER, f"hi {n}") for n, s in enumerate([a, b, a, b, a])))
+    await asyncio.gather(
+        *(s.send("wechat", USER, f"hi {n}") for n, s in enumerate([a, b, a, b, a]))
+    )
     assert len(procs.fake.token_requests) == 1
     assert await procs.stored_token() == procs.fake.current_token
     assert len(procs.fake.custom) == 5 and procs.fake.templates == []
@@ -76,8 +85,14 @@ async def test_an_expired_token_is_refreshed_once_and_the_send_retried_once(proc
     procs.fake.expire_tokens()
     await a.send("wechat", USER, "three")
     await b.send("wechat", USER, "four")  # its token fails too, but a already stored a new one
-    assert [c for c in procs.fake.calls] == [("custom", 0), ("custom", 0), ("custom", 42001), ("custom", 0),
-                                             ("custom", 42001), ("custom", 0)]
+    assert [c for c in procs.fake.calls] == [
+        ("custom", 0),
+        ("custom", 0),
+        ("custom", 42001),
+        ("custom", 0),
+        ("custom", 42001),
+        ("custom", 0),
+    ]
     assert len(procs.fake.token_requests) == 2 and await procs.stored_token() not in (None, old)
     assert [m["text"]["content"] for m in procs.fake.custom] == ["one", "two", "three", "four"]
 
@@ -105,7 +120,10 @@ async def test_outside_the_48_hour_window_a_template_is_sent(procs):
     msgid = await procs.senders[0].send("wechat", USER, "Order 1023 accepted")
     [tpl] = procs.fake.templates
     assert procs.fake.custom == [] and tpl["template_id"] == "TPL1" and str(tpl["msgid"]) == msgid
-    assert tpl["data"]["first"]["value"] == "Order 1023 accepted" and tpl["data"]["keyword1"]["value"][:2] == "20"
+    assert (
+        tpl["data"]["first"]["value"] == "Order 1023 accepted"
+        and tpl["data"]["keyword1"]["value"][:2] == "20"
+    )
 
 
 @pytest.mark.parametrize("code", [45015, 45047])
@@ -113,7 +131,9 @@ async def test_customer_service_refusals_fall_back_to_the_template(procs, code):
     await procs.open_window(USER)
     procs.fake.fail_next("custom", code)
     assert await procs.senders[0].send("wechat", USER, "hello") is not None
-    assert procs.fake.calls == [("custom", code), ("template", 0)] and len(procs.fake.templates) == 1
+    assert (
+        procs.fake.calls == [("custom", code), ("template", 0)] and len(procs.fake.templates) == 1
+    )
 
 
 async def test_an_unfollowed_user_is_a_permanent_opt_out(procs):
@@ -156,16 +176,27 @@ async def test_a_slow_wechat_is_not_sent_twice(procs):
 # operator tools ---------------------------------------------------------------------------
 async def run_cli(env: dict, *args: str) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", *args, env=env, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "bot.cli",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 120)
     return proc.returncode, out.decode(), err.decode()
 
 
 async def test_farmchat_wechat_menu_installs_the_default_menu(sqlite_url, nlu_cache):
     async with FakeWeChat(APP_ID, SECRET) as fake:
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "FARMCHAT_CONFIG": str(ROOT / "config.yaml"),
-               "FARMCHAT_DATABASE__URL": sqlite_url, **wechat_env(fake.url)}
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "FARMCHAT_CONFIG": str(ROOT / "config.yaml"),
+            "FARMCHAT_DATABASE__URL": sqlite_url,
+            **wechat_env(fake.url),
+        }
         code, out, err = await run_cli(env, "wechat", "menu")
         assert code == 0 and "menu installed" in out and "Traceback" not in err
         assert fake.menus == [DEFAULT_MENU]
@@ -175,18 +206,31 @@ async def test_farmchat_wechat_menu_installs_the_default_menu(sqlite_url, nlu_ca
 
 
 async def test_an_incomplete_wechat_config_is_a_clear_startup_error():
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "FARMCHAT_CONFIG": str(ROOT / "config.yaml"),
-           "FARMCHAT_WECHAT__APP_ID": APP_ID}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "FARMCHAT_CONFIG": str(ROOT / "config.yaml"),
+        "FARMCHAT_WECHAT__APP_ID": APP_ID,
+    }
     code, _, err = await run_cli(env, "serve")
     assert code == 2 and "wechat" in err and "token, app_secret, encoding_aes_key" in err
 
 
-@pytest.mark.parametrize("env, message", [
-    ({"FARMCHAT_WECHAT__TOKEN": "tok"}, "set app_id, app_secret, encoding_aes_key"),
-    ({**wechat_env("http://x"), "FARMCHAT_WECHAT__TOKEN": "no spaces!"}, "3 to 32 letters or digits"),
-    ({**wechat_env("http://x"), "FARMCHAT_WECHAT__ENCODING_AES_KEY": "short"}, "43 letters or digits"),
-    ({**wechat_env("http://x"), "FARMCHAT_WECHAT__MODE": "secret"}, "wechat.mode"),
-])
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"FARMCHAT_WECHAT__TOKEN": "tok"}, "set app_id, app_secret, encoding_aes_key"),
+        (
+            {**wechat_env("http://x"), "FARMCHAT_WECHAT__TOKEN": "no spaces!"},
+            "3 to 32 letters or digits",
+        ),
+        (
+            {**wechat_env("http://x"), "FARMCHAT_WECHAT__ENCODING_AES_KEY": "short"},
+            "43 letters or digits",
+        ),
+        ({**wechat_env("http://x"), "FARMCHAT_WECHAT__MODE": "secret"}, "wechat.mode"),
+    ],
+)
 def test_wechat_settings_are_validated(env, message):
     with pytest.raises(ConfigError, match="wechat") as err:
         load_settings(ROOT / "config.yaml", environ=env)
@@ -199,17 +243,31 @@ def test_plaintext_mode_needs_no_aes_key():
     assert settings.wechat.enabled and settings.wechat.aes_keys == []
 
 
-async def test_the_readme_demo_farmchat_serve_and_fake_wechat_send(sqlite_url, nlu_cache, real_nlu):
+async def test_the_readme_demo_farmchat_serve_and_fake_wechat_send(
+    sqlite_url, nlu_cache, real_nlu
+):
     from tests.wechat_rig import KEY, TOKEN, free_port
 
     port = free_port()
     async with FakeWeChat(APP_ID, SECRET) as fake, aiohttp.ClientSession() as session:
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "FARMCHAT_CONFIG": str(ROOT / "config.yaml"),
-               "FARMCHAT_DATABASE__URL": sqlite_url, "FARMCHAT_NLU__CACHE_DIR": nlu_cache,
-               "FARMCHAT_SERVER__PORT": str(port), **wechat_env(fake.url)}
-        server = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot.cli", "serve", env=env,
-                                                      stdout=asyncio.subprocess.DEVNULL,
-                                                      stderr=asyncio.subprocess.DEVNULL)
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "FARMCHAT_CONFIG": str(ROOT / "config.yaml"),
+            "FARMCHAT_DATABASE__URL": sqlite_url,
+            "FARMCHAT_NLU__CACHE_DIR": nlu_cache,
+            "FARMCHAT_SERVER__PORT": str(port),
+            **wechat_env(fake.url),
+        }
+        server = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "serve",
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
         try:
             for _ in range(300):
                 try:
@@ -219,12 +277,37 @@ async def test_the_readme_demo_farmchat_serve_and_fake_wechat_send(sqlite_url, n
                 except aiohttp.ClientError:
                     await asyncio.sleep(0.2)
             url = f"http://127.0.0.1:{port}/webhooks/wechat"
-            code, out, err = await run_cli(env, "fake-wechat", "send", "--url", url, "--app-id", APP_ID,
-                                           "--token", TOKEN, "--aes-key", KEY, "--from", "oFarmer1",
-                                           "卖50斤苹果 三块五一斤")
+            code, out, err = await run_cli(
+                env,
+                "fake-wechat",
+                "send",
+                "--url",
+                url,
+                "--app-id",
+                APP_ID,
+                "--token",
+                TOKEN,
+                "--aes-key",
+                KEY,
+                "--from",
+                "oFarmer1",
+                "卖50斤苹果 三块五一斤",
+            )
             assert code == 0 and out.startswith("已发布"), (out, err)
-            code, out, _ = await run_cli(env, "fake-wechat", "send", "--url", url, "--app-id", APP_ID,
-                                         "--token", "wrongToken", "--aes-key", KEY, "hi")
+            code, out, _ = await run_cli(
+                env,
+                "fake-wechat",
+                "send",
+                "--url",
+                url,
+                "--app-id",
+                APP_ID,
+                "--token",
+                "wrongToken",
+                "--aes-key",
+                KEY,
+                "hi",
+            )
             assert code == 1 and "HTTP 403" in out
         finally:
             server.terminate()

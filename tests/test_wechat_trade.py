@@ -26,7 +26,9 @@ class Both:
 
     async def sms(self, text: str) -> str:
         fields = inbound_fields(PHONE, NUMBER, text)
-        status, xml = await post_inbound(self.rig.session, self.rig.url + "/webhooks/twilio", TWILIO_TOKEN, fields)
+        status, xml = await post_inbound(
+            self.rig.session, self.rig.url + "/webhooks/twilio", TWILIO_TOKEN, fields
+        )
         assert status == 200, xml
         found = re.search(r"<Message>(.*)</Message>", xml, re.S)
         return found.group(1) if found else ""
@@ -35,7 +37,9 @@ class Both:
         return await self._wait(lambda: self.rig.fake.texts_to(OPENID), count)
 
     async def sms_pushes(self, count: int = 1) -> list[str]:
-        return await self._wait(lambda: [m["Body"] for m in self.twilio.messages if m["To"] == PHONE], count)
+        return await self._wait(
+            lambda: [m["Body"] for m in self.twilio.messages if m["To"] == PHONE], count
+        )
 
     @staticmethod
     async def _wait(read, count: int) -> list[str]:
@@ -50,8 +54,12 @@ class Both:
 async def both(db_url, nlu_cache, real_nlu):
     async with AsyncExitStack() as stack:
         twilio = await stack.enter_async_context(FakeTwilio(SID, TWILIO_TOKEN))
-        env = {"FARMCHAT_TWILIO__ACCOUNT_SID": SID, "FARMCHAT_TWILIO__AUTH_TOKEN": TWILIO_TOKEN,
-               "FARMCHAT_TWILIO__FROM_NUMBER": NUMBER, "FARMCHAT_TWILIO__API_BASE": twilio.url}
+        env = {
+            "FARMCHAT_TWILIO__ACCOUNT_SID": SID,
+            "FARMCHAT_TWILIO__AUTH_TOKEN": TWILIO_TOKEN,
+            "FARMCHAT_TWILIO__FROM_NUMBER": NUMBER,
+            "FARMCHAT_TWILIO__API_BASE": twilio.url,
+        }
         rig = await stack.enter_async_context(open_rig(db_url, nlu_cache, real_nlu, **env))
         yield Both(rig, twilio)
 
@@ -65,7 +73,9 @@ async def test_farmer_on_wechat_buyer_on_sms(both):
     assert ref in await both.wechat(f"是{ref}")
     [told] = await both.sms_pushes()
     assert f"Order {ref} accepted" in told and "WeChat" in told
-    rows = await both.rig.settled(lambda rows: len(rows) == 2 and all(r.status == "sent" for r in rows), "sent")
+    rows = await both.rig.settled(
+        lambda rows: len(rows) == 2 and all(r.status == "sent" for r in rows), "sent"
+    )
     assert [r.channel for r in rows] == ["wechat", "sms"]
 
 

@@ -7,6 +7,7 @@ import base64
 import sqlite3
 import struct
 import time
+from datetime import UTC
 from urllib.parse import urlencode
 
 import pytest
@@ -28,17 +29,28 @@ async def rig(db_url, nlu_cache, real_nlu):
 
 def signed_query(**extra) -> dict:
     timestamp, nonce = str(int(time.time())), "1320562132"
-    return {"signature": sign(TOKEN, timestamp, nonce), "timestamp": timestamp, "nonce": nonce, **extra}
+    return {
+        "signature": sign(TOKEN, timestamp, nonce),
+        "timestamp": timestamp,
+        "nonce": nonce,
+        **extra,
+    }
 
 
 async def post(rig, query: dict, body: bytes | str):
-    async with rig.session.post(rig.url + "/webhooks/wechat?" + urlencode(query),
-                                data=body if isinstance(body, bytes) else body.encode()) as resp:
+    async with rig.session.post(
+        rig.url + "/webhooks/wechat?" + urlencode(query),
+        data=body if isinstance(body, bytes) else body.encode(),
+    ) as resp:
         return resp.status, await resp.text()
 
 
 async def nothing_changed(rig) -> bool:
-    return (await rig.count(User), await rig.count(InboundLog), await rig.count(Listing)) == (0, 0, 0)
+    return (await rig.count(User), await rig.count(InboundLog), await rig.count(Listing)) == (
+        0,
+        0,
+        0,
+    )
 
 
 # verification and the passive reply ------------------------------------------------------
@@ -46,7 +58,9 @@ async def test_the_verification_get_echoes_echostr(rig):
     query = signed_query(echostr="5927782489442352469")
     async with rig.session.get(rig.url + "/webhooks/wechat", params=query) as resp:
         assert (resp.status, await resp.text()) == (200, "5927782489442352469")
-    async with rig.session.get(rig.url + "/webhooks/wechat", params={**query, "nonce": "1"}) as resp:
+    async with rig.session.get(
+        rig.url + "/webhooks/wechat", params={**query, "nonce": "1"}
+    ) as resp:
         assert resp.status == 403
     async with rig.session.get(rig.url + "/webhooks/wechat") as resp:
         assert resp.status == 403
@@ -56,17 +70,39 @@ async def test_a_message_encrypted_by_wechatpy_gets_an_encrypted_chinese_reply(r
     from wechatpy.crypto import WeChatCrypto
 
     wx = WeChatCrypto(TOKEN, KEY, APP_ID)
-    inner = render([("ToUserName", ACCOUNT), ("FromUserName", OPENID), ("CreateTime", int(time.time())),
-                    ("MsgType", "text"), ("Content", "卖50斤苹果 三块五一斤"), ("MsgId", 6054768590064713728)])
+    inner = render(
+        [
+            ("ToUserName", ACCOUNT),
+            ("FromUserName", OPENID),
+            ("CreateTime", int(time.time())),
+            ("MsgType", "text"),
+            ("Content", "卖50斤苹果 三块五一斤"),
+            ("MsgId", 6054768590064713728),
+        ]
+    )
     timestamp, nonce = str(int(time.time())), "461056294"
     envelope = parse(wx.encrypt_message(inner, nonce, timestamp))
-    query = {"signature": sign(TOKEN, timestamp, nonce), "timestamp": timestamp, "nonce": nonce,
-             "openid": OPENID, "encrypt_type": "aes", "msg_signature": envelope["MsgSignature"]}
-    status, body = await post(rig, query, render([("ToUserName", ACCOUNT), ("Encrypt", envelope["Encrypt"])]))
+    query = {
+        "signature": sign(TOKEN, timestamp, nonce),
+        "timestamp": timestamp,
+        "nonce": nonce,
+        "openid": OPENID,
+        "encrypt_type": "aes",
+        "msg_signature": envelope["MsgSignature"],
+    }
+    status, body = await post(
+        rig, query, render([("ToUserName", ACCOUNT), ("Encrypt", envelope["Encrypt"])])
+    )
     assert status == 200
     outer = parse(body)
-    reply = parse(wx.decrypt_message(body, outer["MsgSignature"], outer["TimeStamp"], outer["Nonce"]))
-    assert (reply["ToUserName"], reply["FromUserName"], reply["MsgType"]) == (OPENID, ACCOUNT, "text")
+    reply = parse(
+        wx.decrypt_message(body, outer["MsgSignature"], outer["TimeStamp"], outer["Nonce"])
+    )
+    assert (reply["ToUserName"], reply["FromUserName"], reply["MsgType"]) == (
+        OPENID,
+        ACCOUNT,
+        "text",
+    )
     assert reply["Content"].startswith("已发布") and "¥3.50/斤" in reply["Content"]
     assert await rig.count(Listing) == 1
 
@@ -107,8 +143,16 @@ def encrypted_request(encrypt: str) -> tuple[dict, str]:
 
 
 def message_xml(text: str = "sell 50kg apples at 3/kg") -> str:
-    return render([("ToUserName", ACCOUNT), ("FromUserName", OPENID), ("CreateTime", 1700000000),
-                   ("MsgType", "text"), ("Content", text), ("MsgId", 42)])
+    return render(
+        [
+            ("ToUserName", ACCOUNT),
+            ("FromUserName", OPENID),
+            ("CreateTime", 1700000000),
+            ("MsgType", "text"),
+            ("Content", text),
+            ("MsgId", 42),
+        ]
+    )
 
 
 def bad_padding() -> tuple[dict, str]:
@@ -130,24 +174,50 @@ def forged(**change) -> tuple[dict, str]:
     return {**query, **change}, body
 
 
-BOMB = ('<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY a "aaaaaaaaaaaaaaaaaaaa">'
-        '<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]>'
-        '<xml><ToUserName>gh</ToUserName><Encrypt>&c;</Encrypt></xml>')
+BOMB = (
+    '<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY a "aaaaaaaaaaaaaaaaaaaa">'
+    '<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]>'
+    "<xml><ToUserName>gh</ToUserName><Encrypt>&c;</Encrypt></xml>"
+)
 
 
-@pytest.mark.parametrize("make, status", [
-    (lambda: forged(signature="0" * 40), 403),
-    (lambda: forged(msg_signature="0" * 40), 403),
-    (lambda: {k: v for k, v in forged()[0].items() if k != "signature"} and
-     ({k: v for k, v in forged()[0].items() if k != "msg_signature"}, forged()[1]), 403),
-    (wrong_app_id, 403),
-    (bad_padding, 400),
-    (lambda: (signed_query(encrypt_type="aes", msg_signature="x"), BOMB), 400),
-    (lambda: (signed_query(), message_xml()), 400),  # plaintext while in safe mode: body unsigned
-    (lambda: encrypted_request("bm90IGJsb2Nrcw=="), 400),
-    (lambda: (signed_query(encrypt_type="aes"), "<xml><ToUserName>gh</ToUserName></xml>"), 400),
-], ids=["signature", "msg_signature", "no msg_signature", "appid", "padding", "xml bomb", "plaintext",
-        "not blocks", "no Encrypt"])
+@pytest.mark.parametrize(
+    "make, status",
+    [
+        (lambda: forged(signature="0" * 40), 403),
+        (lambda: forged(msg_signature="0" * 40), 403),
+        (
+            lambda: (
+                {k: v for k, v in forged()[0].items() if k != "signature"}
+                and ({k: v for k, v in forged()[0].items() if k != "msg_signature"}, forged()[1])
+            ),
+            403,
+        ),
+        (wrong_app_id, 403),
+        (bad_padding, 400),
+        (lambda: (signed_query(encrypt_type="aes", msg_signature="x"), BOMB), 400),
+        (
+            lambda: (signed_query(), message_xml()),
+            400,
+        ),  # plaintext while in safe mode: body unsigned
+        (lambda: encrypted_request("bm90IGJsb2Nrcw=="), 400),
+        (
+            lambda: (signed_query(encrypt_type="aes"), "<xml><ToUserName>gh</ToUserName></xml>"),
+            400,
+        ),
+    ],
+    ids=[
+        "signature",
+        "msg_signature",
+        "no msg_signature",
+        "appid",
+        "padding",
+        "xml bomb",
+        "plaintext",
+        "not blocks",
+        "no Encrypt",
+    ],
+)
 async def test_forged_and_malformed_pushes_get_4xx_and_change_nothing(rig, make, status):
     query, body = make()
     assert (await post(rig, query, body))[0] == status
@@ -163,7 +233,9 @@ async def test_a_10_mb_body_gets_413(rig):
 async def test_an_encrypted_message_missing_its_fields_gets_400(rig):
     from bot.channels.wechat.crypto import seal
 
-    query, body = encrypted_request(seal(aes_key(KEY), APP_ID, "<xml><MsgType>text</MsgType></xml>"))
+    query, body = encrypted_request(
+        seal(aes_key(KEY), APP_ID, "<xml><MsgType>text</MsgType></xml>")
+    )
     assert (await post(rig, query, body))[0] == 400
     assert await nothing_changed(rig)
 
@@ -185,16 +257,24 @@ def hold_database(db_url: str) -> sqlite3.Connection:
     return conn
 
 
-async def test_a_slow_reply_is_answered_success_then_sent_by_customer_service(sqlite_url, nlu_cache, real_nlu):
+async def test_a_slow_reply_is_answered_success_then_sent_by_customer_service(
+    sqlite_url, nlu_cache, real_nlu
+):
     async with open_rig(sqlite_url, nlu_cache, real_nlu, budget=0.5) as rig:
         await rig.say(OPENID, "hello")  # the user exists and the 48-hour window is open
         held = hold_database(sqlite_url)
         started = time.monotonic()
-        pending = asyncio.create_task(rig.pusher.push(rig.session, rig.pusher.text(OPENID, "卖50斤苹果3块一斤")))
+        pending = asyncio.create_task(
+            rig.pusher.push(rig.session, rig.pusher.text(OPENID, "卖50斤苹果3块一斤"))
+        )
         await asyncio.sleep(1.5)
         held.execute("COMMIT")
         delivery = await pending
-        assert delivery.statuses == [200] and delivery.body == "success" and time.monotonic() - started < 1.6
+        assert (
+            delivery.statuses == [200]
+            and delivery.body == "success"
+            and time.monotonic() - started < 1.6
+        )
         [row] = await rig.settled(lambda rows: rows and rows[0].status == "sent", "sent")
         assert row.kind == "reply" and row.channel == "wechat"
         [sent] = rig.fake.custom
@@ -207,7 +287,9 @@ async def test_a_retry_while_the_first_is_in_flight_waits_for_it(sqlite_url, nlu
         await rig.say(OPENID, "hello")
         pusher = rig.make_pusher(timeout=0.5)  # WeChat's 5 s, scaled down with the budget
         held = hold_database(sqlite_url)
-        pending = asyncio.create_task(pusher.push(rig.session, pusher.text(OPENID, "sell 50kg apples at 3/kg")))
+        pending = asyncio.create_task(
+            pusher.push(rig.session, pusher.text(OPENID, "sell 50kg apples at 3/kg"))
+        )
         await asyncio.sleep(1.2)  # deliveries at 0, 0.5 and 1.0 s; the first two give up
         held.execute("COMMIT")
         delivery = await pending
@@ -218,22 +300,30 @@ async def test_a_retry_while_the_first_is_in_flight_waits_for_it(sqlite_url, nlu
 
 @pytest.mark.parametrize("push_first", [False, True])
 async def test_a_redelivery_to_another_process_and_the_customer_service_copy_never_both_arrive(
-        sqlite_url, nlu_cache, real_nlu, push_first):
+    sqlite_url, nlu_cache, real_nlu, push_first
+):
     """Two farmchat processes on one database (server.workers: 2). The first delivery reaches A,
     which is slow: WeChat gives up on it and redelivers to B. A, past its budget, would send
     the reply by customer service while B answers the redelivery passively: the user must read
     the reply once, whichever way."""
-    async with open_rig(sqlite_url, nlu_cache, real_nlu, budget=0.5) as a, \
-            open_rig(sqlite_url, nlu_cache, real_nlu, budget=4.0, fake=a.fake) as b:
+    async with (
+        open_rig(sqlite_url, nlu_cache, real_nlu, budget=0.5) as a,
+        open_rig(sqlite_url, nlu_cache, real_nlu, budget=4.0, fake=a.fake) as b,
+    ):
         await a.say(OPENID, "hello")  # the user exists and the 48-hour window is open
         fields = a.pusher.text(OPENID, "卖50斤苹果3块一斤", msg_id=4242)
-        first, retry = a.make_pusher(timeout=0.3, deliveries=1), b.make_pusher(timeout=5.0, deliveries=1)
+        first, retry = (
+            a.make_pusher(timeout=0.3, deliveries=1),
+            b.make_pusher(timeout=5.0, deliveries=1),
+        )
         held = hold_database(sqlite_url)  # A's work waits: WeChat hears nothing in time
         assert (await first.push(a.session, fields)).statuses == [None]
         if push_first:  # A finishes and sends by customer service before the redelivery comes
             await asyncio.sleep(0.3)
             held.execute("COMMIT")
-            await a.settled(lambda rows: any(r.kind == "reply" and r.status == "sent" for r in rows), "pushed")
+            await a.settled(
+                lambda rows: any(r.kind == "reply" and r.status == "sent" for r in rows), "pushed"
+            )
             delivery = await retry.push(b.session, fields)
             assert delivery.statuses == [200] and delivery.body == "success"
         else:  # the redelivery reaches B while A is still at work: the two race to deliver
@@ -263,36 +353,64 @@ async def test_subscribe_welcomes_in_chinese_and_unsubscribe_opts_out(rig):
     assert (await rig.user("wechat", OPENID)).opted_out is False
 
 
-@pytest.mark.parametrize("key, typed", [("SELL", "我要卖"), ("BUY", "我要买"), ("PRICES", "多少钱"),
-                                        ("MY_LISTINGS", "我的货"), ("MY_ORDERS", "我的订单"), ("HELP", "帮助"),
-                                        ("UNKNOWN_KEY", "帮助")])
+@pytest.mark.parametrize(
+    "key, typed",
+    [
+        ("SELL", "我要卖"),
+        ("BUY", "我要买"),
+        ("PRICES", "多少钱"),
+        ("MY_LISTINGS", "我的货"),
+        ("MY_ORDERS", "我的订单"),
+        ("HELP", "帮助"),
+        ("UNKNOWN_KEY", "帮助"),
+    ],
+)
 async def test_menu_clicks_do_what_typing_does(rig, key, typed):
     clicked = await push(rig, rig.pusher.event(OPENID, "CLICK", key))
     assert clicked and clicked == await rig.say("oAnotherUser000000000000001", typed)
 
 
 async def test_a_location_sets_the_nearest_place(rig):
-    fields = rig.pusher.message(OPENID, "location", Location_X="33.388", Location_Y="104.935", Scale=15,
-                                Label="武都区钟楼滩", MsgId=7)
+    fields = rig.pusher.message(
+        OPENID,
+        "location",
+        Location_X="33.388",
+        Location_Y="104.935",
+        Scale=15,
+        Label="武都区钟楼滩",
+        MsgId=7,
+    )
     assert await push(rig, fields) == "已保存：地点武都。"
     assert (await rig.user("wechat", OPENID)).place == "wudu"
-    far = rig.pusher.message(OPENID, "location", Location_X="48.85", Location_Y="2.35", Scale=15, Label="Paris",
-                             MsgId=8)
+    far = rig.pusher.message(
+        OPENID, "location", Location_X="48.85", Location_Y="2.35", Scale=15, Label="Paris", MsgId=8
+    )
     assert "附近没有" in await push(rig, far)
     assert (await rig.user("wechat", OPENID)).place == "wudu"
 
 
 async def test_voice_with_recognition_is_text_and_other_media_get_a_polite_answer(rig):
-    heard = rig.pusher.message(OPENID, "voice", MediaId="m", Format="amr", Recognition="我要买20斤苹果", MsgId=9)
+    heard = rig.pusher.message(
+        OPENID, "voice", MediaId="m", Format="amr", Recognition="我要买20斤苹果", MsgId=9
+    )
     assert "苹果" in await push(rig, heard)
-    silent = rig.pusher.message(OPENID, "voice", MediaId="m", Format="amr", Recognition="", MsgId=10)
+    silent = rig.pusher.message(
+        OPENID, "voice", MediaId="m", Format="amr", Recognition="", MsgId=10
+    )
     assert "请打字" in await push(rig, silent)
     image = rig.pusher.message(OPENID, "image", PicUrl="http://x/y.jpg", MediaId="m2", MsgId=11)
     assert "只能看懂文字" in await push(rig, image)
-    assert await push(rig, rig.pusher.event(OPENID, "VIEW", "https://example.org"), expect_reply=False) is None
+    assert (
+        await push(
+            rig, rig.pusher.event(OPENID, "VIEW", "https://example.org"), expect_reply=False
+        )
+        is None
+    )
 
 
-async def test_when_wechat_gives_up_on_every_delivery_the_reply_is_pushed_once(sqlite_url, nlu_cache, real_nlu):
+async def test_when_wechat_gives_up_on_every_delivery_the_reply_is_pushed_once(
+    sqlite_url, nlu_cache, real_nlu
+):
     async with open_rig(sqlite_url, nlu_cache, real_nlu, budget=3.0) as rig:
         await rig.say(OPENID, "hello")
         pusher = rig.make_pusher(timeout=0.3)
@@ -310,34 +428,57 @@ def test_openids_in_logged_urls_are_masked():
 
     from bot.logs import MaskPhones
 
-    record = logging.LogRecord("aiohttp.access", logging.INFO, __file__, 1,
-                               '"POST /webhooks/wechat?openid=%s&encrypt_type=aes"', (OPENID,), None)
+    record = logging.LogRecord(
+        "aiohttp.access",
+        logging.INFO,
+        __file__,
+        1,
+        '"POST /webhooks/wechat?openid=%s&encrypt_type=aes"',
+        (OPENID,),
+        None,
+    )
     MaskPhones().filter(record)
     assert OPENID not in record.getMessage() and "openid=oyOR" in record.getMessage()
 
 
 async def test_a_template_delivery_report_updates_its_outbox_row(rig):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from storage.models import Outbox
 
     await rig.say(OPENID, "hello")
     user = await rig.user("wechat", OPENID)
     async with rig.svc.db.uow() as uow:
-        await uow.outbox.add(Outbox(user_id=user.id, channel="wechat", address=OPENID, text="x", kind="notification",
-                                    status="sent", attempts=1, provider_sid="200163836",
-                                    created_at=datetime.now(timezone.utc)))
+        await uow.outbox.add(
+            Outbox(
+                user_id=user.id,
+                channel="wechat",
+                address=OPENID,
+                text="x",
+                kind="notification",
+                status="sent",
+                attempts=1,
+                provider_sid="200163836",
+                created_at=datetime.now(UTC),
+            )
+        )
         await uow.commit()
-    report = rig.pusher.event(OPENID, "TEMPLATESENDJOBFINISH", MsgID=200163836, Status="failed:user block")
+    report = rig.pusher.event(
+        OPENID, "TEMPLATESENDJOBFINISH", MsgID=200163836, Status="failed:user block"
+    )
     assert await push(rig, report, expect_reply=False) is None
     [row] = await rig.outbox()
     assert row.provider_status == "failed"
 
 
-async def test_a_slow_menu_click_is_answered_by_customer_service_within_its_minute(sqlite_url, nlu_cache, real_nlu):
+async def test_a_slow_menu_click_is_answered_by_customer_service_within_its_minute(
+    sqlite_url, nlu_cache, real_nlu
+):
     async with open_rig(sqlite_url, nlu_cache, real_nlu, budget=0.3) as rig:
         held = hold_database(sqlite_url)  # a user who never wrote: only the click opens the window
-        pending = asyncio.create_task(rig.pusher.push(rig.session, rig.pusher.event(OPENID, "CLICK", "MY_ORDERS")))
+        pending = asyncio.create_task(
+            rig.pusher.push(rig.session, rig.pusher.event(OPENID, "CLICK", "MY_ORDERS"))
+        )
         await asyncio.sleep(1.0)
         held.execute("COMMIT")
         assert (await pending).body == "success"

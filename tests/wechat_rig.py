@@ -28,11 +28,18 @@ def free_port() -> int:
 
 
 def wechat_env(fake_url: str, mode: str = "safe", budget: float = 4.0, **extra) -> dict:
-    return {"FARMCHAT_WECHAT__TOKEN": TOKEN, "FARMCHAT_WECHAT__APP_ID": APP_ID,
-            "FARMCHAT_WECHAT__APP_SECRET": SECRET, "FARMCHAT_WECHAT__ENCODING_AES_KEY": KEY,
-            "FARMCHAT_WECHAT__PREVIOUS_ENCODING_AES_KEY": OLD_KEY, "FARMCHAT_WECHAT__MODE": mode,
-            "FARMCHAT_WECHAT__API_BASE": fake_url, "FARMCHAT_WECHAT__TIMEOUT_SECONDS": "2",
-            "FARMCHAT_WECHAT__REPLY_BUDGET_SECONDS": str(budget), **extra}
+    return {
+        "FARMCHAT_WECHAT__TOKEN": TOKEN,
+        "FARMCHAT_WECHAT__APP_ID": APP_ID,
+        "FARMCHAT_WECHAT__APP_SECRET": SECRET,
+        "FARMCHAT_WECHAT__ENCODING_AES_KEY": KEY,
+        "FARMCHAT_WECHAT__PREVIOUS_ENCODING_AES_KEY": OLD_KEY,
+        "FARMCHAT_WECHAT__MODE": mode,
+        "FARMCHAT_WECHAT__API_BASE": fake_url,
+        "FARMCHAT_WECHAT__TIMEOUT_SECONDS": "2",
+        "FARMCHAT_WECHAT__REPLY_BUDGET_SECONDS": str(budget),
+        **extra,
+    }
 
 
 class WeChatRig:
@@ -45,8 +52,15 @@ class WeChatRig:
         return self.app[SERVICES]
 
     def make_pusher(self, key: str = KEY, **kw) -> WeChatPusher:
-        return WeChatPusher(self.url + "/webhooks/wechat", TOKEN, APP_ID, key, kw.pop("mode", self.mode),
-                            account=ACCOUNT, **kw)
+        return WeChatPusher(
+            self.url + "/webhooks/wechat",
+            TOKEN,
+            APP_ID,
+            key,
+            kw.pop("mode", self.mode),
+            account=ACCOUNT,
+            **kw,
+        )
 
     async def say(self, openid: str, text: str, msg_id: int | None = None) -> str:
         """Text as a WeChat user; what the user reads in reply."""
@@ -70,7 +84,9 @@ class WeChatRig:
 
     async def count(self, model) -> int:
         async with self.svc.db.uow() as uow:
-            return (await uow.session.execute(select(func.count()).select_from(model))).scalar_one()
+            return (
+                await uow.session.execute(select(func.count()).select_from(model))
+            ).scalar_one()
 
     async def user(self, channel: str, address: str):
         async with self.svc.db.uow() as uow:
@@ -86,12 +102,21 @@ class WeChatRig:
             if predicate(rows):
                 return rows
             await asyncio.sleep(0.05)
-        raise AssertionError(f"never {what}: {[(r.kind, r.status, r.error_code, r.error) for r in rows]}")
+        raise AssertionError(
+            f"never {what}: {[(r.kind, r.status, r.error_code, r.error) for r in rows]}"
+        )
 
 
 @contextlib.asynccontextmanager
-async def open_rig(db_url: str, nlu_cache: str, nlu, mode: str = "safe", budget: float = 4.0,
-                   fake: FakeWeChat | None = None, **env):
+async def open_rig(
+    db_url: str,
+    nlu_cache: str,
+    nlu,
+    mode: str = "safe",
+    budget: float = 4.0,
+    fake: FakeWeChat | None = None,
+    **env,
+):
     async with contextlib.AsyncExitStack() as stack:
         fake = fake or await stack.enter_async_context(FakeWeChat(APP_ID, SECRET))
         session = await stack.enter_async_context(aiohttp.ClientSession())

@@ -7,7 +7,9 @@ from functools import lru_cache
 import phonenumbers
 
 
-@lru_cache(maxsize=65536)  # a sender writes again and again; parsing costs ~30 µs (errors are not kept)
+@lru_cache(
+    maxsize=65536
+)  # a sender writes again and again; parsing costs ~30 µs (errors are not kept)
 def e164(raw: str, region: str | None = None) -> str:
     """'+86 138-0000-0001' → '+8613800000001'; ValueError when it is not a possible number."""
     try:

@@ -17,7 +17,7 @@ import contextlib
 import re
 import secrets
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import format_datetime
 
 import aiohttp
@@ -32,18 +32,25 @@ MESSAGES_PATH = "/2010-04-01/Accounts/{AccountSid}/Messages.json"
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 # code -> (HTTP status, message), as Twilio answers them: https://www.twilio.com/docs/api/errors
 ERRORS = {
-    20003: (401, "Authenticate"), 20404: (404, "The requested resource was not found"),
-    20429: (429, "Too Many Requests"), 20500: (500, "Internal Server Error"),
-    20503: (503, "Service Unavailable"), 21211: (400, "Invalid 'To' Phone Number"),
-    21603: (400, "A 'From' phone number is required"), 21604: (400, "A 'To' phone number is required"),
+    20003: (401, "Authenticate"),
+    20404: (404, "The requested resource was not found"),
+    20429: (429, "Too Many Requests"),
+    20500: (500, "Internal Server Error"),
+    20503: (503, "Service Unavailable"),
+    21211: (400, "Invalid 'To' Phone Number"),
+    21603: (400, "A 'From' phone number is required"),
+    21604: (400, "A 'To' phone number is required"),
     21610: (400, "Attempt to send to unsubscribed recipient"),
     21611: (400, "This 'From' number has exceeded the maximum number of queued messages"),
     21614: (400, "'To' number is not a valid mobile number"),
     21617: (400, "The concatenated message body exceeds the 1600 character limit"),
     21619: (400, "A text message body or media urls must be specified"),
     30001: (400, "Queue overflow"),
-    63016: (400, "Failed to send freeform message because you are outside the allowed window. "
-                 "If you want to send messages outside this window, please use a Template."),
+    63016: (
+        400,
+        "Failed to send freeform message because you are outside the allowed window. "
+        "If you want to send messages outside this window, please use a Template.",
+    ),
 }
 DELIVERED = ("sent", "delivered")  # no callback for the initial queued/accepted status
 
@@ -51,19 +58,27 @@ DELIVERED = ("sent", "delivered")  # no callback for the initial queued/accepted
 def error_body(code: int) -> dict:
     """Twilio's JSON error body; codes not in ERRORS answer 400."""
     status, message = ERRORS.get(code, (400, f"Error {code}"))
-    return {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}",
-            "status": status}
+    return {
+        "code": code,
+        "message": message,
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
 
 
 def now_rfc2822() -> str:
-    return format_datetime(datetime.now(timezone.utc))  # "Thu, 24 Aug 2023 05:01:45 +0000"
+    return format_datetime(datetime.now(UTC))  # "Thu, 24 Aug 2023 05:01:45 +0000"
 
 
 class FakeTwilio:
     """Twilio's Messages.json on loopback; `async with FakeTwilio(sid, token) as fake:`."""
 
     def __init__(self, account_sid: str, auth_token: str, *, callback_delay: float = 0.0):
-        self.account_sid, self.auth_token, self.callback_delay = account_sid, auth_token, callback_delay
+        self.account_sid, self.auth_token, self.callback_delay = (
+            account_sid,
+            auth_token,
+            callback_delay,
+        )
         self.messages: list[dict] = []  # accepted: form fields (MediaUrl a list) + sid + status
         self._by_sid: dict[str, dict] = {}  # the same messages by sid (callbacks look them up)
         self.attempts: list[dict] = []  # every create: form pairs, headers, status, response
@@ -93,7 +108,9 @@ class FakeTwilio:
         """Every create to `number` (with or without whatsapp:) fails with `code`."""
         self._fail_to[_bare(number)] = code
 
-    def fail_delivery_to(self, number: str, code: int = 30003, status: str = "undelivered") -> None:
+    def fail_delivery_to(
+        self, number: str, code: int = 30003, status: str = "undelivered"
+    ) -> None:
         """Creates to `number` succeed; callbacks then end in `status` with ErrorCode `code`."""
         steps = ("failed",) if status == "failed" else ("sent", status)
         self._outcome[_bare(number)] = (steps, code)
@@ -140,7 +157,11 @@ class FakeTwilio:
     # the Messages API -----------------------------------------------------------------
     async def create(self, request: web.Request) -> web.Response:
         form = await request.post()
-        attempt = {"path": request.path, "form": list(form.items()), "headers": dict(request.headers)}
+        attempt = {
+            "path": request.path,
+            "form": list(form.items()),
+            "headers": dict(request.headers),
+        }
         self.attempts.append(attempt)
         if self._hang:
             hang, self._hang = self._hang, 0.0
@@ -178,23 +199,40 @@ class FakeTwilio:
         return self._fail_to.get(_bare(to))
 
     def _authorized(self, header: str) -> bool:
-        expected = "Basic " + base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        expected = (
+            "Basic " + base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        )
         return secrets.compare_digest(header.encode(), expected.encode())
 
     def _accept(self, form, path: str) -> dict:
-        media, body, service = form.getall("MediaUrl", []), form.get("Body", ""), form.get("MessagingServiceSid")
+        media, body, service = (
+            form.getall("MediaUrl", []),
+            form.get("Body", ""),
+            form.get("MessagingServiceSid"),
+        )
         sid = ("MM" if media else "SM") + secrets.token_hex(16)
         base, now = path.removesuffix(".json"), now_rfc2822()
         resource = {
-            "account_sid": self.account_sid, "api_version": API_VERSION, "body": body,
-            "date_created": now, "date_sent": None, "date_updated": now, "direction": "outbound-api",
-            "error_code": None, "error_message": None, "from": form.get("From"),
-            "messaging_service_sid": service, "num_media": str(len(media)),
+            "account_sid": self.account_sid,
+            "api_version": API_VERSION,
+            "body": body,
+            "date_created": now,
+            "date_sent": None,
+            "date_updated": now,
+            "direction": "outbound-api",
+            "error_code": None,
+            "error_message": None,
+            "from": form.get("From"),
+            "messaging_service_sid": service,
+            "num_media": str(len(media)),
             # with a Messaging Service no sender is chosen yet, so 0 segments (spec, num_segments)
             "num_segments": "0" if service else str(segments(body) or 1),
-            "price": None, "price_unit": "USD", "sid": sid,
+            "price": None,
+            "price_unit": "USD",
+            "sid": sid,
             "status": "accepted" if service else "queued",
-            "subresource_uris": {"media": f"{base}/{sid}/Media.json"}, "to": form["To"],
+            "subresource_uris": {"media": f"{base}/{sid}/Media.json"},
+            "to": form["To"],
             "uri": f"{base}/{sid}.json",
         }
         message = {**dict(form), "sid": sid, "status": resource["status"]}
@@ -222,8 +260,9 @@ class FakeTwilio:
             final = status in ("failed", "undelivered")
             await self.send_status(message["sid"], status, error_code=code if final else None)
 
-    async def send_status(self, sid: str, status: str, error_code: int | None = None, *,
-                          url: str | None = None) -> int | None:
+    async def send_status(
+        self, sid: str, status: str, error_code: int | None = None, *, url: str | None = None
+    ) -> int | None:
         """POST one signed status callback now (any order, any number of times).
 
         Returns the receiver's HTTP status, or None when it could not be reached.
@@ -231,13 +270,22 @@ class FakeTwilio:
         message = self._by_sid[sid]
         url = url or message["StatusCallback"]
         message["status"] = status
-        fields = {"AccountSid": self.account_sid, "ApiVersion": API_VERSION, "MessageSid": sid,
-                  "MessageStatus": status, "SmsSid": sid, "SmsStatus": status, "To": message["To"]}
+        fields = {
+            "AccountSid": self.account_sid,
+            "ApiVersion": API_VERSION,
+            "MessageSid": sid,
+            "MessageStatus": status,
+            "SmsSid": sid,
+            "SmsStatus": status,
+            "To": message["To"],
+        }
         fields.update({k: message[k] for k in ("From", "MessagingServiceSid") if message.get(k)})
         if error_code is not None:
             fields["ErrorCode"] = str(error_code)
-        headers = {"X-Twilio-Signature": RequestValidator(self.auth_token).compute_signature(url, fields),
-                   "I-Twilio-Idempotency-Token": f"{sid}-{status}"}  # stable across a resend
+        headers = {
+            "X-Twilio-Signature": RequestValidator(self.auth_token).compute_signature(url, fields),
+            "I-Twilio-Idempotency-Token": f"{sid}-{status}",
+        }  # stable across a resend
         record = {**fields, "url": url, "http_status": None}
         self.callbacks_sent.append(record)
         if self._session is None:
@@ -245,7 +293,7 @@ class FakeTwilio:
         try:
             async with self._session.post(url, data=fields, headers=headers) as resp:
                 record["http_status"] = resp.status
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             record["error"] = repr(exc)
         return record["http_status"]
 
@@ -260,51 +308,100 @@ def _country(number: str) -> str:
     return ""
 
 
-def make_inbound_fields(from_: str, to: str, body: str, message_sid: str | None = None,
-                        whatsapp: bool = False, *, account_sid: str = "AC" + "0" * 32,
-                        profile_name: str = "", **extra: str) -> dict[str, str]:
+def make_inbound_fields(
+    from_: str,
+    to: str,
+    body: str,
+    message_sid: str | None = None,
+    whatsapp: bool = False,
+    *,
+    account_sid: str = "AC" + "0" * 32,
+    profile_name: str = "",
+    **extra: str,
+) -> dict[str, str]:
     """The form Twilio posts for an incoming SMS or WhatsApp message (CHANNELS.md B1)."""
     sid = message_sid or "SM" + secrets.token_hex(16)
-    fields = {"ToCountry": _country(to), "ToState": "", "SmsMessageSid": sid, "NumMedia": "0",
-              "ToCity": "", "FromZip": "", "SmsSid": sid, "FromState": "", "SmsStatus": "received",
-              "FromCity": "", "Body": body, "FromCountry": _country(from_), "To": to, "ToZip": "",
-              "NumSegments": str(segments(body) or 1), "MessageSid": sid, "AccountSid": account_sid,
-              "From": from_, "ApiVersion": API_VERSION}
+    fields = {
+        "ToCountry": _country(to),
+        "ToState": "",
+        "SmsMessageSid": sid,
+        "NumMedia": "0",
+        "ToCity": "",
+        "FromZip": "",
+        "SmsSid": sid,
+        "FromState": "",
+        "SmsStatus": "received",
+        "FromCity": "",
+        "Body": body,
+        "FromCountry": _country(from_),
+        "To": to,
+        "ToZip": "",
+        "NumSegments": str(segments(body) or 1),
+        "MessageSid": sid,
+        "AccountSid": account_sid,
+        "From": from_,
+        "ApiVersion": API_VERSION,
+    }
     if whatsapp:
-        fields.update(From=f"whatsapp:{_bare(from_)}", To=f"whatsapp:{_bare(to)}", ProfileName=profile_name,
-                      WaId=_bare(from_).lstrip("+"), MessageType="text")
+        fields.update(
+            From=f"whatsapp:{_bare(from_)}",
+            To=f"whatsapp:{_bare(to)}",
+            ProfileName=profile_name,
+            WaId=_bare(from_).lstrip("+"),
+            MessageType="text",
+        )
     return {**fields, **extra}
 
 
-def inbound_fields(sender: str, to: str, body: str, sid: str | None = None, whatsapp: bool = False) -> dict:
+def inbound_fields(
+    sender: str, to: str, body: str, sid: str | None = None, whatsapp: bool = False
+) -> dict:
     """make_inbound_fields under its first name (tests/test_twilio_trade.py uses it)."""
     return make_inbound_fields(sender, to, body, sid, whatsapp)
 
 
-async def post_inbound(session: aiohttp.ClientSession, url: str, auth_token: str, fields: Mapping[str, str],
-                       *, signed_url: str | None = None) -> tuple[int, str]:
+async def post_inbound(
+    session: aiohttp.ClientSession,
+    url: str,
+    auth_token: str,
+    fields: Mapping[str, str],
+    *,
+    signed_url: str | None = None,
+) -> tuple[int, str]:
     """POST an inbound webhook signed as Twilio signs it, over the public URL; (status, body)."""
     signature = RequestValidator(auth_token).compute_signature(signed_url or url, dict(fields))
-    headers = {"X-Twilio-Signature": signature,
-               "I-Twilio-Idempotency-Token": f"{fields.get('AccountSid', '')}-{fields['MessageSid']}"}
+    headers = {
+        "X-Twilio-Signature": signature,
+        "I-Twilio-Idempotency-Token": f"{fields.get('AccountSid', '')}-{fields['MessageSid']}",
+    }
     async with session.post(url, data=dict(fields), headers=headers) as resp:
         return resp.status, await resp.text()
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="farmchat fake-twilio", description="A local fake of Twilio's Messages API")
+    parser = argparse.ArgumentParser(
+        prog="farmchat fake-twilio", description="A local fake of Twilio's Messages API"
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8089)
     parser.add_argument("--account-sid", default="AC" + "0" * 32)
     parser.add_argument("--auth-token", default="fake-auth-token")
-    parser.add_argument("--callback-delay", type=float, default=0.5, help="seconds between status callbacks")
+    parser.add_argument(
+        "--callback-delay", type=float, default=0.5, help="seconds between status callbacks"
+    )
     args = parser.parse_args(argv)
 
     async def serve() -> None:
         fake = FakeTwilio(args.account_sid, args.auth_token, callback_delay=args.callback_delay)
-        fake.on_message = lambda m: print(f"{m['sid']} {m.get('From') or m.get('MessagingServiceSid')}"
-                                          f" → {m['To']}: {m.get('Body', '')}", flush=True)
-        print(f"fake Twilio on {await fake.start(args.host, args.port)} (account {args.account_sid})", flush=True)
+        fake.on_message = lambda m: print(
+            f"{m['sid']} {m.get('From') or m.get('MessagingServiceSid')}"
+            f" → {m['To']}: {m.get('Body', '')}",
+            flush=True,
+        )
+        print(
+            f"fake Twilio on {await fake.start(args.host, args.port)} (account {args.account_sid})",
+            flush=True,
+        )
         try:
             await asyncio.Event().wait()  # until Ctrl-C
         finally:

@@ -27,11 +27,21 @@ from aiohttp import web
 from bot.channels.wechat.crypto import WeChatCrypto, sign
 from bot.channels.wechat.payload import new_nonce, parse, render
 
-ERRMSG = {0: "ok", 40001: "invalid credential, access_token is invalid or not latest",
-          40013: "invalid appid", 40014: "invalid access_token", 40125: "invalid appsecret",
-          41001: "access_token missing", 42001: "access_token expired", 43004: "require subscribe",
-          45009: "reach max api daily quota limit", 45015: "response out of time limit or subscription is canceled",
-          45047: "out of response count limit", 47001: "data format error", -1: "system error"}
+ERRMSG = {
+    0: "ok",
+    40001: "invalid credential, access_token is invalid or not latest",
+    40013: "invalid appid",
+    40014: "invalid access_token",
+    40125: "invalid appsecret",
+    41001: "access_token missing",
+    42001: "access_token expired",
+    43004: "require subscribe",
+    45009: "reach max api daily quota limit",
+    45015: "response out of time limit or subscription is canceled",
+    45047: "out of response count limit",
+    47001: "data format error",
+    -1: "system error",
+}
 
 
 def answer(code: int, **extra) -> web.Response:
@@ -59,7 +69,9 @@ class FakeWeChat:
         self.app.router.add_post("/cgi-bin/stable_token", self.stable_token)
         self.app.router.add_get("/cgi-bin/token", self.classic_token)
         self.app.router.add_post("/cgi-bin/message/custom/send", self.api("custom", self._custom))
-        self.app.router.add_post("/cgi-bin/message/template/send", self.api("template", self._template))
+        self.app.router.add_post(
+            "/cgi-bin/message/template/send", self.api("template", self._template)
+        )
         self.app.router.add_post("/cgi-bin/menu/create", self.api("menu", self._menu))
 
     # control ----------------------------------------------------------------------------
@@ -73,7 +85,7 @@ class FakeWeChat:
 
     def expire_tokens(self) -> None:
         """Every token issued so far is expired (42001); stable_token then issues a new one."""
-        self.tokens = {t: 0.0 for t in self.tokens}
+        self.tokens = dict.fromkeys(self.tokens, 0.0)
 
     def slow_next(self, seconds: float) -> None:
         self._slow = seconds
@@ -118,7 +130,9 @@ class FakeWeChat:
         token = self.current_token
         if token is None or body.get("force_refresh"):
             token = self._issue()
-        return web.json_response({"access_token": token, "expires_in": int(self.tokens[token] - time.monotonic())})
+        return web.json_response(
+            {"access_token": token, "expires_in": int(self.tokens[token] - time.monotonic())}
+        )
 
     async def classic_token(self, request: web.Request) -> web.Response:
         """/cgi-bin/token: a new token every time (it invalidates the previous one)."""
@@ -154,10 +168,15 @@ class FakeWeChat:
             code = code or self._fail_to.get(body.get("touser", ""), 0)
             self.calls.append((name, code))
             return answer(code) if code else accept(body)
+
         return handler
 
     def _custom(self, body: dict) -> web.Response:
-        if body.get("msgtype") != "text" or not body.get("text", {}).get("content") or not body.get("touser"):
+        if (
+            body.get("msgtype") != "text"
+            or not body.get("text", {}).get("content")
+            or not body.get("touser")
+        ):
             return answer(47001)
         self.custom.append(body)
         if self.on_message:
@@ -165,7 +184,11 @@ class FakeWeChat:
         return answer(0)
 
     def _template(self, body: dict) -> web.Response:
-        if not body.get("template_id") or not body.get("touser") or not isinstance(body.get("data"), dict):
+        if (
+            not body.get("template_id")
+            or not body.get("touser")
+            or not isinstance(body.get("data"), dict)
+        ):
             return answer(47001)
         msgid = secrets.randbelow(10**18)
         self.templates.append({**body, "msgid": msgid})
@@ -182,8 +205,11 @@ class FakeWeChat:
     def texts_to(self, openid: str) -> list[str]:
         """What the user would read: customer-service texts and template messages, in order."""
         sent = [(b["text"]["content"]) for b in self.custom if b["touser"] == openid]
-        return sent + [" / ".join(v["value"] for v in t["data"].values()) for t in self.templates
-                       if t["touser"] == openid]
+        return sent + [
+            " / ".join(v["value"] for v in t["data"].values())
+            for t in self.templates
+            if t["touser"] == openid
+        ]
 
 
 # -------------------------------------------------------------------------------------------
@@ -203,16 +229,31 @@ class Delivery:
 class WeChatPusher:
     """Pushes to a webhook as WeChat does: signed, encrypted per mode, 5 s timeout, 3 deliveries."""
 
-    def __init__(self, url: str, token: str, app_id: str, encoding_aes_key: str = "", mode: str = "safe",
-                 account: str = "gh_0123456789ab", timeout: float = 5.0, deliveries: int = 3):
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        app_id: str,
+        encoding_aes_key: str = "",
+        mode: str = "safe",
+        account: str = "gh_0123456789ab",
+        timeout: float = 5.0,
+        deliveries: int = 3,
+    ):
         self.url, self.token, self.mode, self.account = url, token, mode, account
         self.timeout, self.deliveries = timeout, deliveries
         self.crypto = WeChatCrypto(token, app_id, [encoding_aes_key] if encoding_aes_key else [])
 
-    def text(self, openid: str, content: str, msg_id: int | None = None) -> list[tuple[str, str | int]]:
-        return self.message(openid, "text", Content=content, MsgId=msg_id or secrets.randbelow(2**63))
+    def text(
+        self, openid: str, content: str, msg_id: int | None = None
+    ) -> list[tuple[str, str | int]]:
+        return self.message(
+            openid, "text", Content=content, MsgId=msg_id or secrets.randbelow(2**63)
+        )
 
-    def event(self, openid: str, event: str, key: str | None = None, **extra) -> list[tuple[str, str | int]]:
+    def event(
+        self, openid: str, event: str, key: str | None = None, **extra
+    ) -> list[tuple[str, str | int]]:
         fields = [("Event", event)] + ([("EventKey", key)] if key is not None else [])
         return self._base(openid, "event") + fields + list(extra.items())
 
@@ -220,13 +261,21 @@ class WeChatPusher:
         return self._base(openid, kind) + list(extra.items())
 
     def _base(self, openid: str, kind: str) -> list[tuple[str, str | int]]:
-        return [("ToUserName", self.account), ("FromUserName", openid), ("CreateTime", int(time.time())),
-                ("MsgType", kind)]
+        return [
+            ("ToUserName", self.account),
+            ("FromUserName", openid),
+            ("CreateTime", int(time.time())),
+            ("MsgType", kind),
+        ]
 
     def request(self, fields: list[tuple[str, str | int]]) -> tuple[dict, str]:
         """(query, body) of one push: the plaintext XML, or the envelope for the mode."""
         timestamp, nonce = str(int(time.time())), new_nonce()
-        query = {"signature": sign(self.token, timestamp, nonce), "timestamp": timestamp, "nonce": nonce}
+        query = {
+            "signature": sign(self.token, timestamp, nonce),
+            "timestamp": timestamp,
+            "nonce": nonce,
+        }
         xml = render(fields)
         if self.mode == "plaintext":
             return query, xml
@@ -236,15 +285,21 @@ class WeChatPusher:
         outer = fields if self.mode == "compatible" else [("ToUserName", self.account)]
         return query, render([*outer, ("Encrypt", encrypt)])
 
-    async def push(self, session: aiohttp.ClientSession, fields: list[tuple[str, str | int]]) -> Delivery:
+    async def push(
+        self, session: aiohttp.ClientSession, fields: list[tuple[str, str | int]]
+    ) -> Delivery:
         """Deliver until an answer arrives within the timeout, at most `deliveries` times."""
         query, body = self.request(fields)
         delivery = Delivery()
         for _ in range(self.deliveries):
             try:
                 async with asyncio.timeout(self.timeout):
-                    async with session.post(self.url, params=query, data=body.encode(),
-                                            headers={"Content-Type": "text/xml"}) as resp:
+                    async with session.post(
+                        self.url,
+                        params=query,
+                        data=body.encode(),
+                        headers={"Content-Type": "text/xml"},
+                    ) as resp:
                         delivery.statuses.append(resp.status)
                         delivery.body = await resp.text()
                 break
@@ -261,7 +316,9 @@ class WeChatPusher:
         fields = parse(body)
         if "Encrypt" not in fields:
             return fields
-        xml, _ = self.crypto.decrypt(fields["Encrypt"], fields["MsgSignature"], fields["TimeStamp"], fields["Nonce"])
+        xml, _ = self.crypto.decrypt(
+            fields["Encrypt"], fields["MsgSignature"], fields["TimeStamp"], fields["Nonce"]
+        )
         return parse(xml)
 
 
@@ -272,14 +329,20 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the outbound API (token, custom, template, menu)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8090)
-    send = sub.add_parser("send", help="push one text message to a farmchat webhook, print the reply")
+    send = sub.add_parser(
+        "send", help="push one text message to a farmchat webhook, print the reply"
+    )
     send.add_argument("--url", default="http://127.0.0.1:8080/webhooks/wechat")
     send.add_argument("--from", dest="openid", default="oFakeUser000000000000000001")
     send.add_argument("--mode", choices=["plaintext", "compatible", "safe"], default="safe")
     send.add_argument("text")
     for cmd in (serve, send):
-        cmd.add_argument("--app-id", default=os.environ.get("FARMCHAT_WECHAT__APP_ID", "wx0000000000000000"))
-    serve.add_argument("--app-secret", default=os.environ.get("FARMCHAT_WECHAT__APP_SECRET", "fake-app-secret"))
+        cmd.add_argument(
+            "--app-id", default=os.environ.get("FARMCHAT_WECHAT__APP_ID", "wx0000000000000000")
+        )
+    serve.add_argument(
+        "--app-secret", default=os.environ.get("FARMCHAT_WECHAT__APP_SECRET", "fake-app-secret")
+    )
     send.add_argument("--token", default=os.environ.get("FARMCHAT_WECHAT__TOKEN", "faketoken"))
     send.add_argument("--aes-key", default=os.environ.get("FARMCHAT_WECHAT__ENCODING_AES_KEY", ""))
     return p
@@ -287,8 +350,13 @@ def _parser() -> argparse.ArgumentParser:
 
 async def _serve(args) -> None:
     fake = FakeWeChat(args.app_id, args.app_secret)
-    fake.on_message = lambda api, b: print(f"{api} → {b['touser']}: {b.get('text', b.get('data'))}", flush=True)
-    print(f"fake WeChat API on {await fake.start(args.host, args.port)} (AppID {args.app_id})", flush=True)
+    fake.on_message = lambda api, b: print(
+        f"{api} → {b['touser']}: {b.get('text', b.get('data'))}", flush=True
+    )
+    print(
+        f"fake WeChat API on {await fake.start(args.host, args.port)} (AppID {args.app_id})",
+        flush=True,
+    )
     try:
         await asyncio.Event().wait()  # until Ctrl-C
     finally:
@@ -302,7 +370,11 @@ async def _send(args) -> int:
     if delivery.status != 200:
         print(f"HTTP {delivery.status}: {delivery.body}")
         return 1
-    print(delivery.reply["Content"] if delivery.reply else "(success: the reply comes by customer-service message)")
+    print(
+        delivery.reply["Content"]
+        if delivery.reply
+        else "(success: the reply comes by customer-service message)"
+    )
     return 0
 
 

@@ -17,7 +17,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import bindparam, func, or_, select, update
 
@@ -35,7 +35,7 @@ MAX_BACKOFF = timedelta(hours=1)
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -51,7 +51,9 @@ class Claimed:
 @dataclass
 class Outcome:
     id: int
-    status: str  # sent | pending (retry) | failed | released (handed back unsent) | deferred (quota)
+    status: (
+        str  # sent | pending (retry) | failed | released (handed back unsent) | deferred (quota)
+    )
     sid: str | None = None
     error: str | None = None
     code: int | None = None
@@ -64,7 +66,9 @@ class Outcome:
 class Dispatcher:
     """Sends broadcast rows from the outbox, per channel, until told to stop."""
 
-    def __init__(self, db: Database, sender: Sender, settings: Settings, outbound: Outbound | None = None):
+    def __init__(
+        self, db: Database, sender: Sender, settings: Settings, outbound: Outbound | None = None
+    ):
         self.db, self.sender, self.settings, self.outbound = db, sender, settings, outbound
         self.cfg = settings.broadcast
         self.pacer = Pacer(channel_rates(settings))
@@ -97,7 +101,9 @@ class Dispatcher:
             for n in range(1 if self.pacer.paced(channel) else 2):
                 worker = self._workers.get((channel, n))
                 if worker is None or worker.done():
-                    self._workers[(channel, n)] = asyncio.create_task(self._work(channel), name=f"broadcast-{channel}")
+                    self._workers[(channel, n)] = asyncio.create_task(
+                        self._work(channel), name=f"broadcast-{channel}"
+                    )
         await self.close_finished()
 
     async def _join_workers(self) -> None:
@@ -117,7 +123,11 @@ class Dispatcher:
         raise TimeoutError("broadcast not finished in time")
 
     async def _open(self, broadcast_id: int | None) -> int:
-        q = select(func.count()).select_from(Broadcast).where(Broadcast.status.in_(("queued", "sending")))
+        q = (
+            select(func.count())
+            .select_from(Broadcast)
+            .where(Broadcast.status.in_(("queued", "sending")))
+        )
         if broadcast_id is not None:
             q = q.where(Broadcast.id == broadcast_id)
         async with self.db.uow() as uow:
@@ -156,19 +166,31 @@ class Dispatcher:
 
         user = await uow.users.get(bc.created_by)
         lang = user.language or broadcast.default_lang(self.settings)
-        return await self.outbound.queue(uow, [Reply(broadcast.summary_text(bc, lang), to=user.id)], utcnow())
+        return await self.outbound.queue(
+            uow, [Reply(broadcast.summary_text(bc, lang), to=user.id)], utcnow()
+        )
 
     async def _channels_with_work(self) -> list[str]:
-        q = (select(Outbox.channel).where(Outbox.status == "pending", Outbox.broadcast_id.is_not(None))
-             .distinct())
+        q = (
+            select(Outbox.channel)
+            .where(Outbox.status == "pending", Outbox.broadcast_id.is_not(None))
+            .distinct()
+        )
         async with self.db.uow() as uow:
             return list((await uow.session.execute(q)).scalars())
 
     async def release_stale(self) -> int:
         """Rows claimed by a sender that died (claim older than the timeout) go back to pending."""
         cutoff = utcnow() - timedelta(seconds=self.cfg.claim_timeout_seconds)
-        stmt = (update(Outbox).where(Outbox.status == "sending", Outbox.broadcast_id.is_not(None),
-                                     Outbox.claimed_at < cutoff).values(status="pending"))
+        stmt = (
+            update(Outbox)
+            .where(
+                Outbox.status == "sending",
+                Outbox.broadcast_id.is_not(None),
+                Outbox.claimed_at < cutoff,
+            )
+            .values(status="pending")
+        )
         async with self.db.uow() as uow:
             count = (await uow.session.execute(stmt)).rowcount
             await uow.commit()
@@ -190,15 +212,25 @@ class Dispatcher:
 
     def _batch_size(self, channel: str) -> int:
         rate = self.pacer.rates.get(channel, 0)
-        return MAX_BATCH if rate <= 0 else max(1, min(MAX_BATCH, int(rate)))  # about 1 s of sending
+        return (
+            MAX_BATCH if rate <= 0 else max(1, min(MAX_BATCH, int(rate)))
+        )  # about 1 s of sending
 
     async def claim(self, channel: str) -> list[Claimed]:
         """Take due pending rows (skipping rows others hold), mark them sending, reserve slots."""
         now = utcnow()
-        q = (select(Outbox.id, User.opted_out).join(User, User.id == Outbox.user_id)
-             .where(Outbox.status == "pending", Outbox.channel == channel, Outbox.broadcast_id.is_not(None),
-                    or_(Outbox.next_attempt_at.is_(None), Outbox.next_attempt_at <= now))
-             .order_by(Outbox.id).limit(self._batch_size(channel)))
+        q = (
+            select(Outbox.id, User.opted_out)
+            .join(User, User.id == Outbox.user_id)
+            .where(
+                Outbox.status == "pending",
+                Outbox.channel == channel,
+                Outbox.broadcast_id.is_not(None),
+                or_(Outbox.next_attempt_at.is_(None), Outbox.next_attempt_at <= now),
+            )
+            .order_by(Outbox.id)
+            .limit(self._batch_size(channel))
+        )
         async with self.db.uow() as uow:
             if uow.session.bind.dialect.name == "postgresql":
                 q = q.with_for_update(of=Outbox, skip_locked=True)
@@ -206,16 +238,29 @@ class Dispatcher:
             skipped = [i for i, opted_out in found if opted_out]
             take = [i for i, opted_out in found if not opted_out]
             if skipped:  # opted out since the broadcast started: nothing goes to them
-                await uow.session.execute(update(Outbox).where(Outbox.id.in_(skipped))
-                                          .values(status="skipped", error="opted out"))
+                await uow.session.execute(
+                    update(Outbox)
+                    .where(Outbox.id.in_(skipped))
+                    .values(status="skipped", error="opted out")
+                )
             rows = []
             if take:
-                stmt = (update(Outbox).where(Outbox.id.in_(take))
-                        .values(status="sending", attempts=Outbox.attempts + 1, claimed_at=now)
-                        .returning(Outbox.id, Outbox.user_id, Outbox.address, Outbox.text, Outbox.attempts))
-                rows = sorted((Claimed(*r) for r in (await uow.session.execute(stmt)).all()), key=lambda c: c.id)
+                stmt = (
+                    update(Outbox)
+                    .where(Outbox.id.in_(take))
+                    .values(status="sending", attempts=Outbox.attempts + 1, claimed_at=now)
+                    .returning(
+                        Outbox.id, Outbox.user_id, Outbox.address, Outbox.text, Outbox.attempts
+                    )
+                )
+                rows = sorted(
+                    (Claimed(*r) for r in (await uow.session.execute(stmt)).all()),
+                    key=lambda c: c.id,
+                )
                 if self.pacer.paced(channel):
-                    dues = await self.pacer.reserve(uow, channel, [cost(channel, c.text) for c in rows])
+                    dues = await self.pacer.reserve(
+                        uow, channel, [cost(channel, c.text) for c in rows]
+                    )
                     for row, due in zip(rows, dues):
                         row.due = due
             await uow.commit()
@@ -237,18 +282,35 @@ class Dispatcher:
             try:
                 sid = await self.sender.send(channel, row.address, row.text, ref=row.id, bulk=True)
             except SendError as exc:
-                if exc.retry_at is not None:  # a daily quota is used up: wait for it, spend no attempt
-                    return Outcome(row.id, "deferred", error=str(exc)[:255], code=exc.code, retry_at=exc.retry_at)
+                if (
+                    exc.retry_at is not None
+                ):  # a daily quota is used up: wait for it, spend no attempt
+                    return Outcome(
+                        row.id,
+                        "deferred",
+                        error=str(exc)[:255],
+                        code=exc.code,
+                        retry_at=exc.retry_at,
+                    )
                 return self._failed(row, str(exc), exc.code, exc.permanent, exc.opted_out)
             except Exception as exc:  # recorded and retried, never raised out of the sender
                 return self._failed(row, str(exc) or type(exc).__name__, None, False, False)
         return Outcome(row.id, "sent", sid=sid)
 
-    def _failed(self, row: Claimed, error: str, code: int | None, permanent: bool, opted_out: bool) -> Outcome:
+    def _failed(
+        self, row: Claimed, error: str, code: int | None, permanent: bool, opted_out: bool
+    ) -> Outcome:
         log.warning("broadcast message to %s failed: %s (code %s)", mask(row.address), error, code)
         retry = not permanent and row.attempts < self.cfg.max_attempts
-        return Outcome(row.id, "pending" if retry else "failed", error=error[:255], code=code,
-                       opted_out=opted_out, user_id=row.user_id, attempts=row.attempts)
+        return Outcome(
+            row.id,
+            "pending" if retry else "failed",
+            error=error[:255],
+            code=code,
+            opted_out=opted_out,
+            user_id=row.user_id,
+            attempts=row.attempts,
+        )
 
     def _backoff(self, attempts: int) -> datetime:
         delay = timedelta(seconds=self.cfg.retry_base_seconds * 2 ** max(0, attempts - 1))
@@ -257,35 +319,77 @@ class Dispatcher:
     async def record(self, outcomes: list[Outcome]) -> None:
         """Write every outcome of a batch in one transaction (executemany per kind)."""
         now = utcnow()
-        sent = [{"b_id": o.id, "b_sid": o.sid, "b_ps": "queued" if o.sid else None} for o in outcomes
-                if o.status == "sent"]
-        failed = [{"b_id": o.id, "b_st": o.status, "b_err": o.error, "b_code": o.code,
-                   "b_next": self._backoff(o.attempts) if o.status == "pending" else None}
-                  for o in outcomes if o.status in ("pending", "failed")]
+        sent = [
+            {"b_id": o.id, "b_sid": o.sid, "b_ps": "queued" if o.sid else None}
+            for o in outcomes
+            if o.status == "sent"
+        ]
+        failed = [
+            {
+                "b_id": o.id,
+                "b_st": o.status,
+                "b_err": o.error,
+                "b_code": o.code,
+                "b_next": self._backoff(o.attempts) if o.status == "pending" else None,
+            }
+            for o in outcomes
+            if o.status in ("pending", "failed")
+        ]
         released = [{"b_id": o.id} for o in outcomes if o.status == "released"]
-        deferred = [{"b_id": o.id, "b_err": o.error, "b_code": o.code, "b_next": o.retry_at}
-                    for o in outcomes if o.status == "deferred"]
+        deferred = [
+            {"b_id": o.id, "b_err": o.error, "b_code": o.code, "b_next": o.retry_at}
+            for o in outcomes
+            if o.status == "deferred"
+        ]
         opted_out = [o.user_id for o in outcomes if o.opted_out]
         t = Outbox.__table__
         async with self.db.uow() as uow:
             s = uow.session
             if sent:
-                await s.execute(t.update().where(t.c.id == bindparam("b_id")).values(
-                    status="sent", sent_at=now, error=None,
-                    provider_sid=func.coalesce(t.c.provider_sid, bindparam("b_sid")),
-                    provider_status=func.coalesce(t.c.provider_status, bindparam("b_ps"))), sent)
+                await s.execute(
+                    t.update()
+                    .where(t.c.id == bindparam("b_id"))
+                    .values(
+                        status="sent",
+                        sent_at=now,
+                        error=None,
+                        provider_sid=func.coalesce(t.c.provider_sid, bindparam("b_sid")),
+                        provider_status=func.coalesce(t.c.provider_status, bindparam("b_ps")),
+                    ),
+                    sent,
+                )
             if failed:
-                await s.execute(t.update().where(t.c.id == bindparam("b_id")).values(
-                    status=bindparam("b_st"), error=bindparam("b_err"), error_code=bindparam("b_code"),
-                    next_attempt_at=bindparam("b_next")), failed)
+                await s.execute(
+                    t.update()
+                    .where(t.c.id == bindparam("b_id"))
+                    .values(
+                        status=bindparam("b_st"),
+                        error=bindparam("b_err"),
+                        error_code=bindparam("b_code"),
+                        next_attempt_at=bindparam("b_next"),
+                    ),
+                    failed,
+                )
             if released:  # claimed but never sent: not an attempt
-                await s.execute(t.update().where(t.c.id == bindparam("b_id")).values(
-                    status="pending", attempts=t.c.attempts - 1), released)
+                await s.execute(
+                    t.update()
+                    .where(t.c.id == bindparam("b_id"))
+                    .values(status="pending", attempts=t.c.attempts - 1),
+                    released,
+                )
             if deferred:  # a quota refused it: pending until the reset, not an attempt
-                await s.execute(t.update().where(t.c.id == bindparam("b_id")).values(
-                    status="pending", attempts=t.c.attempts - 1, error=bindparam("b_err"),
-                    error_code=bindparam("b_code"), next_attempt_at=bindparam("b_next")), deferred)
+                await s.execute(
+                    t.update()
+                    .where(t.c.id == bindparam("b_id"))
+                    .values(
+                        status="pending",
+                        attempts=t.c.attempts - 1,
+                        error=bindparam("b_err"),
+                        error_code=bindparam("b_code"),
+                        next_attempt_at=bindparam("b_next"),
+                    ),
+                    deferred,
+                )
             if opted_out:
                 await s.execute(update(User).where(User.id.in_(opted_out)).values(opted_out=True))
             await uow.commit()
-

@@ -19,10 +19,21 @@ from storage.models import SendPace
 from storage.uow import UnitOfWork
 
 _NEXT = SendPace.__table__.c.next_at
-_TAKE_NOW = Prepared(update(SendPace).where(SendPace.channel == bindparam("b_channel")).values(
-    next_at=case((_NEXT > bindparam("b_now"), _NEXT), else_=bindparam("b_now")) + bindparam("b_cost")))
-_NEW_ROW = Prepared.per_dialect(lambda insert: insert(SendPace).values(channel=bindparam("b_channel"), next_at=0.0)
-                                .on_conflict_do_nothing(index_elements=["channel"]))
+_TAKE_NOW = Prepared(
+    update(SendPace)
+    .where(SendPace.channel == bindparam("b_channel"))
+    .values(
+        next_at=case((bindparam("b_now") < _NEXT, _NEXT), else_=bindparam("b_now"))
+        + bindparam("b_cost")
+    )
+)
+_NEW_ROW = Prepared.per_dialect(
+    lambda insert: (
+        insert(SendPace)
+        .values(channel=bindparam("b_channel"), next_at=0.0)
+        .on_conflict_do_nothing(index_elements=["channel"])
+    )
+)
 
 
 def channel_rates(settings: Settings) -> dict[str, float]:
@@ -55,7 +66,9 @@ class Pacer:
         for units in costs:
             due.append(start)
             start += units / rate
-        await uow.session.execute(update(SendPace).where(SendPace.channel == channel).values(next_at=start))
+        await uow.session.execute(
+            update(SendPace).where(SendPace.channel == channel).values(next_at=start)
+        )
         return due
 
     async def take_now(self, uow: UnitOfWork, channel: str, units: float) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple, Protocol
 
 from sqlalchemy import bindparam, case, func, or_, select, update
@@ -24,13 +24,28 @@ from storage.uow import Database, UnitOfWork
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 STALE_CLAIM = timedelta(minutes=5)  # a "sending" row older than this was cut off by a crash
-CLAIM = Prepared(update(Outbox)
-                 .where(Outbox.id == bindparam("outbox_id"), or_(Outbox.status == "pending", Outbox.status == "sending"))
-                 .values(status="sending", attempts=Outbox.attempts + 1)
-                 .returning(Outbox.channel, Outbox.address, Outbox.text, Outbox.attempts))
-SENT = Prepared(update(Outbox).where(Outbox.id == bindparam("b_id")).values(
-    status="sent", error=None, sent_at=bindparam("b_now"), provider_sid=bindparam("b_sid"),
-    provider_status=func.coalesce(Outbox.provider_status, case((bindparam("b_sid").is_not(None), "queued")))))
+CLAIM = Prepared(
+    update(Outbox)
+    .where(
+        Outbox.id == bindparam("outbox_id"),
+        or_(Outbox.status == "pending", Outbox.status == "sending"),
+    )
+    .values(status="sending", attempts=Outbox.attempts + 1)
+    .returning(Outbox.channel, Outbox.address, Outbox.text, Outbox.attempts)
+)
+SENT = Prepared(
+    update(Outbox)
+    .where(Outbox.id == bindparam("b_id"))
+    .values(
+        status="sent",
+        error=None,
+        sent_at=bindparam("b_now"),
+        provider_sid=bindparam("b_sid"),
+        provider_status=func.coalesce(
+            Outbox.provider_status, case((bindparam("b_sid").is_not(None), "queued"))
+        ),
+    )
+)
 
 
 class Outgoing(NamedTuple):
@@ -50,10 +65,21 @@ class SendError(Exception):
     waits for it without spending an attempt.
     """
 
-    def __init__(self, message: str, code: int | None = None, permanent: bool = False,
-                 opted_out: bool = False, retry_at: datetime | None = None):
+    def __init__(
+        self,
+        message: str,
+        code: int | None = None,
+        permanent: bool = False,
+        opted_out: bool = False,
+        retry_at: datetime | None = None,
+    ):
         super().__init__(message)
-        self.code, self.permanent, self.opted_out, self.retry_at = code, permanent, opted_out, retry_at
+        self.code, self.permanent, self.opted_out, self.retry_at = (
+            code,
+            permanent,
+            opted_out,
+            retry_at,
+        )
 
 
 class Sender(Protocol):
@@ -63,8 +89,9 @@ class Sender(Protocol):
     bulk marks a broadcast message, which leaves part of a daily quota to notifications.
     """
 
-    async def send(self, channel: str, address: str, text: str, ref: int | None = None,
-                   bulk: bool = False) -> str | None: ...
+    async def send(
+        self, channel: str, address: str, text: str, ref: int | None = None, bulk: bool = False
+    ) -> str | None: ...
 
 
 class ChannelSenders:
@@ -73,8 +100,9 @@ class ChannelSenders:
     def __init__(self, senders: dict[str, Sender], fallback: Sender | None = None):
         self.senders, self.fallback = senders, fallback
 
-    async def send(self, channel: str, address: str, text: str, ref: int | None = None,
-                   bulk: bool = False) -> str | None:
+    async def send(
+        self, channel: str, address: str, text: str, ref: int | None = None, bulk: bool = False
+    ) -> str | None:
         sender = self.senders.get(channel, self.fallback)
         if sender is None:
             raise SendError(f"no sender for channel {channel}", permanent=True)
@@ -87,7 +115,9 @@ class PrintSender:
     def __init__(self, write: Callable[[str], None] = print):
         self.write = write
 
-    async def send(self, channel: str, address: str, text: str, ref: int | None = None, bulk: bool = False) -> None:
+    async def send(
+        self, channel: str, address: str, text: str, ref: int | None = None, bulk: bool = False
+    ) -> None:
         self.write(f"  → to {address} ({channel}): {text}")
 
 
@@ -97,14 +127,18 @@ class RecordingSender:
     def __init__(self):
         self.sent: list[tuple[str, str, str]] = []
 
-    async def send(self, channel: str, address: str, text: str, ref: int | None = None, bulk: bool = False) -> None:
+    async def send(
+        self, channel: str, address: str, text: str, ref: int | None = None, bulk: bool = False
+    ) -> None:
         self.sent.append((channel, address, text))
 
 
 class Outbound:
     """Queue notifications in the outbox, deliver them after commit, retry what failed."""
 
-    def __init__(self, db: Database, sender: Sender, background: bool = False, pacer: Pacer | None = None):
+    def __init__(
+        self, db: Database, sender: Sender, background: bool = False, pacer: Pacer | None = None
+    ):
         """background: push after the reply instead of before it (webhooks must answer fast).
         pacer: the channels' shared rates (bot/outbound/pacing.py); a notification takes the next slot."""
         self.db, self.sender, self.background, self.pacer = db, sender, background, pacer
@@ -119,8 +153,15 @@ class Outbound:
         for notice in notices:
             user = await uow.users.row(notice.to)
             outbox_id = await uow.outbox.insert(
-                user_id=user.id, channel=user.channel, address=user.address, text=notice.text,
-                kind=notice.kind, status="sending", attempts=1, created_at=now)
+                user_id=user.id,
+                channel=user.channel,
+                address=user.address,
+                text=notice.text,
+                kind=notice.kind,
+                status="sending",
+                attempts=1,
+                created_at=now,
+            )
             await self._take_slot(uow, user.channel, notice.text)
             claimed.append(Outgoing(outbox_id, user.channel, user.address, notice.text, 1))
         return claimed
@@ -146,12 +187,17 @@ class Outbound:
 
     async def flush(self) -> int:
         """Send what is still pending (or was cut off mid-send by a crash); return the count."""
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         cutoff = now - STALE_CLAIM
         async with self.db.uow() as uow:
-            q = select(Outbox.id).where(Outbox.broadcast_id.is_(None), or_(  # broadcasts: bot/outbound/dispatch.py
-                (Outbox.status == "pending") & or_(Outbox.next_attempt_at.is_(None), Outbox.next_attempt_at <= now),
-                (Outbox.status == "sending") & (Outbox.created_at < cutoff)))
+            q = select(Outbox.id).where(
+                Outbox.broadcast_id.is_(None),
+                or_(  # broadcasts: bot/outbound/dispatch.py
+                    (Outbox.status == "pending")
+                    & or_(Outbox.next_attempt_at.is_(None), Outbox.next_attempt_at <= now),
+                    (Outbox.status == "sending") & (Outbox.created_at < cutoff),
+                ),
+            )
             ids = list((await uow.session.execute(q.order_by(Outbox.id).limit(500))).scalars())
         await self.deliver(ids)
         return len(ids)
@@ -162,6 +208,7 @@ class Outbound:
 
     async def _claim(self, outbox_id: int) -> Outgoing | None:
         """Mark the row as being sent and read what to send; only one deliverer wins it."""
+
         async def claim(uow):
             row = await CLAIM.first(uow, {"outbox_id": outbox_id})
             if row is not None:
@@ -178,25 +225,41 @@ class Outbound:
         try:
             sid = await self.sender.send(row.channel, row.address, row.text, ref=outbox_id)
         except SendError as exc:
-            if exc.retry_at is not None:  # a daily quota is used up: wait for its reset, no attempt spent
+            if (
+                exc.retry_at is not None
+            ):  # a daily quota is used up: wait for its reset, no attempt spent
                 log.info("push to %s waits until %s: %s", mask(row.address), exc.retry_at, exc)
-                await self._finish(outbox_id, "pending", str(exc)[:255], exc.code, retry_at=exc.retry_at)
+                await self._finish(
+                    outbox_id, "pending", str(exc)[:255], exc.code, retry_at=exc.retry_at
+                )
                 return
             log.warning("push to %s failed: %s (code %s)", mask(row.address), exc, exc.code)
             retry = not exc.permanent and row.attempts < MAX_ATTEMPTS
-            await self._finish(outbox_id, "pending" if retry else "failed", str(exc)[:255], exc.code,
-                               opted_out=exc.opted_out)
+            await self._finish(
+                outbox_id,
+                "pending" if retry else "failed",
+                str(exc)[:255],
+                exc.code,
+                opted_out=exc.opted_out,
+            )
         except Exception as exc:  # a failed push is recorded and retried, never raised to the user
             log.warning("push to %s failed: %s", mask(row.address), exc)
             status = "failed" if row.attempts >= MAX_ATTEMPTS else "pending"
             await self._finish(outbox_id, status, str(exc)[:255] or type(exc).__name__)
         else:
             # sent: the error code is left alone (a status callback may have set it already)
-            params = {"b_id": outbox_id, "b_now": datetime.now(timezone.utc), "b_sid": sid}
+            params = {"b_id": outbox_id, "b_now": datetime.now(UTC), "b_sid": sid}
             await self.db.transact(lambda uow: SENT.run(uow, params))
 
-    async def _finish(self, outbox_id: int, status: str, error: str | None, code: int | None = None,
-                      opted_out: bool = False, retry_at: datetime | None = None) -> None:
+    async def _finish(
+        self,
+        outbox_id: int,
+        status: str,
+        error: str | None,
+        code: int | None = None,
+        opted_out: bool = False,
+        retry_at: datetime | None = None,
+    ) -> None:
         """A push that did not go: pending again (retry or a quota's reset) or failed."""
         values: dict = {"status": status, "error": error, "error_code": code}
         if retry_at is not None:

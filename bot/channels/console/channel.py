@@ -11,8 +11,10 @@ from bot.gateway import Gateway, utcnow
 from handlers.messages import InboundMessage
 
 CHANNEL = "console"
-BANNER = ("farmchat console - you are {who}. Type a message; /as +254700000002 switches user, "
-          "/quit ends.")
+BANNER = (
+    "farmchat console - you are {who}. Type a message; /as +254700000002 switches user, "
+    "/quit ends."
+)
 
 
 async def _read(prompt: str) -> str | None:
@@ -22,8 +24,12 @@ async def _read(prompt: str) -> str | None:
         return None
 
 
-async def chat(gateway: Gateway, address: str, write: Callable[[str], None] = print,
-               read: Callable[[str], object] = _read) -> None:
+async def chat(
+    gateway: Gateway,
+    address: str,
+    write: Callable[[str], None] = print,
+    read: Callable[[str], object] = _read,
+) -> None:
     """Read lines until /quit or end of input; print the reply to each."""
     write(BANNER.format(who=address))
     while True:
@@ -33,8 +39,13 @@ async def chat(gateway: Gateway, address: str, write: Callable[[str], None] = pr
         if line.startswith("/as"):
             address = _switch(line, address, write)
             continue
-        msg = InboundMessage(channel=CHANNEL, sender=address, text=line,
-                             message_id=uuid.uuid4().hex, received_at=utcnow())
+        msg = InboundMessage(
+            channel=CHANNEL,
+            sender=address,
+            text=line,
+            message_id=uuid.uuid4().hex,
+            received_at=utcnow(),
+        )
         write(f"bot: {await gateway.handle(msg)}")
 
 

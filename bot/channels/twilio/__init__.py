@@ -27,8 +27,10 @@ class TwilioChannel:
         self.webhooks = TwilioWebhooks(settings.twilio.auth_token, settings.server.public_url)
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.post("/webhooks/twilio", self.webhooks.inbound, name=INBOUND),
-                web.post("/webhooks/twilio/status", self.webhooks.status, name="twilio-status")]
+        return [
+            web.post("/webhooks/twilio", self.webhooks.inbound, name=INBOUND),
+            web.post("/webhooks/twilio/status", self.webhooks.status, name="twilio-status"),
+        ]
 
     def failure(self, request: web.Request) -> web.StreamResponse:
         """A message gets the apology as its reply; a status callback an empty TwiML."""

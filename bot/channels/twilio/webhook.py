@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from aiohttp import web
 from multidict import MultiDictProxy
@@ -25,20 +25,44 @@ FORM = "application/x-www-form-urlencoded"
 OPT_OUT = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
 OPT_IN = {"START", "UNSTOP"}
 # Later statuses win; a callback never moves a message back (they arrive out of order).
-STATUS_RANK = {"accepted": 0, "scheduled": 0, "queued": 1, "sending": 2, "sent": 3,
-               "delivered": 4, "undelivered": 4, "failed": 4, "read": 5, "canceled": 4}
+STATUS_RANK = {
+    "accepted": 0,
+    "scheduled": 0,
+    "queued": 1,
+    "sending": 2,
+    "sent": 3,
+    "delivered": 4,
+    "undelivered": 4,
+    "failed": 4,
+    "read": 5,
+    "canceled": 4,
+}
 # A callback's two statements, built once. The rank test is in the UPDATE itself, so two
 # callbacks for one message in two processes cannot move it backwards either.
-_ROW_BY_REF = Prepared(select(Outbox.id, Outbox.user_id).where(
-    Outbox.id == bindparam("b_ref"), or_(Outbox.provider_sid.is_(None), Outbox.provider_sid == bindparam("b_sid"))))
-_ROW_BY_SID = Prepared(select(Outbox.id, Outbox.user_id).where(Outbox.provider_sid == bindparam("b_sid")))
+_ROW_BY_REF = Prepared(
+    select(Outbox.id, Outbox.user_id).where(
+        Outbox.id == bindparam("b_ref"),
+        or_(Outbox.provider_sid.is_(None), Outbox.provider_sid == bindparam("b_sid")),
+    )
+)
+_ROW_BY_SID = Prepared(
+    select(Outbox.id, Outbox.user_id).where(Outbox.provider_sid == bindparam("b_sid"))
+)
 _RANK = case(STATUS_RANK, value=Outbox.provider_status, else_=-1)
 _ADVANCE = Prepared(
-    update(Outbox).where(Outbox.id == bindparam("b_row_id"), _RANK < bindparam("b_rank"))
-    .values(provider_status=bindparam("b_status"), provider_sid=func.coalesce(Outbox.provider_sid, bindparam("b_sid")),
-            error_code=func.coalesce(bindparam("b_code", type_=Integer), Outbox.error_code)))
-_KEEP_SID = Prepared(update(Outbox).where(Outbox.id == bindparam("b_row_id"), Outbox.provider_sid.is_(None))
-                     .values(provider_sid=bindparam("b_sid")))
+    update(Outbox)
+    .where(Outbox.id == bindparam("b_row_id"), bindparam("b_rank") > _RANK)
+    .values(
+        provider_status=bindparam("b_status"),
+        provider_sid=func.coalesce(Outbox.provider_sid, bindparam("b_sid")),
+        error_code=func.coalesce(bindparam("b_code", type_=Integer), Outbox.error_code),
+    )
+)
+_KEEP_SID = Prepared(
+    update(Outbox)
+    .where(Outbox.id == bindparam("b_row_id"), Outbox.provider_sid.is_(None))
+    .values(provider_sid=bindparam("b_sid"))
+)
 _OPTED_OUT = Prepared(update(User).where(User.id == bindparam("b_user")).values(opted_out=True))
 
 
@@ -72,8 +96,9 @@ class TwilioWebhooks:
         library's validate() (which tries it with and without a default port, two HMACs)
         only when that one does not match."""
         expected = self.validator.compute_signature(url, form)
-        return (hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace"))
-                or self.validator.validate(url, form, signature))
+        return hmac.compare_digest(
+            expected.encode(), signature.encode("utf-8", "replace")
+        ) or self.validator.validate(url, form, signature)
 
     async def verified_form(self, request: web.Request) -> MultiDictProxy:
         if request.content_type != FORM:
@@ -105,13 +130,19 @@ class TwilioWebhooks:
 
         async def record(uow) -> None:
             # The row named by ?ref= in the callback URL (if its sid agrees), else the row with sid.
-            row = await _ROW_BY_REF.first(uow, {"b_ref": ref, "b_sid": sid}) if ref is not None else None
+            row = (
+                await _ROW_BY_REF.first(uow, {"b_ref": ref, "b_sid": sid})
+                if ref is not None
+                else None
+            )
             row = row or await _ROW_BY_SID.first(uow, {"b_sid": sid})
             if row is None:
                 log.info("status %s for unknown message %s ignored", status, sid)
                 return
             params = {"b_row_id": row.id, "b_sid": sid}
-            moved = await _ADVANCE.run(uow, {**params, "b_rank": STATUS_RANK[status], "b_status": status, "b_code": code})
+            moved = await _ADVANCE.run(
+                uow, {**params, "b_rank": STATUS_RANK[status], "b_status": status, "b_code": code}
+            )
             if not moved:  # an older status: keep the one we have, but learn the sid
                 await _KEEP_SID.run(uow, params)
             elif code == 21610:
@@ -140,5 +171,10 @@ def parse_inbound(form: MultiDictProxy) -> InboundMessage:
     except ValueError:
         log.warning("Twilio message from an unusable address %s", mask(sender))
         raise web.HTTPBadRequest(text="From is not a phone number") from None
-    return InboundMessage(channel=channel, sender=address, text=form.get("Body", ""),
-                          message_id=sid, received_at=datetime.now(timezone.utc))
+    return InboundMessage(
+        channel=channel,
+        sender=address,
+        text=form.get("Body", ""),
+        message_id=sid,
+        received_at=datetime.now(UTC),
+    )

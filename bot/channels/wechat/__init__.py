@@ -26,8 +26,10 @@ class WeChatChannel:
         self._senders: list[WeChatSender] = []
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.get("/webhooks/wechat", self.webhooks.verify),
-                web.post("/webhooks/wechat", self.webhooks.receive)]
+        return [
+            web.get("/webhooks/wechat", self.webhooks.verify),
+            web.post("/webhooks/wechat", self.webhooks.receive),
+        ]
 
     def failure(self, request: web.Request) -> web.StreamResponse:
         """`success`: anything else shows the user an error (CHANNELS.md A3)."""

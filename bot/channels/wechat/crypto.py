@@ -45,7 +45,9 @@ def sign(*parts: str) -> str:
 
 def signature_ok(expected: str, given: str | None) -> bool:
     """Constant-time comparison of a hex signature."""
-    return given is not None and hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace"))
+    return given is not None and hmac.compare_digest(
+        expected.encode(), given.encode("utf-8", "replace")
+    )
 
 
 def aes_key(encoding_aes_key: str) -> bytes:
@@ -90,10 +92,10 @@ def unseal(key: bytes, app_id: str, encrypt: str) -> str:
     (length,) = struct.unpack(">I", plain[16:20])
     if 20 + length > len(plain):
         raise DecryptError("length field past the end")
-    if not hmac.compare_digest(plain[20 + length:], app_id.encode()):
+    if not hmac.compare_digest(plain[20 + length :], app_id.encode()):
         raise AppIdError("message is for another AppID")
     try:
-        return plain[20:20 + length].decode()
+        return plain[20 : 20 + length].decode()
     except UnicodeDecodeError:
         raise DecryptError("message is not UTF-8") from None
 
@@ -110,7 +112,9 @@ class WeChatCrypto:
         if not signature_ok(sign(self.token, timestamp, nonce), signature):
             raise SignatureError("wrong signature")
 
-    def decrypt(self, encrypt: str, msg_signature: str | None, timestamp: str, nonce: str) -> tuple[str, int]:
+    def decrypt(
+        self, encrypt: str, msg_signature: str | None, timestamp: str, nonce: str
+    ) -> tuple[str, int]:
         """Check msg_signature first, then decrypt; (plaintext, index of the key that worked)."""
         if not signature_ok(sign(self.token, timestamp, nonce, encrypt), msg_signature):
             raise SignatureError("wrong msg_signature")
@@ -122,8 +126,9 @@ class WeChatCrypto:
                 first = first or exc
         raise first or DecryptError("no key configured")
 
-    def encrypt(self, text: str, key_index: int, timestamp: str, nonce: str,
-                random16: bytes | None = None) -> tuple[str, str]:
+    def encrypt(
+        self, text: str, key_index: int, timestamp: str, nonce: str, random16: bytes | None = None
+    ) -> tuple[str, str]:
         """(Encrypt, MsgSignature) for a reply, with the key the request was decrypted with."""
         encrypt = seal(self.keys[key_index], self.app_id, text, random16)
         return encrypt, sign(self.token, timestamp, nonce, encrypt)

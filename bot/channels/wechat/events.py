@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import update
 
@@ -31,9 +31,9 @@ MENU_TEXT = {
 TEXTS = {
     "welcome": {
         "zh": "欢迎关注！我帮您买卖农产品。\n发送：卖50斤苹果3块一斤；买20斤苹果；苹果多少钱；我的货；我的订单。"
-              "\n也可以点下面的菜单，或发送位置告诉我您在哪里。",
+        "\n也可以点下面的菜单，或发送位置告诉我您在哪里。",
         "en": "Welcome! I help you sell and buy farm produce.\nSend: sell 50kg apples at 3/kg; buy 20kg apples; "
-              "apple price?; my listings; my orders.\nOr use the menu below, or share your location.",
+        "apple price?; my listings; my orders.\nOr use the menu below, or share your location.",
     },
     "voice_unrecognized": {
         "zh": "抱歉，听不清语音，请打字发送，例如：卖50斤苹果3块一斤",
@@ -61,7 +61,10 @@ def say(key: str, lang: str, **values) -> str:
 def distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
     """Great-circle distance (haversine) between two (lat, lon) points."""
     lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
-    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
     return 2 * 6371.0 * math.asin(math.sqrt(h))
 
 
@@ -80,8 +83,13 @@ class WeChatDispatcher:
         self.default_lang = default_lang(svc.settings)
 
     def inbound(self, push: Push, text: str) -> InboundMessage:
-        return InboundMessage(channel=CHANNEL, sender=push.openid, text=text, message_id=push.message_id,
-                              received_at=datetime.fromtimestamp(push.create_time, timezone.utc))
+        return InboundMessage(
+            channel=CHANNEL,
+            sender=push.openid,
+            text=text,
+            message_id=push.message_id,
+            received_at=datetime.fromtimestamp(push.create_time, UTC),
+        )
 
     async def dispatch(self, push: Push) -> str | None:
         if push.kind in MESSAGE_KINDS:
@@ -157,8 +165,10 @@ class WeChatDispatcher:
 
     async def touch(self, openid: str, column: str = "last_message_at") -> None:
         """Remember when the user last wrote (or clicked, followed): it opens customer service."""
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         async with self.svc.db.uow() as uow:
             stmt = insert_for(uow.session, WeChatContact).values(openid=openid, **{column: now})
-            await uow.session.execute(stmt.on_conflict_do_update(index_elements=["openid"], set_={column: now}))
+            await uow.session.execute(
+                stmt.on_conflict_do_update(index_elements=["openid"], set_={column: now})
+            )
             await uow.commit()

@@ -47,8 +47,10 @@ def cdata(value: str) -> str:
 
 def render(fields: list[tuple[str, str | int]]) -> str:
     """<xml> with strings in CDATA and integers bare, in the order given."""
-    parts = [f"<{tag}>{value}</{tag}>" if isinstance(value, int) else f"<{tag}>{cdata(value)}</{tag}>"
-             for tag, value in fields]
+    parts = [
+        f"<{tag}>{value}</{tag}>" if isinstance(value, int) else f"<{tag}>{cdata(value)}</{tag}>"
+        for tag, value in fields
+    ]
     return "<xml>" + "".join(parts) + "</xml>"
 
 
@@ -60,15 +62,27 @@ def fit_bytes(text: str, limit: int = MAX_REPLY_BYTES) -> str:
 
 def text_reply(to_user: str, from_account: str, content: str, now: int | None = None) -> str:
     """A passive text reply: the ids swapped, CreateTime now (CHANNELS.md A3)."""
-    return render([("ToUserName", to_user), ("FromUserName", from_account),
-                   ("CreateTime", int(now or time.time())), ("MsgType", "text"),
-                   ("Content", fit_bytes(content))])
+    return render(
+        [
+            ("ToUserName", to_user),
+            ("FromUserName", from_account),
+            ("CreateTime", int(now or time.time())),
+            ("MsgType", "text"),
+            ("Content", fit_bytes(content)),
+        ]
+    )
 
 
 def envelope(encrypt: str, signature: str, timestamp: str, nonce: str) -> str:
     """The safe-mode reply envelope, as wechatpy and WeRoBot write it."""
-    return render([("Encrypt", encrypt), ("MsgSignature", signature), ("TimeStamp", int(timestamp)),
-                   ("Nonce", nonce)])
+    return render(
+        [
+            ("Encrypt", encrypt),
+            ("MsgSignature", signature),
+            ("TimeStamp", int(timestamp)),
+            ("Nonce", nonce),
+        ]
+    )
 
 
 def new_nonce() -> str:
@@ -88,13 +102,20 @@ class Push:
     @classmethod
     def from_fields(cls, fields: dict[str, str]) -> Push:
         try:
-            push = cls(fields["ToUserName"], fields["FromUserName"], int(fields["CreateTime"]),
-                       fields["MsgType"].lower(), fields)
+            push = cls(
+                fields["ToUserName"],
+                fields["FromUserName"],
+                int(fields["CreateTime"]),
+                fields["MsgType"].lower(),
+                fields,
+            )
         except (KeyError, ValueError):
-            raise XmlError("ToUserName, FromUserName, CreateTime and MsgType are required") from None
+            raise XmlError(
+                "ToUserName, FromUserName, CreateTime and MsgType are required"
+            ) from None
         if not push.openid or not push.account or len(push.openid) > 128:
             raise XmlError("empty or oversized user id")
-        if not 0 <= push.create_time < 2 ** 32:  # Unix seconds; more would overflow a datetime
+        if not 0 <= push.create_time < 2**32:  # Unix seconds; more would overflow a datetime
             raise XmlError("CreateTime out of range")
         return push
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import aiohttp
@@ -33,20 +33,30 @@ LEASE = timedelta(seconds=30)
 WINDOW = timedelta(hours=48)  # customer-service messages after the user's last message
 EVENT_WINDOW = timedelta(minutes=1)  # ... and after a menu click, a follow or a scan
 QUOTA_ZONE = ZoneInfo("Asia/Shanghai")  # WeChat's daily quotas reset at midnight Beijing time
-PERMANENT = {40003: "not a follower of this account (invalid openid)", 40037: "invalid template_id",
-             40164: "server IP not in the account's whitelist", 40013: "invalid AppID",
-             40125: "invalid AppSecret", 43101: "user refused the message"}
+PERMANENT = {
+    40003: "not a follower of this account (invalid openid)",
+    40037: "invalid template_id",
+    40164: "server IP not in the account's whitelist",
+    40013: "invalid AppID",
+    40125: "invalid AppSecret",
+    43101: "user refused the message",
+}
 
-DEFAULT_MENU = {"button": [
-    {"type": "click", "name": "我要卖", "key": "SELL"},
-    {"type": "click", "name": "我要买", "key": "BUY"},
-    {"name": "更多", "sub_button": [
-        {"type": "click", "name": "今日价格", "key": "PRICES"},
-        {"type": "click", "name": "我的货", "key": "MY_LISTINGS"},
-        {"type": "click", "name": "我的订单", "key": "MY_ORDERS"},
-        {"type": "click", "name": "帮助", "key": "HELP"},
-    ]},
-]}
+DEFAULT_MENU = {
+    "button": [
+        {"type": "click", "name": "我要卖", "key": "SELL"},
+        {"type": "click", "name": "我要买", "key": "BUY"},
+        {
+            "name": "更多",
+            "sub_button": [
+                {"type": "click", "name": "今日价格", "key": "PRICES"},
+                {"type": "click", "name": "我的货", "key": "MY_LISTINGS"},
+                {"type": "click", "name": "我的订单", "key": "MY_ORDERS"},
+                {"type": "click", "name": "帮助", "key": "HELP"},
+            ],
+        },
+    ]
+}
 
 
 class WeChatError(SendError):
@@ -54,7 +64,7 @@ class WeChatError(SendError):
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def quota_day(now: datetime) -> str:
@@ -66,14 +76,23 @@ def next_reset(now: datetime) -> datetime:
     """When WeChat's daily quotas next reset (midnight Beijing time), in UTC."""
     local = now.astimezone(QUOTA_ZONE)
     midnight = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), QUOTA_ZONE)
-    return midnight.astimezone(timezone.utc)
+    return midnight.astimezone(UTC)
 
 
 _QUOTA = SendQuota.__table__
-_QUOTA_ROW = per_dialect(lambda insert: insert(_QUOTA).values(name=bindparam("b_name"), day=bindparam("b_day"), used=0)
-                         .on_conflict_do_nothing(index_elements=["name", "day"]))
+_QUOTA_ROW = per_dialect(
+    lambda insert: (
+        insert(_QUOTA)
+        .values(name=bindparam("b_name"), day=bindparam("b_day"), used=0)
+        .on_conflict_do_nothing(index_elements=["name", "day"])
+    )
+)
 _THIS_DAY = (_QUOTA.c.name == bindparam("b_name")) & (_QUOTA.c.day == bindparam("b_day"))
-_TAKE_ONE = _QUOTA.update().where(_THIS_DAY, _QUOTA.c.used < bindparam("b_below")).values(used=_QUOTA.c.used + 1)
+_TAKE_ONE = (
+    _QUOTA.update()
+    .where(_THIS_DAY, _QUOTA.c.used < bindparam("b_below"))
+    .values(used=_QUOTA.c.used + 1)
+)
 _SPEND_ALL = _QUOTA.update().where(_THIS_DAY).values(used=bindparam("b_limit"))
 
 
@@ -112,31 +131,42 @@ class DailyQuota:
         if self.limit <= 0:
             return
         async with self.db.uow() as uow:
-            await uow.session.execute(_SPEND_ALL, {"b_name": self.name, "b_day": day, "b_limit": self.limit})
+            await uow.session.execute(
+                _SPEND_ALL, {"b_name": self.name, "b_day": day, "b_limit": self.limit}
+            )
             await uow.commit()
 
-    def exhausted(self, reason: str) -> "WeChatError":
+    def exhausted(self, reason: str) -> WeChatError:
         """The deferral for a send refused by the quota: retry when it resets."""
-        return WeChatError(f"{reason}; waits for the daily reset", 45009, retry_at=next_reset(self.clock()))
+        return WeChatError(
+            f"{reason}; waits for the daily reset", 45009, retry_at=next_reset(self.clock())
+        )
 
 
 class Http:
     """JSON calls to the WeChat API on the app's aiohttp session, with a timeout."""
 
     def __init__(self, settings: WeChatSettings, session: aiohttp.ClientSession):
-        self.base, self.timeout, self.session = settings.api_base.rstrip("/"), settings.timeout_seconds, session
+        self.base, self.timeout, self.session = (
+            settings.api_base.rstrip("/"),
+            settings.timeout_seconds,
+            session,
+        )
 
     async def post(self, path: str, payload: dict, params: dict | None = None) -> dict:
         try:
             async with asyncio.timeout(self.timeout):
-                async with self.session.post(self.base + path, params=params, json=payload) as resp:
+                async with self.session.post(
+                    self.base + path, params=params, json=payload
+                ) as resp:
                     body = await resp.json(content_type=None)
         except aiohttp.ClientConnectorError as exc:
             raise SendError(f"cannot connect to WeChat: {exc}") from None  # nothing was sent
         except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
             # The request may have reached WeChat: sending again could deliver it twice.
-            raise SendError(f"no usable answer from WeChat ({type(exc).__name__}); not resent",
-                            permanent=True) from None
+            raise SendError(
+                f"no usable answer from WeChat ({type(exc).__name__}); not resent", permanent=True
+            ) from None
         if not isinstance(body, dict):
             raise SendError("WeChat answered something other than a JSON object", permanent=True)
         return body
@@ -161,7 +191,12 @@ class TokenManager:
         async with self._lock:
             for _ in range(100):
                 row = await self._stored()
-                if row and row.access_token and row.access_token != stale and row.expires_at - EARLY > utcnow():
+                if (
+                    row
+                    and row.access_token
+                    and row.access_token != stale
+                    and row.expires_at - EARLY > utcnow()
+                ):
                     return self._remember(row.access_token)
                 if await self._claim():
                     return self._remember(await self._renew(stale))
@@ -180,11 +215,15 @@ class TokenManager:
         """Take the refresh lease (insert the row first if absent); False if someone holds it."""
         now = utcnow()
         async with self.db.uow() as uow:
-            await uow.session.execute(insert_for(uow.session, WeChatToken).values(
-                app_id=self.settings.app_id, updated_at=now).on_conflict_do_nothing(index_elements=["app_id"]))
+            await uow.session.execute(
+                insert_for(uow.session, WeChatToken)
+                .values(app_id=self.settings.app_id, updated_at=now)
+                .on_conflict_do_nothing(index_elements=["app_id"])
+            )
             stmt = update(WeChatToken).where(
                 WeChatToken.app_id == self.settings.app_id,
-                or_(WeChatToken.lease_until.is_(None), WeChatToken.lease_until < now))
+                or_(WeChatToken.lease_until.is_(None), WeChatToken.lease_until < now),
+            )
             won = (await uow.session.execute(stmt.values(lease_until=now + LEASE))).rowcount == 1
             await uow.commit()
         return won
@@ -202,26 +241,39 @@ class TokenManager:
                 values = {"lease_until": None, "updated_at": utcnow()}
                 if token:
                     values.update(access_token=token, expires_at=expires_at)
-                await uow.session.execute(update(WeChatToken).where(
-                    WeChatToken.app_id == self.settings.app_id).values(**values))
+                await uow.session.execute(
+                    update(WeChatToken)
+                    .where(WeChatToken.app_id == self.settings.app_id)
+                    .values(**values)
+                )
                 await uow.commit()
 
     async def _fetch(self, force: bool) -> tuple[str, datetime]:
         s = self.settings
         self.fetches += 1
-        body = await self.http.post("/cgi-bin/stable_token", {
-            "grant_type": "client_credential", "appid": s.app_id, "secret": s.app_secret,
-            "force_refresh": force})
+        body = await self.http.post(
+            "/cgi-bin/stable_token",
+            {
+                "grant_type": "client_credential",
+                "appid": s.app_id,
+                "secret": s.app_secret,
+                "force_refresh": force,
+            },
+        )
         if body.get("errcode") or not body.get("access_token"):
             raise _error(body, "stable_token")
         log.info("WeChat access token renewed (force_refresh=%s)", force)
-        return body["access_token"], utcnow() + timedelta(seconds=int(body.get("expires_in", 7200)))
+        return body["access_token"], utcnow() + timedelta(
+            seconds=int(body.get("expires_in", 7200))
+        )
 
 
 class WeChatApi:
     """Calls that need the access token; a rejected token is refreshed and the call retried once."""
 
-    def __init__(self, settings: WeChatSettings, session: aiohttp.ClientSession, db: Database | None = None):
+    def __init__(
+        self, settings: WeChatSettings, session: aiohttp.ClientSession, db: Database | None = None
+    ):
         self.http = Http(settings, session)
         self.tokens = TokenManager(settings, self.http, db)
         self.clock = utcnow
@@ -233,8 +285,11 @@ class WeChatApi:
     async def call(self, path: str, payload: dict) -> dict:
         reset = self._paused.get(path)
         if reset and self.clock() < reset:
-            raise WeChatError(f"WeChat {path}: daily quota reached (45009); not called until the reset",
-                              45009, retry_at=reset)
+            raise WeChatError(
+                f"WeChat {path}: daily quota reached (45009); not called until the reset",
+                45009,
+                retry_at=reset,
+            )
         token = await self.tokens.get()
         body = await self.http.post(path, payload, {"access_token": token})
         if body.get("errcode") in TOKEN_ERRORS:
@@ -253,15 +308,25 @@ def _error(body: dict, what: str, now: datetime | None = None) -> WeChatError:
     reason = PERMANENT.get(code, body.get("errmsg", "no access_token"))
     permanent = code in PERMANENT or code == 43004 or code == 45047
     # 45009: a daily quota, used up until it resets; not a failure of this message
-    return WeChatError(f"WeChat {what}: {code} {reason}"[:250], code, permanent=permanent,
-                       opted_out=code == 43004, retry_at=next_reset(now or utcnow()) if code == 45009 else None)
+    return WeChatError(
+        f"WeChat {what}: {code} {reason}"[:250],
+        code,
+        permanent=permanent,
+        opted_out=code == 43004,
+        retry_at=next_reset(now or utcnow()) if code == 45009 else None,
+    )
 
 
 class WeChatSender:
     """A push to a WeChat user: customer-service text within 48 h, otherwise the template."""
 
-    def __init__(self, settings: WeChatSettings, session: aiohttp.ClientSession, timezone_name: str = "UTC",
-                 db: Database | None = None):
+    def __init__(
+        self,
+        settings: WeChatSettings,
+        session: aiohttp.ClientSession,
+        timezone_name: str = "UTC",
+        db: Database | None = None,
+    ):
         self.settings, self.api, self.db = settings, WeChatApi(settings, session, db), db
         self.zone = ZoneInfo(timezone_name)
         self.quota = DailyQuota("wechat_template", settings.template.daily_limit, db)
@@ -270,36 +335,51 @@ class WeChatSender:
         self.db = self.quota.db = db
         self.api.bind(db)
 
-    async def send(self, channel: str, address: str, text: str, ref: int | None = None,
-                   bulk: bool = False) -> str | None:
+    async def send(
+        self, channel: str, address: str, text: str, ref: int | None = None, bulk: bool = False
+    ) -> str | None:
         """None for a customer-service message; the template's msgid for a template message.
         bulk (a broadcast) leaves wechat.template.notification_reserve of the day's templates."""
         if not await self.in_window(address):
             return await self.template(address, text, bulk=bulk)
         try:
-            await self.api.call("/cgi-bin/message/custom/send", {
-                "touser": address, "msgtype": "text", "text": {"content": fit_bytes(text)}})
+            await self.api.call(
+                "/cgi-bin/message/custom/send",
+                {"touser": address, "msgtype": "text", "text": {"content": fit_bytes(text)}},
+            )
             return None
         except WeChatError as exc:
             if exc.code not in (45015, 45047):  # outside the window / its quota used up
                 raise
-            log.info("customer-service message to %s refused (%s); trying the template", mask(address), exc.code)
+            log.info(
+                "customer-service message to %s refused (%s); trying the template",
+                mask(address),
+                exc.code,
+            )
             return await self.template(address, text, exc, bulk=bulk)
 
-    async def template(self, address: str, text: str, cause: WeChatError | None = None, bulk: bool = False) -> str:
+    async def template(
+        self, address: str, text: str, cause: WeChatError | None = None, bulk: bool = False
+    ) -> str:
         tpl = self.settings.template
         if not tpl.id:
-            raise cause or WeChatError("outside the 48-hour window and no template configured",
-                                       45015, permanent=True)
+            raise cause or WeChatError(
+                "outside the 48-hour window and no template configured", 45015, permanent=True
+            )
         when = datetime.now(self.zone).strftime("%Y-%m-%d %H:%M")
-        data = {key: {"value": value.replace("{text}", text).replace("{time}", when)[:200]}
-                for key, value in tpl.fields.items()}
+        data = {
+            key: {"value": value.replace("{text}", text).replace("{time}", when)[:200]}
+            for key, value in tpl.fields.items()
+        }
         payload = {"touser": address, "template_id": tpl.id, "data": data}
         if tpl.url:
             payload["url"] = tpl.url
         if not await self.quota.take(keep=tpl.notification_reserve if bulk else 0):
-            raise self.quota.exhausted("today's template messages for broadcasts are used up" if bulk
-                                       else "today's template messages are used up")
+            raise self.quota.exhausted(
+                "today's template messages for broadcasts are used up"
+                if bulk
+                else "today's template messages are used up"
+            )
         try:
             body = await self.api.call("/cgi-bin/message/template/send", payload)
         except WeChatError as exc:
@@ -312,8 +392,10 @@ class WeChatSender:
         async with self.db.uow() as uow:
             row = await uow.session.get(WeChatContact, openid)
         now = utcnow()
-        return row is not None and (bool(row.last_message_at and now - row.last_message_at < WINDOW) or
-                                    bool(row.last_event_at and now - row.last_event_at < EVENT_WINDOW))
+        return row is not None and (
+            bool(row.last_message_at and now - row.last_message_at < WINDOW)
+            or bool(row.last_event_at and now - row.last_event_at < EVENT_WINDOW)
+        )
 
 
 async def install_menu(api: WeChatApi, menu: dict | None = None) -> dict:

@@ -15,7 +15,7 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from aiohttp import web
 from multidict import MultiDictProxy
@@ -45,10 +45,16 @@ REMEMBER_SECONDS = 60.0  # WeChat's retries come within ~15 s; later ones find t
 # (WeChat redelivers only when that answer did not reach it in time), never a "push".
 _INBOUND = InboundLog.__table__
 _THIS = (_INBOUND.c.channel == "wechat") & (_INBOUND.c.message_id == bindparam("b_msg"))
-CLAIM_PASSIVE = update(_INBOUND).where(_THIS, or_(_INBOUND.c.reply_via.is_(None), _INBOUND.c.reply_via.like("p:%"))) \
+CLAIM_PASSIVE = (
+    update(_INBOUND)
+    .where(_THIS, or_(_INBOUND.c.reply_via.is_(None), _INBOUND.c.reply_via.like("p:%")))
     .values(reply_via=bindparam("b_via"))
-CLAIM_PUSH = update(_INBOUND).where(_THIS, or_(_INBOUND.c.reply_via.is_(None), _INBOUND.c.reply_via == bindparam("b_mine"))) \
+)
+CLAIM_PUSH = (
+    update(_INBOUND)
+    .where(_THIS, or_(_INBOUND.c.reply_via.is_(None), _INBOUND.c.reply_via == bindparam("b_mine")))
     .values(reply_via=bindparam("b_via"))
+)
 RECORDED = select(_INBOUND.c.id).where(_THIS)
 
 
@@ -110,7 +116,9 @@ class WeChatWebhooks:
 
     def check_signature(self, query: MultiDictProxy) -> None:
         try:
-            self.crypto.check(query.get("signature"), query.get("timestamp", ""), query.get("nonce", ""))
+            self.crypto.check(
+                query.get("signature"), query.get("timestamp", ""), query.get("nonce", "")
+            )
         except CryptoError:
             log.warning("WeChat request with a missing or wrong signature refused")
             raise web.HTTPForbidden(text="invalid signature") from None
@@ -125,11 +133,17 @@ class WeChatWebhooks:
         if not outer.get("Encrypt") or not self.crypto.keys:
             raise XmlError("an encrypted push needs <Encrypt> and a configured EncodingAESKey")
         try:
-            xml, key_index = self.crypto.decrypt(outer["Encrypt"], query.get("msg_signature"),
-                                                 query.get("timestamp", ""), query.get("nonce", ""))
+            xml, key_index = self.crypto.decrypt(
+                outer["Encrypt"],
+                query.get("msg_signature"),
+                query.get("timestamp", ""),
+                query.get("nonce", ""),
+            )
         except CryptoError as exc:
             log.warning("WeChat encrypted push refused: %s", exc)
-            raise (web.HTTPForbidden if exc.status == 403 else web.HTTPBadRequest)(text=str(exc)) from None
+            raise (web.HTTPForbidden if exc.status == 403 else web.HTTPBadRequest)(
+                text=str(exc)
+            ) from None
         return parse(xml), key_index
 
     def render(self, reply: str | None, push: Push, key_index: int | None) -> web.Response:
@@ -148,8 +162,9 @@ class WeChatWebhooks:
         """The reply if ready by the deadline; None (say `success`) when it will be pushed later."""
         job = self.jobs.get(push.message_id)
         if job is None:
-            job = self.jobs[push.message_id] = Job(push, asyncio.create_task(self.dispatcher.dispatch(push)),
-                                                   secrets.token_hex(8))
+            job = self.jobs[push.message_id] = Job(
+                push, asyncio.create_task(self.dispatcher.dispatch(push)), secrets.token_hex(8)
+            )
             job.task.add_done_callback(lambda task: self._finished(push.message_id, job))
         else:
             job.deliveries += 1
@@ -167,13 +182,18 @@ class WeChatWebhooks:
             reply = job.task.result()
         if job.deferred:
             return None
-        job.answered = True  # first: _wait has scheduled _orphaned, which must not push it meanwhile
+        job.answered = (
+            True  # first: _wait has scheduled _orphaned, which must not push it meanwhile
+        )
         if reply:
             async with self.svc.db.uow() as uow:
                 claimed = await self._claim(uow, job, CLAIM_PASSIVE, f"p:{job.token}")
                 await uow.commit()
             if not claimed:
-                log.info("message %s was answered by customer service already; answering success", push.message_id)
+                log.info(
+                    "message %s was answered by customer service already; answering success",
+                    push.message_id,
+                )
                 return None
         return reply
 
@@ -183,7 +203,10 @@ class WeChatWebhooks:
         no inbound row (nothing to share)."""
         params = {"b_msg": job.push.message_id, "b_via": via, "b_mine": f"p:{job.token}"}
         conn = await uow.session.connection()
-        return bool((await conn.execute(stmt, params)).rowcount or (await conn.execute(RECORDED, params)).first() is None)
+        return bool(
+            (await conn.execute(stmt, params)).rowcount
+            or (await conn.execute(RECORDED, params)).first() is None
+        )
 
     async def _wait(self, job: Job, seconds: float) -> str | None:
         """The job's reply within seconds, counted as a delivery waiting for it."""
@@ -207,7 +230,12 @@ class WeChatWebhooks:
         loop.call_soon(self._orphaned, job)  # after the waiting deliveries have taken the reply
 
     def _orphaned(self, job: Job) -> None:
-        if job.pushed or job.task.cancelled() or job.task.exception() is not None or not job.task.result():
+        if (
+            job.pushed
+            or job.task.cancelled()
+            or job.task.exception() is not None
+            or not job.task.result()
+        ):
             return
         if not job.deferred and (job.answered or job.waiting):
             return  # a delivery carries (or carried) the reply
@@ -219,15 +247,28 @@ class WeChatWebhooks:
     async def push_reply(self, job: Job) -> None:
         """A reply that missed the deadline: into the outbox, then out by the customer-service API,
         unless a passive answer to a redelivery (in another process) claimed it first."""
-        openid, text, now = job.push.openid, job.task.result(), datetime.now(timezone.utc)
+        openid, text, now = job.push.openid, job.task.result(), datetime.now(UTC)
         async with self.svc.db.uow() as uow:
             user = await uow.users.by_address(CHANNEL, openid)
             if user is None:
                 return
             if not await self._claim(uow, job, CLAIM_PUSH, "push"):
-                log.info("message %s was answered by a redelivery; no customer-service copy", job.push.message_id)
+                log.info(
+                    "message %s was answered by a redelivery; no customer-service copy",
+                    job.push.message_id,
+                )
                 return
-            row = await uow.outbox.add(Outbox(user_id=user.id, channel=CHANNEL, address=openid, text=text,
-                                              kind="reply", status="pending", attempts=0, created_at=now))
+            row = await uow.outbox.add(
+                Outbox(
+                    user_id=user.id,
+                    channel=CHANNEL,
+                    address=openid,
+                    text=text,
+                    kind="reply",
+                    status="pending",
+                    attempts=0,
+                    created_at=now,
+                )
+            )
             await uow.commit()
         await self.svc.outbound.deliver([row.id])
