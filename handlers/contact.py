@@ -8,16 +8,19 @@ Phone shares: `my phone is 0712345678`, `phone +254712345678`, `call me on …`,
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 
 import phonenumbers
 
-from handlers import profile, texts
+from handlers import dialog, profile, texts
 from handlers.context import Context
 from handlers.messages import Reply
 from nlu.lexicon import COMMON_WORDS
 from nlu.normalize import CURRENCY_WORDS, EN_NUMBER_WORDS, UNIT_WORDS
 from storage.models import Order, User
 from storage.repos import REF_OFFSET
+
+Handler = Callable[[Context], Awaitable[list[Reply] | None]]
 
 NAME_STATE = "contact.name"
 OPEN = ("accepted", "delivered", "disputed")  # the trade is under way: the two may talk
@@ -134,12 +137,10 @@ async def ask_name_once(ctx: Context) -> str | None:
     the question keeps for a message that is not an answer to it; after a real question it
     waits for the next trade (one open question at a time).
     """
-    from handlers.table import PASSIVE  # the table imports this module
-
     if (
         ctx.user.name
         or ctx.user.name_asked_at is not None
-        or (ctx.state and ctx.state not in PASSIVE)
+        or (ctx.state and ctx.state not in dialog.PASSIVE)
     ):
         return None
     ctx.user.name_asked_at = ctx.now
@@ -151,8 +152,9 @@ async def ask_name_once(ctx: Context) -> str | None:
     return question
 
 
-async def on_name(ctx: Context) -> list[Reply] | None:
-    """The answer to the name question; None when the message is not one (routed as usual)."""
+async def on_name(ctx: Context, resume: Handler) -> list[Reply] | None:
+    """The answer to the name question; None when the message is not one (routed as usual).
+    resume: the handler of the state the question interrupted, for a message that is none."""
     text = ctx.parse.text.strip().strip("!.。！~ ").lower()
     if (text in SKIP or (len(text) <= 6 and ZH_SKIP.search(text))) and not await _answers_an_order(
         ctx
@@ -172,19 +174,17 @@ async def on_name(ctx: Context) -> list[Reply] | None:
         return ctx.say(
             "ask_name_again"
         )  # "ok" / "yes": willing, but no name yet (the question stays)
-    return await _state_before(ctx)
+    return await _state_before(ctx, resume)
 
 
-async def _state_before(ctx: Context) -> list[Reply] | None:
+async def _state_before(ctx: Context, resume: Handler) -> list[Reply] | None:
     """Not a name: what the state before the question ("sell.written": a correction) makes of it."""
-    from handlers.table import STATE_HANDLERS
-
     before, asked = ctx.slots.get("_then"), ctx.slots.get("_ask")
     ctx.done()
     if not before:
         return None
     ctx.state, ctx.slots = before["state"], before["slots"]
-    replies = await STATE_HANDLERS[ctx.state](ctx)
+    replies = await resume(ctx)
     if replies is not None and ctx.state == before["state"]:  # corrected: the name is still asked
         ctx.slots = {"_ask": asked, "_then": {"state": ctx.state, "slots": ctx.slots}}
         ctx.state = NAME_STATE

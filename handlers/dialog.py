@@ -18,6 +18,9 @@ from handlers.slots import (
     total_price,
 )
 
+# States that are not questions: what the user may say next, else routed as usual.
+PASSIVE = frozenset({"sell.written", "contact.name", "orders.decided"})
+
 # Strong action verbs: a message with one asks for that action itself. Weak ones ("I have",
 # "need", "要") are how people answer the bot's own questions, so they do not count here.
 SELL_VERB = re.compile(
@@ -107,11 +110,8 @@ def read_answer(ctx: Context, asked: str, allowed: tuple[str, ...]):
     details; None when the message holds no answer. A number fills only its own slot."""
     flow = (ctx.state or "").split(".")[0]
     if (
-        (confident(ctx)
-        and ctx.parse.intent not in (flow, "out_of_scope")
-        and not only_details(ctx))
-        or ctx.parse.first("ref")
-    ):
+        confident(ctx) and ctx.parse.intent not in (flow, "out_of_scope") and not only_details(ctx)
+    ) or ctx.parse.first("ref"):
         return None  # "honey price?", "apples sold out", "yes 1023": a request of its own
     values = {k: v for k, v in from_parse(ctx).items() if k in allowed}
     lead = []

@@ -92,11 +92,15 @@ STATE_HANDLERS = {
     "orders.decided": orders.on_decided,
     "broadcast.confirm": broadcast.on_confirm,
     "clarify": on_clarify,
-    "contact.name": contact.on_name,
+    "contact.name": lambda ctx: contact.on_name(ctx, resume=_resume),
 }
 
-# States that are not questions: what the user may say next, else routed as usual.
-PASSIVE = {"sell.written", "contact.name", "orders.decided"}
+
+async def _resume(ctx: Context) -> list[Reply] | None:
+    """The handler of the state a question interrupted (the name question keeps one)."""
+    return await STATE_HANDLERS[ctx.state](ctx)
+
+
 # Intents that answer a question without dropping the one the bot asked.
 KEEP_STATE = {"price_query", "my_listings", "my_orders", "help", "greet", "set_profile"}
 CANCEL_WORDS = {"cancel", "取消", "算了", "never mind", "nevermind", "forget it", "不要了"}
@@ -106,7 +110,7 @@ ACTIONS = {"sell", "buy"}
 def _is_plain_cancel(ctx: Context) -> bool:
     """'cancel' ending an open question; not a state that is no question ('cancel' right after
     a listing is about the listing), nor 'cancel 57' / 'cancel my peach listing'."""
-    if ctx.state in PASSIVE:
+    if ctx.state in dialog.PASSIVE:
         return False
     words = ctx.parse.text.strip().lower().strip("!.。！ ")
     named = ctx.parse.all("ref") or ctx.parse.all("product")
@@ -131,7 +135,7 @@ async def route(ctx: Context) -> list[Reply]:
         replies = await STATE_HANDLERS[ctx.state](ctx)
         if replies is not None:
             return replies
-        if was in PASSIVE or ctx.state is None:  # not a question, or the handler let it go
+        if was in dialog.PASSIVE or ctx.state is None:  # not a question, or the handler let it go
             ctx.done()
         elif not _clear(ctx) and not dialog.crossed(ctx):
             return _reprompt(ctx)
@@ -189,7 +193,7 @@ async def _not_understood(ctx: Context, replies: list[Reply] | None = None) -> l
 
 
 def _still_open(ctx: Context, replies: list[Reply]) -> list[Reply]:
-    reminder = dialog.still_open(ctx) if ctx.state and ctx.state not in PASSIVE else None
+    reminder = dialog.still_open(ctx) if ctx.state and ctx.state not in dialog.PASSIVE else None
     return (
         [Reply(f"{replies[0].text}\n{reminder}"), *replies[1:]]
         if reminder and replies

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Container
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import cast
 
@@ -23,7 +22,7 @@ from nlu.normalize import (
     parse_number,
     parse_price,
 )
-from nlu.shapes import Entity
+from nlu.shapes import Entity, Tok
 
 _CN_NUM = "零〇一二两三四五六七八九十百千万点"
 _UNIT_CHARS = "斤|公斤|千克|吨|袋|箱|筐|个|只|头|颗|包|克|升"
@@ -49,18 +48,6 @@ _TOKEN = re.compile(
 # number or "yi" (一箱 "yi xiang").
 _PINYIN_UNITS = frozenset({"xiang", "dai", "dun", "kuang"})
 _ADJACENT_ONLY = frozenset({"t", "l", "g", "mt", "gm", "pc", "sh"}) | _PINYIN_UNITS
-
-
-@dataclass(slots=True)
-class Tok:
-    kind: str  # NUM PRICE UNIT CUR PRODUCT LOCATION NAME WORD
-    start: int
-    end: int
-    text: str
-    # Decimal for NUM and PRICE, the unit key or currency code for UNIT and CUR, the catalog
-    # key for PRODUCT and LOCATION, the name for NAME
-    value: Decimal | str | None = None
-    role: str | None = None
 
 
 class EntityExtractor:

@@ -10,8 +10,8 @@ from nlu.lexicon import COMMON_WORDS
 from nlu.normalize import CURRENCY_WORDS, EN_NUMBER_WORDS, UNIT_WORDS
 
 if TYPE_CHECKING:
-    from nlu.entities import Tok
     from nlu.gazetteer import Gazetteer
+    from nlu.shapes import Tok
 
 
 def _phrases(words: str) -> str:

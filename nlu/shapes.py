@@ -1,7 +1,10 @@
-"""The dicts the NLU answers in: Rasa's parse result, its intents and its entities."""
+"""The shapes the NLU works in: Rasa's parse result, its intents and entities, and the
+tokens the entity extractor reads a message into."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Protocol, TypedDict
 
 
@@ -51,3 +54,15 @@ class Parser(Protocol):
     """Anything that parses a message into Rasa's shape (the built-in model, the Rasa backend)."""
 
     def parse(self, text: str) -> ParseResult: ...
+
+
+@dataclass(slots=True)
+class Tok:
+    kind: str  # NUM PRICE UNIT CUR PRODUCT LOCATION NAME WORD
+    start: int
+    end: int
+    text: str
+    # Decimal for NUM and PRICE, the unit key or currency code for UNIT and CUR, the catalog
+    # key for PRODUCT and LOCATION, the name for NAME
+    value: Decimal | str | None = None
+    role: str | None = None

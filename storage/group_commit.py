@@ -19,26 +19,45 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Generic, Protocol, TypeVar
 
-if TYPE_CHECKING:
-    from storage.uow import Database, UnitOfWork
+from sqlalchemy.ext.asyncio import AsyncSession
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+class Transaction(Protocol):
+    """What a batch needs of a unit of work (storage/uow.py): its session, its inline SQLite
+    connection if any, and a commit."""
+
+    session: AsyncSession
+
+    async def raw(self) -> sqlite3.Connection | None: ...
+
+    async def commit(self) -> None: ...
+
+
+U = TypeVar("U", bound=Transaction)
 MAX_BATCH = 64  # bounds a batch: its replies wait for its COMMIT, and other processes for the lock
 
 
-class GroupCommit:
-    def __init__(self, db: Database, max_batch: int = MAX_BATCH):
-        self.db, self.max_batch = db, max_batch
-        self._queue: deque[tuple[Callable[[UnitOfWork], Awaitable[Any]], asyncio.Future]] = deque()
+class GroupCommit(Generic[U]):
+    """begin: opens a unit of work (Database.uow), one per batch."""
+
+    def __init__(
+        self, begin: Callable[[], AbstractAsyncContextManager[U]], max_batch: int = MAX_BATCH
+    ):
+        self.begin, self.max_batch = begin, max_batch
+        self._queue: deque[tuple[Callable[[U], Awaitable[Any]], asyncio.Future]] = deque()
         self._task: asyncio.Task | None = None
         self.batches = self.pieces = 0  # for tests and benchmarks
 
-    async def run(self, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+    async def run(self, work: Callable[[U], Awaitable[T]]) -> T:
         """work(uow) in the next transaction, which commits before this returns (or raises)."""
         future = asyncio.get_running_loop().create_future()
         self._queue.append((work, future))
@@ -62,7 +81,7 @@ class GroupCommit:
                         )
                 self._queue.clear()
                 raise exc
-            for (_, future), (error, value) in zip(batch, outcomes):
+            for (_, future), (error, value) in zip(batch, outcomes, strict=True):
                 if future.done():  # the caller gave up (cancelled)
                     continue
                 if error is not None:
@@ -72,7 +91,7 @@ class GroupCommit:
 
     async def _transaction(self, batch) -> list[tuple[BaseException | None, Any]]:
         outcomes = []
-        async with self.db.uow() as uow:
+        async with self.begin() as uow:
             savepoint = await _savepoints(uow)
             for work, _ in batch:
                 await savepoint("SAVEPOINT piece")
@@ -95,7 +114,7 @@ class GroupCommit:
         return outcomes
 
 
-async def _savepoints(uow: UnitOfWork) -> Callable[[str], Awaitable[None]]:
+async def _savepoints(uow: Transaction) -> Callable[[str], Awaitable[None]]:
     """A way to run SAVEPOINT statements: inline on SQLite's own connection when there is one."""
     raw = await uow.raw()
     if raw is not None:

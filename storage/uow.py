@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from storage import repos, sqlite_inline
 from storage.db import session_factory
+from storage.group_commit import GroupCommit
 
 T = TypeVar("T")
 
@@ -61,12 +62,10 @@ class Database:
     """The engine plus a factory of units of work; one per process."""
 
     def __init__(self, engine: AsyncEngine):
-        from storage.group_commit import GroupCommit
-
         self.engine = engine
         self._sessions = session_factory(engine)
         # SQLite: writes that arrive together share a transaction (storage/group_commit.py)
-        self.group = GroupCommit(self) if engine.dialect.name == "sqlite" else None
+        self.group = GroupCommit(self.uow) if engine.dialect.name == "sqlite" else None
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self._sessions)
