@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from handlers import texts, units
 from handlers.messages import InboundMessage, Reply
@@ -54,13 +54,6 @@ class Parse:
     def first(self, entity: str) -> str | None:
         values = self.all(entity)
         return values[0] if values else None
-
-    def decimal(self, entity: str, index: int = 0) -> Decimal | None:
-        values = self.all(entity)
-        try:
-            return Decimal(values[index]) if len(values) > index else None
-        except InvalidOperation:
-            return None
 
 
 @dataclass

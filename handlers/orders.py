@@ -11,7 +11,6 @@ from handlers.slots import ref_answer
 from storage.models import Order
 from storage.repos import REF_OFFSET
 
-RELEASING = ("declined", "expired", "cancelled")
 # Words that answer an order; "ok", "好的", "thanks" right after an answer only acknowledge it.
 EXPLICIT = {
     "yes",

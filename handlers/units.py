@@ -11,7 +11,6 @@ KG_PER_UNIT = {
     "g": Decimal("0.001"),
     "lb": Decimal("0.45359237"),
 }
-COUNT_UNITS = ("litre", "bag", "box", "crate", "piece")
 
 UNIT_NAMES = {
     "en": {
