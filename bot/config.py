@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -18,8 +19,18 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+    YamlConfigSettingsSource,
+)
+from pydantic_settings.sources.types import Traversable
 
 ENV_PREFIX = "FARMCHAT_"
+ENV_DELIMITER = "__"
 UNITS = ("kg", "jin", "ton", "g", "lb", "litre", "bag", "box", "crate", "piece")
 
 
@@ -129,7 +140,7 @@ class TwilioSettings(Section):
 
 
 class BroadcastSettings(Section):
-    """Broadcast engine and schedules (handlers/broadcasts.py, bot/outbound/dispatch.py, bot/scheduler.py)."""
+    """Broadcast engine and schedules (handlers/broadcasts.py, bot/outbound/, bot/scheduler.py)."""
 
     rates: dict[str, float] = Field(default_factory=dict)  # channel -> messages/s; 0: unpaced
     concurrency: int = Field(8, ge=1, le=256)
@@ -228,7 +239,17 @@ class LoggingSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
-class Settings(Section):
+class Settings(BaseSettings):
+    """Every setting: config.yaml, then FARMCHAT_<SECTION>__<KEY> variables over it."""
+
+    model_config = SettingsConfigDict(
+        extra="forbid",
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=ENV_DELIMITER,
+        case_sensitive=False,
+        yaml_file="config.yaml",
+    )
+
     server: ServerSettings = Field(default_factory=ServerSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     nlu: NluSettings = Field(default_factory=NluSettings)
@@ -241,66 +262,165 @@ class Settings(Section):
     wechat: WeChatSettings = Field(default_factory=WeChatSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Explicit values first, then the environment, then ./config.yaml."""
+        return init_settings, env_settings, ConfigFile(settings_cls)
 
-def _env_value(raw: str) -> Any:
-    """Lists and mappings come as JSON; scalars stay strings for pydantic to coerce."""
-    if raw.strip()[:1] in ("[", "{"):
-        return json.loads(raw)
-    return raw
+
+# Written in the environment only: the file holds what may be shown to anyone on the server.
+SECRETS = (
+    "twilio.auth_token",
+    "wechat.token",
+    "wechat.encoding_aes_key",
+    "wechat.previous_encoding_aes_key",
+    "wechat.app_secret",
+    "nlu.rasa.token",
+)
 
 
-def _apply_env(data: dict, environ: dict[str, str]) -> dict[str, str]:
-    """Overlay FARMCHAT_A__B__C variables onto data; return {dotted key: variable name}."""
-    origins = {}
-    for name, raw in sorted(environ.items()):
-        if not name.startswith(ENV_PREFIX) or "__" not in name:
-            continue
-        path = [p.lower() for p in name[len(ENV_PREFIX) :].split("__")]
-        node = data
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"{name}: {'.'.join(path[:-1])} is not a section")
+def env_name(key: str) -> str:
+    """The variable that sets a dotted key: nlu.rasa.token -> FARMCHAT_NLU__RASA__TOKEN."""
+    return ENV_PREFIX + key.upper().replace(".", ENV_DELIMITER)
+
+
+def _lookup(data: dict[str, Any], key: str) -> Any:
+    node: Any = data
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def _secrets_in(data: dict[str, Any], source: str) -> list[str]:
+    """A line for each secret a file sets: provider tokens and keys, a database password."""
+    found = {key: "a secret" for key in SECRETS if _lookup(data, key)}
+    url = _lookup(data, "database.url")
+    if isinstance(url, str) and urlsplit(url).password:
+        found["database.url"] = "holds a password"
+    return [
+        _line(key, source, f"{what}: set {env_name(key)} in the environment instead")
+        for key, what in found.items()
+    ]
+
+
+class ConfigFile(YamlConfigSettingsSource):
+    """config.yaml: a mapping of sections, holding no secrets."""
+
+    def _read_file(self, file_path: Path | Traversable) -> dict[str, Any]:
         try:
-            node[path[-1]] = _env_value(raw)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{name}: not valid JSON ({exc.msg})") from None
-        origins[".".join(path)] = name
+            data = super()._read_file(file_path)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{file_path}: not valid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{file_path}: the top level must be a mapping of sections")
+        lines = _secrets_in(data, str(file_path))
+        if lines:
+            raise ConfigError(_report(lines))
+        return data
+
+
+class Environment(EnvSettingsSource):
+    """FARMCHAT_<SECTION>__<KEY> variables of one environment; lists and mappings as JSON."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self.environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {name.lower(): value for name, value in self.environ.items()}
+
+
+def _origins(environ: Mapping[str, str]) -> dict[str, str]:
+    """{dotted key: variable name} for FARMCHAT_A__B__C variables and whole sections."""
+    origins = {}
+    for name in sorted(environ):
+        if name.upper().startswith(ENV_PREFIX):
+            key = name[len(ENV_PREFIX) :].lower().replace(ENV_DELIMITER, ".")
+            if "." in key or key in Settings.model_fields:
+                origins[key] = name
     return origins
+
+
+def _unknown_sections(origins: dict[str, str]) -> list[str]:
+    """FARMCHAT_A__B variables whose section A does not exist (a typo would go unnoticed)."""
+    return [
+        _line(key, name, "unknown setting")
+        for key, name in origins.items()
+        if key.partition(".")[0] not in Settings.model_fields
+    ]
+
+
+def _unreadable(environ: Mapping[str, str], origins: dict[str, str]) -> list[str]:
+    """The variables whose list or mapping is not JSON, each read on its own."""
+    lines = []
+    for name in origins.values():
+        try:
+            Environment(Settings, {name: environ[name]})()
+        except SettingsError as exc:
+            reason = getattr(exc.__cause__, "msg", str(exc.__cause__ or exc))
+            lines.append(f"{name}: not valid JSON ({reason})")
+    return lines
+
+
+def _where(key: str, origins: dict[str, str], source: str) -> str:
+    """The variable a key (or the section holding it) came from, else the file."""
+    parts = key.split(".")
+    for end in range(len(parts), 0, -1):
+        name = origins.get(".".join(parts[:end]))
+        if name:
+            return name
+    below = [name for dotted, name in origins.items() if dotted.startswith(key + ".")]
+    return ", ".join([source, *below])
+
+
+def _line(key: str, where: str, reason: str) -> str:
+    return f"{key} ({where}): {reason}"
+
+
+def _report(lines: list[str]) -> str:
+    return "invalid configuration:\n  " + "\n  ".join(lines)
 
 
 def _describe(exc: ValidationError, origins: dict[str, str], source: str) -> str:
     lines = []
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"])
-        where = origins.get(key, source)
         reason = "unknown setting" if err["type"] == "extra_forbidden" else err["msg"]
-        lines.append(f"{key} ({where}): {reason}")
-    return "invalid configuration:\n  " + "\n  ".join(lines)
+        lines.append(_line(key, _where(key, origins, source), reason))
+    return _report(lines)
+
+
+def _config_path(path: str | os.PathLike[str] | None, environ: Mapping[str, str]) -> Path | None:
+    """An explicit path, $FARMCHAT_CONFIG, ./config.yaml, or none (the defaults)."""
+    chosen = path or environ.get("FARMCHAT_CONFIG")
+    if chosen:
+        if not Path(chosen).is_file():
+            raise ConfigError(f"config file {chosen} not found")
+        return Path(chosen)
+    return Path("config.yaml") if Path("config.yaml").is_file() else None
 
 
 def load_settings(
-    path: str | os.PathLike | None = None, environ: dict[str, str] | None = None
+    path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
 ) -> Settings:
     """Read config (explicit path, $FARMCHAT_CONFIG, ./config.yaml, or defaults) plus env."""
     environ = dict(os.environ if environ is None else environ)
-    path = (
-        path
-        or environ.get("FARMCHAT_CONFIG")
-        or ("config.yaml" if Path("config.yaml").exists() else None)
-    )
-    data: dict = {}
-    if path:
-        try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except FileNotFoundError:
-            raise ConfigError(f"config file {path} not found") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: the top level must be a mapping of sections")
-    origins = _apply_env(data, environ)
+    file = _config_path(path, environ)
+    origins = _origins(environ)
+    unknown = _unknown_sections(origins)
+    if unknown:
+        raise ConfigError(_report(unknown))
+    sources = (Environment(Settings, environ), ConfigFile(Settings, yaml_file=file))
     try:
-        return Settings.model_validate(data)
+        return Settings(_build_sources=(sources, {}))
+    except SettingsError as exc:
+        raise ConfigError(_report(_unreadable(environ, origins) or [str(exc)])) from None
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, origins, str(path or "defaults"))) from None
+        raise ConfigError(_describe(exc, origins, str(file or "defaults"))) from None

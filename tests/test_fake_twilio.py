@@ -1,4 +1,4 @@
-"""The fake Twilio against twilio's own client, its own signatures and its official OpenAPI spec."""
+"""The fake Twilio against twilio's own client, its own signatures and its OpenAPI spec."""
 
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ from twilio.rest import Client
 from bot.fakes.twilio import FakeTwilio, make_inbound_fields, post_inbound
 
 ROOT = Path(__file__).resolve().parents[1]
-# Twilio's official spec (twilio-oai), kept beside the repository, never copied into it.
-from tests.test_twilio_trade import SPEC as SPEC_PATH  # noqa: E402  one place that finds the spec
+# Twilio's official spec (twilio-oai, Apache-2.0: tests/data/twilio-oai-LICENSE), vendored.
+SPEC_PATH = ROOT / "tests" / "data" / "twilio_api_v2010.yaml"
 
 SID, TOKEN = "AC" + "a1" * 16, "fake-token-0123456789abcdef"
 FROM, TO, SERVICE = "+15005550006", "+254700000002", "MG" + "b2" * 16
@@ -116,7 +116,7 @@ def contract_errors(
 
 
 def _operation(spec, method: str, path: str):
-    for template in (spec.spec / "paths").keys():
+    for template in (spec.spec / "paths").keys():  # noqa: SIM118  iterating gives SchemaPaths
         pattern = "".join(
             "[^/]+" if part.startswith("{") else re.escape(part)
             for part in re.split(r"(\{[^}]+\})", template)
@@ -143,27 +143,19 @@ def _twilio_error_shape(status: int, body: Mapping) -> list[str]:
 
 # fixtures -------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def spec_or_none():
-    return load_spec() if SPEC_PATH.exists() else None
+def spec():
+    """Twilio's spec, loaded once; without it every test here fails (it is in the repository)."""
+    if not SPEC_PATH.is_file():
+        pytest.fail(f"Twilio's OpenAPI spec is missing: {SPEC_PATH} (twilio_api_v2010.yaml)")
+    return load_spec()
 
 
 @pytest.fixture
-def spec(spec_or_none):
-    if spec_or_none is None:
-        pytest.skip(
-            f"Twilio's OpenAPI spec is not at {SPEC_PATH} (twilio-oai twilio_api_v2010.yaml; "
-            "set FARMCHAT_TWILIO_SPEC to point elsewhere)"
-        )
-    return spec_or_none
-
-
-@pytest.fixture
-async def fake(spec_or_none):
-    """A fake on loopback; afterwards every call it answered is held to the spec (when present)."""
+async def fake(spec):
+    """A fake on loopback; afterwards every call it answered is held to the spec."""
     async with FakeTwilio(SID, TOKEN) as fake:
         yield fake
-    if spec_or_none is not None:
-        assert [(a["form"], e) for a in fake.attempts for e in spec_errors(spec_or_none, a)] == []
+    assert [(a["form"], e) for a in fake.attempts for e in spec_errors(spec, a)] == []
 
 
 def spec_errors(spec, attempt: dict) -> list[str]:
@@ -664,9 +656,9 @@ def test_the_contract_check_catches_what_breaks_it(spec):
     }
     pairs = [("To", TO), ("From", FROM), ("Body", "hi")]
     assert contract_errors(spec, "POST", PATH, pairs, 201, good) == []
-    assert contract_errors(spec, "POST", PATH, pairs + [("ValidityPeriod", "soon")], 201, good)
+    assert contract_errors(spec, "POST", PATH, [*pairs, ("ValidityPeriod", "soon")], 201, good)
     assert contract_errors(
-        spec, "POST", PATH, pairs + [("Statuscallback", "http://x")], 201, good
+        spec, "POST", PATH, [*pairs, ("Statuscallback", "http://x")], 201, good
     ) == ["request field 'Statuscallback' is not in the spec"]
     assert contract_errors(spec, "POST", PATH, pairs[1:], 201, good)  # no To
     assert contract_errors(spec, "POST", PATH, pairs, 201, {**good, "status": "sending!"})
@@ -698,7 +690,7 @@ def test_the_contract_check_catches_what_breaks_it(spec):
 
 # the demo command ---------------------------------------------------------------------------
 def _ctrl_c_on() -> None:
-    """A test run started in the background of a shell ignores SIGINT, and children inherit that."""
+    """A test run started in a shell's background ignores SIGINT, and children inherit that."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import socket
 from pathlib import Path
@@ -22,13 +21,8 @@ from tests.conftest import make_settings
 
 TOKEN, SID, NUMBER = "test-auth-token-0123456789", "AC" + "1" * 32, "+15005550006"
 FARMER, BUYER = "+8613800000001", "+254700000002"
-# Twilio's official OpenAPI spec (twilio-oai, Apache-2.0: tests/data/twilio-oai-LICENSE), vendored;
-# FARMCHAT_TWILIO_SPEC points at another version.
-SPEC_CANDIDATES = [
-    Path(os.environ.get("FARMCHAT_TWILIO_SPEC", "/nonexistent")),
-    Path(__file__).resolve().parent / "data" / "twilio_api_v2010.yaml",
-]
-SPEC = next((p for p in SPEC_CANDIDATES if p.exists()), SPEC_CANDIDATES[1])
+# Twilio's official OpenAPI spec (twilio-oai, Apache-2.0: tests/data/twilio-oai-LICENSE), vendored.
+SPEC = Path(__file__).resolve().parent / "data" / "twilio_api_v2010.yaml"
 
 
 def free_port() -> int:
@@ -242,11 +236,11 @@ async def test_a_forged_status_callback_changes_nothing(rig):
     assert row.provider_status == "queued"
 
 
-@pytest.mark.skipif(not SPEC.exists(), reason=f"Twilio OpenAPI spec not found at {SPEC}")
 async def test_requests_farmchat_sends_match_twilios_openapi_spec(rig):
     from openapi_core import OpenAPI
     from openapi_core.testing import MockRequest, MockResponse
 
+    assert SPEC.is_file(), f"Twilio's OpenAPI spec is missing: {SPEC} (vendored from twilio-oai)"
     await order_pending(rig)
     await rig.text(FARMER, "no")  # a second push, to the buyer
     await rig.settled(
