@@ -13,9 +13,8 @@ from bot import channels
 from bot.bootstrap import Services, services
 from bot.channels.base import Channel
 from bot.config import Settings
-from bot.engine import broadcasting
-from bot.outbound.sender import ChannelSenders, Sender
-from bot.tasks import sweeper
+from bot.outbound.push import ChannelSenders, Sender
+from bot.supervisor import background as background_work
 
 log = logging.getLogger(__name__)
 SERVICES = web.AppKey("services", Services)
@@ -67,7 +66,8 @@ async def channel_errors(request: web.Request, handler):
 
 
 def channel_senders(channels: list[Channel], session: aiohttp.ClientSession) -> ChannelSenders:
-    """One sender per user channel of the configured channels; pushes to others fail and are recorded."""
+    """One sender per user channel of the configured channels; pushes to others fail and are
+    recorded."""
     senders: dict[str, Sender] = {}
     for channel in channels:
         senders.update(channel.senders(session))
@@ -100,7 +100,7 @@ def create_app(
             for channel in serving:
                 await channel.start(svc)
             if background:
-                async with sweeper(svc), broadcasting(svc):
+                async with background_work(svc):
                     yield
             else:
                 yield

@@ -7,13 +7,15 @@ import logging
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from bot.config import Settings
 from bot.gateway import Gateway
-from bot.outbound.pacing import Pacer, channel_rates
-from bot.outbound.sender import Outbound, RecordingSender, Sender
+from bot.outbound.push import RecordingSender, Sender
+from bot.outbound.sender import Outbound
 from handlers.table import INTENT_HANDLERS
 from nlu.catalog import Catalog
+from nlu.shapes import ParseResult
 from storage.db import create_engine, ensure_schema
 from storage.uow import Database
 
@@ -21,12 +23,18 @@ log = logging.getLogger(__name__)
 BUILTIN_DATA = Path(__file__).resolve().parent.parent / "nlu" / "data"
 
 
+class Model(Protocol):
+    """The language model as the app uses it (the built-in model, or Rasa in front of it)."""
+
+    async def aparse(self, text: str) -> ParseResult: ...
+
+
 @dataclass
 class Services:
     settings: Settings
     catalog: Catalog
     db: Database
-    nlu: object
+    nlu: Model
     outbound: Outbound
     gateway: Gateway
 
@@ -37,7 +45,8 @@ def build_catalog(settings: Settings) -> Catalog:
 
 
 def load_nlu(settings: Settings, catalog: Catalog):
-    """The built-in model (trained from nlu/data plus extras, or cached), wrapped by Rasa if configured."""
+    """The built-in model (trained from nlu/data plus extras, or cached), wrapped by Rasa if
+    configured."""
     from nlu.model import NLU
 
     paths = [str(BUILTIN_DATA), *settings.nlu.data_paths]
@@ -73,12 +82,7 @@ async def services(
         nlu = await asyncio.to_thread(load_nlu, settings, catalog)
     db = await open_database(settings)
     try:
-        outbound = Outbound(
-            db,
-            sender or RecordingSender(),
-            background=background_push,
-            pacer=Pacer(channel_rates(settings)),
-        )
+        outbound = Outbound(db, sender or RecordingSender(), settings, background=background_push)
         gateway = Gateway(db, nlu, settings, catalog, outbound)
         try:
             yield Services(settings, catalog, db, nlu, outbound, gateway)

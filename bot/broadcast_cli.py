@@ -3,7 +3,8 @@ preview and confirmation as by chat; show progress; cancel. A running `farmchat 
 sends it; --wait sends it from this process instead (and shows the delivery summary).
 
     farmchat broadcast price apple 4.2 --unit kg --place wudu
-    farmchat broadcast text "明天上午9点合作社开会" --en "Co-op meeting tomorrow 9am" --at "2026-11-29 08:00"
+    farmchat broadcast text "明天上午9点合作社开会" --en "Co-op meeting tomorrow 9am" \
+        --at "2026-11-29 08:00"
     farmchat broadcast status [ID]
     farmchat broadcast cancel ID
 """
@@ -16,10 +17,10 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-
 from bot.config import Settings
 from handlers import broadcasts as broadcast
+from storage import broadcasts as records
+from storage import schedule
 from storage.models import Broadcast, MarketPrice
 
 
@@ -107,6 +108,8 @@ def _draft(
     except InvalidOperation:
         raise SystemExit(f"farmchat: {args.price!r} is not a price") from None
     product = _key(catalog.products, args.product, "product")
+    if product is None:
+        raise SystemExit("farmchat: which product?")
     currency = args.currency or settings.market.currency
     unit = args.unit or settings.market.display_unit
     row = MarketPrice(
@@ -133,7 +136,8 @@ async def _create(db, settings: Settings, catalog, args) -> int:
             print(f"[{lang}] {broadcast.text_for(bc, lang)}")
         channels = ", ".join(f"{c} {n:,}" for c, n in sorted(seen.by_channel.items())) or "nobody"
         print(
-            f"audience: {seen.audience:,} ({channels}); SMS segments per message: {seen.segments_text()}; "
+            f"audience: {seen.audience:,} ({channels}); "
+            f"SMS segments per message: {seen.segments_text()}; "
             f"estimated cost: {seen.cost_text()}"
         )
         if not args.yes and not _confirm("send" if not send_at else f"schedule for {args.at}"):
@@ -141,7 +145,7 @@ async def _create(db, settings: Settings, catalog, args) -> int:
             return 1
         if price is not None:
             await uow.prices.add(price)
-        uow.session.add(bc)
+        await records.save(uow, bc)
         await broadcast.queue(uow, bc, send_at)
         await uow.commit()
     print(f"broadcast {bc.id} {bc.status}")
@@ -158,41 +162,37 @@ def _confirm(what: str) -> bool:
 
 
 async def _send_here(db, settings: Settings, catalog, broadcast_id: int) -> None:
-    """Send with this process's own dispatcher (and scheduler, for --at) until done."""
+    """Send with this process's own outbox service (and scheduler, for --at) until done."""
     import aiohttp
 
     from bot import channels
     from bot.app import channel_senders
-    from bot.outbound.dispatch import Dispatcher
-    from bot.outbound.sender import PrintSender
-    from bot.scheduler import Scheduler
+    from bot.outbound.push import PrintSender
+    from bot.outbound.sender import Outbound
+    from bot.supervisor import Supervisor
 
     async with aiohttp.ClientSession() as session:
         senders = channel_senders(channels.enabled(settings), session)
         senders.fallback = PrintSender()
-        dispatcher = Dispatcher(db, senders, settings)
-        scheduler = Scheduler(db, settings, catalog, on_queued=dispatcher.wake.set)
-        task = asyncio.create_task(scheduler.run())
+        supervisor = Supervisor(Outbound(db, senders, settings), catalog)
+        supervisor.start(dispatch=False)  # the drain below sends; the scheduler fires --at
         try:
-            await dispatcher.drain(broadcast_id, timeout=7 * 24 * 3600)
+            await supervisor.dispatcher.drain(broadcast_id, timeout=7 * 24 * 3600)
         finally:
-            await scheduler.stop()
-            await task
+            await supervisor.stop()
     await _status(db, broadcast_id)
 
 
 async def _status(db, broadcast_id: int | None) -> int:
     async with db.uow() as uow:
-        q = select(Broadcast).order_by(Broadcast.id.desc()).limit(10)
-        if broadcast_id is not None:
-            q = select(Broadcast).where(Broadcast.id == broadcast_id)
-        rows = list((await uow.session.execute(q)).scalars())
+        rows = await schedule.recent(uow, broadcast_id)
         for bc in rows:
             tally = await broadcast.counts(uow, bc.id)
             done = ", ".join(f"{k} {v:,}" for k, v in sorted(tally.items())) or "-"
             when = f" at {bc.send_at:%Y-%m-%d %H:%M} UTC" if bc.status == "scheduled" else ""
             print(
-                f"{bc.id} {bc.kind} {bc.product or ''} {bc.status}{when}: {bc.recipients or 0:,} recipients; {done}"
+                f"{bc.id} {bc.kind} {bc.product or ''} {bc.status}{when}: "
+                f"{bc.recipients or 0:,} recipients; {done}"
             )
     if broadcast_id is not None and not rows:
         print(f"farmchat: no broadcast {broadcast_id}", file=sys.stderr)

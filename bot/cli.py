@@ -155,8 +155,8 @@ def _chat(settings: Settings, args) -> int:
     from bot.bootstrap import services
     from bot.channels.addresses import e164
     from bot.channels.console.channel import chat
-    from bot.outbound.sender import PrintSender
-    from bot.tasks import sweeper
+    from bot.outbound.push import PrintSender
+    from bot.supervisor import background
 
     try:
         address = e164(args.address)
@@ -165,7 +165,10 @@ def _chat(settings: Settings, args) -> int:
         return 2
 
     async def run() -> None:
-        async with services(settings, sender=PrintSender()) as svc, sweeper(svc):
+        async with (
+            services(settings, sender=PrintSender()) as svc,
+            background(svc, dispatch=False, lead=False),
+        ):
             await chat(svc.gateway, address)
 
     asyncio.run(run())
@@ -245,7 +248,8 @@ def _wechat(settings: Settings, args) -> int:
 
     if not settings.wechat.enabled:
         print(
-            "farmchat: WeChat is not configured (set wechat.app_id, FARMCHAT_WECHAT__APP_SECRET, ...)",
+            "farmchat: WeChat is not configured "
+            "(set wechat.app_id, FARMCHAT_WECHAT__APP_SECRET, ...)",
             file=sys.stderr,
         )
         return 2
@@ -263,7 +267,8 @@ def _wechat(settings: Settings, args) -> int:
     except Exception as exc:  # SendError and friends: say what WeChat said, no traceback
         print(f"farmchat: menu not installed: {exc}", file=sys.stderr)
         return 1
-    names = [b["name"] for b in DEFAULT_MENU["button"]]
+    buttons: list[dict[str, object]] = DEFAULT_MENU["button"]  # type: ignore[assignment]
+    names = [str(b["name"]) for b in buttons]
     print(f"menu installed: {' | '.join(names)}")
     return 0
 

@@ -6,8 +6,8 @@ from functools import lru_cache
 
 import phonenumbers
 
-from handlers.context import Context, Parse
-from storage.models import Listing
+from handlers.context import Context, Parse, Scope
+from storage.models import Listing, User
 
 # The built-in gazetteer (nlu/catalog.DEFAULT_PLACES) by country; a place added in config
 # names its own currency (places.<key>.currency in config.yaml).
@@ -83,6 +83,7 @@ def phone_currency(channel: str, address: str) -> str | None:
         number = phonenumbers.parse(raw)
     except phonenumbers.NumberParseException:
         return None
+    assert number.country_code is not None, "a parsed number has its country code"
     # an unassigned range still names its country code's main country (+1 → US)
     region = phonenumbers.region_code_for_number(
         number
@@ -90,7 +91,7 @@ def phone_currency(channel: str, address: str) -> str | None:
     return REGION_CURRENCY.get(region)
 
 
-def mass_unit(ctx: Context, currency: str) -> str:
+def mass_unit(ctx: Scope, currency: str) -> str:
     """The unit prices in a currency are compared and written per: the deployment's display
     unit for its own currency; jin for yuan, kg for any other (a Kenyan's "40 bob" is per kg)."""
     if currency == ctx.market.currency:
@@ -103,7 +104,7 @@ async def default_unit(ctx: Context, stated_currency: str | None = None) -> str:
     return mass_unit(ctx, await currency_for(ctx, stated_currency))
 
 
-def user_currency(ctx: Context, user, place: str | None = None) -> str:
+def user_currency(ctx: Context, user: User, place: str | None = None) -> str:
     """The money a user (not necessarily the sender) reckons in, without a query: their place's
     or their phone number's, else the deployment's."""
     return (

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from handlers import buy, sell, texts
 from handlers.context import Context, DomainError
 from handlers.messages import Reply
+from handlers.settings import Settings
 from handlers.slots import ref_answer
-from storage.models import Order
+from nlu.catalog import Catalog
+from storage.models import Listing, Order, User
 from storage.repos import REF_OFFSET
+from storage.uow import UnitOfWork
 
 # Words that answer an order; "ok", "好的", "thanks" right after an answer only acknowledge it.
 EXPLICIT = {
@@ -78,7 +82,8 @@ def _refs(ctx: Context, first: int) -> list[int]:
 
 
 async def _decide_all(ctx: Context, refs: list[int], accept: bool) -> list[Reply]:
-    """Each order named gets its answer; one that cannot be answered says why, in the same reply."""
+    """Each order named gets its answer; one that cannot be answered says why, in the same
+    reply."""
     lines = []
     for ref in refs:
         try:
@@ -110,7 +115,9 @@ async def on_which(ctx: Context) -> list[Reply] | None:
     ref = ref_answer(ctx)
     if ref is None:
         return None
-    accept = {"affirm": True, "deny": False}.get(ctx.parse.intent, ctx.slots.get("accept", True))
+    accept = {"affirm": True, "deny": False}.get(ctx.parse.intent)
+    if accept is None:  # "1023": the answer the question was about
+        accept = bool(ctx.slots.get("accept", True))
     ctx.done()
     return await decide(ctx, ref, accept)
 
@@ -127,7 +134,7 @@ async def decide(ctx: Context, ref: int, accept: bool) -> list[Reply]:
         return ctx.say("order_not_pending", ref=ref, status=ctx.word(order.status))
     if ctx.state is None:
         ctx.state = "orders.decided"  # a bare "ok" next answers no other order
-    buyer = await ctx.uow.users.get(order.buyer_id)
+    buyer = await _party(ctx, order.buyer_id)
     values = buy.order_values(ctx, order)
     mine = {k: v(ctx.lang) for k, v in values.items()}
     if accept:
@@ -151,7 +158,7 @@ async def decide(ctx: Context, ref: int, accept: bool) -> list[Reply]:
     return ctx.say("order_declined_farmer", ref=ref, qty=mine["qty"], listing=order.listing_id)
 
 
-async def tell_buyer_and_reoffer(ctx: Context, order: Order, buyer, key: str) -> None:
+async def tell_buyer_and_reoffer(ctx: Context, order: Order, buyer: User, key: str) -> None:
     """The buyer hears what happened and, in the same message, the next offers."""
     want = {"product": order.product, "quantity": str(order.quantity), "unit": order.unit}
     lang = ctx.lang_of(buyer)
@@ -190,11 +197,11 @@ async def _cancel_by_product(ctx: Context) -> list[Reply]:
     return await _remove_listing(ctx, listings[0])
 
 
-async def _remove_listing(ctx: Context, listing) -> list[Reply]:
+async def _remove_listing(ctx: Context, listing: Listing) -> list[Reply]:
     listing.status, listing.updated_at = "cancelled", ctx.now
     for pending in await ctx.uow.orders.pending_for_listing(listing.id):
         await ctx.uow.orders.transition(pending, ("pending",), "cancelled", ctx.now)
-        buyer = await ctx.uow.users.get(pending.buyer_id)
+        buyer = await _party(ctx, pending.buyer_id)
         ctx.tell(
             buyer,
             "order_cancelled_other",
@@ -215,7 +222,7 @@ async def _cancel_order(ctx: Context, order: Order) -> list[Reply]:
     other_id, who = (
         (order.farmer_id, "buyer") if me == order.buyer_id else (order.buyer_id, "farmer")
     )
-    other = await ctx.uow.users.get(other_id)
+    other = await _party(ctx, other_id)
     ctx.tell(
         other,
         "order_cancelled_other",
@@ -245,7 +252,7 @@ async def expire(ctx: Context, order: Order) -> None:
     if not await ctx.uow.orders.transition(order, ("pending",), "expired", ctx.now):
         return
     await ctx.uow.listings.release(order.listing_id, order.quantity, ctx.now)
-    farmer = await ctx.uow.users.get(order.farmer_id)
+    farmer = await _party(ctx, order.farmer_id)
     ctx.tell(
         farmer,
         "order_expired_farmer",
@@ -254,5 +261,26 @@ async def expire(ctx: Context, order: Order) -> None:
         qty=buy.order_values(ctx, order)["qty"],
     )
     await tell_buyer_and_reoffer(
-        ctx, order, await ctx.uow.users.get(order.buyer_id), "order_expired_buyer"
+        ctx, order, await _party(ctx, order.buyer_id), "order_expired_buyer"
     )
+
+
+async def expire_overdue(
+    uow: UnitOfWork, settings: Settings, catalog: Catalog, order_id: int, now: datetime
+) -> list[Reply]:
+    """The sweeper's expiry of one order past its deadline, seen from the farmer's side: the
+    notices for both sides (none if it was answered or cancelled meanwhile)."""
+    order = await uow.orders.get(order_id)
+    farmer = await uow.users.get(order.farmer_id) if order is not None else None
+    if order is None or farmer is None:
+        return []
+    ctx = Context.on_behalf_of(farmer, uow, settings, catalog, now)
+    await expire(ctx, order)
+    return ctx.notices
+
+
+async def _party(ctx: Context, user_id: int) -> User:
+    """A farmer or buyer of an order (the order's foreign keys: always there)."""
+    user = await ctx.uow.users.get(user_id)
+    assert user is not None, f"order party {user_id} exists"
+    return user

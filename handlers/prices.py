@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from handlers import units
-from handlers.context import Context
+from handlers.context import Context, Scope
 from handlers.currency import mass_unit
 from handlers.messages import Reply
 from handlers.slots import unknown_word
+from storage.repos import AskedRow
 
 WEEK = timedelta(days=7)
 JUST_AFTER = timedelta(seconds=1)  # include listings made this very second
@@ -31,7 +33,7 @@ async def price_query(ctx: Context) -> list[Reply]:
     lines = [ctx.text("price_header", product=name, Product=name[:1].upper() + name[1:])]
     lines += await _market_lines(ctx, product, ctx.parse.first("location") or ctx.user.place)
     for i, line in enumerate(await _asking_lines(ctx, product)):
-        if i and not ctx.fits(ctx.msg.channel, "\n".join([*lines, line])):
+        if i and not ctx.fits(ctx.channel, "\n".join([*lines, line])):
             break  # a smaller group is not worth a third SMS segment
         lines.append(line)
     if len(lines) == 1:
@@ -39,12 +41,12 @@ async def price_query(ctx: Context) -> list[Reply]:
     return [Reply("\n".join(lines))]
 
 
-async def summary_lines(ctx: Context, product: str, place: str | None = None) -> list[str]:
+async def summary_lines(ctx: Scope, product: str, place: str | None = None) -> list[str]:
     """A price answer's lines without its header (the daily digest sends them too)."""
     return await _market_lines(ctx, product, place) + await _asking_lines(ctx, product)
 
 
-async def _market_lines(ctx: Context, product: str, place: str | None) -> list[str]:
+async def _market_lines(ctx: Scope, product: str, place: str | None) -> list[str]:
     """The user's market when it has a price, otherwise every market (newest first, 3 at most)."""
     rows = (place and await ctx.uow.prices.latest(product, place)) or await ctx.uow.prices.latest(
         product
@@ -66,7 +68,7 @@ async def _market_lines(ctx: Context, product: str, place: str | None) -> list[s
     return lines
 
 
-def _groups(ctx: Context, asked: list) -> dict[tuple[str, str], list[Decimal]]:
+def _groups(ctx: Scope, asked: Iterable[AskedRow]) -> dict[tuple[str, str], list[Decimal]]:
     """Asking prices by (currency, unit), one per listing: mass units restated per the
     currency's unit (currency.mass_unit: the display unit, or kg for shillings in a yuan
     deployment), count units (bag, crate, ...) as asked, since they convert to nothing (asked:
@@ -79,7 +81,7 @@ def _groups(ctx: Context, asked: list) -> dict[tuple[str, str], list[Decimal]]:
     return groups
 
 
-async def _asking_lines(ctx: Context, product: str) -> list[str]:
+async def _asking_lines(ctx: Scope, product: str) -> list[str]:
     """A line per (currency, unit) group of the week's asking prices, never averaged across
     them: the deployment's currency first, then the groups with most listings."""
     now = ctx.now
@@ -100,7 +102,7 @@ async def _asking_lines(ctx: Context, product: str) -> list[str]:
 
 
 def _asking_line(
-    ctx: Context, group: tuple[str, str], prices: list[Decimal], before: list[Decimal] | None
+    ctx: Scope, group: tuple[str, str], prices: list[Decimal], before: list[Decimal] | None
 ) -> str:
     """Range and median of one group's prices, with the change on the group's last week."""
     currency, unit = group
@@ -109,7 +111,10 @@ def _asking_line(
     if before and statistics.median(before):
         pct = (median - statistics.median(before)) / statistics.median(before) * 100
         change = ctx.text("price_change", pct=f"{pct:+.0f}%")
-    fmt = lambda value: units.unit_price(value, currency, unit, ctx.lang)  # noqa: E731
+
+    def fmt(value: Decimal) -> str:
+        return units.unit_price(value, currency, unit, ctx.lang)
+
     if len(prices) == 1:
         return ctx.text("price_asking_one", price=fmt(median), change=change)
     return ctx.text(

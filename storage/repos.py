@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar, cast
 
-from sqlalchemy import Float, bindparam, case, func, or_, select, union, update
+from sqlalchemy import (
+    ColumnDefault,
+    Float,
+    Insert,
+    Table,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+    union,
+    update,
+)
+from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql import ColumnElement, Select
 
 from storage.fast import Prepared
 from storage.models import (
+    Base,
     BuyRequest,
     Conversation,
     InboundLog,
@@ -25,7 +41,143 @@ from storage.models import (
     User,
 )
 
+if TYPE_CHECKING:
+    from storage.db import InsertFn, Upsert
+    from storage.uow import UnitOfWork
+
+M = TypeVar("M", bound=Base)
+
 REF_OFFSET = 100  # references start at 101, never confused with a choice "1".."9"
+
+
+# The light rows the prepared SELECTs give (read-only, no ORM object): a namedtuple of the
+# statement's columns on SQLite, SQLAlchemy's Row on PostgreSQL, both read by column name.
+class UserRow(Protocol):
+    """A user's columns (USER_ROW)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def channel(self) -> str: ...
+    @property
+    def address(self) -> str: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def place(self) -> str | None: ...
+    @property
+    def language(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def opted_out(self) -> bool: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def last_seen_at(self) -> datetime: ...
+    @property
+    def phone(self) -> str | None: ...
+    @property
+    def name_asked_at(self) -> datetime | None: ...
+
+
+class ArrivalRow(UserRow, Protocol):
+    """A sender's columns in order, then their open question's and a past reply's (ARRIVAL)."""
+
+    @property
+    def state(self) -> str | None: ...
+    @property
+    def slots(self) -> dict[str, Any] | None: ...
+    @property
+    def conv_updated_at(self) -> datetime | None: ...
+    @property
+    def seen(self) -> str | None: ...
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class OfferRow(Protocol):
+    """The listing columns ranking an offer needs (CANDIDATES)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def farmer_id(self) -> int: ...
+    @property
+    def quantity_available(self) -> Decimal: ...
+    @property
+    def unit(self) -> str: ...
+    @property
+    def location(self) -> str | None: ...
+    @property
+    def price(self) -> Decimal: ...
+    @property
+    def price_unit(self) -> str: ...
+    @property
+    def currency(self) -> str: ...
+
+
+class OfferedRow(OfferRow, Protocol):
+    """An offer with its product, as an order copies it."""
+
+    @property
+    def product(self) -> str: ...
+
+
+class ListingRow(OfferedRow, Protocol):
+    """A listing's columns (LISTING_ROW)."""
+
+    @property
+    def quantity_total(self) -> Decimal: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime: ...
+    @property
+    def expires_at(self) -> datetime: ...
+
+
+class PriceRow(Protocol):
+    """A published market price's columns (LATEST_PRICES, LATEST_PRICE_AT)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def product(self) -> str: ...
+    @property
+    def location(self) -> str | None: ...
+    @property
+    def price(self) -> Decimal: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def unit(self) -> str: ...
+    @property
+    def published_by(self) -> int | None: ...
+    @property
+    def published_at(self) -> datetime: ...
+
+
+class AskedRow(Protocol):
+    """An asking price and how many listings asked it (ASKED)."""
+
+    @property
+    def price(self) -> Decimal: ...
+    @property
+    def price_unit(self) -> str: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def n(self) -> int: ...
+
+
+class _CurrencyRow(Protocol):
+    """A listing's currency (LATEST_CURRENCY)."""
+
+    @property
+    def currency(self) -> str: ...
+
 
 # The statements every message runs are built once: building one costs more than SQLite's
 # work on it, and a reused statement also keeps its memoized compiled-cache key.
@@ -39,7 +191,7 @@ _SEEN = (
 )
 _USER = User.__table__.c
 _USER_KEYS = [c.key for c in _USER]
-ARRIVAL = Prepared(
+ARRIVAL: Prepared[ArrivalRow] = Prepared(
     select(
         *_USER,
         Conversation.state,
@@ -50,7 +202,8 @@ ARRIVAL = Prepared(
     .outerjoin(Conversation, Conversation.user_id == User.id)
     .where(User.channel == bindparam("channel"), User.address == bindparam("address"))
 )
-USER_ROW = Prepared(select(*_USER).where(User.id == bindparam("id")))
+USER_ROW: Prepared[UserRow] = Prepared(select(*_USER).where(User.id == bindparam("id")))
+OPT_OUT = Prepared(update(User).where(User.id == bindparam("b_id")).values(opted_out=True))
 TOUCH_USER = Prepared(
     update(User)
     .where(User.id == bindparam("b_id"))
@@ -62,7 +215,7 @@ TOUCH_USER = Prepared(
 )
 
 
-def _candidates():
+def _candidates() -> Select[int, int, Decimal, str, str | None, Decimal, str, str]:
     """Offers for a buyer, thinned in SQL: listings in the same (place, unit, price unit,
     currency) rank among themselves by stock, then price, then id (handlers/buy.rank), so
     only each group's k cheapest with enough stock and k cheapest without can reach the top k.
@@ -103,7 +256,7 @@ def _candidates():
         Listing.currency == groups.c.currency,
     )
 
-    def cheapest(*condition):  # a group's k cheapest listings that meet condition
+    def cheapest(*condition: ColumnElement[bool]) -> Select[int]:  # a group's k cheapest
         return (
             select(Listing.id)
             .where(*offered, *in_group, *condition)
@@ -143,14 +296,14 @@ def _candidates():
 # kg per weight unit, as handlers/units.py has it (a count unit has none); floats are close
 # enough here because the thinning keeps rows near the line on both sides
 KG_PER_UNIT = {"kg": 1.0, "jin": 0.5, "ton": 1000.0, "g": 0.001, "lb": 0.45359237}
-CANDIDATES = Prepared(_candidates())
+CANDIDATES: Prepared[OfferRow] = Prepared(_candidates())
 _NEWEST_FIRST = (MarketPrice.published_at.desc(), MarketPrice.id.desc())
-LATEST_PRICES = Prepared(
+LATEST_PRICES: Prepared[PriceRow] = Prepared(
     select(*MarketPrice.__table__.c)
     .where(MarketPrice.product == bindparam("product"))
     .order_by(*_NEWEST_FIRST)
 )
-LATEST_PRICE_AT = Prepared(
+LATEST_PRICE_AT: Prepared[PriceRow] = Prepared(
     select(*MarketPrice.__table__.c)
     .where(
         MarketPrice.product == bindparam("product"), MarketPrice.location == bindparam("location")
@@ -158,8 +311,10 @@ LATEST_PRICE_AT = Prepared(
     .order_by(*_NEWEST_FIRST)
     .limit(1)
 )
-LISTING_ROW = Prepared(select(*Listing.__table__.c).where(Listing.id == bindparam("id")))
-ASKED = Prepared(
+LISTING_ROW: Prepared[ListingRow] = Prepared(
+    select(*Listing.__table__.c).where(Listing.id == bindparam("id"))
+)
+ASKED: Prepared[AskedRow] = Prepared(
     select(Listing.price, Listing.price_unit, Listing.currency, func.count().label("n"))
     .where(
         Listing.product == bindparam("product"),
@@ -171,7 +326,7 @@ ASKED = Prepared(
 )
 # a farmer's newest listing, whatever its status (references grow with time); SQLite reads it
 # off the farmer_id index, which keeps a farmer's rows in id order
-LATEST_CURRENCY = Prepared(
+LATEST_CURRENCY: Prepared[_CurrencyRow] = Prepared(
     select(Listing.currency)
     .where(Listing.farmer_id == bindparam("farmer"))
     .order_by(Listing.id.desc())
@@ -199,7 +354,7 @@ _OPEN = (
     BuyRequest.expires_at > bindparam("now"),
 )
 OPEN_REQUESTS = select(BuyRequest).where(*_OPEN).order_by(BuyRequest.id)
-ANY_OPEN_REQUEST = Prepared(select(BuyRequest.id).where(*_OPEN).limit(1))
+ANY_OPEN_REQUEST: Prepared[Sequence[Any]] = Prepared(select(BuyRequest.id).where(*_OPEN).limit(1))
 
 
 _NEW_USER = {
@@ -218,10 +373,10 @@ CREATE_USER = Prepared.per_dialect(
         .on_conflict_do_nothing(index_elements=["channel", "address"])
     )
 )
-_CONV = Conversation.__table__
+_CONV = cast(Table, Conversation.__table__)  # a declared model's table is a Table
 
 
-def _all_columns(table):
+def _all_columns(table: Table) -> Insert:
     """An INSERT that names every column but a generated id (the fast path applies no
     Python-side defaults); the parameters are b_<column>."""
     return table.insert().values(
@@ -233,14 +388,14 @@ def _all_columns(table):
     )
 
 
-INSERT_INBOUND = Prepared(_all_columns(InboundLog.__table__))
-INSERT_OUTBOX = Prepared(_all_columns(Outbox.__table__))
-INSERT_LISTING = Prepared(_all_columns(Listing.__table__))
-INSERT_ORDER = Prepared(_all_columns(Order.__table__))
-INSERT_REF = Prepared(Reference.__table__.insert().values(kind=bindparam("kind")))
+INSERT_INBOUND = Prepared(_all_columns(cast(Table, InboundLog.__table__)))
+INSERT_OUTBOX = Prepared(_all_columns(cast(Table, Outbox.__table__)))
+INSERT_LISTING = Prepared(_all_columns(cast(Table, Listing.__table__)))
+INSERT_ORDER = Prepared(_all_columns(cast(Table, Order.__table__)))
+INSERT_REF = Prepared(cast(Table, Reference.__table__).insert().values(kind=bindparam("kind")))
 
 
-def _save_conversation(insert):
+def _save_conversation(insert: InsertFn) -> Upsert:
     stmt = insert(_CONV).values(
         user_id=bindparam("b_user"),
         state=bindparam("b_state"),
@@ -261,30 +416,35 @@ SAVE_CONVERSATION = Prepared.per_dialect(_save_conversation)
 CLEAR_CONVERSATION = Prepared(_CONV.delete().where(_CONV.c.user_id == bindparam("b_user")))
 
 
-def persistent(session: AsyncSession, cls, values: dict):
+def persistent(session: AsyncSession, cls: type[M], values: Mapping[str, Any]) -> M:
     """An ORM object for a row read by a prepared statement, in the session as if it had been
     loaded (later changes to it are flushed as an UPDATE; nothing is written now). The values
     go straight into the new instance's dict, as the ORM's own loading does, rather than
     through the constructor's attribute events, which would only be reset afterwards."""
-    obj = cls._sa_class_manager.new_instance()
+    obj: M = cls.__mapper__.class_manager.new_instance()
     obj.__dict__.update(values)
     return _as_loaded(session, obj)
 
 
-def _as_loaded(session: AsyncSession, obj):
+def _as_loaded(session: AsyncSession, obj: M) -> M:
     """obj, whose row is in the database, put in the session as if a query had loaded it."""
     make_transient_to_detached(obj)
     session.add(obj)
     return obj
 
 
-def _row(cls, values: dict):
+def _row(cls: type[Base], values: Mapping[str, Any]) -> dict[str, Any]:
     """Every column of cls given, for INSERT_* (b_<column>)."""
     return {f"b_{c.key}": values.get(c.key) for c in cls.__table__.c}
 
 
+def _touched(result: Result[*tuple[Any, ...]]) -> int:
+    """The rows an UPDATE or DELETE touched (its result is a CursorResult, typed as any Result)."""
+    return cast(CursorResult[Any], result).rowcount
+
+
 class _Repo:
-    def __init__(self, session: AsyncSession, uow=None):
+    def __init__(self, session: AsyncSession, uow: UnitOfWork):
         self.s, self.uow = session, uow
 
 
@@ -292,16 +452,25 @@ class OpenQuestion(NamedTuple):
     """A user's conversation row as read (it is written with SAVE_CONVERSATION, not the ORM)."""
 
     state: str
-    slots: dict
+    slots: dict[str, Any]
     updated_at: datetime
 
 
 class Arrival(NamedTuple):
-    """What the gateway needs first about a message: its sender, their open question, a past reply."""
+    """What the gateway needs first about a message: its sender, their open question, a past
+    reply."""
 
     user: User
     conversation: OpenQuestion | None
     seen_reply: str | None
+
+
+def _open_question(row: ArrivalRow) -> OpenQuestion | None:
+    """The sender's open question; None when the outer join found no conversation (its
+    columns are all NULL then, and never NULL otherwise)."""
+    if row.state is None or row.conv_updated_at is None:
+        return None
+    return OpenQuestion(row.state, row.slots or {}, row.conv_updated_at)
 
 
 class Users(_Repo):
@@ -321,7 +490,9 @@ class Users(_Repo):
         if existing is not None:  # the usual case: one SELECT, no write
             return existing
         await self._create(channel, address, now, role, language)
-        return await self.by_address(channel, address)
+        created = await self.by_address(channel, address)
+        assert created is not None, "the row is there once inserted (by this or another process)"
+        return created
 
     async def _create(
         self, channel: str, address: str, now: datetime, role: str, language: str = ""
@@ -347,7 +518,8 @@ class Users(_Repo):
         language: str = "",
     ) -> Arrival:
         """The sender (created if new, in language; row-locked on PostgreSQL before anything is
-        read), the open conversation and the reply already given to this message id, in one SELECT."""
+        read), the open conversation and the reply already given to this message id, in one
+        SELECT."""
         if self._postgres():
             await self._lock_address(channel, address, now, role, language)
         params = {"channel": channel, "address": address, "message_id": message_id}
@@ -355,19 +527,17 @@ class Users(_Repo):
         if row is None:
             await self._create(channel, address, now, role, language)
             row = await ARRIVAL.first(self.uow, params)
+            assert row is not None, "the sender's row is there once inserted (insert-if-absent)"
         user = self.s.identity_map.get(self._key(row.id)) or persistent(
-            self.s, User, {k: v for k, v in zip(_USER_KEYS, row)}
+            self.s, User, dict(zip(_USER_KEYS, row, strict=False))
         )
-        state, slots, updated_at, seen = row[-4:]
-        return Arrival(
-            user, OpenQuestion(state, slots or {}, updated_at) if state is not None else None, seen
-        )
+        return Arrival(user, _open_question(row), row.seen)
 
     @staticmethod
-    def _key(user_id: int):
+    def _key(user_id: int) -> tuple[type[User], tuple[Any, ...], Any]:
         return User.__mapper__.identity_key_from_primary_key((user_id,))
 
-    async def row(self, user_id: int):
+    async def row(self, user_id: int) -> UserRow | None:
         """A user's columns as a light read-only row (no ORM object), or None."""
         return await USER_ROW.first(self.uow, {"id": user_id})
 
@@ -393,7 +563,14 @@ class Users(_Repo):
             await self.lock(await self.get_or_create(channel, address, now, role, language))
 
     def _postgres(self) -> bool:
-        return self.s.bind.dialect.name == "postgresql"
+        bind = self.s.bind
+        assert bind is not None, "every unit of work is bound to the database engine"
+        return bind.dialect.name == "postgresql"
+
+    async def mark_opted_out(self, user_ids: Iterable[int]) -> None:
+        """Users a provider reported as opted out (STOP at Twilio, a blocked account)."""
+        for user_id in user_ids:
+            await OPT_OUT.run(self.uow, {"b_id": user_id})
 
     async def lock(self, user: User) -> None:
         """Serialize work for one user across processes (PostgreSQL row lock)."""
@@ -406,13 +583,15 @@ class References(_Repo):
         return await INSERT_REF.insert(self.uow, {"kind": kind}) + REF_OFFSET
 
 
-async def _add_prepared(repo: _Repo, insert: Prepared, obj):
+async def _add_prepared(repo: _Repo, insert: Prepared, obj: M) -> M:
     """INSERT obj's columns with a prepared statement, then keep obj in the session as loaded."""
-    values = {c.key: getattr(obj, c.key) for c in type(obj).__table__.c}
-    for column in type(obj).__table__.c:  # the model's Python-side defaults, as a flush would
-        if values[column.key] is None and column.default is not None and column.default.is_scalar:
-            values[column.key] = column.default.arg
-            setattr(obj, column.key, column.default.arg)
+    table = cast(Table, type(obj).__table__)
+    values = {c.key: getattr(obj, c.key) for c in table.c}
+    for column in table.c:  # the model's Python-side defaults, as a flush would
+        default = column.default
+        if values[column.key] is None and isinstance(default, ColumnDefault) and default.is_scalar:
+            values[column.key] = default.arg
+            setattr(obj, column.key, default.arg)
     await insert.run(repo.uow, _row(type(obj), values))
     return _as_loaded(repo.s, obj)
 
@@ -421,7 +600,7 @@ class Listings(_Repo):
     async def add(self, listing: Listing) -> Listing:
         return await _add_prepared(self, INSERT_LISTING, listing)
 
-    async def row(self, listing_id: int):
+    async def row(self, listing_id: int) -> ListingRow | None:
         """A listing's columns as a light read-only row, or None."""
         return await LISTING_ROW.first(self.uow, {"id": listing_id})
 
@@ -437,7 +616,7 @@ class Listings(_Repo):
         need: Decimal,
         need_kg: Decimal | None,
         k: int,
-    ) -> list:
+    ) -> list[OfferRow]:
         """Active listings of a product with stock, not the buyer's own, as light rows (the columns
         ranking needs): within each group that ranks alike (place, units, currency) only the k
         cheapest with enough stock and the k cheapest without, which hold the k best of all."""
@@ -496,9 +675,9 @@ class Listings(_Repo):
 
     async def expire(self, now: datetime) -> int:
         stmt = update(Listing).where(Listing.status == "active", Listing.expires_at <= now)
-        return (await self.s.execute(stmt.values(status="expired", updated_at=now))).rowcount
+        return _touched(await self.s.execute(stmt.values(status="expired", updated_at=now)))
 
-    async def asked_between(self, product: str, start: datetime, end: datetime) -> list:
+    async def asked_between(self, product: str, start: datetime, end: datetime) -> list[AskedRow]:
         """(price, price_unit, currency, n): the asking prices of a product's listings offered in
         [start, end), whatever their status now, each with how many listings asked it (one row
         per distinct price, so a busy market costs a few rows, not one per listing)."""
@@ -535,7 +714,7 @@ class Orders(_Repo):
             .where(Order.id == order.id, Order.status.in_(frm))
             .values(status=to, decided_at=now)
         )
-        if (await self.s.execute(stmt)).rowcount != 1:
+        if _touched(await self.s.execute(stmt)) != 1:
             return False
         order.status, order.decided_at = to, now
         return True
@@ -547,14 +726,14 @@ class Prices(_Repo):
         await self.s.flush()
         return price
 
-    async def latest(self, product: str, location: str | None = None) -> list:
+    async def latest(self, product: str, location: str | None = None) -> list[PriceRow]:
         """The newest published price per market (one market when location is given), as light
         read-only rows with MarketPrice's columns, newest first."""
         if location:
             rows = await LATEST_PRICE_AT.all(self.uow, {"product": product, "location": location})
         else:
             rows = await LATEST_PRICES.all(self.uow, {"product": product})
-        newest: dict = {}
+        newest: dict[str | None, PriceRow] = {}
         for row in rows:
             newest.setdefault(row.location, row)
         return list(newest.values())
@@ -602,7 +781,7 @@ class Subscriptions(_Repo):
             if location is None
             else Subscription.location == location,
         )
-        return (await self.s.execute(stmt.values(active=False))).rowcount
+        return _touched(await self.s.execute(stmt.values(active=False)))
 
     async def deactivate(self, user_id: int, product: str | None = None) -> int:
         stmt = update(Subscription).where(
@@ -610,11 +789,13 @@ class Subscriptions(_Repo):
         )
         if product:
             stmt = stmt.where(Subscription.product == product)
-        return (await self.s.execute(stmt.values(active=False))).rowcount
+        return _touched(await self.s.execute(stmt.values(active=False)))
 
 
 class Conversations(_Repo):
-    async def save(self, user_id: int, state: str, slots: dict, now: datetime) -> None:
+    async def save(
+        self, user_id: int, state: str, slots: Mapping[str, Any], now: datetime
+    ) -> None:
         """Open or replace the user's question (one upsert, no ORM flush)."""
         await SAVE_CONVERSATION.run(
             self.uow, {"b_user": user_id, "b_state": state, "b_slots": dict(slots), "b_now": now}
@@ -631,7 +812,7 @@ class Inbound(_Repo):
         )
         return (await self.s.execute(q)).scalar_one_or_none()
 
-    async def add(self, **values) -> None:
+    async def add(self, **values: Any) -> None:
         """Record the message; IntegrityError if its (channel, message_id) is already there."""
         await INSERT_INBOUND.run(self.uow, _row(InboundLog, values))
 
@@ -645,13 +826,6 @@ class Outboxes(_Repo):
         await self.s.flush()
         return row
 
-    async def insert(self, **values) -> int:
+    async def insert(self, **values: Any) -> int:
         """A new row without loading it (every column not given is NULL); its id."""
         return await INSERT_OUTBOX.insert(self.uow, _row(Outbox, values))
-
-    async def pending(self, limit: int = 100) -> list[Outbox]:
-        q = select(Outbox).where(Outbox.status == "pending").order_by(Outbox.id).limit(limit)
-        return list((await self.s.execute(q)).scalars())
-
-    async def get(self, outbox_id: int) -> Outbox | None:
-        return await self.s.get(Outbox, outbox_id)

@@ -29,7 +29,7 @@ EN, ZH, HIGH, LOW, OUT, ELSEWHERE, TWICE, PEAR = (
 
 async def send_all(chat) -> None:
     svc = chat.svc
-    await Dispatcher(svc.db, chat.sender, svc.settings, svc.outbound).drain(timeout=60)
+    await Dispatcher(svc.outbound).drain(timeout=60)
 
 
 async def subscribers(chat) -> None:
@@ -109,7 +109,7 @@ async def test_unsubscribing_mid_broadcast_stops_what_was_not_yet_sent(chat):
     await chat.send(COORDINATOR, "broadcast: market closed tomorrow")
     await chat.send(COORDINATOR, "yes")
     svc = chat.svc
-    dispatcher = Dispatcher(svc.db, chat.sender, svc.settings, svc.outbound)
+    dispatcher = Dispatcher(svc.outbound)
     await dispatcher.start_queued()  # recipients resolved, nothing sent yet
     await chat.send(EN, "unsubscribe")  # opted out
     await chat.send(ZH, "退订苹果")  # the announcement is not about apples: still sent

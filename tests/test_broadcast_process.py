@@ -31,7 +31,8 @@ def number(i: int) -> str:
 
 
 async def seed(url: str, count: int, opted_out_every: int = 50) -> tuple[Database, set[str]]:
-    """count SMS users subscribed to apple (every n-th opted out); return the db and who may get it."""
+    """count SMS users subscribed to apple (every n-th opted out); return the db and who may
+    get it."""
     engine = create_engine(url)
     await upgrade(engine)
     db = Database(engine)
@@ -65,7 +66,7 @@ async def seed(url: str, count: int, opted_out_every: int = 50) -> tuple[Databas
             ],
         )
         await uow.commit()
-    return db, {u["address"] for u in users if not u["opted_out"]}
+    return db, {str(u["address"]) for u in users if not u["opted_out"]}
 
 
 async def queue_broadcast(db: Database, send_at: datetime | None = None) -> int:
@@ -85,18 +86,19 @@ async def queue_broadcast(db: Database, send_at: datetime | None = None) -> int:
 class Server:
     """One `farmchat serve` process, its output in a file."""
 
-    def __init__(self, env: dict, log: Path):
-        self.env, self.log, self.proc = env, log, None
+    def __init__(self, env: dict[str, str], log: Path):
+        self.env, self.log = env, log
+        self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> Server:
-        out = open(self.log, "ab")
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "serve", env=self.env, stdout=out, stderr=out
-        )
-        out.close()
+        with open(self.log, "ab") as out:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot.cli", "serve", env=self.env, stdout=out, stderr=out
+            )
         return self
 
     async def signal(self, sig: int) -> int:
+        assert self.proc is not None, "not started"
         self.proc.send_signal(sig)
         return await asyncio.wait_for(self.proc.wait(), 60)
 
@@ -137,7 +139,9 @@ async def until(predicate, what: str, seconds: float = 180):
 
 async def status_of(db: Database, broadcast_id: int) -> str:
     async with db.uow() as uow:
-        return (await uow.session.get(Broadcast, broadcast_id)).status
+        bc = await uow.session.get(Broadcast, broadcast_id)
+        assert bc is not None
+        return bc.status
 
 
 async def in_flight(db: Database) -> set[str]:
@@ -195,6 +199,7 @@ async def test_sigkill_mid_send_then_restart_reaches_everyone_repeating_only_in_
     )
     async with db.uow() as uow:
         bc = await uow.session.get(Broadcast, broadcast_id)
+        assert bc is not None
         assert bc.summary == {"sent": len(expected), "failed": 0, "skipped": 0}
     await db.close()
 

@@ -12,12 +12,12 @@ from sqlalchemy import select
 
 from bot.channels.twilio.send import TwilioSender
 from bot.fakes.twilio import FakeTwilio
-from bot.outbound.dispatch import Dispatcher, Outcome, utcnow
-from bot.outbound.pacing import Pacer, channel_rates
+from bot.outbound.dispatch import Dispatcher, utcnow
 from bot.outbound.sender import ChannelSenders, Outbound
 from handlers import broadcasts as broadcast
 from handlers.messages import Reply
 from storage.models import Broadcast, Outbox, SendPace, User
+from storage.outbox import Outcome
 from tests.conftest import make_settings
 from tests.test_broadcast_process import (
     NUMBER,
@@ -49,7 +49,7 @@ async def rig(db_url, nlu_cache):
         )
         db, expected = await seed(db_url, 12, opted_out_every=10)  # user 7 opted out
         senders = ChannelSenders({"sms": TwilioSender(settings.twilio, session, None)})
-        yield fake, db, Dispatcher(db, senders, settings), expected, settings
+        yield fake, db, Dispatcher(Outbound(db, senders, settings)), expected, settings
         await db.close()
 
 
@@ -97,7 +97,7 @@ async def test_a_user_who_opts_out_after_the_start_is_skipped(rig):
 
 
 async def test_the_preview_counts_audience_segments_and_cost(rig):
-    fake, db, dispatcher, expected, settings = rig
+    fake, db, _, expected, settings = rig
     async with db.uow() as uow:
         long_zh = "周五武都市场收苹果，" * 8  # 80 Chinese characters: 2 UCS-2 segments
         bc = broadcast.new_announcement(
@@ -127,7 +127,7 @@ async def test_a_notification_during_a_paced_broadcast_goes_at_once_and_takes_a_
     batch = await dispatcher.claim(
         "sms"
     )  # 5 messages at 5/s: the channel is booked for the next second
-    outbound = Outbound(db, dispatcher.sender, pacer=Pacer(channel_rates(settings)))
+    outbound = Outbound(db, dispatcher.outbound.sender, settings)
     async with db.uow() as uow:
         booked = (await uow.session.get(SendPace, "sms")).next_at
         pushes = await outbound.queue(
@@ -142,7 +142,7 @@ async def test_a_notification_during_a_paced_broadcast_goes_at_once_and_takes_a_
         moved = (await uow.session.get(SendPace, "sms")).next_at - booked
         assert moved == pytest.approx(1 / 5)  # one segment at 5/s: the broadcast yields one slot
         assert (await uow.session.get(Outbox, pushes[0].id)).status == "sent"
-    await dispatcher.record(
+    await dispatcher.outbound.record(
         [Outcome(c.id, "released", attempts=c.attempts) for c in batch]
     )  # as on SIGTERM
     await dispatcher.drain(broadcast_id, timeout=60)

@@ -210,6 +210,7 @@ async def test_serve_with_two_workers_shares_the_port_and_stops_on_sigterm(env):
     finally:
         proc.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(proc.wait(), 30)
+    assert proc.stdout is not None
     output = (await proc.stdout.read()).decode()
     assert code == 0, output
     assert "with 2 workers" in output and "Traceback" not in output

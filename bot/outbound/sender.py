@@ -1,174 +1,99 @@
-"""Outbound messages to users other than the sender: an outbox row first, then a push.
+"""The outbox service: every message to a user other than the sender (order notices, relays,
+broadcasts) is an outbox row first, then a push.
 
-The row is written in the same transaction as the change it reports (the order, the
-decline), so a crash can delay a notification but never lose it.
+A notification's row is written in the same transaction as the change it reports (the
+order, the decline), already claimed by the process that commits it, and pushed after the
+commit, so a crash can delay a notification but never lose it. Broadcast rows are claimed in
+batches by bot/outbound/dispatch.py. Both kinds share one claim, one send, one record of the
+outcomes, one retry policy class and one recovery of claims cut off by a crash.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple, Protocol
 
-from sqlalchemy import bindparam, case, func, or_, select, update
-
-from bot.logs import mask
-from bot.outbound.pacing import Pacer, cost
+from bot.config import Settings
+from bot.outbound.pacing import Pacer, channel_rates
+from bot.outbound.push import ChannelSenders, PrintSender, RecordingSender, Sender, SendError
+from bot.outbound.retry import RetryPolicy
 from handlers.messages import Reply
-from storage.fast import Prepared
-from storage.models import Outbox, User
+from storage import outbox
+from storage.outbox import Claimed, Outcome
 from storage.uow import Database, UnitOfWork
 
+__all__ = [
+    "ChannelSenders",
+    "Outbound",
+    "Outgoing",
+    "PrintSender",
+    "RecordingSender",
+    "SendError",
+    "Sender",
+]
 log = logging.getLogger(__name__)
-MAX_ATTEMPTS = 5
-STALE_CLAIM = timedelta(minutes=5)  # a "sending" row older than this was cut off by a crash
-CLAIM = Prepared(
-    update(Outbox)
-    .where(
-        Outbox.id == bindparam("outbox_id"),
-        or_(Outbox.status == "pending", Outbox.status == "sending"),
-    )
-    .values(status="sending", attempts=Outbox.attempts + 1)
-    .returning(Outbox.channel, Outbox.address, Outbox.text, Outbox.attempts)
-)
-SENT = Prepared(
-    update(Outbox)
-    .where(Outbox.id == bindparam("b_id"))
-    .values(
-        status="sent",
-        error=None,
-        sent_at=bindparam("b_now"),
-        provider_sid=bindparam("b_sid"),
-        provider_status=func.coalesce(
-            Outbox.provider_status, case((bindparam("b_sid").is_not(None), "queued"))
-        ),
-    )
-)
+Outgoing = Claimed  # a notification's row, claimed at its insert
+MAX_ATTEMPTS = 5  # a notification's
+RETRY_SECONDS = 30.0  # a notification's first retry, then twice as long each time
+STALE_CLAIM = timedelta(minutes=5)  # a "sending" notification older than this was cut off
+FLUSH_BATCH = 50
+FLUSH_LIMIT = 500  # notifications per sweep
 
 
-class Outgoing(NamedTuple):
-    """An outbox row claimed for sending by this process (status "sending"), with what to send."""
-
-    id: int
-    channel: str
-    address: str
-    text: str
-    attempts: int
-
-
-class SendError(Exception):
-    """A push that failed. Permanent ones (opted out, invalid number) are never retried.
-
-    retry_at: not a failure but a quota used up until then (a daily quota resets): the row
-    waits for it without spending an attempt.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        code: int | None = None,
-        permanent: bool = False,
-        opted_out: bool = False,
-        retry_at: datetime | None = None,
-    ):
-        super().__init__(message)
-        self.code, self.permanent, self.opted_out, self.retry_at = (
-            code,
-            permanent,
-            opted_out,
-            retry_at,
-        )
-
-
-class Sender(Protocol):
-    """A channel's push: deliver text to an address, return the provider's id, or raise.
-
-    ref is the outbox row's id, for providers that can echo it back (Twilio status callbacks);
-    bulk marks a broadcast message, which leaves part of a daily quota to notifications.
-    """
-
-    async def send(
-        self, channel: str, address: str, text: str, ref: int | None = None, bulk: bool = False
-    ) -> str | None: ...
-
-
-class ChannelSenders:
-    """Routes each push to the sender of the user's channel."""
-
-    def __init__(self, senders: dict[str, Sender], fallback: Sender | None = None):
-        self.senders, self.fallback = senders, fallback
-
-    async def send(
-        self, channel: str, address: str, text: str, ref: int | None = None, bulk: bool = False
-    ) -> str | None:
-        sender = self.senders.get(channel, self.fallback)
-        if sender is None:
-            raise SendError(f"no sender for channel {channel}", permanent=True)
-        return await sender.send(channel, address, text, ref=ref, bulk=bulk)
-
-
-class PrintSender:
-    """Console: notifications to other users are printed with their recipient."""
-
-    def __init__(self, write: Callable[[str], None] = print):
-        self.write = write
-
-    async def send(
-        self, channel: str, address: str, text: str, ref: int | None = None, bulk: bool = False
-    ) -> None:
-        self.write(f"  → to {address} ({channel}): {text}")
-
-
-class RecordingSender:
-    """Keeps every push; used by tests and as a safe default when no channel is set up."""
-
-    def __init__(self):
-        self.sent: list[tuple[str, str, str]] = []
-
-    async def send(
-        self, channel: str, address: str, text: str, ref: int | None = None, bulk: bool = False
-    ) -> None:
-        self.sent.append((channel, address, text))
+def utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 class Outbound:
-    """Queue notifications in the outbox, deliver them after commit, retry what failed."""
+    """Queue messages in the outbox, push them, record what became of each, retry, recover."""
 
     def __init__(
-        self, db: Database, sender: Sender, background: bool = False, pacer: Pacer | None = None
+        self,
+        db: Database,
+        sender: Sender,
+        settings: Settings,
+        *,
+        background: bool = False,
+        pacer: Pacer | None = None,
     ):
         """background: push after the reply instead of before it (webhooks must answer fast).
-        pacer: the channels' shared rates (bot/outbound/pacing.py); a notification takes the next slot."""
-        self.db, self.sender, self.background, self.pacer = db, sender, background, pacer
+        pacer: the channels' shared rates (default: the configured ones)."""
+        self.db, self.sender, self.settings, self.background = db, sender, settings, background
+        self.pacer = pacer or Pacer(channel_rates(settings))
+        cfg = settings.broadcast
+        self.concurrency = cfg.concurrency
+        self.notifications = RetryPolicy.exponential(
+            "notifications", False, MAX_ATTEMPTS, RETRY_SECONDS, STALE_CLAIM
+        )
+        self.broadcasts = RetryPolicy.exponential(
+            "broadcast messages",
+            True,
+            cfg.max_attempts,
+            cfg.retry_base_seconds,
+            timedelta(seconds=cfg.claim_timeout_seconds),
+        )
+        self.stopping = asyncio.Event()  # no more claims; rows waiting for a slot go back
         self._tasks: set[asyncio.Task] = set()
 
-    async def queue(self, uow: UnitOfWork, notices: list[Reply], now: datetime) -> list[Outgoing]:
-        """The notices' outbox rows, written already claimed by this process (status "sending",
-        first attempt), and a paced channel's slot taken, in uow's transaction: after the commit
-        deliver() pushes them with no further claim. Should the process die in between, the
-        sweeper sends them once the claim is stale (STALE_CLAIM)."""
-        claimed = []
+    # notifications ---------------------------------------------------------------------
+    async def queue(self, uow: UnitOfWork, notices: list[Reply], now: datetime) -> list[Claimed]:
+        """The notices' rows, written already claimed by this process, each taking its
+        channel's next slot, in uow's transaction: after the commit deliver() pushes them.
+        Should the process die in between, a sweep sends them once the claim is stale."""
+        rows = []
         for notice in notices:
-            user = await uow.users.row(notice.to)
-            outbox_id = await uow.outbox.insert(
-                user_id=user.id,
-                channel=user.channel,
-                address=user.address,
-                text=notice.text,
-                kind=notice.kind,
-                status="sending",
-                attempts=1,
-                created_at=now,
-            )
-            await self._take_slot(uow, user.channel, notice.text)
-            claimed.append(Outgoing(outbox_id, user.channel, user.address, notice.text, 1))
-        return claimed
+            if notice.to is None:
+                raise ValueError(f"a notification without a recipient: {notice.text!r}")
+            rows.append(await outbox.add_claimed(uow, notice.to, notice.text, notice.kind, now))
+        return await self.pacer.book(uow, rows, bulk=False)
 
-    async def deliver(self, rows: list[int | Outgoing]) -> None:
-        """Push outbox rows: ids (claimed here first) or rows queue() claimed in a committed
-        transaction. With background, after the caller has answered."""
+    async def deliver(self, rows: Sequence[int | Claimed]) -> None:
+        """Push notification rows: ids (claimed here first) or rows queue() claimed in a
+        committed transaction. With background, after the caller has answered."""
         if self.background and rows:
             task = asyncio.create_task(self._deliver_all(rows))
             self._tasks.add(task)
@@ -176,9 +101,13 @@ class Outbound:
         else:
             await self._deliver_all(rows)
 
-    async def _deliver_all(self, rows: list[int | Outgoing]) -> None:
-        for row in rows:
-            await self._deliver_one(row if isinstance(row, Outgoing) else await self._claim(row))
+    async def _deliver_all(self, rows: Sequence[int | Claimed]) -> None:
+        ids = [row for row in rows if isinstance(row, int)]
+        claimed = [row for row in rows if not isinstance(row, int)]
+        if ids:
+            claimed += await self.claim(self.notifications, len(ids), ids=ids)
+        for row in claimed:
+            await self.record([await self.send(row, self.notifications)])
 
     async def drain(self) -> None:
         """Let pushes in progress finish (shutdown); what is left stays in the outbox."""
@@ -186,90 +115,84 @@ class Outbound:
             await asyncio.wait(set(self._tasks), timeout=30)
 
     async def flush(self) -> int:
-        """Send what is still pending (or was cut off mid-send by a crash); return the count."""
-        now = datetime.now(UTC)
-        cutoff = now - STALE_CLAIM
-        async with self.db.uow() as uow:
-            q = select(Outbox.id).where(
-                Outbox.broadcast_id.is_(None),
-                or_(  # broadcasts: bot/outbound/dispatch.py
-                    (Outbox.status == "pending")
-                    & or_(Outbox.next_attempt_at.is_(None), Outbox.next_attempt_at <= now),
-                    (Outbox.status == "sending") & (Outbox.created_at < cutoff),
-                ),
-            )
-            ids = list((await uow.session.execute(q.order_by(Outbox.id).limit(500))).scalars())
-        await self.deliver(ids)
-        return len(ids)
+        """Send the notifications that are due (retries, and rows a crash cut off once their
+        claim is stale); how many were claimed."""
+        await self.release_stale(self.notifications)
+        count = 0
+        while count < FLUSH_LIMIT and not self.stopping.is_set():
+            rows = await self.claim(self.notifications, FLUSH_BATCH)
+            if not rows:
+                break
+            await self.send_batch(rows, self.notifications)
+            count += len(rows)
+        return count
 
-    async def _take_slot(self, uow: UnitOfWork, channel: str, text: str) -> None:
-        if self.pacer is not None and self.pacer.paced(channel):
-            await self.pacer.take_now(uow, channel, cost(channel, text))
-
-    async def _claim(self, outbox_id: int) -> Outgoing | None:
-        """Mark the row as being sent and read what to send; only one deliverer wins it."""
-
-        async def claim(uow):
-            row = await CLAIM.first(uow, {"outbox_id": outbox_id})
-            if row is not None:
-                await self._take_slot(uow, row.channel, row.text)
-            return row
-
-        row = await self.db.transact(claim)
-        return None if row is None else Outgoing(outbox_id, *row)
-
-    async def _deliver_one(self, row: Outgoing | None) -> None:
-        if row is None:
-            return
-        outbox_id = row.id
-        try:
-            sid = await self.sender.send(row.channel, row.address, row.text, ref=outbox_id)
-        except SendError as exc:
-            if (
-                exc.retry_at is not None
-            ):  # a daily quota is used up: wait for its reset, no attempt spent
-                log.info("push to %s waits until %s: %s", mask(row.address), exc.retry_at, exc)
-                await self._finish(
-                    outbox_id, "pending", str(exc)[:255], exc.code, retry_at=exc.retry_at
-                )
-                return
-            log.warning("push to %s failed: %s (code %s)", mask(row.address), exc, exc.code)
-            retry = not exc.permanent and row.attempts < MAX_ATTEMPTS
-            await self._finish(
-                outbox_id,
-                "pending" if retry else "failed",
-                str(exc)[:255],
-                exc.code,
-                opted_out=exc.opted_out,
-            )
-        except Exception as exc:  # a failed push is recorded and retried, never raised to the user
-            log.warning("push to %s failed: %s", mask(row.address), exc)
-            status = "failed" if row.attempts >= MAX_ATTEMPTS else "pending"
-            await self._finish(outbox_id, status, str(exc)[:255] or type(exc).__name__)
-        else:
-            # sent: the error code is left alone (a status callback may have set it already)
-            params = {"b_id": outbox_id, "b_now": datetime.now(UTC), "b_sid": sid}
-            await self.db.transact(lambda uow: SENT.run(uow, params))
-
-    async def _finish(
+    # one implementation for every kind -------------------------------------------------
+    async def claim(
         self,
-        outbox_id: int,
-        status: str,
-        error: str | None,
-        code: int | None = None,
-        opted_out: bool = False,
-        retry_at: datetime | None = None,
-    ) -> None:
-        """A push that did not go: pending again (retry or a quota's reset) or failed."""
-        values: dict = {"status": status, "error": error, "error_code": code}
-        if retry_at is not None:
-            values.update(next_attempt_at=retry_at, attempts=Outbox.attempts - 1)
+        policy: RetryPolicy,
+        limit: int,
+        channel: str | None = None,
+        ids: Sequence[int] = (),
+    ) -> list[Claimed]:
+        """Claim due rows of the policy's kind and book their slots, in one transaction."""
 
-        async def finish(uow) -> None:
-            conn = await uow.session.connection()
-            await conn.execute(update(Outbox).where(Outbox.id == outbox_id).values(**values))
-            if opted_out:
-                owner = select(Outbox.user_id).where(Outbox.id == outbox_id).scalar_subquery()
-                await conn.execute(update(User).where(User.id == owner).values(opted_out=True))
+        async def work(uow: UnitOfWork) -> list[Claimed]:
+            rows = await outbox.claim(
+                uow, utcnow(), limit, broadcasts=policy.bulk, channel=channel, ids=ids
+            )
+            return await self.pacer.book(uow, rows, bulk=policy.bulk)
 
-        await self.db.transact(finish)
+        return await self.db.transact(work)
+
+    async def send(self, row: Claimed, policy: RetryPolicy) -> Outcome:
+        """Push one claimed row; what became of it (a failure is recorded, never raised)."""
+        try:
+            sid = await self.sender.send(
+                row.channel, row.address, row.text, ref=row.id, bulk=policy.bulk
+            )
+        except Exception as exc:
+            return policy.outcome(row, exc, utcnow())
+        return Outcome(row.id, "sent", sid=sid, user_id=row.user_id, attempts=row.attempts)
+
+    async def send_batch(self, rows: list[Claimed], policy: RetryPolicy) -> list[Outcome]:
+        """Push claimed rows, each when its slot comes, `concurrency` at a time, and record
+        every outcome in one transaction; once stopping, rows not yet tried are handed back."""
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(row: Claimed) -> Outcome:
+            await self._until(row.due)
+            async with gate:
+                if self.stopping.is_set():
+                    return Outcome(row.id, "released", attempts=row.attempts)
+                return await self.send(row, policy)
+
+        outcomes = await asyncio.gather(*(one(row) for row in rows))
+        await self.record(outcomes)
+        return outcomes
+
+    async def _until(self, due: float) -> None:
+        """Wait for a slot's time, or until stopping."""
+        wait = due - time.time()
+        if wait > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), wait)
+
+    async def record(self, outcomes: Sequence[Outcome]) -> None:
+        """Write the outcomes, in one transaction."""
+        await self.db.transact(lambda uow: outbox.record(uow, outcomes, utcnow()))
+
+    async def release_stale(self, policy: RetryPolicy) -> int:
+        """Rows of the policy's kind claimed by a sender that died (claim older than its
+        timeout) go back to pending; the count."""
+        before = utcnow() - policy.claim_timeout
+        count = await self.db.transact(
+            lambda uow: outbox.release_stale(uow, before, broadcasts=policy.bulk)
+        )
+        if count:
+            log.warning("%s %s cut off mid-send are sent again", count, policy.name)
+        return count
+
+    async def stop(self) -> None:
+        """Claim nothing more; sends in flight finish, rows waiting for a slot go back."""
+        self.stopping.set()
