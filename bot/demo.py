@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from decimal import Decimal
 
 from bot.channels.console.channel import CHANNEL
 from bot.gateway import utcnow
-from storage.models import Listing, MarketPrice
+from storage import samples
+from storage.samples import Offer, Person, Quote
 from storage.uow import Database
 
 FARMERS = [
@@ -53,50 +53,15 @@ PRICES = [
 ]
 
 
+def _offers(rows: list[tuple]) -> list[Offer]:
+    return [Offer(p, Decimal(q), u, Decimal(price), c, per) for p, q, u, price, c, per in rows]
+
+
 async def load_demo(db: Database) -> int:
     """Create the sample data once; return the number of listings created (0 if present)."""
-    now = utcnow()
+    farmers = [(Person(*who), _offers(listings)) for *who, listings in FARMERS]
+    quotes = [Quote(p, place, Decimal(price), c, u) for p, place, price, c, u in PRICES]
     async with db.uow() as uow:
-        if await uow.users.by_address(CHANNEL, FARMERS[0][0]):
-            return 0
-        made = 0
-        for address, name, place, lang, listings in FARMERS:
-            farmer = await uow.users.get_or_create(CHANNEL, address, now, "user")
-            farmer.name, farmer.place, farmer.language = name, place, lang
-            for product, qty, unit, price, currency, per in listings:
-                await uow.listings.add(
-                    Listing(
-                        id=await uow.refs.allocate("listing"),
-                        farmer_id=farmer.id,
-                        product=product,
-                        quantity_total=Decimal(qty),
-                        quantity_available=Decimal(qty),
-                        unit=unit,
-                        price=Decimal(price),
-                        currency=currency,
-                        price_unit=per,
-                        location=place,
-                        status="active",
-                        created_at=now,
-                        updated_at=now,
-                        expires_at=now + timedelta(days=14),
-                    )
-                )
-                made += 1
-        address, name, place, lang = COORDINATOR
-        coordinator = await uow.users.get_or_create(CHANNEL, address, now, "coordinator")
-        coordinator.name, coordinator.place, coordinator.language = name, place, lang
-        for product, place, price, currency, unit in PRICES:
-            await uow.prices.add(
-                MarketPrice(
-                    product=product,
-                    location=place,
-                    price=Decimal(price),
-                    currency=currency,
-                    unit=unit,
-                    published_by=coordinator.id,
-                    published_at=now,
-                )
-            )
+        made = await samples.load(uow, CHANNEL, farmers, Person(*COORDINATOR), quotes, utcnow())
         await uow.commit()
     return made

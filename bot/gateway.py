@@ -9,8 +9,6 @@ import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.exc import IntegrityError
-
 from bot.config import Settings
 from bot.outbound.sender import Outbound, Outgoing
 from handlers import texts
@@ -20,6 +18,7 @@ from handlers.segments import segments
 from handlers.settings import default_lang
 from handlers.table import route
 from nlu.catalog import Catalog
+from storage import inbound
 from storage.models import User
 from storage.uow import Database
 
@@ -51,8 +50,24 @@ def detect_language(text: str) -> str | None:
 
 
 def fits_reply(channel: str, text: str) -> bool:
-    """An SMS reply is cut to 2 segments (bot/channels/twilio/webhook.py); handlers shorten lists to fit."""
+    """An SMS reply is cut to 2 segments (bot/channels/twilio/webhook.py); handlers shorten
+    lists to fit."""
     return channel != "sms" or segments(text) <= 2
+
+
+def logged(
+    msg: InboundMessage,
+    text: str,
+    user_id: int | None,
+    intent: str | None,
+    reply: str,
+    now: datetime,
+    status: str = "done",
+) -> inbound.Entry:
+    """What the inbound log keeps of msg (text: its cleaned text)."""
+    return inbound.Entry(
+        msg.channel, msg.message_id, user_id, text, intent, reply, status, received_at=now
+    )
 
 
 class Gateway:
@@ -92,29 +107,18 @@ class Gateway:
 
     async def record_consent(self, msg: InboundMessage, opted_out: bool) -> None:
         """STOP / START and the like: remember the user's choice, once per message id."""
-        now = self.clock()
-        async with self._lock(msg.channel, msg.sender), self.db.uow() as uow:
-            user = await uow.users.get_or_create(msg.channel, msg.sender, now, "user")
-            await uow.users.lock(user)
-            if await uow.inbound.find(msg.channel, msg.message_id) is not None:
-                return
-            user.opted_out, user.last_seen_at = opted_out, now
-            await uow.inbound.add(
-                channel=msg.channel,
-                message_id=msg.message_id,
-                user_id=user.id,
-                text=clean_text(msg.text),
-                intent="opt_out" if opted_out else "opt_in",
-                reply="",
-                status="done",
-                received_at=now,
-            )
-            await uow.commit()
+
+        def choose(user: User, lang: str) -> str:
+            user.opted_out = opted_out
+            return ""  # no words of its own: Twilio answers a STOP, WeChat gets the welcome
+
+        await self.apply(msg, "opt_out" if opted_out else "opt_in", choose)
 
     async def apply(
         self, msg: InboundMessage, intent: str, change: Callable[[User, str], str]
     ) -> str:
-        """A message that is not text (a shared location): change(user, lang) once per message id.
+        """A message that is not text (a shared location, a consent): change(user, lang) once
+        per message id.
 
         change edits the user and returns the reply; a retried message id gets the stored reply.
         """
@@ -127,15 +131,8 @@ class Gateway:
                 return seen
             user.last_seen_at = now
             reply = change(user, user.language or self._default_lang())
-            await uow.inbound.add(
-                channel=msg.channel,
-                message_id=msg.message_id,
-                user_id=user.id,
-                text=clean_text(msg.text),
-                intent=intent,
-                reply=reply,
-                status="done",
-                received_at=now,
+            await inbound.record(
+                uow, logged(msg, clean_text(msg.text), user.id, intent, reply, now)
             )
             await uow.commit()
         return reply
@@ -154,7 +151,7 @@ class Gateway:
             reply, claimed = await self.db.transact(
                 work
             )  # SQLite: shared with what arrived with it
-        except IntegrityError:  # another process answered this message id first
+        except inbound.Duplicate:  # another process answered this message id first
             return await self._stored_reply(msg), []
         return reply, claimed
 
@@ -192,16 +189,7 @@ class Gateway:
         reply = self._join(replies)
         await self._save_state(ctx, conv)
         claimed = await self.outbound.queue(uow, ctx.notices, now)
-        await uow.inbound.add(
-            channel=msg.channel,
-            message_id=msg.message_id,
-            user_id=user.id,
-            text=text,
-            intent=ctx.parse.intent,
-            reply=reply,
-            status="done",
-            received_at=now,
-        )
+        await inbound.record(uow, logged(msg, text, user.id, ctx.parse.intent, reply, now))
         return reply, claimed
 
     @staticmethod
@@ -219,8 +207,8 @@ class Gateway:
 
     async def _stored_reply(self, msg: InboundMessage) -> str:
         async with self.db.uow() as uow:
-            seen = await uow.inbound.find(msg.channel, msg.message_id)
-            return seen.reply if seen else texts.t("error", "en")
+            seen = await inbound.answered(uow, msg.channel, msg.message_id)
+        return texts.t("error", "en") if seen is None else seen
 
     async def _record_failure(self, msg: InboundMessage) -> str:
         """Keep the message and give the apology, so a retry gets the same answer."""
@@ -229,17 +217,9 @@ class Gateway:
         reply = texts.t("error", lang)
         try:
             async with self.db.uow() as uow:
-                if await uow.inbound.find(msg.channel, msg.message_id) is None:
-                    await uow.inbound.add(
-                        channel=msg.channel,
-                        message_id=msg.message_id,
-                        user_id=None,
-                        text=clean_text(msg.text),
-                        intent=None,
-                        reply=reply,
-                        status="error",
-                        received_at=now,
-                    )
+                if await inbound.answered(uow, msg.channel, msg.message_id) is None:
+                    entry = logged(msg, clean_text(msg.text), None, None, reply, now, "error")
+                    await inbound.record(uow, entry)
                     await uow.commit()
         except Exception:
             log.exception("could not record failed message %s", msg.message_id)

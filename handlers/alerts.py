@@ -14,6 +14,7 @@ from handlers.context import Context
 from handlers.currency import currency_for, mass_unit
 from handlers.messages import Reply
 from handlers.slots import money
+from nlu.keywords import OPT_OUT_ALL
 from nlu.normalize import UNIT_WORDS
 from storage.models import Subscription
 
@@ -30,7 +31,6 @@ LIST = (
     "查看订阅",
     "订阅了什么",
 )
-# Sent alone, these end every alert and broadcast (SMS carriers' STOP; 退订/TD in China).
 # Sent alone, these turn alerts back on after STOP (nothing else does: 'my alerts' only lists).
 RESUME = {
     "subscribe",
@@ -46,7 +46,8 @@ RESUME = {
     "开启",
     "开启提醒",
 }
-OPT_OUT = {"退订", "td", "stop", "unsubscribe", "stopall", "end", "quit", "取消订阅", "退订全部"}
+# Sent alone, these end every alert and broadcast (SMS carriers' STOP; 退订/TD in China).
+OPT_OUT = OPT_OUT_ALL
 
 
 def _direction(text: str) -> str | None:
@@ -103,7 +104,7 @@ async def subscribe(ctx: Context) -> list[Reply]:
     )
     ctx.user.opted_out = False  # asking for alerts is consent again
     limit = ""
-    if direction:
+    if direction and threshold is not None:  # a direction is read only beside a threshold
         limit = ctx.text(
             "threshold",
             direction=ctx.word(direction),

@@ -22,6 +22,7 @@ import numpy.typing as npt
 from nlu.catalog import Catalog
 from nlu.cues import cue_tokens
 from nlu.entities import EntityExtractor
+from nlu.keywords import INTENT_OF_LONE_WORD
 from nlu.normalize import fold
 from nlu.pinyin import Pinyin
 from nlu.rasa_yaml import Example, load_examples, yaml_files
@@ -81,17 +82,6 @@ _AFFIRM = {
     "嗯",
 }
 _DENY = {"no", "n", "nope", "decline", "reject", "不", "不要", "拒绝", "不行", "不同意"}
-# Carrier opt-out/opt-in keywords (STOP, UNSUBSCRIBE, START, UNSTOP; TD in China) sent alone.
-_SMS_KEYWORDS = {
-    "stop": "unsubscribe",
-    "stopall": "unsubscribe",
-    "unsubscribe": "unsubscribe",
-    "unsub": "unsubscribe",
-    "td": "unsubscribe",
-    "退订": "unsubscribe",
-    "start": "subscribe",
-    "unstop": "subscribe",
-}
 _REF_TAIL = re.compile(r"[\s#:.,!！。]*(?:\d{2,})?[\s.!！。]*")
 _CODE_FILES = (
     "model.py",
@@ -516,13 +506,14 @@ def is_garbage(text: str) -> bool:
 
 
 def _rule_intent(folded: str) -> str | None:
-    """affirm/deny for a lone "yes"/"no"/"好" (optional reference), or a lone SMS keyword."""
+    """affirm/deny for a lone "yes"/"no"/"好" (optional reference), or a lone stop/start
+    word (nlu/keywords.py)."""
     words = re.match(r"[^\s\d#:.,!！。]+", folded)
     if not words or _REF_TAIL.fullmatch(folded, words.end()) is None:
         return None
     head = words.group()
-    if head in _SMS_KEYWORDS and words.end() == len(folded.rstrip(".!！。")):
-        return _SMS_KEYWORDS[head]
+    if head in INTENT_OF_LONE_WORD and words.end() == len(folded.rstrip(".!！。")):
+        return INTENT_OF_LONE_WORD[head]
     return "affirm" if head in _AFFIRM else "deny" if head in _DENY else None
 
 

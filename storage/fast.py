@@ -20,30 +20,79 @@ import functools
 import operator
 import sqlite3
 from collections import namedtuple
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Generic, Protocol, cast
 
 from sqlalchemy import Date, DateTime
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import ColumnElement, Select
+from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.types import TypeEngine
+
+# TypeVar with a default: typing has it from Python 3.13; typing_extensions is SQLAlchemy's own
+from typing_extensions import TypeVar
+
+if TYPE_CHECKING:
+    from storage.db import InsertFn
+    from storage.uow import UnitOfWork
 
 _SQLITE = sqlite.dialect(paramstyle="qmark")
 
+# What a statement here is: a SELECT, or an INSERT, UPDATE or DELETE (with or without RETURNING)
+Statement = Select[*tuple[Any, ...]] | UpdateBase
+# A statement's parameters by bind name, as SQLAlchemy's execute takes them
+Params = Mapping[str, Any]
+# A column type's bind or result converter
+Processor = Callable[[Any], Any]
+# The row a statement reads: a Protocol of its column names (storage/repos.py's), or Any
+R = TypeVar("R", default=Any)
 
-def _memo(type_, processor):
+
+class _RowClass(Protocol):
+    """A namedtuple class made at run time from a statement's column keys."""
+
+    def _make(self, iterable: Iterable[Any]) -> tuple[Any, ...]: ...
+
+
+def _memo(type_: TypeEngine[Any], processor: Processor | None) -> Processor | None:
     """A datetime column's converter remembers its last results: a message binds the same
     "now" several times and reads back the same few timestamps, and SQLite's datetime
     conversions (string formatting and parsing) are the dearest of the converters. Both
     directions are pure functions of a hashable value."""
-    dated = processor is not None and issubclass(type_._type_affinity or object, (DateTime, Date))
-    return functools.lru_cache(maxsize=512)(processor) if dated else processor
+    if processor is None or not issubclass(type_._type_affinity or object, (DateTime, Date)):
+        return processor
+    return functools.lru_cache(maxsize=512)(processor)
 
 
-class Prepared:
-    """One Core statement: compiled for SQLite once, executed inline when the unit of work allows."""
+def _picker(names: list[str]) -> Callable[[Params], Sequence[Any]]:
+    """The bind values in SQLite's order, by one itemgetter."""
+    if len(names) > 1:
+        return operator.itemgetter(*names)
+    if names:
+        name = names[0]
+        return lambda p: (p[name],)
+    return lambda p: ()
 
-    def __init__(self, stmt, by_dialect: dict | None = None):
+
+def _key(column: ColumnElement[Any], sql: str) -> str:
+    """The name a column is read by (a namedtuple field, a Row attribute)."""
+    if column.key is None:
+        raise ValueError(f"a column without a name cannot be read by name: {sql}")
+    return column.key
+
+
+class Prepared(Generic[R]):
+    """One Core statement: compiled for SQLite once, executed inline when the unit of work allows.
+
+    R is the row it reads, declared where it is built (`X: Prepared[SomeRow] = Prepared(...)`):
+    a namedtuple of its columns inline, SQLAlchemy's Row otherwise, both read by column name."""
+
+    def __init__(self, stmt: Statement, by_dialect: dict[str, Statement] | None = None):
         """stmt: the statement (for SQLite, and for every dialect unless by_dialect names one);
-        by_dialect: a dialect's own version of it (storage.db.per_dialect for INSERT ... ON CONFLICT)."""
+        by_dialect: a dialect's own version of it (storage.db.per_dialect for INSERT ... ON
+        CONFLICT)."""
         self.stmt, self.by_dialect = stmt, by_dialect or {}
         compiled = stmt.compile(dialect=_SQLITE)
         self.sql = compiled.string
@@ -53,51 +102,62 @@ class Prepared:
             raise ValueError(f"an IN list cannot be prepared here (write it with OR): {self.sql}")
         # literal values given in .values()/.where() (status="active", LIMIT 5) are binds too
         self._fixed = {
-            n: b.value for n, b in zip(names, binds) if b.value is not None or not b.required
+            n: b.value
+            for n, b in zip(names, binds, strict=True)
+            if b.value is not None or not b.required
         }
         # the types' own converters (UTC datetimes, Decimal, JSON, booleans); semi-private,
         # but the same ones SQLAlchemy's compiled statement uses
         bind = [_memo(b.type, b.type._cached_bind_processor(_SQLITE)) for b in binds]
-        columns = list(
+        columns: list[ColumnElement[Any]] = list(
             getattr(stmt, "selected_columns", None)
             or getattr(stmt, "exported_columns", None)
             or ()
         )
         result = [_memo(c.type, c.type._cached_result_processor(_SQLITE, None)) for c in columns]
-        self.Row = namedtuple("Row", [c.key for c in columns], rename=True) if columns else None
+        self.Row = (
+            namedtuple("Row", [_key(c, self.sql) for c in columns], rename=True)
+            if columns
+            else None
+        )
+        # the namedtuple stands for R: the same column names (storage/repos.py's Protocols)
+        self._make = (
+            cast("Callable[[Iterable[Any]], R]", cast(_RowClass, self.Row)._make)
+            if self.Row is not None
+            else None
+        )
         # the hot path only touches what needs work: the values by one itemgetter, then the
         # positions that have a converter
-        self._values = (
-            operator.itemgetter(*names)
-            if len(names) > 1
-            else ((lambda p, n=names[0]: (p[n],)) if names else (lambda p: ()))
-        )
+        self._values = _picker(names)
         self._bind_at = [(i, p) for i, p in enumerate(bind) if p is not None]
         self._result_at = [(i, p) for i, p in enumerate(result) if p is not None]
 
     # SQLite, inline -------------------------------------------------------------------
-    def _args(self, params: dict) -> tuple | list:
+    def _args(self, params: Params) -> Sequence[Any]:
         values = self._values({**self._fixed, **params} if self._fixed else params)
         if not self._bind_at:
             return values
-        values = list(values)
+        converted = list(values)
         for i, proc in self._bind_at:
-            values[i] = proc(values[i])
-        return values
+            converted[i] = proc(converted[i])
+        return converted
 
-    def _rows(self, cursor) -> list:
-        rows, make = cursor.fetchall(), self.Row._make
+    def _rows(self, cursor: sqlite3.Cursor) -> list[R]:
+        rows: list[Sequence[Any]] = cursor.fetchall()
+        make = self._make
+        if make is None:
+            raise TypeError(f"this statement reads no rows: {self.sql}")
         if not self._result_at:
             return [make(r) for r in rows]
         out = []
         for r in rows:
-            r = list(r)
+            values = list(r)
             for i, proc in self._result_at:
-                r[i] = proc(r[i])
-            out.append(make(r))
+                values[i] = proc(values[i])
+            out.append(make(values))
         return out
 
-    def _execute(self, raw, params: dict):
+    def _execute(self, raw: sqlite3.Connection, params: Params) -> sqlite3.Cursor:
         args = self._args(params)
         try:
             return raw.execute(self.sql, args)
@@ -108,37 +168,46 @@ class Prepared:
 
     # the unit of work's side ----------------------------------------------------------
     @classmethod
-    def per_dialect(cls, build) -> Prepared:
+    def per_dialect(cls, build: Callable[[InsertFn], Statement]) -> Prepared[Any]:
         """build(insert) for each dialect's insert() (storage.db.per_dialect)."""
         from storage.db import per_dialect
 
         versions = per_dialect(build)
         return cls(versions["sqlite"], versions)
 
-    async def _through_sqlalchemy(self, uow, params: dict):
+    async def _through_sqlalchemy(
+        self, uow: UnitOfWork, params: Params
+    ) -> CursorResult[*tuple[Any, ...]]:
         conn = await uow.session.connection()
         return await conn.execute(self.by_dialect.get(conn.dialect.name, self.stmt), params)
 
-    async def all(self, uow, params: dict) -> list:
+    async def all(self, uow: UnitOfWork, params: Params) -> list[R]:
         raw = await uow.raw()
         if raw is None:
-            return list((await self._through_sqlalchemy(uow, params)).all())
+            rows = (await self._through_sqlalchemy(uow, params)).all()
+            # SQLAlchemy's Rows are read by the same column names as the namedtuple
+            return cast("list[R]", list(rows))
         return self._rows(self._execute(raw, params))
 
-    async def first(self, uow, params: dict) -> Any:
+    async def first(self, uow: UnitOfWork, params: Params) -> R | None:
         rows = await self.all(uow, params)
         return rows[0] if rows else None
 
-    async def run(self, uow, params: dict) -> int:
+    async def run(self, uow: UnitOfWork, params: Params) -> int:
         """An INSERT, UPDATE or DELETE without RETURNING; the number of rows it touched."""
         raw = await uow.raw()
         if raw is None:
             return (await self._through_sqlalchemy(uow, params)).rowcount
         return self._execute(raw, params).rowcount
 
-    async def insert(self, uow, params: dict) -> int:
+    async def insert(self, uow: UnitOfWork, params: Params) -> int:
         """An INSERT of one row; its new primary key."""
         raw = await uow.raw()
         if raw is None:
-            return (await self._through_sqlalchemy(uow, params)).inserted_primary_key[0]
-        return self._execute(raw, params).lastrowid
+            key = (await self._through_sqlalchemy(uow, params)).inserted_primary_key
+            assert key is not None, "an INSERT's result has the primary key it inserted"
+            new_id: int = key[0]
+            return new_id
+        row_id = self._execute(raw, params).lastrowid
+        assert row_id is not None, "SQLite gives the rowid of the row an INSERT has just made"
+        return row_id

@@ -19,7 +19,8 @@ class Channel(Protocol):
     name: str
 
     def routes(self) -> list[web.RouteDef]:
-        """The provider's webhooks: each verifies, parses to an InboundMessage, renders the reply."""
+        """The provider's webhooks: each verifies, parses to an InboundMessage, renders the
+        reply."""
         ...
 
     def failure(self, request: web.Request) -> web.StreamResponse:

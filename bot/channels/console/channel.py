@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from bot.channels.addresses import e164
 from bot.gateway import Gateway, utcnow
@@ -28,7 +28,7 @@ async def chat(
     gateway: Gateway,
     address: str,
     write: Callable[[str], None] = print,
-    read: Callable[[str], object] = _read,
+    read: Callable[[str], Awaitable[str | None]] = _read,
 ) -> None:
     """Read lines until /quit or end of input; print the reply to each."""
     write(BANNER.format(who=address))

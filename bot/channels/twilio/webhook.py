@@ -5,10 +5,10 @@ from __future__ import annotations
 import hmac
 import logging
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from multidict import MultiDictProxy
-from sqlalchemy import Integer, bindparam, case, func, or_, select, update
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
@@ -16,14 +16,18 @@ from bot.channels.addresses import e164
 from bot.logs import mask
 from handlers.messages import InboundMessage
 from handlers.segments import fit
-from storage.fast import Prepared
-from storage.models import Outbox, User
+from nlu.keywords import CARRIER_OPT_IN, CARRIER_OPT_OUT
+from storage.delivery import Receipt, StatusLadder
+
+if TYPE_CHECKING:
+    from bot.bootstrap import Services
 
 log = logging.getLogger(__name__)
 FORM = "application/x-www-form-urlencoded"
 # Twilio answers these itself on SMS (CHANNELS.md B5): we record consent and stay silent.
-OPT_OUT = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
-OPT_IN = {"START", "UNSTOP"}
+OPT_OUT = frozenset(word.upper() for word in CARRIER_OPT_OUT)
+OPT_IN = frozenset(word.upper() for word in CARRIER_OPT_IN)
+CARRIER_KEYWORDS = OPT_OUT | OPT_IN
 # Later statuses win; a callback never moves a message back (they arrive out of order).
 STATUS_RANK = {
     "accepted": 0,
@@ -37,33 +41,8 @@ STATUS_RANK = {
     "read": 5,
     "canceled": 4,
 }
-# A callback's two statements, built once. The rank test is in the UPDATE itself, so two
-# callbacks for one message in two processes cannot move it backwards either.
-_ROW_BY_REF = Prepared(
-    select(Outbox.id, Outbox.user_id).where(
-        Outbox.id == bindparam("b_ref"),
-        or_(Outbox.provider_sid.is_(None), Outbox.provider_sid == bindparam("b_sid")),
-    )
-)
-_ROW_BY_SID = Prepared(
-    select(Outbox.id, Outbox.user_id).where(Outbox.provider_sid == bindparam("b_sid"))
-)
-_RANK = case(STATUS_RANK, value=Outbox.provider_status, else_=-1)
-_ADVANCE = Prepared(
-    update(Outbox)
-    .where(Outbox.id == bindparam("b_row_id"), bindparam("b_rank") > _RANK)
-    .values(
-        provider_status=bindparam("b_status"),
-        provider_sid=func.coalesce(Outbox.provider_sid, bindparam("b_sid")),
-        error_code=func.coalesce(bindparam("b_code", type_=Integer), Outbox.error_code),
-    )
-)
-_KEEP_SID = Prepared(
-    update(Outbox)
-    .where(Outbox.id == bindparam("b_row_id"), Outbox.provider_sid.is_(None))
-    .values(provider_sid=bindparam("b_sid"))
-)
-_OPTED_OUT = Prepared(update(User).where(User.id == bindparam("b_user")).values(opted_out=True))
+STATUSES = StatusLadder(STATUS_RANK)
+OPTED_OUT_ERROR = 21610  # the user texted STOP: Twilio refuses every message to them until START
 
 
 _EMPTY_TWIML = str(MessagingResponse()).encode()  # status callbacks and opt-outs: built once
@@ -83,7 +62,7 @@ class TwilioWebhooks:
     def __init__(self, auth_token: str, public_url: str):
         self.validator = RequestValidator(auth_token)
         self.public_url = public_url.rstrip("/")
-        self.svc = None  # the running services, set when the app starts
+        self.svc: Services  # the running services, set when the app starts
 
     def signed_url(self, request: web.Request) -> str:
         """The URL Twilio signed: the public one behind a proxy, byte for byte its query."""
@@ -115,7 +94,7 @@ class TwilioWebhooks:
         msg = parse_inbound(form)
         gateway = self.svc.gateway
         keyword = msg.text.strip().upper()
-        if msg.channel == "sms" and keyword in OPT_OUT | OPT_IN:
+        if msg.channel == "sms" and keyword in CARRIER_KEYWORDS:
             await gateway.record_consent(msg, opted_out=keyword in OPT_OUT)
             return twiml(None)
         reply = await gateway.handle(msg)
@@ -128,25 +107,11 @@ class TwilioWebhooks:
             raise web.HTTPBadRequest(text="MessageSid and a known MessageStatus are required")
         code, ref = small_int(form.get("ErrorCode")), small_int(request.query.get("ref"))
 
+        receipt = Receipt(sid, status, code, ref, opted_out=code == OPTED_OUT_ERROR)
+
         async def record(uow) -> None:
-            # The row named by ?ref= in the callback URL (if its sid agrees), else the row with sid.
-            row = (
-                await _ROW_BY_REF.first(uow, {"b_ref": ref, "b_sid": sid})
-                if ref is not None
-                else None
-            )
-            row = row or await _ROW_BY_SID.first(uow, {"b_sid": sid})
-            if row is None:
+            if await STATUSES.record(uow, receipt) is None:
                 log.info("status %s for unknown message %s ignored", status, sid)
-                return
-            params = {"b_row_id": row.id, "b_sid": sid}
-            moved = await _ADVANCE.run(
-                uow, {**params, "b_rank": STATUS_RANK[status], "b_status": status, "b_code": code}
-            )
-            if not moved:  # an older status: keep the one we have, but learn the sid
-                await _KEEP_SID.run(uow, params)
-            elif code == 21610:
-                await _OPTED_OUT.run(uow, {"b_user": row.user_id})
 
         await self.svc.db.transact(record)
         return twiml(None)

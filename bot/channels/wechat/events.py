@@ -6,13 +6,12 @@ import logging
 import math
 from datetime import UTC, datetime
 
-from sqlalchemy import update
-
 from bot.channels.wechat.payload import Push
 from handlers.messages import InboundMessage
 from handlers.settings import default_lang
-from storage.db import insert_for
-from storage.models import Outbox, User, WeChatContact
+from storage import delivery
+from storage import wechat as store
+from storage.models import User
 
 log = logging.getLogger(__name__)
 CHANNEL = "wechat"
@@ -30,14 +29,17 @@ MENU_TEXT = {
 
 TEXTS = {
     "welcome": {
-        "zh": "欢迎关注！我帮您买卖农产品。\n发送：卖50斤苹果3块一斤；买20斤苹果；苹果多少钱；我的货；我的订单。"
-        "\n也可以点下面的菜单，或发送位置告诉我您在哪里。",
-        "en": "Welcome! I help you sell and buy farm produce.\nSend: sell 50kg apples at 3/kg; buy 20kg apples; "
-        "apple price?; my listings; my orders.\nOr use the menu below, or share your location.",
+        "zh": "欢迎关注！我帮您买卖农产品。\n"
+        "发送：卖50斤苹果3块一斤；买20斤苹果；苹果多少钱；我的货；我的订单。\n"
+        "也可以点下面的菜单，或发送位置告诉我您在哪里。",
+        "en": "Welcome! I help you sell and buy farm produce.\n"
+        "Send: sell 50kg apples at 3/kg; buy 20kg apples; apple price?; my listings; my orders.\n"
+        "Or use the menu below, or share your location.",
     },
     "voice_unrecognized": {
         "zh": "抱歉，听不清语音，请打字发送，例如：卖50斤苹果3块一斤",
-        "en": "Sorry, I can't understand voice messages. Please type, e.g. 'sell 50kg apples at 3/kg'.",
+        "en": "Sorry, I can't understand voice messages. "
+        "Please type, e.g. 'sell 50kg apples at 3/kg'.",
     },
     "unsupported": {
         "zh": "收到了，谢谢！不过我只能看懂文字，请打字发送，例如：买20斤苹果",
@@ -134,7 +136,7 @@ class WeChatDispatcher:
     async def event(self, push: Push) -> str | None:
         gateway, event = self.svc.gateway, push.event
         if event in ("subscribe", "click", "scan"):
-            await self.touch(push.openid, "last_event_at")
+            await self.touch(push.openid, event=True)
         if event == "subscribe":
             await gateway.record_consent(self.inbound(push, "subscribe"), opted_out=False)
             return say("welcome", await self.lang_of(push.openid))
@@ -154,8 +156,7 @@ class WeChatDispatcher:
         msg_id, status = push.fields.get("MsgID", ""), push.fields.get("Status", "")
         state = "delivered" if status == "success" else "failed"
         async with self.svc.db.uow() as uow:
-            stmt = update(Outbox).where(Outbox.channel == CHANNEL, Outbox.provider_sid == msg_id)
-            await uow.session.execute(stmt.values(provider_status=state))
+            await delivery.record_result(uow, CHANNEL, msg_id, state)
             await uow.commit()
 
     async def lang_of(self, openid: str) -> str:
@@ -163,12 +164,9 @@ class WeChatDispatcher:
             user = await uow.users.by_address(CHANNEL, openid)
         return (user.language if user else "") or self.default_lang
 
-    async def touch(self, openid: str, column: str = "last_message_at") -> None:
-        """Remember when the user last wrote (or clicked, followed): it opens customer service."""
-        now = datetime.now(UTC)
+    async def touch(self, openid: str, event: bool = False) -> None:
+        """Remember when the user last wrote (event: clicked, followed, scanned): it opens
+        customer service."""
         async with self.svc.db.uow() as uow:
-            stmt = insert_for(uow.session, WeChatContact).values(openid=openid, **{column: now})
-            await uow.session.execute(
-                stmt.on_conflict_do_update(index_elements=["openid"], set_={column: now})
-            )
+            await store.touch_contact(uow, openid, datetime.now(UTC), event)
             await uow.commit()

@@ -15,14 +15,13 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import aiohttp
-from sqlalchemy import bindparam, or_, update
 
 from bot.channels.wechat.payload import fit_bytes
 from bot.config import WeChatSettings
 from bot.logs import mask
 from bot.outbound.sender import SendError
-from storage.db import insert_for, per_dialect
-from storage.models import SendQuota, WeChatContact, WeChatToken
+from storage import delivery
+from storage import wechat as store
 from storage.uow import Database
 
 log = logging.getLogger(__name__)
@@ -67,6 +66,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def bound(db: Database | None) -> Database:
+    """The database the sender was bound to when the app started (its token and quotas)."""
+    if db is None:
+        raise SendError("WeChat sending started before the database was open")
+    return db
+
+
 def quota_day(now: datetime) -> str:
     """The date of WeChat's quota day that `now` falls in."""
     return now.astimezone(QUOTA_ZONE).date().isoformat()
@@ -77,23 +83,6 @@ def next_reset(now: datetime) -> datetime:
     local = now.astimezone(QUOTA_ZONE)
     midnight = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), QUOTA_ZONE)
     return midnight.astimezone(UTC)
-
-
-_QUOTA = SendQuota.__table__
-_QUOTA_ROW = per_dialect(
-    lambda insert: (
-        insert(_QUOTA)
-        .values(name=bindparam("b_name"), day=bindparam("b_day"), used=0)
-        .on_conflict_do_nothing(index_elements=["name", "day"])
-    )
-)
-_THIS_DAY = (_QUOTA.c.name == bindparam("b_name")) & (_QUOTA.c.day == bindparam("b_day"))
-_TAKE_ONE = (
-    _QUOTA.update()
-    .where(_THIS_DAY, _QUOTA.c.used < bindparam("b_below"))
-    .values(used=_QUOTA.c.used + 1)
-)
-_SPEND_ALL = _QUOTA.update().where(_THIS_DAY).values(used=bindparam("b_limit"))
 
 
 class DailyQuota:
@@ -114,11 +103,8 @@ class DailyQuota:
         day = quota_day(self.clock())
         if any(day == spent and keep >= k for k, spent in self._spent.items()):
             return False
-        params = {"b_name": self.name, "b_day": day, "b_below": self.limit - keep}
-        async with self.db.uow() as uow:
-            conn = await uow.session.connection()
-            await conn.execute(_QUOTA_ROW[uow.session.bind.dialect.name], params)
-            taken = (await conn.execute(_TAKE_ONE, params)).rowcount == 1
+        async with bound(self.db).uow() as uow:
+            taken = await delivery.take_quota(uow, self.name, day, self.limit - keep)
             await uow.commit()
         if not taken:
             self._spent[keep] = day
@@ -130,10 +116,8 @@ class DailyQuota:
         self._spent[0] = day
         if self.limit <= 0:
             return
-        async with self.db.uow() as uow:
-            await uow.session.execute(
-                _SPEND_ALL, {"b_name": self.name, "b_day": day, "b_limit": self.limit}
-            )
+        async with bound(self.db).uow() as uow:
+            await delivery.spend_quota(uow, self.name, day, self.limit)
             await uow.commit()
 
     def exhausted(self, reason: str) -> WeChatError:
@@ -173,7 +157,8 @@ class Http:
 
 
 class TokenManager:
-    """The access token: memory (a minute) → database row → stable_token, one refresher at a time."""
+    """The access token: memory (a minute) → database row → stable_token, one refresher at a
+    time."""
 
     def __init__(self, settings: WeChatSettings, http: Http, db: Database | None = None):
         self.settings, self.http, self.db = settings, http, db
@@ -195,6 +180,7 @@ class TokenManager:
                     row
                     and row.access_token
                     and row.access_token != stale
+                    and row.expires_at is not None
                     and row.expires_at - EARLY > utcnow()
                 ):
                     return self._remember(row.access_token)
@@ -207,29 +193,21 @@ class TokenManager:
         self._cached = (token, time.monotonic() + MEMORY)
         return token
 
-    async def _stored(self) -> WeChatToken | None:
-        async with self.db.uow() as uow:
-            return await uow.session.get(WeChatToken, self.settings.app_id)
+    async def _stored(self) -> store.StoredToken | None:
+        async with bound(self.db).uow() as uow:
+            return await store.stored_token(uow, self.settings.app_id)
 
     async def _claim(self) -> bool:
         """Take the refresh lease (insert the row first if absent); False if someone holds it."""
         now = utcnow()
-        async with self.db.uow() as uow:
-            await uow.session.execute(
-                insert_for(uow.session, WeChatToken)
-                .values(app_id=self.settings.app_id, updated_at=now)
-                .on_conflict_do_nothing(index_elements=["app_id"])
-            )
-            stmt = update(WeChatToken).where(
-                WeChatToken.app_id == self.settings.app_id,
-                or_(WeChatToken.lease_until.is_(None), WeChatToken.lease_until < now),
-            )
-            won = (await uow.session.execute(stmt.values(lease_until=now + LEASE))).rowcount == 1
+        async with bound(self.db).uow() as uow:
+            won = await store.take_token_lease(uow, self.settings.app_id, now, now + LEASE)
             await uow.commit()
         return won
 
     async def _renew(self, stale: str | None) -> str:
-        """Ask stable_token (forcing only when it hands back the rejected token); store; release."""
+        """Ask stable_token (forcing only when it hands back the rejected token); store; release
+        the lease."""
         token, expires_at = None, None
         try:
             token, expires_at = await self._fetch(force=False)
@@ -237,14 +215,9 @@ class TokenManager:
                 token, expires_at = await self._fetch(force=True)
             return token
         finally:
-            async with self.db.uow() as uow:
-                values = {"lease_until": None, "updated_at": utcnow()}
-                if token:
-                    values.update(access_token=token, expires_at=expires_at)
-                await uow.session.execute(
-                    update(WeChatToken)
-                    .where(WeChatToken.app_id == self.settings.app_id)
-                    .values(**values)
+            async with bound(self.db).uow() as uow:
+                await store.release_token_lease(
+                    uow, self.settings.app_id, utcnow(), token, expires_at
                 )
                 await uow.commit()
 
@@ -269,7 +242,8 @@ class TokenManager:
 
 
 class WeChatApi:
-    """Calls that need the access token; a rejected token is refreshed and the call retried once."""
+    """Calls that need the access token; a rejected token is refreshed and the call retried
+    once."""
 
     def __init__(
         self, settings: WeChatSettings, session: aiohttp.ClientSession, db: Database | None = None
@@ -305,7 +279,7 @@ class WeChatApi:
 
 def _error(body: dict, what: str, now: datetime | None = None) -> WeChatError:
     code = body.get("errcode")
-    reason = PERMANENT.get(code, body.get("errmsg", "no access_token"))
+    reason = PERMANENT[code] if code in PERMANENT else body.get("errmsg", "no access_token")
     permanent = code in PERMANENT or code == 43004 or code == 45047
     # 45009: a daily quota, used up until it resets; not a failure of this message
     return WeChatError(
@@ -360,7 +334,7 @@ class WeChatSender:
 
     async def template(
         self, address: str, text: str, cause: WeChatError | None = None, bulk: bool = False
-    ) -> str:
+    ) -> str | None:
         tpl = self.settings.template
         if not tpl.id:
             raise cause or WeChatError(
@@ -389,8 +363,8 @@ class WeChatSender:
         return str(body.get("msgid", "")) or None
 
     async def in_window(self, openid: str) -> bool:
-        async with self.db.uow() as uow:
-            row = await uow.session.get(WeChatContact, openid)
+        async with bound(self.db).uow() as uow:
+            row = await store.contact(uow, openid)
         now = utcnow()
         return row is not None and (
             bool(row.last_message_at and now - row.last_message_at < WINDOW)

@@ -1,11 +1,12 @@
-"""GET|POST /webhooks/wechat: verify, decrypt, answer within WeChat's 5 seconds (CHANNELS.md A1-A4).
+"""GET|POST /webhooks/wechat: verify, decrypt, answer within WeChat's 5 s (CHANNELS.md A1-A4).
 
 WeChat waits 5 s for an answer and then pushes the same message again (three deliveries in
 all), possibly while the first is still being handled. Each message runs once, as a task
 keyed by its MsgId (events: user|time|event|key) that later deliveries wait on; the
 gateway's (channel, message_id) row keeps that true across processes. A reply ready within
 the budget goes back passively; otherwise WeChat gets `success` and the reply goes out
-later through the customer-service API, recorded in the outbox.
+later through the customer-service API, recorded in the outbox. With several processes,
+which of the two carries a reply is claimed in the database first (storage/wechat.py).
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from aiohttp import web
-from multidict import MultiDictProxy
-from sqlalchemy import bindparam, or_, select, update
+from multidict import MultiMapping
 
 from bot.channels.wechat.crypto import CryptoError, WeChatCrypto
 from bot.channels.wechat.events import CHANNEL, WeChatDispatcher
@@ -33,29 +34,14 @@ from bot.channels.wechat.payload import (
 )
 from bot.config import WeChatSettings
 from bot.logs import mask
-from storage.models import InboundLog, Outbox
+from storage import wechat as store
+
+if TYPE_CHECKING:
+    from bot.bootstrap import Services
 
 log = logging.getLogger(__name__)
 SUCCESS = "success"  # "WeChat does nothing and does not retry" (CHANNELS.md A3)
 REMEMBER_SECONDS = 60.0  # WeChat's retries come within ~15 s; later ones find the job still here
-# Across processes (server.workers > 1), a redelivery can reach a process that did not handle
-# the message, while the one that did sends the reply by customer service: every passive
-# answer and every customer-service copy first claims the message's reply_via, and only the
-# first kind to claim delivers. A passive answer may take over an earlier passive claim
-# (WeChat redelivers only when that answer did not reach it in time), never a "push".
-_INBOUND = InboundLog.__table__
-_THIS = (_INBOUND.c.channel == "wechat") & (_INBOUND.c.message_id == bindparam("b_msg"))
-CLAIM_PASSIVE = (
-    update(_INBOUND)
-    .where(_THIS, or_(_INBOUND.c.reply_via.is_(None), _INBOUND.c.reply_via.like("p:%")))
-    .values(reply_via=bindparam("b_via"))
-)
-CLAIM_PUSH = (
-    update(_INBOUND)
-    .where(_THIS, or_(_INBOUND.c.reply_via.is_(None), _INBOUND.c.reply_via == bindparam("b_mine")))
-    .values(reply_via=bindparam("b_via"))
-)
-RECORDED = select(_INBOUND.c.id).where(_THIS)
 
 
 @dataclass
@@ -79,11 +65,12 @@ class WeChatWebhooks:
         self.settings = settings
         self.crypto = WeChatCrypto(settings.token, settings.app_id, settings.aes_keys)
         self.jobs: dict[str, Job] = {}
-        self.dispatcher: WeChatDispatcher | None = None
-        self.svc = None
+        # the running services and what handles each message, set when the app starts
+        self.svc: Services
+        self.dispatcher: WeChatDispatcher
         self._tasks: set[asyncio.Task] = set()
 
-    def start(self, svc) -> None:
+    def start(self, svc: Services) -> None:
         self.svc, self.dispatcher = svc, WeChatDispatcher(svc)
 
     async def drain(self) -> None:
@@ -114,7 +101,7 @@ class WeChatWebhooks:
         reply = await self.answer(push, deadline)
         return self.render(reply, push, key_index)
 
-    def check_signature(self, query: MultiDictProxy) -> None:
+    def check_signature(self, query: MultiMapping[str]) -> None:
         try:
             self.crypto.check(
                 query.get("signature"), query.get("timestamp", ""), query.get("nonce", "")
@@ -123,7 +110,7 @@ class WeChatWebhooks:
             log.warning("WeChat request with a missing or wrong signature refused")
             raise web.HTTPForbidden(text="invalid signature") from None
 
-    def open(self, query: MultiDictProxy, body: bytes) -> tuple[dict, int | None]:
+    def open(self, query: MultiMapping[str], body: bytes) -> tuple[dict, int | None]:
         """The message fields and the index of the key that decrypted them (None: plaintext)."""
         outer = parse(body)
         if query.get("encrypt_type", "raw").lower() != "aes":
@@ -159,7 +146,7 @@ class WeChatWebhooks:
 
     # once per message, within the budget ------------------------------------------------
     async def answer(self, push: Push, deadline: float) -> str | None:
-        """The reply if ready by the deadline; None (say `success`) when it will be pushed later."""
+        """The reply if ready by the deadline; None (say `success`) when it goes out later."""
         job = self.jobs.get(push.message_id)
         if job is None:
             job = self.jobs[push.message_id] = Job(
@@ -187,7 +174,7 @@ class WeChatWebhooks:
         )
         if reply:
             async with self.svc.db.uow() as uow:
-                claimed = await self._claim(uow, job, CLAIM_PASSIVE, f"p:{job.token}")
+                claimed = await store.claim_passive_reply(uow, push.message_id, job.token)
                 await uow.commit()
             if not claimed:
                 log.info(
@@ -196,17 +183,6 @@ class WeChatWebhooks:
                 )
                 return None
         return reply
-
-    @staticmethod
-    async def _claim(uow, job: Job, stmt, via: str) -> bool:
-        """Claim the message's reply for this delivery (in uow); also True when the message left
-        no inbound row (nothing to share)."""
-        params = {"b_msg": job.push.message_id, "b_via": via, "b_mine": f"p:{job.token}"}
-        conn = await uow.session.connection()
-        return bool(
-            (await conn.execute(stmt, params)).rowcount
-            or (await conn.execute(RECORDED, params)).first() is None
-        )
 
     async def _wait(self, job: Job, seconds: float) -> str | None:
         """The job's reply within seconds, counted as a delivery waiting for it."""
@@ -252,23 +228,21 @@ class WeChatWebhooks:
             user = await uow.users.by_address(CHANNEL, openid)
             if user is None:
                 return
-            if not await self._claim(uow, job, CLAIM_PUSH, "push"):
+            if not await store.claim_pushed_reply(uow, job.push.message_id, job.token):
                 log.info(
                     "message %s was answered by a redelivery; no customer-service copy",
                     job.push.message_id,
                 )
                 return
-            row = await uow.outbox.add(
-                Outbox(
-                    user_id=user.id,
-                    channel=CHANNEL,
-                    address=openid,
-                    text=text,
-                    kind="reply",
-                    status="pending",
-                    attempts=0,
-                    created_at=now,
-                )
+            row_id = await uow.outbox.insert(
+                user_id=user.id,
+                channel=CHANNEL,
+                address=openid,
+                text=text,
+                kind="reply",
+                status="pending",
+                attempts=0,
+                created_at=now,
             )
             await uow.commit()
-        await self.svc.outbound.deliver([row.id])
+        await self.svc.outbound.deliver([row_id])
