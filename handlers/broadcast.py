@@ -24,11 +24,13 @@ from handlers.slots import (
     only_details,
     without_entities,
 )
+from storage import broadcasts as records
 from storage.models import Broadcast, MarketPrice
 
 COMMAND = re.compile(
-    r"^\s*(?:broadcast|bcast|brodcast|announce(?:ment)?|send (?:to )?(?:all|everyone)|mass sms|blast|"
-    r"群发|发布|通知所有人|通知大家|通知)\s*(?:to (?:all|subscribers|everyone))?\s*[:：,，]?\s*",
+    r"^\s*(?:broadcast|bcast|brodcast|announce(?:ment)?|send (?:to )?(?:all|everyone)|"
+    r"mass sms|blast|群发|发布|通知所有人|通知大家|通知)"
+    r"\s*(?:to (?:all|subscribers|everyone))?\s*[:：,，]?\s*",
     re.I,
 )
 YES = {"yes", "y", "ok", "send", "send it", "是", "好", "发", "发送", "确认", "可以", "对"}
@@ -62,8 +64,7 @@ async def broadcast(ctx: Context) -> list[Reply]:
             return ctx.say("broadcast_ask_text")
         head = ctx.text("broadcast_announcement", text=text)
         bc = engine.new_announcement(text, ctx.now, ctx.user.id)
-    ctx.uow.session.add(bc)
-    await ctx.uow.session.flush()
+    await records.save(ctx.uow, bc)
     return await _preview(ctx, bc, head)
 
 
@@ -140,6 +141,13 @@ def _where(ctx: Context, place: str | None) -> str:
     )
 
 
+def _price_of(bc: Broadcast) -> tuple[str, Decimal, str, str] | None:
+    """A price broadcast's product, price, currency and unit; None for an announcement."""
+    if bc.kind == "price" and bc.product and bc.price is not None and bc.currency and bc.unit:
+        return bc.product, bc.price, bc.currency, bc.unit
+    return None
+
+
 async def _publish(ctx: Context, bc: Broadcast) -> None:
     """The broadcast's price becomes the market price that price answers show."""
     await ctx.uow.prices.add(
@@ -158,7 +166,7 @@ async def _publish(ctx: Context, bc: Broadcast) -> None:
 async def _preview(ctx: Context, bc: Broadcast, head: str) -> list[Reply]:
     seen = await engine.preview(ctx.uow, bc, ctx.settings)
     if not seen.audience and bc.kind != "price":
-        bc.status = "cancelled"
+        await engine.cancel(ctx.uow, bc.id)
         return [Reply(head + "\n" + ctx.text("broadcast_no_audience"))]
     ctx.ask("broadcast.confirm", "broadcast_confirm_again", ref=bc.id)
     ctx.slots.update(broadcast=bc.id, n=seen.audience)
@@ -197,30 +205,23 @@ async def on_confirm(ctx: Context) -> list[Reply] | None:
 async def _new_price(ctx: Context) -> list[Reply] | None:
     """ "改成25" / "no, 4.5" while a price draft waits: the draft takes the new price and is
     previewed again (nothing is published before yes)."""
-    bc = await ctx.uow.session.get(Broadcast, ctx.slots["broadcast"])
+    bc = await records.get(ctx.uow, ctx.slots["broadcast"])
+    was = _price_of(bc) if bc is not None else None
     price = money(ctx.parse.first("price") or bare_number(ctx))
-    if bc is None or bc.kind != "price" or price is None or not only_details(ctx):
+    if bc is None or was is None or price is None or not only_details(ctx):
         return None
     await engine.cancel(ctx.uow, bc.id)
     ctx.done()
+    product, _, cur, unit = was
     fresh = engine.new_price(
-        ctx.catalog,
-        ctx.settings,
-        bc.product,
-        bc.location,
-        price,
-        bc.currency,
-        bc.unit,
-        ctx.now,
-        ctx.user.id,
+        ctx.catalog, ctx.settings, product, bc.location, price, cur, unit, ctx.now, ctx.user.id
     )
-    ctx.uow.session.add(fresh)
-    await ctx.uow.session.flush()
+    await records.save(ctx.uow, fresh)
     head = ctx.text(
         "price_to_publish",
-        product=ctx.product(bc.product),
+        product=ctx.product(product),
         place=_where(ctx, bc.location),
-        price=units.unit_price(price, bc.currency, bc.unit, ctx.lang),
+        price=units.unit_price(price, cur, unit, ctx.lang),
     )
     return await _preview(ctx, fresh, head)
 
@@ -228,23 +229,24 @@ async def _new_price(ctx: Context) -> list[Reply] | None:
 async def _send(ctx: Context) -> list[Reply]:
     broadcast_id, n = ctx.slots["broadcast"], ctx.slots.get("n", 0)
     ctx.done()
-    bc = await ctx.uow.session.get(Broadcast, broadcast_id)
+    bc = await records.get(ctx.uow, broadcast_id)
     if bc is None or bc.status != "draft":
         return ctx.say("ok")
     published = ""
-    if bc.kind == "price":
+    if (priced := _price_of(bc)) is not None:
         await _publish(ctx, bc)
+        product, price, cur, unit = priced
         published = (
             ctx.text(
                 "price_published",
-                product=ctx.product(bc.product),
+                product=ctx.product(product),
                 place=_where(ctx, bc.location),
-                price=units.unit_price(bc.price, bc.currency, bc.unit, ctx.lang),
+                price=units.unit_price(price, cur, unit, ctx.lang),
             )
             + "\n"
         )
     if not n:
-        bc.status = "cancelled"
+        await engine.cancel(ctx.uow, bc.id)
         return [Reply(published.strip())]
     await engine.queue(ctx.uow, bc)
     return [

@@ -12,14 +12,13 @@ from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, literal, or_, select, update
-
 from handlers import texts, units
 from handlers.segments import fit, segments
 from handlers.settings import Settings, default_lang
 from nlu.catalog import Catalog
-from storage.db import insert_for
-from storage.models import Broadcast, Outbox, Subscription, User, When
+from storage import broadcasts as records
+from storage.broadcasts import Audience
+from storage.models import Broadcast
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -57,13 +56,13 @@ def price_texts(
     for lang in LANGS:
         name = catalog.product_name(product, lang)
         where = catalog.place_name(place, lang) if place else ""
-        values = dict(
-            product=name,
-            Product=name[:1].upper() + name[1:],
-            place=(f"（{where}）" if lang == "zh" else f", {where}") if where else "",
-            price=units.unit_price(price, currency, unit, lang),
-            date=f"{date.month}月{date.day}日" if lang == "zh" else date.strftime("%d %b"),
-        )
+        values = {
+            "product": name,
+            "Product": name[:1].upper() + name[1:],
+            "place": (f"（{where}）" if lang == "zh" else f", {where}") if where else "",
+            "price": units.unit_price(price, currency, unit, lang),
+            "date": f"{date.month}月{date.day}日" if lang == "zh" else date.strftime("%d %b"),
+        }
         out[lang] = _one_segment(
             texts.t("alert_price", lang, **values), texts.t("alert_price_short", lang, **values)
         )
@@ -116,41 +115,15 @@ def new_announcement(
 
 
 # audience ----------------------------------------------------------------------------------
-def _threshold_met(bc: Broadcast):
-    """SQL: the subscription has no threshold, or this price crosses it in the alert's unit."""
-    s = Subscription
-    met = []
-    for unit in {*units.KG_PER_UNIT, bc.unit}:
-        per = units.price_per(bc.price, bc.unit, unit)
-        if per is None:
-            continue
-        per = per.quantize(Decimal("0.01"))
-        met.append(
-            and_(
-                s.unit == unit,
-                or_(
-                    and_(s.direction == "above", s.threshold <= per),
-                    and_(s.direction == "below", s.threshold >= per),
-                ),
-            )
-        )
-    return or_(s.direction.is_(None), and_(s.currency == bc.currency, or_(*met)))
-
-
-def audience(bc: Broadcast):
-    """SELECT the distinct users a broadcast goes to, resolved now (opted-out users excluded)."""
-    s, u = Subscription, User
-    q = select(u.id, u.channel, u.address, u.language).join(s, s.user_id == u.id)
-    q = q.where(s.active.is_(True), u.opted_out.is_(False))
-    if bc.kind == "digest":
-        q = q.where(s.mode == "daily", s.product == bc.product)
-    elif bc.product:
-        q = q.where(s.mode == "instant", or_(s.product == bc.product, s.product.is_(None)))
-        if bc.location:
-            q = q.where(or_(s.location.is_(None), s.location == bc.location))
-        if bc.kind == "price" and bc.price is not None:
-            q = q.where(_threshold_met(bc))
-    return q.distinct()
+def audience(bc: Broadcast) -> Audience:
+    """Who the broadcast goes to (resolved when it is sent; opted-out users never)."""
+    prices: dict[str, Decimal] = {}
+    if bc.kind == "price" and bc.price is not None and bc.unit:
+        for unit in {*units.KG_PER_UNIT, bc.unit}:
+            per = units.price_per(bc.price, bc.unit, unit)
+            if per is not None:  # in the alert's own unit, to the cent
+                prices[unit] = per.quantize(Decimal("0.01"))
+    return Audience(bc.kind, bc.product, bc.location, bc.currency, prices)
 
 
 class Phrase(str):
@@ -197,12 +170,9 @@ class Preview:
 
 async def preview(uow: UnitOfWork, bc: Broadcast, settings: Settings) -> Preview:
     """Audience size by channel and language, SMS segments per message and estimated cost."""
-    sub = audience(bc).subquery()
-    q = select(sub.c.channel, sub.c.language, func.count()).group_by(sub.c.channel, sub.c.language)
-    rows = (await uow.session.execute(q)).all()
     prices = settings.broadcast
     result = Preview(audience=0, currency=prices.cost_currency or settings.market.currency)
-    for channel, language, count in rows:
+    for channel, language, count in await records.audience_sizes(uow, audience(bc)):
         lang = language if language in LANGS else default_lang(settings)
         parts = segments(fit(text_for(bc, lang), 2)) or 1
         result.audience += count
@@ -223,99 +193,53 @@ async def preview(uow: UnitOfWork, bc: Broadcast, settings: Settings) -> Preview
 async def queue(uow: UnitOfWork, bc: Broadcast, send_at: datetime | None = None) -> None:
     """A draft becomes queued (sent at once) or scheduled (sent at send_at)."""
     bc.status, bc.send_at = ("scheduled", send_at) if send_at else ("queued", None)
-    await uow.session.flush()
+    await records.save(uow, bc)
 
 
 async def cancel(uow: UnitOfWork, broadcast_id: int) -> bool:
-    """Cancel a draft or scheduled broadcast (one being sent runs to its end)."""
-    stmt = update(Broadcast).where(
-        Broadcast.id == broadcast_id, Broadcast.status.in_(("draft", "scheduled", "queued"))
-    )
-    return (await uow.session.execute(stmt.values(status="cancelled"))).rowcount == 1
+    """Cancel a draft, scheduled or queued broadcast (once a sender has begun on it, it runs
+    to its end)."""
+    return await records.cancel(uow, broadcast_id)
 
 
 async def start(
     uow: UnitOfWork, broadcast_id: int, settings: Settings, now: datetime
 ) -> int | None:
-    """Resolve a queued broadcast's recipients into the outbox; None if another sender did."""
-    claim = update(Broadcast).where(Broadcast.id == broadcast_id, Broadcast.status == "queued")
-    if (await uow.session.execute(claim.values(status="sending", started_at=now))).rowcount != 1:
+    """Resolve a queued broadcast's recipients into the outbox, committed a range of users at
+    a time so messages meanwhile are answered; the broadcast turns to sending when the caller
+    commits. Its count of recipients, or None if another sender has it or did it."""
+    bc = await records.hold(uow, broadcast_id, now)
+    if bc is None:
         return None
-    bc = await uow.session.get(Broadcast, broadcast_id)
-    sub = audience(bc).subquery()
+    wording = {lang: text_for(bc, lang) for lang in LANGS}
     fallback = text_for(bc, default_lang(settings))
-    text = case(*((sub.c.language == lang, text_for(bc, lang)) for lang in LANGS), else_=fallback)
-    rows = select(
-        literal(bc.id),
-        sub.c.id,
-        sub.c.channel,
-        sub.c.address,
-        text,
-        literal("broadcast"),
-        literal("pending"),
-        literal(0),
-        literal(now, When),
-    ).where(sub.c.id.is_not(None))
-    columns = [
-        "broadcast_id",
-        "user_id",
-        "channel",
-        "address",
-        "text",
-        "kind",
-        "status",
-        "attempts",
-        "created_at",
-    ]
-    stmt = insert_for(uow.session, Outbox).from_select(columns, rows)
-    result = await uow.session.execute(
-        stmt.on_conflict_do_nothing(index_elements=["broadcast_id", "user_id"])
-    )
-    bc.recipients = result.rowcount
-    log.info("broadcast %s: %s recipients", bc.id, bc.recipients)
-    return bc.recipients
+    recipients = await records.enqueue(uow, bc.id, audience(bc), wording, fallback, now)
+    if recipients is not None:
+        log.info("broadcast %s: %s recipients", bc.id, recipients)
+    return recipients
 
 
 async def counts(uow: UnitOfWork, broadcast_id: int) -> dict[str, int]:
     """Outbox rows of one broadcast by status."""
-    q = (
-        select(Outbox.status, func.count())
-        .where(Outbox.broadcast_id == broadcast_id)
-        .group_by(Outbox.status)
-    )
-    return {status: n for status, n in (await uow.session.execute(q)).all()}
+    return await records.counts(uow, broadcast_id)
 
 
 async def finish_if_done(uow: UnitOfWork, broadcast_id: int, now: datetime) -> Broadcast | None:
     """Close a sending broadcast with nothing left to send; return it when this call closed it."""
-    tally = await counts(uow, broadcast_id)
-    if any(tally.get(s) for s in OPEN):
+    if await records.any_open(uow, broadcast_id, OPEN):
         return None
+    tally = await records.counts(uow, broadcast_id)
     summary = {
         "sent": tally.get("sent", 0),
         "failed": tally.get("failed", 0),
         "skipped": tally.get("skipped", 0),
     }
-    stmt = update(Broadcast).where(Broadcast.id == broadcast_id, Broadcast.status == "sending")
-    if (
-        await uow.session.execute(stmt.values(status="done", finished_at=now, summary=summary))
-    ).rowcount != 1:
-        return None
-    return await uow.session.get(Broadcast, broadcast_id)
+    return await records.close(uow, broadcast_id, now, summary)
 
 
 async def skip_pending(uow: UnitOfWork, user_id: int, product: str | None = None) -> int:
     """A user who unsubscribes gets nothing more from broadcasts not yet sent to them."""
-    stmt = update(Outbox).where(
-        Outbox.user_id == user_id, Outbox.status == "pending", Outbox.broadcast_id.is_not(None)
-    )
-    if product:
-        stmt = stmt.where(
-            Outbox.broadcast_id.in_(select(Broadcast.id).where(Broadcast.product == product))
-        )
-    return (
-        await uow.session.execute(stmt.values(status="skipped", error="unsubscribed"))
-    ).rowcount
+    return await records.skip_pending(uow, user_id, product)
 
 
 def summary_text(bc: Broadcast, lang: str) -> str:
