@@ -26,11 +26,11 @@ from sqlalchemy import insert, select, text, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot import broadcast
 from bot.channels.twilio.send import TwilioSender
 from bot.config import load_settings
 from bot.outbound.dispatch import Dispatcher
-from bot.outbound.sender import ChannelSenders
+from bot.outbound.sender import ChannelSenders, Outbound
+from handlers import broadcasts as broadcast
 from storage.db import create_engine, upgrade
 from storage.models import Base, Outbox, Subscription, User
 from storage.uow import Database
@@ -98,7 +98,7 @@ async def seed(db: Database, count: int) -> None:
             await uow.commit()
 
 
-async def resolve(db: Database, settings) -> tuple[int, int, float]:
+async def resolve(db: Database, settings) -> tuple[int, int | None, float]:
     """Queue a price broadcast and time its start: audience query + INSERT ... SELECT."""
     async with db.uow() as uow:
         bc = broadcast.new_price(
@@ -153,7 +153,7 @@ async def send(
     async with aiohttp.ClientSession(connector=connector) as session:
         sender = NullSender() if null else TwilioSender(settings.twilio, session, None)
         senders = ChannelSenders({"sms": sender})
-        dispatcher = Dispatcher(db, senders, settings)
+        dispatcher = Dispatcher(Outbound(db, senders, settings))
         started = time.perf_counter()
         await dispatcher.drain(broadcast_id, timeout=600)
         elapsed = time.perf_counter() - started

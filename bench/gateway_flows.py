@@ -23,10 +23,8 @@ from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
-from twilio_load import PRODUCTS  # noqa: E402
-
+from bench.twilio_load import PRODUCTS  # noqa: E402
 from bot.bootstrap import services  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from handlers.messages import InboundMessage  # noqa: E402
@@ -98,7 +96,8 @@ def main() -> None:
                 sys.executable,
                 "-c",
                 "import asyncio,sys; sys.path.insert(0,'.');"
-                "from tests.conftest import reset_postgres, PG_URL; asyncio.run(reset_postgres(PG_URL))",
+                "from tests.conftest import reset_postgres, PG_URL; "
+                "asyncio.run(reset_postgres(PG_URL))",
             ],
             cwd=ROOT,
             check=True,
@@ -112,7 +111,8 @@ def main() -> None:
     for flow, ms in report.items():
         print(f"  {flow:32} {ms:6.2f} ms")
     print(
-        f"  {'mean of the five flows':32} {mix:6.2f} ms  (= {1000 / mix:,.0f} messages/s on one core)"
+        f"  {'mean of the five flows':32} {mix:6.2f} ms  "
+        f"(= {1000 / mix:,.0f} messages/s on one core)"
     )
 
 

@@ -75,10 +75,16 @@ async def run(url: str, lines: list[tuple[str, str]], rate: float, seconds: floa
     }
 
 
+def _request(line: str) -> tuple[str, str]:
+    """(signature, body) of one line of the requests file."""
+    signature, body = line.rstrip("\n").split(" ", 1)
+    return signature, body
+
+
 def main() -> None:
     url, path, rate, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
     with open(path) as fh:
-        lines = [tuple(line.rstrip("\n").split(" ", 1)) for line in fh if line.strip()]
+        lines = [_request(line) for line in fh if line.strip()]
     print(json.dumps(asyncio.run(run(url, lines, rate, seconds))))
 
 

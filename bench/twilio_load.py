@@ -39,8 +39,9 @@ from aiohttp import web
 async def echo(request):
     form = await request.post()
     body = form.get("Body", "")
-    return web.Response(text=f'<?xml version="1.0" encoding="UTF-8"?><Response><Message>{body}</Message></Response>',
-                        content_type="text/xml")
+    xml = ('<?xml version="1.0" encoding="UTF-8"?>'
+           f'<Response><Message>{body}</Message></Response>')
+    return web.Response(text=xml, content_type="text/xml")
 app = web.Application()
 app.router.add_post("/webhooks/twilio", echo)
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
@@ -142,8 +143,8 @@ def run_wrk(port: int, script: Path, data: Path, seconds: int, connections: int)
         str(data),
     ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    total = int(re.search(r"(\d+) requests in", out).group(1))
+    rate = float(_found(r"Requests/sec:\s+([\d.]+)", out))
+    total = int(_found(r"(\d+) requests in", out))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     lat = dict(re.findall(r"\s+(50|99)%\s+([\d.]+\w+)", out))
     return {
@@ -154,6 +155,14 @@ def run_wrk(port: int, script: Path, data: Path, seconds: int, connections: int)
         "non_2xx": int(errors.group(1)) if errors else 0,
         "raw": out,
     }
+
+
+def _found(pattern: str, out: str) -> str:
+    """The first group of pattern in wrk's output; wrk failed when it is not there."""
+    match = re.search(pattern, out)
+    if match is None:
+        raise SystemExit(f"wrk printed no {pattern!r}:\n{out}")
+    return match.group(1)
 
 
 def write_requests(path: Path, url: str, users: int, first: int, prefix: str) -> int:
@@ -251,58 +260,64 @@ def main() -> None:
                 sys.executable,
                 "-c",
                 "import asyncio,sys; sys.path.insert(0,'.');"
-                "from tests.conftest import reset_postgres, PG_URL; asyncio.run(reset_postgres(PG_URL))",
+                "from tests.conftest import reset_postgres, PG_URL; "
+                "asyncio.run(reset_postgres(PG_URL))",
             ],
             cwd=ROOT,
             check=True,
         )
     # The server gets core 0 (both cores with several workers); wrk and the fake provider core 1.
     cores = "0" if args.workers == 1 else "0,1"
-    procs = [
-        subprocess.Popen(
-            [
-                "taskset",
-                "-c",
-                "1",
-                sys.executable,
-                "-m",
-                "bot.fakes.twilio",
-                "--port",
-                str(fake_port),
-                "--account-sid",
-                SID,
-                "--auth-token",
-                TOKEN,
-            ],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-        ),
-        subprocess.Popen(
-            ["taskset", "-c", cores, sys.executable, "-m", "bot.cli", "serve"],
-            cwd=ROOT,
-            env=server_env(args, work, port, fake_port),
-            stdout=subprocess.DEVNULL,
-            stderr=open(work / "serve.log", "w"),
-        ),
-        subprocess.Popen(["taskset", "-c", "0", sys.executable, "-c", RAW_SERVER, str(raw_port)]),
-    ]
-    try:
-        wait_up(port)
-        wait_up(raw_port)
-        raw = run_wrk(raw_port, script, data, args.seconds, args.connections)
-        farm = run_wrk(port, script, data, args.seconds, args.connections)
-        paced_run = (
-            open_loop(generator, port, paced, args.rate, args.rate_seconds) if args.rate else None
-        )
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=60)  # a server behind on its queue finishes what it accepted
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    with open(work / "serve.log", "w") as serve_log:
+        procs = [
+            subprocess.Popen(
+                [
+                    "taskset",
+                    "-c",
+                    "1",
+                    sys.executable,
+                    "-m",
+                    "bot.fakes.twilio",
+                    "--port",
+                    str(fake_port),
+                    "--account-sid",
+                    SID,
+                    "--auth-token",
+                    TOKEN,
+                ],
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+            ),
+            subprocess.Popen(
+                ["taskset", "-c", cores, sys.executable, "-m", "bot.cli", "serve"],
+                cwd=ROOT,
+                env=server_env(args, work, port, fake_port),
+                stdout=subprocess.DEVNULL,
+                stderr=serve_log,
+            ),
+            subprocess.Popen(
+                ["taskset", "-c", "0", sys.executable, "-c", RAW_SERVER, str(raw_port)]
+            ),
+        ]
+        try:
+            wait_up(port)
+            wait_up(raw_port)
+            raw = run_wrk(raw_port, script, data, args.seconds, args.connections)
+            farm = run_wrk(port, script, data, args.seconds, args.connections)
+            paced_run = (
+                open_loop(generator, port, paced, args.rate, args.rate_seconds)
+                if generator is not None
+                else None
+            )
+        finally:
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                try:
+                    proc.wait(timeout=60)  # a server behind on its queue finishes what it accepted
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
     report(args, count, raw, farm, paced_run)
 
 
@@ -314,11 +329,13 @@ def report(args, count: int, raw: dict, farm: dict, paced: dict | None) -> None:
         f"connections={args.connections} seconds={args.seconds}"
     )
     print(
-        f"distinct texts: {len(set(texts))} of {len(texts)} (every listing differs; buyers' messages repeat)"
+        f"distinct texts: {len(set(texts))} of {len(texts)} "
+        "(every listing differs; buyers' messages repeat)"
     )
     for name, r in (("raw aiohttp form echo", raw), ("farmchat /webhooks/twilio", farm)):
         print(
-            f"{name:28} {r['rate']:8.0f} msg/s  p50 {r['p50']}  p99 {r['p99']}  non-2xx {r['non_2xx']}"
+            f"{name:28} {r['rate']:8.0f} msg/s  p50 {r['p50']}  p99 {r['p99']}  "
+            f"non-2xx {r['non_2xx']}"
         )
     print(
         f"ratio farmchat/raw: {farm['rate'] / raw['rate']:.3f}"
@@ -326,7 +343,8 @@ def report(args, count: int, raw: dict, farm: dict, paced: dict | None) -> None:
     )
     if paced:
         print(
-            f"open loop at {paced['offered_rate']:.0f} msg/s offered: {paced['achieved_rate']} answered/s, "
+            f"open loop at {paced['offered_rate']:.0f} msg/s offered: "
+            f"{paced['achieved_rate']} answered/s, "
             f"p50 {paced['p50_ms']} ms  p90 {paced['p90_ms']} ms  p99 {paced['p99_ms']} ms  "
             f"max {paced['max_ms']} ms  non-2xx {paced['non_2xx']}  failed {paced['failed']}"
         )

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Collection
 from datetime import timedelta
 from decimal import Decimal
 
 from handlers import contact, currency, dialog, texts, units
-from handlers.context import Context
+from handlers.context import ByLanguage, Context, Slots
 from handlers.messages import Reply
 from handlers.slots import (
     amount,
@@ -19,8 +20,13 @@ from handlers.slots import (
     unknown_word,
 )
 from storage.models import BuyRequest, Listing, Order, User
+from storage.repos import ListingRow, OfferedRow, OfferRow, UserRow
 
 WANT = ("product", "quantity", "unit", "location")
+
+
+# How offers are ordered: stock, the buyer's money, distance, currency, price, age.
+OfferKey = tuple[int, bool, float, str, Decimal | float, int]
 
 
 async def buy(ctx: Context) -> list[Reply]:
@@ -58,8 +64,10 @@ def _lead(lead: list[str], replies: list[Reply]) -> list[Reply]:
     return [Reply("\n".join([*lead, replies[0].text]))] if lead else replies
 
 
-async def _offer_self(ctx: Context, exclude) -> list[Reply]:
-    want = {k: ctx.slots[k] for k in ("product", "quantity", "unit") if k in ctx.slots}
+async def _offer_self(ctx: Context, exclude: Collection[int]) -> list[Reply]:
+    want: dict[str, str] = {
+        k: ctx.slots[k] for k in ("product", "quantity", "unit") if k in ctx.slots
+    }
     found = await offers_for(ctx, ctx.user, want, exclude, place=ctx.slots.get("location"))
     if found is None:
         ctx.state, ctx.slots = "buy.standing", {**want, "location": ctx.slots.get("location")}
@@ -71,14 +79,21 @@ async def _offer_self(ctx: Context, exclude) -> list[Reply]:
     return [Reply(text)]
 
 
-async def offers_for(ctx: Context, buyer: User, want: dict, exclude, place: str | None = None):
+async def offers_for(
+    ctx: Context,
+    buyer: User,
+    want: dict[str, str],
+    exclude: Collection[int],
+    place: str | None = None,
+) -> tuple[str, Slots] | None:
     """The best offers as text in the buyer's language plus the buy.choice slots; None if none.
-    An offer with less than asked is marked; on SMS, offers are dropped before the call to action."""
+    An offer with less than asked is marked; on SMS, offers are dropped before the call to
+    action."""
     listings = await rank(ctx, buyer, want, exclude, place or buyer.place)
     if not listings:
         return None
     lang = ctx.lang_of(buyer) if buyer.id != ctx.user.id else ctx.lang
-    farmers = {i: await ctx.uow.users.row(i) for i in {x.farmer_id for x in listings}}
+    farmers = {i: await _user_row(ctx, i) for i in {x.farmer_id for x in listings}}
     lines = [
         _offer_line(ctx, want, n, x, farmers[x.farmer_id], lang) for n, x in enumerate(listings, 1)
     ]
@@ -98,7 +113,7 @@ async def offers_for(ctx: Context, buyer: User, want: dict, exclude, place: str 
         ),
         lines,
     )
-    slots = {
+    slots: Slots = {
         **want,
         "offers": [[x.id, str(x.quantity_available)] for x in listings[:shown]],
         "_ask": ["pick_number", {"n": str(shown)}],
@@ -106,7 +121,9 @@ async def offers_for(ctx: Context, buyer: User, want: dict, exclude, place: str 
     return text, slots
 
 
-def _offer_line(ctx: Context, want: dict, n: int, x, farmer: User, lang: str) -> str:
+def _offer_line(
+    ctx: Context, want: dict[str, str], n: int, x: OfferRow, farmer: UserRow, lang: str
+) -> str:
     need = units.convert(Decimal(want["quantity"]), want["unit"], x.unit)
     short = need is not None and x.quantity_available < need
     return texts.t(
@@ -119,13 +136,15 @@ def _offer_line(ctx: Context, want: dict, n: int, x, farmer: User, lang: str) ->
     )
 
 
-def _where(ctx: Context, listing: Listing, farmer: User, lang: str) -> str:
+def _where(ctx: Context, listing: OfferRow, farmer: UserRow, lang: str) -> str:
     """', Wudu 王大伯' — where the produce is and who sells it, as far as known."""
     parts = " ".join(p for p in (ctx.catalog.place_name(listing.location, lang), farmer.name) if p)
     return ("，" if lang == "zh" else ", ") + parts if parts else ""
 
 
-async def rank(ctx: Context, buyer: User, want: dict, exclude, place: str | None) -> list:
+async def rank(
+    ctx: Context, buyer: User, want: dict[str, str], exclude: Collection[int], place: str | None
+) -> list[OfferRow]:
     """Same product; enough stock first, then nearest, then cheapest (SPEC §2). Light rows with
     the listing columns an offer shows (repos.CANDIDATES), not ORM objects."""
     need = Decimal(want["quantity"])
@@ -143,14 +162,16 @@ async def rank(ctx: Context, buyer: User, want: dict, exclude, place: str | None
     return sorted(candidates, key=key)[: ctx.market.max_offers]
 
 
-def offer_key(ctx: Context, want: dict, place: str | None, money_of: str | None = None):
+def offer_key(
+    ctx: Context, want: dict[str, str], place: str | None, money_of: str | None = None
+) -> Callable[[OfferRow], OfferKey]:
     """The order of offers: enough stock first, then in the buyer's money (an Indian buyer is
     not sent to a yuan listing first), then nearest, then cheapest, then oldest."""
     need = Decimal(want["quantity"])
-    origin = ctx.catalog.places.get(place).coords if place in ctx.catalog.places else None
+    origin = _coords(ctx, place)
     money_of = money_of or ctx.market.currency
 
-    def key(x: Listing):
+    def key(x: OfferRow) -> OfferKey:
         have = units.convert(need, want["unit"], x.unit)
         stock = 1 if have is None else (0 if x.quantity_available >= have else 2)
         return (
@@ -165,12 +186,18 @@ def offer_key(ctx: Context, want: dict, place: str | None, money_of: str | None 
     return key
 
 
-def _distance(ctx: Context, origin, location: str | None) -> float:
-    target = ctx.catalog.places[location].coords if location in ctx.catalog.places else None
+def _coords(ctx: Context, place: str | None) -> tuple[float, float] | None:
+    """Where a gazetteer place is, when the place is known and has coordinates."""
+    known = ctx.catalog.places.get(place) if place is not None else None
+    return known.coords if known is not None else None
+
+
+def _distance(ctx: Context, origin: tuple[float, float] | None, location: str | None) -> float:
+    target = _coords(ctx, location)
     if origin is None or target is None:
         return math.inf
-    (lat1, lon1), (lat2, lon2) = map(
-        lambda p: (math.radians(p[0]), math.radians(p[1])), (origin, target)
+    (lat1, lon1), (lat2, lon2) = (
+        (math.radians(p[0]), math.radians(p[1])) for p in (origin, target)
     )
     h = (
         math.sin((lat2 - lat1) / 2) ** 2
@@ -179,21 +206,22 @@ def _distance(ctx: Context, origin, location: str | None) -> float:
     return 6371 * 2 * math.asin(math.sqrt(h))
 
 
-def _comparable(ctx: Context, listing: Listing) -> Decimal | float:
+def _comparable(ctx: Context, listing: OfferRow) -> Decimal | float:
     """The price per display unit (compared only within one currency: the key puts it first)."""
     per = units.price_per(listing.price, listing.price_unit, ctx.market.display_unit)
     return per if per is not None else math.inf
 
 
 async def on_choice(ctx: Context) -> list[Reply] | None:
-    """The buyer's pick ("2", "two", "#2", "第二个"); one with less than asked is confirmed first."""
+    """The buyer's pick ("2", "two", "#2", "第二个"); one with less than asked is confirmed
+    first."""
     number, offers = choice_number(ctx.parse.text), ctx.slots.get("offers", [])
     if number is None:
         return await _new_amount(ctx)
     if not 1 <= number <= len(offers):
         return ctx.say("only_offers" if len(offers) > 1 else "only_offer", n=len(offers))
     listing_id, shown = offers[number - 1]
-    listing = await ctx.uow.listings.row(listing_id)
+    listing = await _listing_row(ctx, listing_id)
     need = units.convert(Decimal(ctx.slots["quantity"]), ctx.slots["unit"], listing.unit)
     if need is None:
         ctx.slots["listing"] = listing_id
@@ -224,7 +252,7 @@ async def _new_amount(ctx: Context) -> list[Reply] | None:
     return _lead([lead], await _offer_self(ctx, exclude=()))
 
 
-def _confirm_smaller(ctx: Context, listing, have: Decimal, number: int) -> list[Reply]:
+def _confirm_smaller(ctx: Context, listing: OfferRow, have: Decimal, number: int) -> list[Reply]:
     """The offer holds less than asked: say so and ask before ordering what it has."""
     total = units.line_total(have, listing.unit, listing.price, listing.price_unit)
     ctx.slots["partial"] = [listing.id, str(have), number]
@@ -246,7 +274,7 @@ async def on_smaller(ctx: Context) -> list[Reply] | None:
         return await on_choice(ctx)
     if ctx.parse.intent == "affirm":
         listing_id, have, _ = ctx.slots["partial"]
-        return await place_order(ctx, await ctx.uow.listings.row(listing_id), Decimal(have))
+        return await place_order(ctx, await _listing_row(ctx, listing_id), Decimal(have))
     if ctx.parse.intent == "deny":
         ctx.slots.pop("partial", None)
         ctx.state = "buy.choice"
@@ -262,10 +290,10 @@ async def on_count(ctx: Context) -> list[Reply] | None:
     value = amount(ctx.parse.first("quantity") or bare_number(ctx))
     if value is None:
         return None
-    return await place_order(ctx, await ctx.uow.listings.row(ctx.slots["listing"]), value)
+    return await place_order(ctx, await _listing_row(ctx, ctx.slots["listing"]), value)
 
 
-async def place_order(ctx: Context, listing, quantity: Decimal) -> list[Reply]:
+async def place_order(ctx: Context, listing: OfferedRow, quantity: Decimal) -> list[Reply]:
     """Reserve the stock atomically, then record the order and ask the farmer (listing: a
     Listing or a light row of its columns, read only)."""
     if not await ctx.uow.listings.reserve(listing.id, quantity, ctx.now):
@@ -289,7 +317,7 @@ async def place_order(ctx: Context, listing, quantity: Decimal) -> list[Reply]:
             expires_at=ctx.now + timeout,
         )
     )
-    farmer = await ctx.uow.users.row(listing.farmer_id)
+    farmer = await _user_row(ctx, listing.farmer_id)
     ctx.tell(
         farmer,
         "order_request",
@@ -302,10 +330,8 @@ async def place_order(ctx: Context, listing, quantity: Decimal) -> list[Reply]:
     mine = {k: v(ctx.lang) for k, v in order_values(ctx, order).items()} | {
         "product": ctx.product(order.product)
     }
-    if asked_unit and units.convert(quantity, listing.unit, asked_unit) is not None:
-        mine["qty"] = ctx.qty(
-            units.convert(quantity, listing.unit, asked_unit), asked_unit
-        )  # as the buyer said it
+    if asked_unit and (as_asked := units.convert(quantity, listing.unit, asked_unit)) is not None:
+        mine["qty"] = ctx.qty(as_asked, asked_unit)  # as the buyer said it
     reply = ctx.text(
         "order_created",
         ref=order.id,
@@ -316,7 +342,7 @@ async def place_order(ctx: Context, listing, quantity: Decimal) -> list[Reply]:
     return [Reply(f"{reply}\n{name}" if name else reply)]
 
 
-def order_values(ctx: Context, order: Order) -> dict:
+def order_values(ctx: Context, order: Order) -> dict[str, ByLanguage]:
     """Quantity, product and total of an order, each as a function of the reader's language."""
     total = units.line_total(order.quantity, order.unit, order.price, order.price_unit)
     return {
@@ -365,6 +391,7 @@ async def match_requests(ctx: Context, listing: Listing) -> list[str]:
             continue
         request.status, request.matched_listing_id = "matched", listing.id
         buyer = await ctx.uow.users.get(request.buyer_id)
+        assert buyer is not None, "a standing request's buyer is a user (a foreign key)"
         want = {
             "product": listing.product,
             "quantity": str(request.quantity or listing.quantity_available),
@@ -389,7 +416,9 @@ async def match_requests(ctx: Context, listing: Listing) -> list[str]:
     return lines
 
 
-async def offer_to(ctx: Context, buyer: User, want: dict, exclude) -> bool:
+async def offer_to(
+    ctx: Context, buyer: User, want: dict[str, str], exclude: Collection[int]
+) -> bool:
     """Push offers to another buyer and open their choice question; False if none exist."""
     found = await offers_for(ctx, buyer, want, exclude)
     if found is None:
@@ -398,3 +427,17 @@ async def offer_to(ctx: Context, buyer: User, want: dict, exclude) -> bool:
     await ctx.uow.conversations.save(buyer.id, "buy.choice", slots, ctx.now)
     ctx.push(buyer, text)
     return True
+
+
+async def _user_row(ctx: Context, user_id: int) -> UserRow:
+    """A listing's farmer (the listing's foreign key: always there)."""
+    row = await ctx.uow.users.row(user_id)
+    assert row is not None, f"user {user_id} exists"
+    return row
+
+
+async def _listing_row(ctx: Context, listing_id: int) -> ListingRow:
+    """A listing the buyer was offered (listings are closed, never deleted)."""
+    row = await ctx.uow.listings.row(listing_id)
+    assert row is not None, f"listing {listing_id} exists"
+    return row

@@ -2,7 +2,8 @@
 
 Relay forms (any time, also while a question is open): `msg 1023 <text>`, `message 1023 …`,
 `reply 1023 …`, `reply to order 1023 …`, `回复1023 …`, `留言1023 …`, `回复订单1023：…`.
-Phone shares: `my phone is 0712345678`, `phone +254712345678`, `call me on …`, `我的电话13812345678`.
+Phone shares: `my phone is 0712345678`, `phone +254712345678`, `call me on …`,
+`我的电话13812345678`.
 """
 
 from __future__ import annotations
@@ -164,8 +165,7 @@ async def on_name(ctx: Context, resume: Handler) -> list[Reply] | None:
     name = _stated_name(ctx) or _bare_name(ctx)
     if name:
         ctx.done()
-        ctx.parse.entities = [*ctx.parse.entities, {"entity": "name", "value": name}]
-        return await profile.set_profile(ctx)
+        return await profile.save_profile(ctx, name, ctx.parse.first("location"))
     if (
         ctx.parse.intent == "affirm"
         and not ctx.parse.entities
@@ -178,7 +178,8 @@ async def on_name(ctx: Context, resume: Handler) -> list[Reply] | None:
 
 
 async def _state_before(ctx: Context, resume: Handler) -> list[Reply] | None:
-    """Not a name: what the state before the question ("sell.written": a correction) makes of it."""
+    """Not a name: what the state before the question ("sell.written": a correction) makes of
+    it."""
     before, asked = ctx.slots.get("_then"), ctx.slots.get("_ask")
     ctx.done()
     if not before:
@@ -203,15 +204,17 @@ def _confident(ctx: Context) -> bool:
 
 
 def _stated_name(ctx: Context) -> str | None:
-    """'my name is Wanjiru', "I'm Ravi", '叫我老王': the name the NLU found."""
+    """'my name is Wanjiru', "I'm Ravi", '叫我老王': the name the NLU found, when not blank
+    (profile.save_profile strips it and cuts it to its length)."""
     name = ctx.parse.first("name")
     if name and (ctx.parse.intent == "set_profile" or not _confident(ctx)):
-        return name.strip()[:MAX_NAME] or None
+        return name if name.strip() else None
     return None
 
 
 def _bare_name(ctx: Context) -> str | None:
-    """A message that is only a name ('Li Wei', '王大伯'): no entity, no clear intent, no known word."""
+    """A message that is only a name ('Li Wei', '王大伯'): no entity, no clear intent, no known
+    word."""
     if ctx.parse.entities or (
         _confident(ctx) and ctx.parse.intent not in ("out_of_scope", "set_profile")
     ):
@@ -229,7 +232,7 @@ def _bare_name(ctx: Context) -> str | None:
 
 
 # commands: a relay or a phone share -------------------------------------------------------
-def _relay_match(text: str) -> re.Match | None:
+def _relay_match(text: str) -> re.Match[str] | None:
     found = RELAY.match(text)
     # refs start above REF_OFFSET, so 'reply 2' stays an offer's number
     return found if found and int(found["ref"]) > REF_OFFSET else None
@@ -246,7 +249,9 @@ async def command(ctx: Context) -> list[Reply]:
     relay = _relay_match(ctx.parse.text)
     if relay is not None:
         return await relay_message(ctx, int(relay["ref"]), relay["text"].strip())
-    return share_phone(ctx, PHONE.match(ctx.parse.text)["number"].strip())
+    phone = PHONE.match(ctx.parse.text)
+    assert phone is not None, "is_command: a message that is no relay is a phone share"
+    return share_phone(ctx, phone["number"].strip())
 
 
 # phone ------------------------------------------------------------------------------------
@@ -315,6 +320,7 @@ async def relay_message(ctx: Context, ref: int, text: str) -> list[Reply]:
         (order.buyer_id, "buyer") if mine == "farmer" else (order.farmer_id, "farmer")
     )
     other = await ctx.uow.users.get(other_id)
+    assert other is not None, "an order's buyer and farmer are users (foreign keys)"
     if not text:
         return ctx.say("relay_ask_text", ref=ref, who=_who(other, theirs, ctx.lang))
     return _forward(ctx, order, other, mine, theirs, text)

@@ -29,18 +29,26 @@ async def on_written(ctx: Context) -> list[Reply] | None:
         return None  # "sold 20 jin apples" right after listing pears is about the apples
     if ctx.parse.intent == "cancel" and not ctx.parse.first("ref") and not product:
         return ctx.say("to_remove", ref=mine[-1].id)  # never a silent "cancelled" of nothing
-    if ctx.parse.intent == "affirm" and not ctx.parse.entities and not marker:  # "ok"
-        if not await ctx.uow.orders.pending_for_farmer(ctx.user.id):
-            return ctx.say("ok")
+    if (
+        ctx.parse.intent == "affirm"  # "ok"
+        and not ctx.parse.entities
+        and not marker
+        and not await ctx.uow.orders.pending_for_farmer(ctx.user.id)
+    ):
+        return ctx.say("ok")
     meant = [x for x in mine if x.product == product] or mine
     if ctx.parse.intent == "update_listing" and dialog.confident(ctx) and not marker:
         return await apply_update(ctx, meant[0]) if len(meant) == 1 else which(ctx, meant)
     values = {k: v for k, v in from_parse(ctx).items() if k in TRADE}
     bare = None if {"quantity", "price"} & values.keys() else bare_number(ctx)
     if bare is None and not (values and marker):
-        if marker and ctx.parse.intent == "deny" and not values:
-            if not await ctx.uow.orders.pending_for_farmer(ctx.user.id):
-                return ctx.say("ask_correction", ref=mine[-1].id)
+        if (
+            marker
+            and ctx.parse.intent == "deny"
+            and not values
+            and not await ctx.uow.orders.pending_for_farmer(ctx.user.id)
+        ):
+            return ctx.say("ask_correction", ref=mine[-1].id)
         return None
     if bare is not None:
         values["price"] = bare  # a bare number after a listing is its price (README)
@@ -68,7 +76,7 @@ async def _names_other(ctx: Context, mine: list[Listing]) -> bool:
     return listing is not None and listing.farmer_id == ctx.user.id
 
 
-async def _correct(ctx: Context, listing: Listing, values: dict) -> list[Reply]:
+async def _correct(ctx: Context, listing: Listing, values: dict[str, str]) -> list[Reply]:
     bad = bad_numbers(ctx)
     if bad:
         slot, reason = next(iter(bad.items()))
@@ -77,18 +85,18 @@ async def _correct(ctx: Context, listing: Listing, values: dict) -> list[Reply]:
     if values.get("product") and values["product"] != listing.product:
         changes.append(f"{ctx.product(listing.product)} → {ctx.product(values['product'])}")
         listing.product = values["product"]
-    if amount(values.get("quantity")) is not None:
+    if (quantity := amount(values.get("quantity"))) is not None:
         before = ctx.qty(listing.quantity_total, listing.unit)
         if units.convert(Decimal(1), values.get("unit") or listing.unit, listing.unit) is None:
             return ctx.say(
                 "wrong_unit", ref=listing.id, unit=units.unit_name(listing.unit, ctx.lang, 2)
             )
-        _reset_total(listing, amount(values["quantity"]), values.get("unit"))
+        _reset_total(listing, quantity, values.get("unit"))
         if ctx.qty(listing.quantity_total, listing.unit) != before:
             changes.append(f"{before} → {ctx.qty(listing.quantity_total, listing.unit)}")
-    if money(values.get("price")) is not None:
+    if (price := money(values.get("price"))) is not None:
         before = ctx.price(listing)
-        await set_price(ctx, listing, money(values["price"]), values)
+        await set_price(ctx, listing, price, values)
         if ctx.price(listing) != before:
             changes.append(f"{before} → {ctx.price(listing)}")
     if not changes:
@@ -109,5 +117,6 @@ def _reset_total(listing: Listing, quantity: Decimal, unit: str | None) -> None:
     """The listing's whole quantity was meant to be `quantity`; what orders hold stays held."""
     held = listing.quantity_total - listing.quantity_available
     converted = units.convert(quantity, unit or listing.unit, listing.unit)
+    assert converted is not None, "_correct answers wrong_unit for units that do not convert"
     listing.quantity_total = max(converted, held)
     listing.quantity_available = listing.quantity_total - held

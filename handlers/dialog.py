@@ -5,10 +5,12 @@ about instead of guessed (Rasa CALM's corrections and digressions are the model)
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from typing import Literal
 
 from handlers import units
-from handlers.context import Context
+from handlers.context import Context, Slots
 from handlers.messages import Reply
 from handlers.slots import (
     bad_numbers,
@@ -17,6 +19,12 @@ from handlers.slots import (
     only_details,
     total_price,
 )
+
+# A request's handler, and what goes on with an answer's lead lines (the next question).
+Start = Callable[[Context], Awaitable[list[Reply]]]
+GoOn = Callable[[Context, list[str]], Awaitable[list[Reply]]]
+# What an answer holds: its values and lead lines; "restart" for another product's details.
+Found = tuple[dict[str, str], list[str]] | Literal["restart"]
 
 # States that are not questions: what the user may say next, else routed as usual.
 PASSIVE = frozenset({"sell.written", "contact.name", "orders.decided"})
@@ -34,16 +42,19 @@ BUY_VERB = re.compile(
 # Asking whether the other side sells or buys is the other side's action, and toneless
 # pinyin "mai" is 买 (buy) or 卖 (sell): such messages are asked about, never guessed.
 CROSSED = re.compile(
-    r"有.{0,8}卖[吗嘛不没]|有没有.{0,8}卖|有卖.{0,8}[吗嘛]|谁(?:有|家有)?.{0,8}卖|哪(?:里|儿)有.{0,8}卖"
+    r"有.{0,8}卖[吗嘛不没]|有没有.{0,8}卖|有卖.{0,8}[吗嘛]|谁(?:有|家有)?.{0,8}卖"
+    r"|哪(?:里|儿)有.{0,8}卖"
     r"|谁要|有人要|要不要|谁买|有人买|收不收|买不买"
-    r"|(?<![a-z])(?:buy (?:my|our|from me|from us)|who (?:is )?(?:sells|selling|buys|buying|wants|needs)"
+    r"|(?<![a-z])(?:buy (?:my|our|from me|from us)"
+    r"|who (?:is )?(?:sells|selling|buys|buying|wants|needs)"
     r"|any(?:one|body)? (?:selling|buying|want|wants|need|needs|interested)|for sale\s*\?)"
     r"|(?<![a-z])mai(?![a-z0-9])"
-    r"|^有没有.{1,8}$|^有.{1,8}[吗嘛][?？]?$|(?<![a-z])(?:any|anyone has|who has)\b.*\bavailable|^\w+ available\??$"
+    r"|^有没有.{1,8}$|^有.{1,8}[吗嘛][?？]?$"
+    r"|(?<![a-z])(?:any|anyone has|who has)\b.*\bavailable|^\w+ available\??$"
 )
 CORRECTION = re.compile(
-    r"^\W*(?:no+|nope|not|wrong|sorry|oops|actually|i mean|i meant|make it|change (?:it )?to|correction|rather)"
-    r"(?![a-z])|不对|不是|错了|说错|改成|改为|改一下|应该是|更正|其实"
+    r"^\W*(?:no+|nope|not|wrong|sorry|oops|actually|i mean|i meant|make it|change (?:it )?to"
+    r"|correction|rather)(?![a-z])|不对|不是|错了|说错|改成|改为|改一下|应该是|更正|其实"
 )
 
 
@@ -55,8 +66,9 @@ def action_verb(text: str) -> str | None:
 
 
 def crossed(ctx: Context) -> bool:
-    """Whether the message could as well mean selling as buying ("有苹果要卖吗", "buy my avocados"),
-    or its verb says the other action than the model read ("nataka kununua" read as a sale)."""
+    """Whether the message could as well mean selling as buying ("有苹果要卖吗", "buy my
+    avocados"), or its verb says the other action than the model read ("nataka kununua" read as
+    a sale)."""
     folded = ctx.parse.text.lower()
     both = SELL_VERB.search(folded) and BUY_VERB.search(folded)
     verb = action_verb(folded)
@@ -83,11 +95,11 @@ def is_correction(ctx: Context) -> bool:
     return bool(CORRECTION.search(ctx.parse.text.strip().lower()))
 
 
-def half_filled(slots: dict) -> bool:
+def half_filled(slots: Slots) -> bool:
     return any(slots.get(k) for k in ("product", "quantity", "price"))
 
 
-def dropped_note(ctx: Context, state: str, slots: dict) -> str | None:
+def dropped_note(ctx: Context, state: str, slots: Slots) -> str | None:
     """One short clause saying an unfinished listing or request was dropped, if one was."""
     flow = state.split(".")[0]
     if flow not in ("sell", "buy") or not half_filled(slots) or state == "sell.written":
@@ -105,7 +117,7 @@ def still_open(ctx: Context) -> str | None:
     return ctx.text("still_open", question=ctx.text(key, **values))
 
 
-def read_answer(ctx: Context, asked: str, allowed: tuple[str, ...]):
+def read_answer(ctx: Context, asked: str, allowed: tuple[str, ...]) -> Found | None:
     """(values, lead lines) that answer the question; "restart" for another product's
     details; None when the message holds no answer. A number fills only its own slot."""
     flow = (ctx.state or "").split(".")[0]
@@ -139,15 +151,17 @@ def read_answer(ctx: Context, asked: str, allowed: tuple[str, ...]):
     return values, lead
 
 
-def _product_changed(ctx: Context, values: dict, lead: list[str]):
+def _product_changed(
+    ctx: Context, values: dict[str, str], lead: list[str]
+) -> tuple[dict[str, str], list[str]]:
     """Another product alone ("pears" while asked about apples): the details said for the old
     product do not carry over to it."""
     for key in ("quantity", "unit", "price", "currency", "price_unit", "price_total"):
         ctx.slots.pop(key, None)
-    return values, lead + [ctx.text("slot_changed", what=ctx.product(values["product"]))]
+    return values, [*lead, ctx.text("slot_changed", what=ctx.product(values["product"]))]
 
 
-def _changes(ctx: Context, values: dict) -> list[str]:
+def _changes(ctx: Context, values: dict[str, str]) -> list[str]:
     """ "Got it: 100 kg." for a detail given earlier and now said differently."""
     said = []
     if "quantity" in values and ctx.slots.get("quantity") not in (None, values["quantity"]):
@@ -164,26 +178,28 @@ def _changes(ctx: Context, values: dict) -> list[str]:
     return [ctx.text("slot_changed", what=", ".join(said))] if said else []
 
 
-async def restart(ctx: Context, handler) -> list[Reply]:
+async def restart(ctx: Context, state: str, handler: Start) -> list[Reply]:
     """Drop the unfinished question (saying so) and run the message as a request of its own."""
-    note = dropped_note(ctx, ctx.state, ctx.slots)
+    note = dropped_note(ctx, state, ctx.slots)
     ctx.done()
     replies = await handler(ctx)
     return [Reply(f"{note}\n{replies[0].text}"), *replies[1:]] if note and replies else replies
 
 
 async def answer(
-    ctx: Context, flow: str, allowed: tuple[str, ...], start, go_on
+    ctx: Context, flow: str, allowed: tuple[str, ...], start: Start, go_on: GoOn
 ) -> list[Reply] | None:
     """An open sell/buy question's answer: fill what it says and go on (go_on(ctx, lead));
     None when it is no answer or a request of its own; another product starts over (start)."""
     if is_new_request(ctx, flow):
         return None
-    found = read_answer(ctx, ctx.state.split(".")[1], allowed)
+    state = ctx.state
+    assert state is not None, "an answer is read while its sell/buy question is open"
+    found = read_answer(ctx, state.split(".")[1], allowed)
     if found is None:
         return None
     if found == "restart":
-        return await restart(ctx, start)
+        return await restart(ctx, state, start)
     values, lead = found
     ctx.slots.update(values)
     return await go_on(ctx, lead)

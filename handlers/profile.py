@@ -22,7 +22,11 @@ PLACE_SAID = re.compile(
 
 
 async def set_profile(ctx: Context) -> list[Reply]:
-    name, place = ctx.parse.first("name"), ctx.parse.first("location")
+    return await save_profile(ctx, ctx.parse.first("name"), ctx.parse.first("location"))
+
+
+async def save_profile(ctx: Context, name: str | None, place: str | None) -> list[Reply]:
+    """Keep the name and place given (the profile is shown when neither is)."""
     saved = []
     if name and name.strip():
         ctx.user.name = name.strip()[:MAX_NAME]
@@ -67,7 +71,8 @@ def unknown_place(ctx: Context) -> list[Reply] | None:
 
 
 def _known_places(ctx: Context) -> list[str]:
-    """Place keys to name as examples: those with a name in the reader's script, the market's first."""
+    """Place keys to name as examples: those with a name in the reader's script, the market's
+    first."""
     places = ctx.catalog.places.values()
     if ctx.lang == "zh":
         return [p.key for p in places if p.display("zh") != p.display("en")]

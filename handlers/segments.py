@@ -104,7 +104,8 @@ def smart_gsm(text: str) -> str:
 
 
 def fit(text: str, max_segments: int = 2) -> str:
-    """text if it fits; else trailing lines dropped, else cut at a word and ended with '...'/'…'."""
+    """text if it fits; else trailing lines dropped, else cut at a word and ended with
+    '...'/'…'."""
     if segments(text) <= max_segments:
         return text
     return _whole_lines(text, max_segments) or _truncate(text, max_segments)

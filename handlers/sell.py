@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import timedelta
 from decimal import Decimal
 
@@ -61,7 +62,7 @@ async def sell(ctx: Context) -> list[Reply]:
     return await _next(ctx, lead)
 
 
-def _read_items(ctx: Context) -> tuple[list[dict], list[str]]:
+def _read_items(ctx: Context) -> tuple[list[dict[str, str]], list[str]]:
     """Each product's details, without numbers that make no sense (each named in lead)."""
     found, lead = items(ctx), []
     for slot, reason in bad_numbers(ctx).items():
@@ -93,8 +94,11 @@ async def _next(ctx: Context, lead: list[str] | None = None) -> list[Reply]:
         )
     if "unit" not in s:  # "2 yuan per kg" then "about 70": 70 kg, the unit the user priced in
         s["unit"] = s.get("price_unit") or await currency.default_unit(ctx, s.get("currency"))
-    if s.get("price_total") and money(s["price_total"]) is not None:
-        s["price"] = str(unit_price_of_total(money(s.pop("price_total")), amount(s["quantity"])))
+    if s.get("price_total") and (total := money(s["price_total"])) is not None:
+        quantity = amount(s["quantity"])
+        assert quantity is not None, "a missing quantity is asked for first (above)"
+        s.pop("price_total")
+        s["price"] = str(unit_price_of_total(total, quantity))
         s.setdefault("price_unit", s["unit"])
     if money(s.get("price")) is None:
         return _ask(
@@ -108,7 +112,7 @@ async def _next(ctx: Context, lead: list[str] | None = None) -> list[Reply]:
     return await _list(ctx, lead)
 
 
-def _ask(ctx: Context, lead: list[str], state: str, key: str, **values) -> list[Reply]:
+def _ask(ctx: Context, lead: list[str], state: str, key: str, **values: object) -> list[Reply]:
     """The question after any lead lines (the slots, the queue of products included, stay)."""
     return [Reply("\n".join([*lead, ctx.ask(state, key, **values)[0].text]))]
 
@@ -178,7 +182,9 @@ def which(ctx: Context, listings: list[Listing], action: str = "change") -> list
     return ctx.say(key, items=items_, ref=listings[-1].id)
 
 
-async def set_price(ctx: Context, listing: Listing, price: Decimal, values: dict) -> None:
+async def set_price(
+    ctx: Context, listing: Listing, price: Decimal, values: Mapping[str, str | None]
+) -> None:
     listing.price = price
     listing.currency = await currency.currency_for(ctx, values.get("currency"), listing)
     listing.price_unit = values.get("price_unit") or listing.price_unit
@@ -254,8 +260,9 @@ def _change_quantity(
 
 
 async def _listing_to_add_to(ctx: Context) -> Listing | list[Reply] | None:
-    """The listing "I have 100 more kg" / "又到了100斤" adds to, "卖了30斤" takes from or "核桃卖掉了"
-    empties (the product's, or the only one; asks which when unclear); None for a new listing."""
+    """The listing "I have 100 more kg" / "又到了100斤" adds to, "卖了30斤" takes from or
+    "核桃卖掉了" empties (the product's, or the only one; asks which when unclear); None for a
+    new listing."""
     text = ctx.parse.text.lower()
     sold_out = any(word in text for word in SOLD_OUT) and not ctx.parse.first("quantity")
     some = (MORE.search(text) or SOLD_SOME.search(text)) and ctx.parse.first("quantity")

@@ -7,15 +7,16 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from handlers.context import Context
 from nlu.normalize import fold, parse_price
+from nlu.shapes import Entity
 
 LIMIT = Decimal("1000000000")
 QTY_PLACES, MONEY_PLACES = 3, 2  # the scales of storage.models.Qty and Money
 SLOT_ENTITIES = ("product", "quantity", "unit", "price", "currency", "price_unit", "location")
 
 
-def from_parse(ctx: Context) -> dict:
+def from_parse(ctx: Context) -> dict[str, str]:
     """The trade entities of this message, first of each kind."""
-    return {name: ctx.parse.first(name) for name in SLOT_ENTITIES if ctx.parse.first(name)}
+    return {name: value for name in SLOT_ENTITIES if (value := ctx.parse.first(name))}
 
 
 def amount(value: str | None, places: int = QTY_PLACES) -> Decimal | None:
@@ -72,7 +73,8 @@ def bad_numbers(ctx: Context) -> dict[str, str]:
 
 _FILLER = re.compile(
     r"(?<![a-z])(?:about|around|approx\.?|roughly|only|just|maybe|like|i have|have|i need|need|"
-    r"i want|want|it'?s|is|ok|okay|yes|no|oops|actually|sorry|i meant|meant|i mean|make it|say|should be)(?![a-z])|"
+    r"i want|want|it'?s|is|ok|okay|yes|no|oops|actually|sorry|i meant|meant|i mean|make it|say|"
+    r"should be)(?![a-z])|"
     r"大概|大约|差不多|左右|就|是|有|要|吧|啊|呀|不对|改成|只",
     re.I,
 )
@@ -92,7 +94,8 @@ _TOTAL = re.compile(
 
 
 def total_price(ctx: Context) -> bool:
-    """Whether the message's price is for the whole quantity ("50 kg for 150 total", "一共150块")."""
+    """Whether the message's price is for the whole quantity ("50 kg for 150 total",
+    "一共150块")."""
     price = next((e for e in ctx.parse.entities if e["entity"] == "price"), None)
     if price is None:
         return False
@@ -152,15 +155,15 @@ _SEPARATOR = re.compile(
 )
 
 
-def items(ctx: Context) -> list[dict]:
+def items(ctx: Context) -> list[dict[str, str]]:
     """The trade details of each product a message names, in order ("50kg apples at 3/kg and
     20kg pears at 2/kg" is two); a part naming no product belongs to the one before it."""
     text = ctx.parse.text.lower()
     cuts = [m.start() for m in _SEPARATOR.finditer(text)]
-    parts: list[list[dict]] = [[] for _ in range(len(cuts) + 1)]
+    parts: list[list[Entity]] = [[] for _ in range(len(cuts) + 1)]
     for ent in ctx.parse.entities:
         parts[sum(1 for c in cuts if c <= ent["start"])].append(ent)
-    groups: list[list[dict]] = []
+    groups: list[list[Entity]] = []
     for part in parts:
         if groups and _belongs_to(part, groups[-1]):
             groups[-1] += part
@@ -171,15 +174,15 @@ def items(ctx: Context) -> list[dict]:
     return [_first_of_each(g) for g in groups]
 
 
-def _has(part: list[dict], entity: str) -> bool:
+def _has(part: list[Entity], entity: str) -> bool:
     return any(e["entity"] == entity for e in part)
 
 
-def _details(part: list[dict]) -> bool:
+def _details(part: list[Entity]) -> bool:
     return _has(part, "quantity") or _has(part, "price")
 
 
-def _belongs_to(part: list[dict], group: list[dict]) -> bool:
+def _belongs_to(part: list[Entity], group: list[Entity]) -> bool:
     """Whether a comma/and-separated part adds to the item before it: it names the same product
     or none, and gives no amount or price that item already has ("50kg apples, 3/kg" is one;
     "10kg plums 7/kg and 20kg onions 3/kg" with plums unknown is two)."""
@@ -190,8 +193,8 @@ def _belongs_to(part: list[dict], group: list[dict]) -> bool:
     return not any(_has(part, k) and _has(group, k) for k in ("quantity", "price"))
 
 
-def _first_of_each(entities: list[dict]) -> dict:
-    out: dict = {}
+def _first_of_each(entities: list[Entity]) -> dict[str, str]:
+    out: dict[str, str] = {}
     for ent in entities:
         if ent["entity"] in SLOT_ENTITIES:
             out.setdefault(ent["entity"], ent["value"])
@@ -212,9 +215,23 @@ def loose_number(ctx: Context) -> str | None:
     return found[0] if len(found) == 1 and amount(found[0], MONEY_PLACES) else None
 
 
-_STOP = frozenset(
-    ["sell", "selling", "sale", "sel", "buy", "buying", "want", "need", "have", "has", "got", "i", "we", "my", "our", "to", "the", "a", "an", "of", "at", "for", "per", "each", "some", "please", "pls", "plz", "kg", "kgs", "kilo", "kilos", "jin", "ton", "tons", "g", "bag", "bags", "sack", "sacks", "box", "boxes", "crate", "crates", "piece", "pieces", "pcs", "yuan", "kuai", "rmb", "ksh", "kes", "bob", "rs", "inr", "usd", "shillings", "rupees", "dollars", "fresh", "good", "new", "is", "are", "it", "this", "these", "that", "those", "and", "or", "with", "in", "from", "now", "only", "about", "around", "total", "all", "price", "cost", "how", "much", "many", "hi", "hello", "ok", "yes", "no", "sorry", "actually", "mean", "i'm", "im", "am", "dont", "don't", "wanna", "gonna", "like", "would", "more", "another", "extra", "additional", "add", "left", "sold", "out", "oops", "meant", "what", "which", "whats", "what's", "how", "today", "current", "market", "rate", "rates", "tell", "me", "give", "show", "send", "check", "know", "latest", "cheap"]
-)
+# several words a line: one a line would take 130 lines
+# fmt: off
+_STOP = frozenset([
+    "sell", "selling", "sale", "sel", "buy", "buying", "want", "need", "have", "has", "got",
+    "i", "we", "my", "our", "to", "the", "a", "an", "of", "at", "for", "per", "each", "some",
+    "please", "pls", "plz", "kg", "kgs", "kilo", "kilos", "jin", "ton", "tons", "g", "bag",
+    "bags", "sack", "sacks", "box", "boxes", "crate", "crates", "piece", "pieces", "pcs",
+    "yuan", "kuai", "rmb", "ksh", "kes", "bob", "rs", "inr", "usd", "shillings", "rupees",
+    "dollars", "fresh", "good", "new", "is", "are", "it", "this", "these", "that", "those",
+    "and", "or", "with", "in", "from", "now", "only", "about", "around", "total", "all",
+    "price", "cost", "how", "much", "many", "hi", "hello", "ok", "yes", "no", "sorry",
+    "actually", "mean", "i'm", "im", "am", "dont", "don't", "wanna", "gonna", "like", "would",
+    "more", "another", "extra", "additional", "add", "left", "sold", "out", "oops", "meant",
+    "what", "which", "whats", "what's", "how", "today", "current", "market", "rate", "rates",
+    "tell", "me", "give", "show", "send", "check", "know", "latest", "cheap",
+])
+# fmt: on
 _ZH_STOP = re.compile(
     r"[卖买我有要想的了出售收购求一些点斤公斤千克吨块元钱毛每个只袋箱筐包克升多少价格便宜新鲜好还剩共总零〇二两三四五六七八九十百千万]"
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from handlers import (
     alerts,
     broadcast,
@@ -15,12 +17,13 @@ from handlers import (
     profile,
     sell,
 )
+from handlers.contact import Handler
 from handlers.context import Context, Parse
 from handlers.messages import Reply
 from handlers.slots import product_words, written_in_pinyin
 from handlers.texts import t
 
-INTENT_HANDLERS = {
+INTENT_HANDLERS: dict[str, Callable[[Context], Awaitable[list[Reply]]]] = {
     "greet": help.greet,
     "help": help.show_help,
     "out_of_scope": help.out_of_scope,
@@ -77,7 +80,7 @@ CHOICES = {
 
 
 # An open question's state → the handler that tries to read the answer (None: not an answer).
-STATE_HANDLERS = {
+STATE_HANDLERS: dict[str, Handler] = {
     "sell.product": sell.on_answer,
     "sell.quantity": sell.on_answer,
     "sell.price": sell.on_answer,
@@ -98,6 +101,7 @@ STATE_HANDLERS = {
 
 async def _resume(ctx: Context) -> list[Reply] | None:
     """The handler of the state a question interrupted (the name question keeps one)."""
+    assert ctx.state is not None, "the name question gives back the state it interrupted"
     return await STATE_HANDLERS[ctx.state](ctx)
 
 
@@ -159,17 +163,15 @@ async def dispatch(ctx: Context) -> list[Reply]:
             dialog.dropped_note(ctx, ctx.state, ctx.slots) if ctx.state else None,
             _clarify(ctx) or await _not_understood(ctx),
         )
-    saved = (ctx.state, dict(ctx.slots))
+    state, slots = ctx.state, dict(ctx.slots)
     if ctx.parse.intent in KEEP_STATE or _answers_an_order(ctx):
         replies = await INTENT_HANDLERS[ctx.parse.intent](ctx)
-        if saved[0] and ctx.state in (None, saved[0]):
-            ctx.state, ctx.slots = saved
+        if state and ctx.state in (None, state):
+            ctx.state, ctx.slots = state, slots
             return _still_open(ctx, replies)
         return replies
-    note = dialog.dropped_note(ctx, *saved) if saved[0] else None
-    if (
-        saved[0] == "broadcast.confirm"
-    ):  # moving on from a draft cancels it: nothing half-sent later
+    note = dialog.dropped_note(ctx, state, slots) if state else None
+    if state == "broadcast.confirm":  # moving on from a draft cancels it: nothing half-sent later
         await broadcast.drop(ctx)
     ctx.done()
     if ctx.parse.intent == "out_of_scope":
@@ -186,7 +188,8 @@ def _crossable(ctx: Context) -> bool:
 
 
 async def _not_understood(ctx: Context, replies: list[Reply] | None = None) -> list[Reply]:
-    """The menu; with one order under way, how to write to the other side (never a silent relay)."""
+    """The menu; with one order under way, how to write to the other side (never a silent
+    relay)."""
     replies = replies or help.not_understood(ctx)
     hint = await contact.relay_hint(ctx)
     return [Reply(f"{replies[0].text}\n{hint}")] if hint else replies
@@ -235,7 +238,8 @@ def _sell_or_buy(ctx: Context) -> bool:
 
 
 def _clarify(ctx: Context) -> list[Reply] | None:
-    """Two close action intents, or a message that reads either way: ask which one, remembering it."""
+    """Two close action intents, or a message that reads either way: ask which one,
+    remembering it."""
     if not _sell_or_buy(ctx) and not dialog.crossed(ctx):
         return None
     ctx.done()

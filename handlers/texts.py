@@ -22,7 +22,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "profile": {
         "en": "Your profile: name {name}; place {place}; language {language}; alerts: {alerts}. "
         "To change: 'my name is Ann', 'I am in Wudu'.",
-        "zh": "您的资料：姓名{name}；地点{place}；语言{language}；订阅：{alerts}。修改请发：我叫王芳，或：我在武都",
+        "zh": "您的资料：姓名{name}；地点{place}；语言{language}；订阅：{alerts}。修改请发："
+        "我叫王芳，或：我在武都",
     },
     "not_set": {"en": "not set", "zh": "未设置"},
     "none": {"en": "none", "zh": "无"},
@@ -42,11 +43,13 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "bad_size": {"en": "That {what} is too small or too large.", "zh": "这个{what}太小或太大了。"},
     "unknown_product_named": {
-        "en": 'Sorry, I don\'t know "{word}" yet (I know e.g. apples, potatoes, maize, beans; a coordinator can add more).',
+        "en": 'Sorry, I don\'t know "{word}" yet (I know e.g. apples, potatoes, maize, beans; '
+        "a coordinator can add more).",
         "zh": "抱歉，还不认识“{word}”（认识如苹果、土豆、玉米、花椒；协调员可以添加）。",
     },
     "ask_correction": {
-        "en": "What should change in listing {ref}? e.g. 'no, 3.5' (price) or 'no, 40kg'. To remove it: 'cancel {ref}'.",
+        "en": "What should change in listing {ref}? e.g. 'no, 3.5' (price) or 'no, 40kg'. "
+        "To remove it: 'cancel {ref}'.",
         "zh": "{ref}号要改什么？例如：不对，3块5（价格）或：不对，40斤。下架请发“取消{ref}”。",
     },
     "nothing_changed": {"en": "Listing {ref} already says that.", "zh": "{ref}号已经是这样了。"},
@@ -55,7 +58,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "zh": "{ref}号已改：{changes}。现在：{product}{qty}，{price}。",
     },
     "wrong_unit": {
-        "en": "Listing {ref} is counted in {unit}; please say it in {unit} (or 'cancel {ref}' and list it again).",
+        "en": "Listing {ref} is counted in {unit}; please say it in {unit} (or 'cancel {ref}' "
+        "and list it again).",
         "zh": "{ref}号按{unit}计，请按{unit}说（或发“取消{ref}”后重新发布）。",
     },
     "not_that_much": {"en": "Listing {ref} has only {qty} left.", "zh": "{ref}号只剩{qty}。"},
@@ -76,7 +80,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "zh": "只有{n}个货源：请回复1到{n}，或回复“算了”。",
     },
     "confirm_smaller": {
-        "en": "Offer {n} has only {qty} (you asked for {want}). Order {qty} for {total}? Reply yes, no, or another number.",
+        "en": "Offer {n} has only {qty} (you asked for {want}). Order {qty} for {total}? "
+        "Reply yes, no, or another number.",
         "zh": "{n}号只有{qty}（您要{want}）。买{qty}，共{total}？回复“是”、“不”或别的序号。",
     },
     "pick_another": {
@@ -119,14 +124,17 @@ TEXTS: dict[str, dict[str, str]] = {
     "help": {
         "en": "Send: sell 50kg apples at 3/kg; buy 20kg apples; apple price?; my listings; "
         "my orders; my name is Ann; I am in Wudu",
-        "zh": "发送：卖50斤苹果3块一斤；买20斤苹果；苹果多少钱；我的货；我的订单；我叫王芳；我在武都",
+        "zh": "发送：卖50斤苹果3块一斤；买20斤苹果；苹果多少钱；我的货；我的订单；我叫王芳；"
+        "我在武都",
     },
     "greet": {
-        "en": "Hello{name}! I help you sell and buy farm produce. Send 'menu' to see what I can do.",
+        "en": "Hello{name}! I help you sell and buy farm produce. "
+        "Send 'menu' to see what I can do.",
         "zh": "您好{name}！我帮您买卖农产品。发送“帮助”查看菜单。",
     },
     "out_of_scope": {
-        "en": "Sorry, I only help with buying and selling farm produce. Send 'menu' to see what I can do.",
+        "en": "Sorry, I only help with buying and selling farm produce. "
+        "Send 'menu' to see what I can do.",
         "zh": "抱歉，我只能帮您买卖农产品。发送“帮助”查看菜单。",
     },
     "not_understood": {
@@ -166,7 +174,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "zh": "{product}每{unit}多少钱？例如：3块5",
     },
     "listing_created": {
-        "en": "Listing {ref}: {qty} {product} at {price}{place}. I'll tell you when someone orders.",
+        "en": "Listing {ref}: {qty} {product} at {price}{place}. "
+        "I'll tell you when someone orders.",
         "zh": "已发布{ref}号：{product}{qty}，{price}{place}。有人下单会通知您。",
     },
     "listing_updated": {
@@ -231,13 +240,15 @@ TEXTS: dict[str, dict[str, str]] = {
         "zh": "抱歉，这批货已不够{qty}。",
     },
     "order_created": {
-        "en": "Order {ref}: {qty} {product} from {farmer}, total {total}. Waiting for the farmer to accept.",
+        "en": "Order {ref}: {qty} {product} from {farmer}, total {total}. "
+        "Waiting for the farmer to accept.",
         "zh": "订单{ref}：向{farmer}买{product}{qty}，共{total}。等待农户确认。",
     },
     "order_request": {
         "en": "New order {ref}: {qty} {product} for {total} from {buyer}. "
         "Reply YES {ref} to accept or NO {ref} to decline.",
-        "zh": "新订单{ref}：{buyer}要{product}{qty}，共{total}。回复“是{ref}”接受，“不{ref}”拒绝。",
+        "zh": "新订单{ref}：{buyer}要{product}{qty}，共{total}。回复“是{ref}”接受，"
+        "“不{ref}”拒绝。",
     },
     # answering and following orders
     "order_accepted_buyer": {
@@ -245,7 +256,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "zh": "订单{ref}已接受！{product}{qty}，共{total}。农户：{name}，{contact}。",
     },
     "order_accepted_farmer": {
-        "en": "You accepted order {ref}: {qty} {product}, total {total}. Buyer: {name}, {contact}.",
+        "en": "You accepted order {ref}: {qty} {product}, total {total}. "
+        "Buyer: {name}, {contact}.",
         "zh": "已接受订单{ref}：{product}{qty}，共{total}。买家：{name}，{contact}。",
     },
     "order_declined_buyer": {
@@ -290,7 +302,8 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     # reaching each other (handlers/contact.py)
     "ask_name": {
-        "en": "What's your name, so the people you trade with know who you are? Reply e.g. 'Ann', or 'skip'.",
+        "en": "What's your name, so the people you trade with know who you are? Reply e.g. "
+        "'Ann', or 'skip'.",
         "zh": "请问怎么称呼您？回复名字（如：王芳）让对方知道您是谁，或回复“跳过”。",
     },
     "name_skipped": {
@@ -377,7 +390,8 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     # alerts and coordinator prices
     "subscribed": {
-        "en": "Subscribed to {product} prices{place}{threshold}. To stop, send 'unsubscribe {product}'.",
+        "en": "Subscribed to {product} prices{place}{threshold}. "
+        "To stop, send 'unsubscribe {product}'.",
         "zh": "已订阅{product}价格{place}{threshold}。退订请发送“退订{product}”。",
     },
     "threshold": {"en": " ({direction} {price})", "zh": "（{direction}{price}）"},
@@ -401,7 +415,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "zh": "待发布价格：{product}{price}{place}。",
     },
     "publish_no_audience": {
-        "en": "No subscriber would get it. Reply 'yes' to publish the price anyway or 'no' to drop it.",
+        "en": "No subscriber would get it. Reply 'yes' to publish the price anyway or 'no' to "
+        "drop it.",
         "zh": "没有订阅者会收到。回复“是”照样发布价格，“不”不发布。",
     },
     "all_markets": {"en": "all markets", "zh": "各地"},
@@ -413,7 +428,8 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     # broadcasts, alerts and digests (handlers/broadcast.py, handlers/broadcasts.py)
     "broadcast_preview": {
-        "en": "Send to {n} {subscribers} ({segments} SMS each, {cost})? Reply 'yes' to send or 'no' to keep it unsent.",
+        "en": "Send to {n} {subscribers} ({segments} SMS each, {cost})? "
+        "Reply 'yes' to send or 'no' to keep it unsent.",
         "zh": "发给{n}位订阅者（每条{segments}段短信，{cost.zh}）？回复“是”发送，“不”不发。",
     },
     "broadcast_announcement": {"en": "Announcement: {text}", "zh": "通知：{text}"},
@@ -483,7 +499,7 @@ WORDS: dict[str, dict[str, str]] = {
 }
 
 
-def t(key: str, lang: str, **values) -> str:
+def t(key: str, lang: str, **values: object) -> str:
     """The text for key in lang (English when missing), with values filled in."""
     entry = TEXTS[key]
     return entry.get(lang, entry["en"]).format(**values)

@@ -57,21 +57,21 @@ def price_per(price: Decimal, per: str, to: str) -> Decimal | None:
     return None if one is None else price * one
 
 
-def number(value: Decimal) -> str:
+def number(value: Decimal | int) -> str:
     """50.000 → '50', 2.50 → '2.5', 0.333333 → '0.33'."""
     rounded = Decimal(value).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)  # an int 0 too
     text = format(rounded.normalize(), "f")
     return text
 
 
-def unit_name(unit: str, lang: str, qty: Decimal | None = None) -> str:
+def unit_name(unit: str, lang: str, qty: Decimal | int | None = None) -> str:
     name = UNIT_NAMES.get(lang, UNIT_NAMES["en"]).get(unit, unit)
     if lang != "zh" and qty is not None and qty != 1 and unit in EN_PLURALS:
         return EN_PLURALS[unit]
     return name
 
 
-def qty(value: Decimal, unit: str, lang: str) -> str:
+def qty(value: Decimal | int, unit: str, lang: str) -> str:
     """'50 kg' in English, '50斤' in Chinese; less than a ton is written in kg, or jin for a
     Chinese reader ('10 kg' / '20斤', not '0.01 t')."""
     if unit == "ton" and 0 < value < 1:
@@ -80,7 +80,7 @@ def qty(value: Decimal, unit: str, lang: str) -> str:
     return f"{number(value)}{sep}{unit_name(unit, lang, value)}"
 
 
-def money(value: Decimal, currency: str) -> str:
+def money(value: Decimal | int, currency: str) -> str:
     """'¥3.50', 'KES 40', '$2.00'."""
     value = Decimal(value)  # an int or str from a caller must not fail the reply
     whole = value == value.to_integral_value()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -12,8 +14,16 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine.interfaces import DBAPICursor
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.sql._typing import _DMLTableArgument
 
 try:  # SQLAlchemy 2.1 (await_only is its older name)
     from sqlalchemy.util.concurrency import await_ as await_only
@@ -23,13 +33,25 @@ except ImportError:  # pragma: no cover - SQLAlchemy 2.0
 from storage import sqlite_inline
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+S = TypeVar("S")
+# INSERT ... ON CONFLICT of either dialect, and the insert() that makes one
+Upsert = postgresql.Insert | sqlite.Insert
+InsertFn = Callable[[_DMLTableArgument], Upsert]
 
 
 class SchemaError(Exception):
     """The database schema is missing or older than this version of farmchat."""
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
+class _SQLiteConnection(Protocol):
+    """The DB-API connection SQLite's drivers hand to the "connect" event."""
+
+    isolation_level: str | None
+
+    def cursor(self) -> DBAPICursor: ...
+
+
+def _sqlite_pragmas(dbapi_connection: _SQLiteConnection, _record: ConnectionPoolEntry) -> None:
     # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite/aiosqlite would defer it);
     # see https://docs.sqlalchemy.org/en/20/dialects/sqlite.html#serializable-isolation-savepoints-transactional-ddl
     if dbapi_connection.isolation_level is not None:  # the inline driver connects with None
@@ -58,7 +80,7 @@ def _sqlite_begin_immediate(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_engine(url: str, **kwargs) -> AsyncEngine:
+def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine; SQLite gets WAL, foreign keys, serialized writes and no thread hops."""
     if url.startswith("sqlite"):
         # One connection per process: SQLite runs one write transaction at a time anyway, and
@@ -80,21 +102,25 @@ def create_engine(url: str, **kwargs) -> AsyncEngine:
     return create_async_engine(url, **kwargs)
 
 
-DIALECTS = {"postgresql": postgresql, "sqlite": sqlite}  # the two with INSERT ... ON CONFLICT
+# the two dialects with INSERT ... ON CONFLICT
+INSERTS: dict[str, InsertFn] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
-def insert_for(session, table):
+def insert_for(session: AsyncSession, table: _DMLTableArgument) -> Upsert:
     """The INSERT of the session's dialect (it has on_conflict_do_nothing / _do_update)."""
-    return DIALECTS[session.bind.dialect.name].insert(table)
+    bind = session.bind
+    if bind is None:
+        raise RuntimeError("the session is not bound to a database")
+    return INSERTS[bind.dialect.name](table)
 
 
-def per_dialect(build) -> dict:
+def per_dialect(build: Callable[[InsertFn], S]) -> dict[str, S]:
     """A statement built once per dialect from that dialect's insert(); look it up by
     session.bind.dialect.name on a hot path instead of building it per call."""
-    return {name: build(module.insert) for name, module in DIALECTS.items()}
+    return {name: build(insert) for name, insert in INSERTS.items()}
 
 
-def session_factory(engine: AsyncEngine) -> async_sessionmaker:
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
@@ -104,7 +130,8 @@ def alembic_config() -> AlembicConfig:
     return cfg
 
 
-def head_revision() -> str:
+def head_revision() -> str | None:
+    """The newest migration (None only for a tree without any)."""
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 

@@ -43,6 +43,10 @@ class Transaction(Protocol):
 
 
 U = TypeVar("U", bound=Transaction)
+# a piece of work and the future its caller waits on
+Piece = tuple[Callable[[U], Awaitable[Any]], asyncio.Future[Any]]
+# what a piece gave: (error, None) or (None, value)
+Outcome = tuple[BaseException | None, Any]
 MAX_BATCH = 64  # bounds a batch: its replies wait for its COMMIT, and other processes for the lock
 
 
@@ -53,13 +57,13 @@ class GroupCommit(Generic[U]):
         self, begin: Callable[[], AbstractAsyncContextManager[U]], max_batch: int = MAX_BATCH
     ):
         self.begin, self.max_batch = begin, max_batch
-        self._queue: deque[tuple[Callable[[U], Awaitable[Any]], asyncio.Future]] = deque()
-        self._task: asyncio.Task | None = None
+        self._queue: deque[Piece[U]] = deque()
+        self._task: asyncio.Task[None] | None = None
         self.batches = self.pieces = 0  # for tests and benchmarks
 
     async def run(self, work: Callable[[U], Awaitable[T]]) -> T:
         """work(uow) in the next transaction, which commits before this returns (or raises)."""
-        future = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.append((work, future))
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._drain(), name="group-commit")
@@ -89,8 +93,8 @@ class GroupCommit(Generic[U]):
                 else:
                     future.set_result(value)
 
-    async def _transaction(self, batch) -> list[tuple[BaseException | None, Any]]:
-        outcomes = []
+    async def _transaction(self, batch: list[Piece[U]]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
         async with self.begin() as uow:
             savepoint = await _savepoints(uow)
             for work, _ in batch:

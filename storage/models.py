@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -34,27 +36,23 @@ Qty = Numeric(14, 3)
 Money = Numeric(14, 2)
 
 
-class UTCDateTime(TypeDecorator):
+class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes on every backend (SQLite would hand back naive ones)."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value, dialect):
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is not None and value.tzinfo is None:
             raise ValueError("naive datetime given; use aware UTC datetimes")
         if value is not None and dialect.name == "sqlite":
             return value.astimezone(UTC).replace(tzinfo=None)
         return value
 
-    def process_result_value(self, value, dialect):
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        return (
-            value.replace(tzinfo=UTC)
-            if value.tzinfo is None
-            else value.astimezone(UTC)
-        )
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 When = UTCDateTime()
@@ -216,7 +214,7 @@ class Conversation(Base):
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
     state: Mapped[str] = mapped_column(String(32))
-    slots: Mapped[dict] = mapped_column(JSON, default=dict)
+    slots: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     updated_at: Mapped[datetime] = mapped_column(When)
 
 
@@ -294,13 +292,14 @@ class Broadcast(Base):
     price: Mapped[Decimal | None] = mapped_column(Money)
     currency: Mapped[str | None] = mapped_column(String(3))
     unit: Mapped[str | None] = mapped_column(String(8))
-    texts: Mapped[dict] = mapped_column(JSON, default=dict)  # language -> text ("" = default)
+    # language -> text ("" = default)
+    texts: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     send_at: Mapped[datetime | None] = mapped_column(When)
     recipients: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(When)
     started_at: Mapped[datetime | None] = mapped_column(When)
     finished_at: Mapped[datetime | None] = mapped_column(When)
-    summary: Mapped[dict | None] = mapped_column(JSON)
+    summary: Mapped[dict[str, int] | None] = mapped_column(JSON)
 
 
 class SendPace(Base):

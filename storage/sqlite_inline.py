@@ -68,7 +68,7 @@ class Cursor:
     async def __aenter__(self) -> Cursor:
         return self
 
-    async def __aexit__(self, *exc) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         self._cursor.close()
 
     async def execute(self, sql: str, parameters: Any = ()) -> Cursor:
@@ -82,17 +82,17 @@ class Cursor:
     async def fetchone(self) -> Any:
         return self._cursor.fetchone()
 
-    async def fetchmany(self, size: int | None = None) -> list:
+    async def fetchmany(self, size: int | None = None) -> list[Any]:
         return self._cursor.fetchmany(size if size is not None else self._cursor.arraysize)
 
-    async def fetchall(self) -> list:
+    async def fetchall(self) -> list[Any]:
         return self._cursor.fetchall()
 
     async def close(self) -> None:
         self._cursor.close()
 
     @property
-    def description(self):
+    def description(self) -> Any:  # DB-API: a tuple of 7-tuples per column, or None
         return self._cursor.description
 
     @property
@@ -141,9 +141,12 @@ class WriterTurn:
             await asyncio.wait_for(asyncio.shield(turn), timeout)
         except BaseException as exc:  # timed out or cancelled: whenever the turn comes, pass it on
             gave_up.set()
-            turn.add_done_callback(
-                lambda done: done.result() and fcntl.flock(self._fd, fcntl.LOCK_UN)
-            )
+
+            def pass_on(done: asyncio.Future[bool]) -> None:
+                if done.result():
+                    fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+            turn.add_done_callback(pass_on)
             if isinstance(exc, asyncio.TimeoutError):
                 raise sqlite3.OperationalError(
                     "database is locked (waited for the writer lock)"
@@ -213,7 +216,7 @@ class Connection:
             if self._turn is not None:
                 self._turn.close()
 
-    async def create_function(self, *args, **kwargs) -> None:
+    async def create_function(self, *args: Any, **kwargs: Any) -> None:
         self._conn.create_function(*args, **kwargs)
 
     @property

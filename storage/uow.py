@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Literal, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage import repos, sqlite_inline
 from storage.db import session_factory
@@ -15,12 +16,13 @@ T = TypeVar("T")
 
 
 class UnitOfWork:
-    def __init__(self, sessions: async_sessionmaker):
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]):
         self._sessions = sessions
 
     async def __aenter__(self) -> UnitOfWork:
         self.session = self._sessions()
-        self._raw = False  # not looked up yet
+        # the inline sqlite3 connection, None when there is none; False: not looked up yet
+        self._raw: sqlite3.Connection | Literal[False] | None = False
         await self.session.begin()
         s = self.session
         self.users = repos.Users(s, self)
@@ -35,17 +37,18 @@ class UnitOfWork:
         self.outbox = repos.Outboxes(s, self)
         return self
 
-    async def __aexit__(self, *exc) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         # close() rolls back whatever was not committed and detaches the objects with their
         # loaded values intact (a rollback would expire them first).
         await self.session.close()
 
-    async def raw(self):
+    async def raw(self) -> sqlite3.Connection | None:
         """The sqlite3 connection of this transaction when statements may run on it inline
         (storage/fast.py): SQLite through storage/sqlite_inline.py; None otherwise."""
         if self._raw is False:
             conn = await self.session.connection()  # begins the transaction (BEGIN IMMEDIATE)
-            driver = conn.sync_connection.connection.driver_connection
+            sync = conn.sync_connection  # set once the transaction has begun
+            driver = None if sync is None else sync.connection.driver_connection
             self._raw = driver.sqlite if isinstance(driver, sqlite_inline.Connection) else None
         return self._raw
 

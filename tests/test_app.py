@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy.pool import QueuePool
 
 from bot.app import SERVICES, create_app
 from tests.conftest import make_settings
@@ -86,6 +87,7 @@ async def test_startup_and_shutdown_release_everything(sqlite_url, nlu_cache, re
         engine = app[SERVICES].db.engine
         assert any(t.get_name() == "farmchat-sweeper" for t in asyncio.all_tasks())
     assert not any(t.get_name() == "farmchat-sweeper" for t in asyncio.all_tasks() - before)
+    assert isinstance(engine.pool, QueuePool)
     assert engine.pool.checkedout() == 0
 
 

@@ -22,7 +22,9 @@ WECHAT_FARMER = "oWeChatFarmer0000000000001"
 
 
 def ref_in(reply: str) -> int:
-    return int(re.search(r"\d{3,}", reply).group())
+    found = re.search(r"\d{3,}", reply)
+    assert found, reply
+    return int(found.group())
 
 
 async def user(chat, address: str) -> User:
@@ -215,8 +217,8 @@ async def test_wechat_farmer_and_sms_buyer_write_to_each_other(chat):
     assert sent == f"Passed on to 王大伯 (farmer), order {ref}."
     to_farmer = chat.pushes_to(WECHAT_FARMER)[-1]
     assert (
-        to_farmer
-        == f"订单{ref}，Ravi（买家）：I come at 3pm, is the gate open?\n（回复请发：回复{ref} 内容）"
+        to_farmer == f"订单{ref}，Ravi（买家）：I come at 3pm, is the gate open?\n"
+        f"（回复请发：回复{ref} 内容）"
     )
     assert f"已转告Ravi（买家），订单{ref}。" == await chat.send(
         WECHAT_FARMER, f"回复{ref} 门开着，到了打电话", channel="wechat"
@@ -276,7 +278,9 @@ async def test_a_relay_too_long_for_an_sms_is_not_cut(chat):
     assert reply.startswith("Passed on")  # the buyer's console takes it whole
     sms_ref = await accepted_order(chat, buyer=STRANGER, buyer_channel="sms")
     long = await chat.send(FARMER, f"msg {sms_ref} " + "please bring your own bags " * 12)
-    n = int(re.search(r"keep it to (\d+) characters", long).group(1))
+    limit = re.search(r"keep it to (\d+) characters", long)
+    assert limit, long
+    n = int(limit.group(1))
     assert 200 < n < 306 and chat.pushes_to(STRANGER) == []
     assert "Passed on" in await chat.send(FARMER, f"msg {sms_ref} " + "x" * n)
     assert segments(chat.pushes_to(STRANGER)[0]) == 2
@@ -358,9 +362,9 @@ async def test_upgrade_from_0007_keeps_users(tmp_path):
         await conn.run_sync(upgrade_to("0007"))
         await conn.execute(
             text(
-                "INSERT INTO users (channel, address, name, language, role, opted_out, created_at, "
-                "last_seen_at) VALUES ('sms', '+254711000001', 'Wanjiru', 'en', 'user', 0, "
-                "'2026-11-28 08:00:00', '2026-11-28 08:00:00')"
+                "INSERT INTO users (channel, address, name, language, role, opted_out, "
+                "created_at, last_seen_at) VALUES ('sms', '+254711000001', 'Wanjiru', 'en', "
+                "'user', 0, '2026-11-28 08:00:00', '2026-11-28 08:00:00')"
             )
         )
     async with engine.begin() as conn:

@@ -36,7 +36,9 @@ async def listings(chat):
 
 
 def ref_in(text: str) -> int:
-    return int(re.search(r"\d{3,}", text).group())
+    found = re.search(r"\d{3,}", text)
+    assert found, text
+    return int(found.group())
 
 
 # a new request while a question is open -------------------------------------------------
@@ -585,7 +587,7 @@ async def test_a_message_opening_with_a_listing_number_changes_that_listing(chat
     await chat.send(FARMER, "sell 40kg onions at 2/kg")
     assert f"Listing {first}" in await chat.send(FARMER, f"{first} now 10 per kg")
     assert "can't find" in await chat.send(FARMER, "999 now 100 per kg")
-    assert [x[3] for x in await listings(chat)][0] == Decimal("10.00")
+    assert (await listings(chat))[0][3] == Decimal("10.00")
     assert all(x[3] != Decimal("999") for x in await listings(chat))
 
 

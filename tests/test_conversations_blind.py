@@ -65,7 +65,9 @@ async def user(chat, address):
 
 
 def ref_in(text: str) -> int:
-    return int(re.search(r"\d{3,}", text).group())
+    found = re.search(r"\d{3,}", text)
+    assert found, text
+    return int(found.group())
 
 
 def asks(reply: str) -> bool:

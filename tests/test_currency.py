@@ -69,7 +69,9 @@ async def with_places(db_url, nlu_cache, places_nlu):
 
 async def listing(chat, reply: str) -> Listing:
     """The listing a confirmation names."""
-    ref = int(re.search(r"\d{3,}", reply).group())
+    found = re.search(r"\d{3,}", reply)
+    assert found, reply
+    ref = int(found.group())
     async with chat.svc.db.uow() as uow:
         return await uow.listings.get(ref)
 
@@ -205,9 +207,9 @@ async def test_without_any_clue_a_shilling_deployment_prices_in_shillings(kenya)
 
 # changes and alerts ----------------------------------------------------------------------
 async def test_a_price_change_keeps_the_listings_currency(chat):
-    _, row = await sell(chat, NAKURU, "sell 2 tons avocado at 8 yuan per kg")
+    await sell(chat, NAKURU, "sell 2 tons avocado at 8 yuan per kg")
     assert "¥9.00/kg" in await chat.send(NAKURU, "avocado now 9 per kg")  # not shillings
-    reply, row = await sell(chat, KISUMU, "sukuma wiki 50kg 30/= per kg")
+    reply, _ = await sell(chat, KISUMU, "sukuma wiki 50kg 30/= per kg")
     assert "KES 35/kg" in await chat.send(KISUMU, "sukuma now 35 per kg")
     assert (await listing(chat, reply)).price == Decimal("35.00")
 
@@ -239,15 +241,13 @@ async def potato_market(chat) -> None:
 async def test_asking_prices_are_grouped_by_currency_and_unit_never_averaged(chat):
     await potato_market(chat)
     reply = await chat.send(PUNE, "potato price?")
-    assert (
-        reply.split("\n")
-        == [
-            "Potato prices:",
-            "Asking ¥1.20-¥1.50/jin, median ¥1.35/jin (2 listings, 7 days)",
-            "Asking KES 40-KES 60/kg, median KES 50/kg (2 listings, 7 days)",  # shillings per kg, yuan per jin
-            "Asking KES 2,300/bag (1 listing, 7 days)",
-        ]
-    )
+    assert reply.split("\n") == [
+        "Potato prices:",
+        "Asking ¥1.20-¥1.50/jin, median ¥1.35/jin (2 listings, 7 days)",
+        # shillings per kg, yuan per jin
+        "Asking KES 40-KES 60/kg, median KES 50/kg (2 listings, 7 days)",
+        "Asking KES 2,300/bag (1 listing, 7 days)",
+    ]
 
 
 async def test_sacks_are_shown_per_sack_in_a_shilling_deployment(kenya):

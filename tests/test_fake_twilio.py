@@ -71,7 +71,7 @@ def contract_errors(
         method.lower(),
         path,
         data=urlencode(form_pairs).encode(),
-        headers=headers or {"Authorization": "Basic dTpw"},
+        headers=dict(headers or {"Authorization": "Basic dTpw"}),
         content_type="application/x-www-form-urlencoded",
     )
     errors = [_explain(e) for e in spec.iter_request_errors(request)]
@@ -186,8 +186,9 @@ class Receiver:
     """A local webhook endpoint that records every signed form it gets."""
 
     def __init__(self) -> None:
-        self.got: list[tuple[str, dict, str, dict]] = []
+        self.got: list[tuple[str, Mapping[str, object], str, dict[str, str]]] = []
         self.answer = 200
+        self.url = ""
 
     async def handle(self, request: web.Request) -> web.Response:
         form = await request.post()
@@ -218,7 +219,7 @@ async def receiver():
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    receiver.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+    receiver.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
     yield receiver
     await runner.cleanup()
 
@@ -632,7 +633,7 @@ async def test_what_the_client_sends_and_the_fake_answers_fit_the_spec(
 
 
 def test_the_contract_check_catches_what_breaks_it(spec):
-    good = {
+    good: dict[str, object] = {
         "account_sid": SID,
         "api_version": "2010-04-01",
         "body": "hi",
@@ -711,6 +712,7 @@ async def test_the_command_serves_and_prints_each_message(session):
         stderr=asyncio.subprocess.PIPE,
         preexec_fn=_ctrl_c_on,
     )
+    assert proc.stdout is not None and proc.stderr is not None
     try:
         banner = await asyncio.wait_for(proc.stdout.readline(), 20)
         assert f"http://127.0.0.1:{port}".encode() in banner

@@ -43,7 +43,7 @@ async def test_concurrent_messages_share_transactions_and_a_failure_is_undone_al
     replies = await asyncio.gather(
         *(chat.send(f, "sell 50kg apples at 3/kg", message_id=f"G{f}") for f in farmers)
     )
-    by_farmer = dict(zip(farmers, replies))
+    by_farmer = dict(zip(farmers, replies, strict=True))
     assert by_farmer.pop(unlucky) == APOLOGY
     assert all("Listing" in r for r in by_farmer.values())
     assert await scalar(chat, select(func.count()).select_from(Listing)) == 19
@@ -129,6 +129,7 @@ async def test_prepared_statements_round_trip_like_the_orm(chat):
         arrival = await ARRIVAL.first(
             uow, {"channel": "sms", "address": "+8613800000099", "message_id": "M1"}
         )
+    assert row is not None and arrival is not None
     assert orm.status == "active"  # the model's default, applied by the prepared INSERT
     for column in Listing.__table__.c:
         assert getattr(row, column.key) == getattr(orm, column.key), column.key
@@ -177,7 +178,8 @@ async def test_offers_thinned_in_sql_are_the_best_of_all_listings(chat, want):
     import random
 
     from handlers import buy, currency
-    from handlers.context import Context
+    from handlers.context import Context, Parse
+    from handlers.messages import InboundMessage
 
     rng, now = random.Random(7), chat.clock()
     places = [None, "wudu", "chengxian", "tianshui", "nakuru"]
@@ -187,7 +189,7 @@ async def test_offers_thinned_in_sql_are_the_best_of_all_listings(chat, want):
             (await uow.users.arrive("sms", f"+8613811{n:06d}", f"F{n}", now, "user"))[0]
             for n in range(6)
         ]
-        for n in range(300):
+        for _ in range(300):
             unit = rng.choice(["kg", "jin", "ton", "box", "kg", "jin"])
             qty = rng.choice(
                 [
@@ -202,7 +204,7 @@ async def test_offers_thinned_in_sql_are_the_best_of_all_listings(chat, want):
             await uow.listings.add(
                 Listing(
                     id=await uow.refs.allocate("listing"),
-                    farmer_id=rng.choice(farmers + [buyer]).id,
+                    farmer_id=rng.choice([*farmers, buyer]).id,
                     product="apple",
                     quantity_total=qty,
                     quantity_available=qty,
@@ -221,9 +223,9 @@ async def test_offers_thinned_in_sql_are_the_best_of_all_listings(chat, want):
     async with chat.svc.db.uow() as uow:
         user = await uow.session.get(User, buyer.id)
         ctx = Context(
-            msg=None,
+            msg=InboundMessage("sms", "+254700000777", "buy apples", "R1", now),
             user=user,
-            parse=None,
+            parse=Parse("buy apples", "buy", 1.0),
             lang="en",
             uow=uow,
             settings=chat.svc.settings,

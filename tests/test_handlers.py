@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from contextlib import AsyncExitStack
 from decimal import Decimal
+from typing import ClassVar
 
 import pytest
 from sqlalchemy import select
@@ -23,7 +24,7 @@ def ent(entity: str, value: str) -> dict:
 class FakeNLU:
     """Answers from a script: text → (intent, confidence, entities[, runner-up])."""
 
-    intents = [
+    intents: ClassVar[list[str]] = [
         "greet",
         "help",
         "sell",

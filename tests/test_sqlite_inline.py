@@ -44,7 +44,8 @@ async def test_rollback_discards(tmp_path):
 
 
 async def test_waiting_for_another_writer_does_not_block_the_loop(tmp_path):
-    """A second engine's BEGIN IMMEDIATE waits for the first writer while the loop keeps running."""
+    """A second engine's BEGIN IMMEDIATE waits for the first writer while the loop keeps
+    running."""
     path = tmp_path / "a.db"
     first, second = await _engine(path), await _engine(path)
     ticks = 0
@@ -117,7 +118,8 @@ def test_busy_detection():
 
 
 async def test_a_waiting_writer_gets_the_lock_as_soon_as_it_is_let_go(tmp_path):
-    """The writer-lock file hands the turn over at once (a sleeping BUSY retry took up to 50 ms)."""
+    """The writer-lock file hands the turn over at once (a sleeping BUSY retry took up to
+    50 ms)."""
     path = tmp_path / "a.db"
     first, second = await _engine(path), await _engine(path)
     holding = asyncio.Event()
@@ -153,19 +155,20 @@ def test_a_dead_writer_s_turn_is_released_by_the_kernel(tmp_path):
 
     path = tmp_path / "a.db"
     code = (
-        "import asyncio, sys, time; sys.path.insert(0, %r)\n"
+        f"import asyncio, sys, time; sys.path.insert(0, {os.getcwd()!r})\n"
         "from sqlalchemy import text\nfrom storage.db import create_engine\n"
         "async def main():\n"
-        "    e = create_engine('sqlite+aiosqlite:///%s')\n"
+        f"    e = create_engine('sqlite+aiosqlite:///{path}')\n"
         "    async with e.begin() as c:\n"
         "        await c.execute(text('CREATE TABLE IF NOT EXISTS t (n INTEGER)'))\n"
         "    async with e.begin() as c:\n"
         "        await c.execute(text('INSERT INTO t VALUES (1)'))\n"
         "        print('holding', flush=True); time.sleep(60)\n"
         "asyncio.run(main())\n"
-    ) % (os.getcwd(), path)
+    )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
+        assert proc.stdout is not None  # stdout=PIPE
         assert proc.stdout.readline().strip() == "holding"
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)

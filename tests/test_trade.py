@@ -15,7 +15,9 @@ COORDINATOR = "+8613900000000"
 
 
 def ref_in(text: str) -> int:
-    return int(re.search(r"\d{3,}", text).group())
+    found = re.search(r"\d{3,}", text)
+    assert found, text
+    return int(found.group())
 
 
 async def rows(chat, model):

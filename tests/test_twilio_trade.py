@@ -110,7 +110,9 @@ async def test_full_trade_over_sms_and_whatsapp(rig, farmer_whatsapp, buyer_what
         BUYER, "buy 20 jin apples", whatsapp=buyer_whatsapp
     )
     created = await rig.text(BUYER, "1", whatsapp=buyer_whatsapp)
-    ref = re.search(r"Order (\d+)", created).group(1)
+    found = re.search(r"Order (\d+)", created)
+    assert found, created
+    ref = found.group(1)
     [ask] = await rig.pushed_to(farmer_to)
     assert f"是{ref}" in ask
     accepted = await rig.text(FARMER, f"yes {ref}", whatsapp=farmer_whatsapp)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Literal
 from urllib.parse import urlencode
 
 import pytest
@@ -56,7 +57,12 @@ async def client(db_url, nlu_cache, real_nlu):
         yield client
 
 
-async def post(client, fields: dict, signature: str | None = None, path: str = "/webhooks/twilio"):
+async def post(
+    client,
+    fields: dict,
+    signature: str | Literal[False] | None = None,
+    path: str = "/webhooks/twilio",
+):
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
     if signature is not False:
         headers["X-Twilio-Signature"] = sign(fields, path) if signature is None else signature

@@ -1,4 +1,7 @@
-"""Outbound WeChat against the fake: one shared token, refresh once, 48-hour window, template, quotas."""
+"""Outbound WeChat against the fake.
+
+One shared token, refresh once, 48-hour window, template, quotas.
+"""
 
 from __future__ import annotations
 
@@ -33,9 +36,7 @@ class Procs:
 
     async def open_window(self, openid: str, ago: timedelta = timedelta(minutes=1)) -> None:
         async with self.dbs[0].uow() as uow:
-            uow.session.add(
-                WeChatContact(openid=openid, last_message_at=datetime.now(UTC) - ago)
-            )
+            uow.session.add(WeChatContact(openid=openid, last_message_at=datetime.now(UTC) - ago))
             await uow.commit()
 
     async def stored_token(self) -> str | None:
@@ -85,7 +86,7 @@ async def test_an_expired_token_is_refreshed_once_and_the_send_retried_once(proc
     procs.fake.expire_tokens()
     await a.send("wechat", USER, "three")
     await b.send("wechat", USER, "four")  # its token fails too, but a already stored a new one
-    assert [c for c in procs.fake.calls] == [
+    assert list(procs.fake.calls) == [
         ("custom", 0),
         ("custom", 0),
         ("custom", 42001),
@@ -185,6 +186,7 @@ async def run_cli(env: dict, *args: str) -> tuple[int, str, str]:
         stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from contextlib import AsyncExitStack
+from typing import Any
 
 import pytest
 
@@ -54,7 +55,7 @@ class Both:
 async def both(db_url, nlu_cache, real_nlu):
     async with AsyncExitStack() as stack:
         twilio = await stack.enter_async_context(FakeTwilio(SID, TWILIO_TOKEN))
-        env = {
+        env: dict[str, Any] = {
             "FARMCHAT_TWILIO__ACCOUNT_SID": SID,
             "FARMCHAT_TWILIO__AUTH_TOKEN": TWILIO_TOKEN,
             "FARMCHAT_TWILIO__FROM_NUMBER": NUMBER,
@@ -67,7 +68,10 @@ async def both(db_url, nlu_cache, real_nlu):
 async def test_farmer_on_wechat_buyer_on_sms(both):
     assert "已发布" in await both.wechat("卖50斤苹果 三块五一斤")
     assert "1) 50 jin at ¥3.50/jin" in await both.sms("buy 20 jin apples")
-    ref = re.search(r"Order (\d+)", await both.sms("1")).group(1)
+    created = await both.sms("1")
+    found = re.search(r"Order (\d+)", created)
+    assert found, created
+    ref = found.group(1)
     [ask] = await both.wechat_pushes()
     assert f"是{ref}" in ask
     assert ref in await both.wechat(f"是{ref}")
@@ -95,7 +99,10 @@ async def test_a_token_that_expires_between_two_pushes_is_renewed(both):
 async def test_buyer_on_wechat_farmer_on_sms(both):
     assert "Listing" in await both.sms("sell 50kg apples at 3/kg")
     assert "1)" in await both.wechat("我要买20公斤苹果")
-    ref = re.search(r"(\d{3,})", await both.wechat("1")).group(1)
+    created = await both.wechat("1")
+    found = re.search(r"(\d{3,})", created)
+    assert found, created
+    ref = found.group(1)
     [ask] = await both.sms_pushes()
     assert ref in ask
     assert f"accepted order {ref}" in await both.sms(f"yes {ref}")

@@ -1,4 +1,7 @@
-"""farmchat serving /webhooks/wechat on loopback, the fake WeChat API and a pusher acting as WeChat."""
+"""farmchat serving /webhooks/wechat on loopback.
+
+Alongside it run the fake WeChat API and a pusher acting as WeChat.
+"""
 
 from __future__ import annotations
 
@@ -64,7 +67,9 @@ class WeChatRig:
 
     async def say(self, openid: str, text: str, msg_id: int | None = None) -> str:
         """Text as a WeChat user; what the user reads in reply."""
-        return await self.push(self.pusher.text(openid, text, msg_id))
+        reply = await self.push(self.pusher.text(openid, text, msg_id))
+        assert reply is not None
+        return reply
 
     async def push(self, fields, expect_reply: bool = True) -> str | None:
         """Push as WeChat; the passive reply or, after `success` (a slow reply), the
@@ -118,7 +123,8 @@ async def open_rig(
     **env,
 ):
     async with contextlib.AsyncExitStack() as stack:
-        fake = fake or await stack.enter_async_context(FakeWeChat(APP_ID, SECRET))
+        if fake is None:
+            fake = await stack.enter_async_context(FakeWeChat(APP_ID, SECRET))
         session = await stack.enter_async_context(aiohttp.ClientSession())
         port = free_port()
         settings = make_settings(db_url, nlu_cache, **wechat_env(fake.url, mode, budget), **env)

@@ -19,6 +19,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from typing import Any
 
 import aiohttp
 import phonenumbers
@@ -127,7 +128,7 @@ class FakeTwilio:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
-        self.url = f"http://{host}:{site._server.sockets[0].getsockname()[1]}"
+        self.url = f"http://{host}:{self._runner.addresses[0][1]}"
         return self.url
 
     async def stop(self) -> None:
@@ -157,7 +158,7 @@ class FakeTwilio:
     # the Messages API -----------------------------------------------------------------
     async def create(self, request: web.Request) -> web.Response:
         form = await request.post()
-        attempt = {
+        attempt: dict[str, Any] = {
             "path": request.path,
             "form": list(form.items()),
             "headers": dict(request.headers),
@@ -253,7 +254,8 @@ class FakeTwilio:
         task.add_done_callback(self._tasks.discard)
 
     async def _progress(self, message: dict) -> None:
-        """sent, then delivered (or the outcome set for the recipient), each after callback_delay."""
+        """sent, then delivered (or the outcome set for the recipient), each after
+        callback_delay."""
         steps, code = self._outcome.get(_bare(message["To"]), (DELIVERED, None))
         for status in steps:
             await asyncio.sleep(self.callback_delay)
@@ -398,10 +400,8 @@ def main(argv: list[str] | None = None) -> int:
             f" → {m['To']}: {m.get('Body', '')}",
             flush=True,
         )
-        print(
-            f"fake Twilio on {await fake.start(args.host, args.port)} (account {args.account_sid})",
-            flush=True,
-        )
+        url = await fake.start(args.host, args.port)
+        print(f"fake Twilio on {url} (account {args.account_sid})", flush=True)
         try:
             await asyncio.Event().wait()  # until Ctrl-C
         finally:

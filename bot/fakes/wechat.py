@@ -7,7 +7,8 @@ loopback, checks the token as WeChat does, records what it got and can be told t
 delivering three times in all, as WeChat does (CHANNELS.md A3, A5).
 
     farmchat fake-wechat serve --port 8090
-    farmchat fake-wechat send --url http://127.0.0.1:8080/webhooks/wechat --from oUser1 卖50斤苹果3块一斤
+    farmchat fake-wechat send --url http://127.0.0.1:8080/webhooks/wechat \\
+        --from oUser1 卖50斤苹果3块一斤
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ class FakeWeChat:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
-        self.url = f"http://{host}:{site._server.sockets[0].getsockname()[1]}"
+        self.url = f"http://{host}:{self._runner.addresses[0][1]}"
         return self.url
 
     async def stop(self) -> None:
@@ -227,7 +228,8 @@ class Delivery:
 
 
 class WeChatPusher:
-    """Pushes to a webhook as WeChat does: signed, encrypted per mode, 5 s timeout, 3 deliveries."""
+    """Pushes to a webhook as WeChat does: signed, encrypted per mode, 5 s timeout,
+    3 deliveries."""
 
     def __init__(
         self,
@@ -280,7 +282,7 @@ class WeChatPusher:
         if self.mode == "plaintext":
             return query, xml
         encrypt, msg_signature = self.crypto.encrypt(xml, 0, timestamp, nonce)
-        openid = dict(fields)["FromUserName"]
+        openid = str(dict(fields)["FromUserName"])
         query.update(openid=openid, encrypt_type="aes", msg_signature=msg_signature)
         outer = fields if self.mode == "compatible" else [("ToUserName", self.account)]
         return query, render([*outer, ("Encrypt", encrypt)])
