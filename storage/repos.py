@@ -753,10 +753,6 @@ class BuyRequests(_Repo):
             return []
         return list((await self.s.execute(OPEN_REQUESTS, params)).scalars())
 
-    async def of_buyer(self, buyer_id: int) -> list[BuyRequest]:
-        q = select(BuyRequest).where(BuyRequest.buyer_id == buyer_id, BuyRequest.status == "open")
-        return list((await self.s.execute(q)).scalars())
-
 
 class Subscriptions(_Repo):
     async def add(self, sub: Subscription) -> Subscription:

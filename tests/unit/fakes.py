@@ -341,11 +341,6 @@ class FakeBuyRequests(_Repo):
             lambda r: r["product"] == product and r["status"] == "open" and r["expires_at"] > now,
         )
 
-    async def of_buyer(self, buyer_id: int) -> list[BuyRequest]:
-        return self.uow.select(
-            BuyRequest, lambda r: r["buyer_id"] == buyer_id and r["status"] == "open"
-        )
-
 
 class FakeSubscriptions(_Repo):
     async def add(self, sub: Subscription) -> Subscription:

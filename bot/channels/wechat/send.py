@@ -164,7 +164,6 @@ class TokenManager:
         self.settings, self.http, self.db = settings, http, db
         self._lock = asyncio.Lock()
         self._cached: tuple[str, float] | None = None
-        self.fetches = 0
 
     async def get(self) -> str:
         if self._cached and self._cached[1] > time.monotonic():
@@ -223,7 +222,6 @@ class TokenManager:
 
     async def _fetch(self, force: bool) -> tuple[str, datetime]:
         s = self.settings
-        self.fetches += 1
         body = await self.http.post(
             "/cgi-bin/stable_token",
             {
