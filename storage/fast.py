@@ -27,6 +27,7 @@ from sqlalchemy import Date, DateTime
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement, Select
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.types import TypeEngine
@@ -36,7 +37,16 @@ from typing_extensions import TypeVar
 
 if TYPE_CHECKING:
     from storage.db import InsertFn
-    from storage.uow import UnitOfWork
+
+
+class Transaction(Protocol):
+    """What a statement needs of a unit of work (storage/uow.py): its session, and SQLite's own
+    connection when statements may run on it inline (None otherwise)."""
+
+    session: AsyncSession
+
+    async def raw(self) -> sqlite3.Connection | None: ...
+
 
 _SQLITE = sqlite.dialect(paramstyle="qmark")
 
@@ -176,12 +186,12 @@ class Prepared(Generic[R]):
         return cls(versions["sqlite"], versions)
 
     async def _through_sqlalchemy(
-        self, uow: UnitOfWork, params: Params
+        self, uow: Transaction, params: Params
     ) -> CursorResult[*tuple[Any, ...]]:
         conn = await uow.session.connection()
         return await conn.execute(self.by_dialect.get(conn.dialect.name, self.stmt), params)
 
-    async def all(self, uow: UnitOfWork, params: Params) -> list[R]:
+    async def all(self, uow: Transaction, params: Params) -> list[R]:
         raw = await uow.raw()
         if raw is None:
             rows = (await self._through_sqlalchemy(uow, params)).all()
@@ -189,18 +199,18 @@ class Prepared(Generic[R]):
             return cast("list[R]", list(rows))
         return self._rows(self._execute(raw, params))
 
-    async def first(self, uow: UnitOfWork, params: Params) -> R | None:
+    async def first(self, uow: Transaction, params: Params) -> R | None:
         rows = await self.all(uow, params)
         return rows[0] if rows else None
 
-    async def run(self, uow: UnitOfWork, params: Params) -> int:
+    async def run(self, uow: Transaction, params: Params) -> int:
         """An INSERT, UPDATE or DELETE without RETURNING; the number of rows it touched."""
         raw = await uow.raw()
         if raw is None:
             return (await self._through_sqlalchemy(uow, params)).rowcount
         return self._execute(raw, params).rowcount
 
-    async def insert(self, uow: UnitOfWork, params: Params) -> int:
+    async def insert(self, uow: Transaction, params: Params) -> int:
         """An INSERT of one row; its new primary key."""
         raw = await uow.raw()
         if raw is None:

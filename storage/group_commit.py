@@ -19,30 +19,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from collections import deque
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Generic, Protocol, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from storage.fast import Transaction
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class Transaction(Protocol):
-    """What a batch needs of a unit of work (storage/uow.py): its session, its inline SQLite
-    connection if any, and a commit."""
-
-    session: AsyncSession
-
-    async def raw(self) -> sqlite3.Connection | None: ...
+class Batch(Transaction, Protocol):
+    """What a batch needs of a unit of work (storage/uow.py): a statement's needs and a commit."""
 
     async def commit(self) -> None: ...
 
 
-U = TypeVar("U", bound=Transaction)
+U = TypeVar("U", bound=Batch)
 # a piece of work and the future its caller waits on
 Piece = tuple[Callable[[U], Awaitable[Any]], asyncio.Future[Any]]
 # what a piece gave: (error, None) or (None, value)

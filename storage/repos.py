@@ -26,7 +26,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql import ColumnElement, Select
 
-from storage.fast import Prepared
+from storage.fast import Prepared, Transaction
 from storage.models import (
     Base,
     BuyRequest,
@@ -43,7 +43,6 @@ from storage.models import (
 
 if TYPE_CHECKING:
     from storage.db import InsertFn, Upsert
-    from storage.uow import UnitOfWork
 
 M = TypeVar("M", bound=Base)
 
@@ -444,7 +443,7 @@ def _touched(result: Result[*tuple[Any, ...]]) -> int:
 
 
 class _Repo:
-    def __init__(self, session: AsyncSession, uow: UnitOfWork):
+    def __init__(self, session: AsyncSession, uow: Transaction):
         self.s, self.uow = session, uow
 
 
