@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, insert, select, text, update  # noqa: E402
 
+from bench.broadcast import fresh  # noqa: E402
 from bench.twilio_load import (  # noqa: E402
     NUMBER,
     SID,
@@ -47,8 +48,7 @@ from bench.twilio_load import (  # noqa: E402
     write_requests,
 )
 from handlers import broadcasts as broadcast  # noqa: E402
-from storage.db import create_engine, upgrade  # noqa: E402
-from storage.models import Base, Broadcast, Outbox, Subscription, User  # noqa: E402
+from storage.models import Broadcast, Outbox, Subscription, User  # noqa: E402
 from storage.uow import Database  # noqa: E402
 
 PG = os.environ.get(
@@ -76,21 +76,7 @@ def summary(latencies: list[float]) -> dict:
     }
 
 
-# the database ---------------------------------------------------------------------------
-async def fresh(url: str) -> Database:
-    if url.startswith("postgresql"):
-        from bench.broadcast import ensure_pg_database
-
-        await ensure_pg_database(url)
-    engine = create_engine(url)
-    if url.startswith("postgresql"):
-        async with engine.begin() as conn:
-            await conn.run_sync(Base.metadata.drop_all)
-            await conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    await upgrade(engine)
-    return Database(engine)
-
-
+# the database (a fresh one as bench/broadcast.py makes it) ------------------------------
 async def seed(db: Database, count: int) -> None:
     """count SMS users subscribed to apple, every hundredth opted out."""
     now = datetime.now(UTC)
