@@ -8,7 +8,7 @@ import json
 import logging
 import sys
 
-from bot import broadcast_cli, logs
+from bot import accounts, broadcast_cli, logs
 from bot.config import ConfigError, Settings, load_settings
 from storage.db import SchemaError
 
@@ -28,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("demo", help="load sample farmers, listings and prices")
     sub.add_parser("fake-twilio", help="run a local fake of Twilio's Messages API (see --help)")
     broadcast_cli.add_parser(sub)
+    accounts.add_parser(sub)
     sub.add_parser(
         "fake-wechat", help="a local fake WeChat: serve its API or push a message (see --help)"
     )
@@ -281,6 +282,7 @@ COMMANDS = {
     "nlu": _nlu,
     "wechat": _wechat,
     "broadcast": broadcast_cli.run,
+    "admin": accounts.run,
 }
 
 if __name__ == "__main__":

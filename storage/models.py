@@ -343,3 +343,33 @@ class WeChatContact(Base):
     openid: Mapped[str] = mapped_column(String(128), primary_key=True)
     last_message_at: Mapped[datetime | None] = mapped_column(When)
     last_event_at: Mapped[datetime | None] = mapped_column(When)
+
+
+class Account(Base):
+    """A person who runs the co-op from the dashboard or the shell: an admin or a coordinator.
+    `name_key` is the name case-folded, so that names are unique whatever their case."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    name_key: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))  # admin | coordinator
+    password_hash: Mapped[str] = mapped_column(String(255))  # argon2id, PHC string
+    language: Mapped[str] = mapped_column(String(2), default="")  # "" = deployment default
+    created_at: Mapped[datetime] = mapped_column(When)
+    updated_at: Mapped[datetime] = mapped_column(When)
+
+
+class AuditEntry(Base):
+    """Who changed what about the accounts, and when; actor is an account name or 'shell'."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(When)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[str] = mapped_column(Text, default="{}")  # JSON text
