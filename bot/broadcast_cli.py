@@ -21,7 +21,7 @@ from bot.config import Settings
 from handlers import broadcasts as broadcast
 from storage import broadcasts as records
 from storage import schedule
-from storage.models import Broadcast, MarketPrice
+from storage.models import Broadcast
 
 
 def add_parser(sub) -> None:
@@ -95,14 +95,12 @@ def _when(settings: Settings, text: str | None) -> datetime | None:
     return local.replace(tzinfo=ZoneInfo(settings.market.timezone))
 
 
-def _draft(
-    settings: Settings, catalog, args, now: datetime
-) -> tuple[Broadcast, MarketPrice | None]:
+def _draft(settings: Settings, catalog, args, now: datetime) -> Broadcast:
     place = _key(catalog.places, args.place, "place")
     if args.action == "text":
         product = _key(catalog.products, args.product, "product")
         by_lang = {k: v for k, v in (("en", args.en), ("zh", args.zh)) if v}
-        return broadcast.new_announcement(args.text, now, None, product, place, by_lang), None
+        return broadcast.new_announcement(args.text, now, None, product, place, by_lang)
     try:
         price = Decimal(args.price)
     except InvalidOperation:
@@ -112,25 +110,14 @@ def _draft(
         raise SystemExit("farmchat: which product?")
     currency = args.currency or settings.market.currency
     unit = args.unit or settings.market.display_unit
-    row = MarketPrice(
-        product=product,
-        location=place,
-        price=price,
-        currency=currency,
-        unit=unit,
-        published_by=None,
-        published_at=now,
-    )
-    return broadcast.new_price(
-        catalog, settings, product, place, price, currency, unit, now, None
-    ), row
+    return broadcast.new_price(catalog, settings, product, place, price, currency, unit, now, None)
 
 
 async def _create(db, settings: Settings, catalog, args) -> int:
     now = datetime.now(ZoneInfo("UTC"))
     send_at = _when(settings, args.at)
     async with db.uow() as uow:
-        bc, price = _draft(settings, catalog, args, now)
+        bc = _draft(settings, catalog, args, now)
         seen = await broadcast.preview(uow, bc, settings)
         for lang in broadcast.LANGS:
             print(f"[{lang}] {broadcast.text_for(bc, lang)}")
@@ -143,10 +130,8 @@ async def _create(db, settings: Settings, catalog, args) -> int:
         if not args.yes and not _confirm("send" if not send_at else f"schedule for {args.at}"):
             print("not sent")
             return 1
-        if price is not None:
-            await uow.prices.add(price)
         await records.save(uow, bc)
-        await broadcast.queue(uow, bc, send_at)
+        await broadcast.confirm(uow, bc, now, "shell", send_at=send_at)
         await uow.commit()
     print(f"broadcast {bc.id} {bc.status}")
     if args.wait:
@@ -202,7 +187,7 @@ async def _status(db, broadcast_id: int | None) -> int:
 
 async def _cancel(db, broadcast_id: int) -> int:
     async with db.uow() as uow:
-        ok = await broadcast.cancel(uow, broadcast_id)
+        ok = await broadcast.cancel(uow, broadcast_id, "shell", datetime.now(ZoneInfo("UTC")))
         await uow.commit()
     print(
         f"broadcast {broadcast_id} cancelled"

@@ -139,6 +139,22 @@ class TwilioSettings(Section):
         return self
 
 
+class DashboardSettings(Section):
+    """The coordinators' dashboard (/admin) and JSON API (/api/v1): bot/web/."""
+
+    enabled: bool = True
+    # a Fernet key (32 bytes, url-safe base64) that encrypts the session cookie; secret: set
+    # FARMCHAT_DASHBOARD__SESSION_KEY. Empty: a key made once and kept in key_file.
+    session_key: str = ""
+    key_file: str = "farmchat-session.key"
+    session_idle_minutes: int = Field(120, ge=1, le=24 * 60)
+    session_max_hours: int = Field(12, ge=1, le=24 * 30)
+    login_window_minutes: int = Field(15, ge=1, le=24 * 60)
+    account_attempts: int = Field(5, ge=1, le=1000)  # wrong passwords per name in the window
+    address_attempts: int = Field(20, ge=1, le=10000)  # wrong passwords per address
+    page_size: int = Field(50, ge=5, le=500)
+
+
 class BroadcastSettings(Section):
     """Broadcast engine and schedules (handlers/broadcasts.py, bot/outbound/, bot/scheduler.py)."""
 
@@ -260,6 +276,7 @@ class Settings(BaseSettings):
     twilio: TwilioSettings = Field(default_factory=TwilioSettings)
     broadcast: BroadcastSettings = Field(default_factory=BroadcastSettings)
     wechat: WeChatSettings = Field(default_factory=WeChatSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     @classmethod
@@ -283,6 +300,7 @@ SECRETS = (
     "wechat.previous_encoding_aes_key",
     "wechat.app_secret",
     "nlu.rasa.token",
+    "dashboard.session_key",
 )
 
 

@@ -25,7 +25,7 @@ from handlers.slots import (
     without_entities,
 )
 from storage import broadcasts as records
-from storage.models import Broadcast, MarketPrice
+from storage.models import Broadcast
 
 COMMAND = re.compile(
     r"^\s*(?:broadcast|bcast|brodcast|announce(?:ment)?|send (?:to )?(?:all|everyone)|"
@@ -148,21 +148,6 @@ def _price_of(bc: Broadcast) -> tuple[str, Decimal, str, str] | None:
     return None
 
 
-async def _publish(ctx: Context, bc: Broadcast) -> None:
-    """The broadcast's price becomes the market price that price answers show."""
-    await ctx.uow.prices.add(
-        MarketPrice(
-            product=bc.product,
-            location=bc.location,
-            price=bc.price,
-            currency=bc.currency,
-            unit=bc.unit,
-            published_by=ctx.user.id,
-            published_at=ctx.now,
-        )
-    )
-
-
 async def _preview(ctx: Context, bc: Broadcast, head: str) -> list[Reply]:
     seen = await engine.preview(ctx.uow, bc, ctx.settings)
     if not seen.audience and bc.kind != "price":
@@ -232,9 +217,10 @@ async def _send(ctx: Context) -> list[Reply]:
     bc = await records.get(ctx.uow, broadcast_id)
     if bc is None or bc.status != "draft":
         return ctx.say("ok")
+    actor = await engine.actor_of(ctx.uow, ctx.user.id)
+    sending = await engine.confirm(ctx.uow, bc, ctx.now, actor, audience=n)
     published = ""
     if (priced := _price_of(bc)) is not None:
-        await _publish(ctx, bc)
         product, price, cur, unit = priced
         published = (
             ctx.text(
@@ -245,10 +231,8 @@ async def _send(ctx: Context) -> list[Reply]:
             )
             + "\n"
         )
-    if not n:
-        await engine.cancel(ctx.uow, bc.id)
+    if not sending:
         return [Reply(published.strip())]
-    await engine.queue(ctx.uow, bc)
     return [
         Reply(
             published

@@ -16,9 +16,10 @@ from handlers import texts, units
 from handlers.segments import fit, segments
 from handlers.settings import Settings, default_lang
 from nlu.catalog import Catalog
+from storage import accounts, audit
 from storage import broadcasts as records
 from storage.broadcasts import Audience
-from storage.models import Broadcast
+from storage.models import Broadcast, MarketPrice
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -196,10 +197,83 @@ async def queue(uow: UnitOfWork, bc: Broadcast, send_at: datetime | None = None)
     await records.save(uow, bc)
 
 
-async def cancel(uow: UnitOfWork, broadcast_id: int) -> bool:
+async def cancel(
+    uow: UnitOfWork, broadcast_id: int, actor: str | None = None, now: datetime | None = None
+) -> bool:
     """Cancel a draft, scheduled or queued broadcast (once a sender has begun on it, it runs
-    to its end)."""
-    return await records.cancel(uow, broadcast_id)
+    to its end). With an actor, a broadcast that was confirmed is cancelled in the audit log
+    (dropping a draft is no event)."""
+    bc = await records.get(uow, broadcast_id) if actor else None
+    done = await records.cancel(uow, broadcast_id)
+    if done and actor and bc is not None and bc.status != "draft" and now is not None:
+        await audit.record(
+            uow, actor, "broadcast.cancelled", f"broadcast {broadcast_id}", now, kind=bc.kind
+        )
+    return done
+
+
+async def actor_of(uow: UnitOfWork, user_id: int) -> str:
+    """How the audit log names a chat user: their dashboard account, else their user number
+    (never their phone number or OpenID)."""
+    return await accounts.account_of_user(uow, user_id) or f"user #{user_id}"
+
+
+def price_subject(bc: Broadcast) -> str:
+    return f"{bc.product} @ {bc.location or 'all markets'}"
+
+
+async def confirm(
+    uow: UnitOfWork,
+    bc: Broadcast,
+    now: datetime,
+    actor: str,
+    audience: int | None = None,
+    send_at: datetime | None = None,
+) -> bool:
+    """A draft the coordinator confirmed, by chat, shell or dashboard: a price becomes the
+    market price that price answers show, and the broadcast is queued (or scheduled for
+    send_at), unless its audience is known to be nobody (then it is cancelled). Both are
+    written to the audit log as actor's. Whether it will be sent."""
+    if bc.status != "draft":
+        return False
+    if bc.kind == "price" and bc.product and bc.price is not None and bc.currency and bc.unit:
+        await uow.prices.add(
+            MarketPrice(
+                product=bc.product,
+                location=bc.location,
+                price=bc.price,
+                currency=bc.currency,
+                unit=bc.unit,
+                published_by=bc.created_by,
+                published_at=now,
+            )
+        )
+        await audit.record(
+            uow,
+            actor,
+            "price.published",
+            price_subject(bc),
+            now,
+            price=str(bc.price),
+            currency=bc.currency,
+            unit=bc.unit,
+            broadcast=bc.id,
+        )
+    if audience == 0:
+        await records.cancel(uow, bc.id)
+        return False
+    await queue(uow, bc, send_at)
+    await audit.record(
+        uow,
+        actor,
+        "broadcast.scheduled" if send_at else "broadcast.sent",
+        f"broadcast {bc.id}",
+        now,
+        kind=bc.kind,
+        audience=audience,
+        send_at=send_at.isoformat() if send_at else None,
+    )
+    return True
 
 
 async def start(

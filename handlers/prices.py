@@ -6,7 +6,8 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -46,25 +47,57 @@ async def summary_lines(ctx: Scope, product: str, place: str | None = None) -> l
     return await _market_lines(ctx, product, place) + await _asking_lines(ctx, product)
 
 
-async def _market_lines(ctx: Scope, product: str, place: str | None) -> list[str]:
-    """The user's market when it has a price, otherwise every market (newest first, 3 at most)."""
+@dataclass(frozen=True)
+class Quote:
+    """A market's latest coordinator price, per the currency's mass unit where it converts."""
+
+    location: str | None
+    price: Decimal
+    currency: str
+    unit: str
+    published_at: datetime
+
+
+@dataclass(frozen=True)
+class AskingGroup:
+    """The week's asking prices of one (currency, unit) and their change on the week before."""
+
+    currency: str
+    unit: str
+    low: Decimal
+    high: Decimal
+    median: Decimal
+    n: int
+    change_pct: Decimal | None  # None: no listings in that group the week before
+
+
+async def market_quotes(ctx: Scope, product: str, place: str | None = None) -> list[Quote]:
+    """The newest price of every market (only place's when it has one), newest first."""
     rows = (place and await ctx.uow.prices.latest(product, place)) or await ctx.uow.prices.latest(
         product
     )
-    zone = ZoneInfo(ctx.market.timezone)
-    lines = []
-    for row in rows[:3]:
+    quotes = []
+    for row in rows:
         per = mass_unit(ctx, row.currency)
         price = units.price_per(row.price, row.unit, per)
-        shown = (
-            units.unit_price(price, row.currency, per, ctx.lang)
-            if price is not None
-            else units.unit_price(row.price, row.currency, row.unit, ctx.lang)
+        quotes.append(
+            Quote(row.location, row.price, row.currency, row.unit, row.published_at)
+            if price is None
+            else Quote(row.location, price, row.currency, per, row.published_at)
         )
-        date = row.published_at.astimezone(zone)
+    return quotes
+
+
+async def _market_lines(ctx: Scope, product: str, place: str | None) -> list[str]:
+    """The user's market when it has a price, otherwise every market (newest first, 3 at most)."""
+    zone = ZoneInfo(ctx.market.timezone)
+    lines = []
+    for quote in (await market_quotes(ctx, product, place))[:3]:
+        shown = units.unit_price(quote.price, quote.currency, quote.unit, ctx.lang)
+        date = quote.published_at.astimezone(zone)
         day = f"{date.month}月{date.day}日" if ctx.lang == "zh" else date.strftime("%d %b")
-        key = "price_market" if row.location else "price_all_markets"
-        lines.append(ctx.text(key, place=ctx.place(row.location), price=shown, date=day))
+        key = "price_market" if quote.location else "price_all_markets"
+        lines.append(ctx.text(key, place=ctx.place(quote.location), price=shown, date=day))
     return lines
 
 
@@ -81,9 +114,11 @@ def _groups(ctx: Scope, asked: Iterable[AskedRow]) -> dict[tuple[str, str], list
     return groups
 
 
-async def _asking_lines(ctx: Scope, product: str) -> list[str]:
-    """A line per (currency, unit) group of the week's asking prices, never averaged across
-    them: the deployment's currency first, then the groups with most listings."""
+async def asking_groups(
+    ctx: Scope, product: str, limit: int | None = MAX_GROUPS
+) -> list[AskingGroup]:
+    """The week's asking prices per (currency, unit), never averaged across them: the
+    deployment's currency first, then the groups with most listings (limit of them)."""
     now = ctx.now
     this_week = _groups(
         ctx, await ctx.uow.listings.asked_between(product, now - WEEK, now + JUST_AFTER)
@@ -95,33 +130,40 @@ async def _asking_lines(ctx: Scope, product: str) -> list[str]:
     order = sorted(
         this_week, key=lambda g: (g[0] != currency, -len(this_week[g]), g[1] != unit, g)
     )
-    return [
-        _asking_line(ctx, group, this_week[group], last_week.get(group))
-        for group in order[:MAX_GROUPS]
-    ]
+    found = []
+    for group in order[:limit]:
+        prices, before = this_week[group], last_week.get(group)
+        median = statistics.median(prices)
+        change = None
+        if before and statistics.median(before):
+            was = statistics.median(before)
+            change = (median - was) / was * 100
+        found.append(AskingGroup(*group, min(prices), max(prices), median, len(prices), change))
+    return found
 
 
-def _asking_line(
-    ctx: Scope, group: tuple[str, str], prices: list[Decimal], before: list[Decimal] | None
-) -> str:
+async def _asking_lines(ctx: Scope, product: str) -> list[str]:
+    return [_asking_line(ctx, group) for group in await asking_groups(ctx, product)]
+
+
+def _asking_line(ctx: Scope, group: AskingGroup) -> str:
     """Range and median of one group's prices, with the change on the group's last week."""
-    currency, unit = group
-    median = statistics.median(prices)
-    change = ""
-    if before and statistics.median(before):
-        pct = (median - statistics.median(before)) / statistics.median(before) * 100
-        change = ctx.text("price_change", pct=f"{pct:+.0f}%")
+    change = (
+        ""
+        if group.change_pct is None
+        else ctx.text("price_change", pct=f"{group.change_pct:+.0f}%")
+    )
 
     def fmt(value: Decimal) -> str:
-        return units.unit_price(value, currency, unit, ctx.lang)
+        return units.unit_price(value, group.currency, group.unit, ctx.lang)
 
-    if len(prices) == 1:
-        return ctx.text("price_asking_one", price=fmt(median), change=change)
+    if group.n == 1:
+        return ctx.text("price_asking_one", price=fmt(group.median), change=change)
     return ctx.text(
         "price_asking",
-        low=units.money(min(prices), currency),
-        high=fmt(max(prices)),
-        median=fmt(median),
-        n=len(prices),
+        low=units.money(group.low, group.currency),
+        high=fmt(group.high),
+        median=fmt(group.median),
+        n=group.n,
         change=change,
     )

@@ -80,6 +80,8 @@ class User(Base):
     # the name question was asked, so it is asked once
     phone: Mapped[str | None] = mapped_column(String(16))
     name_asked_at: Mapped[datetime | None] = mapped_column(When)
+    # the dashboard account this address belongs to (migration 0010): its coordinator by chat
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
 
 
 class Reference(Base):
@@ -120,6 +122,7 @@ class Listing(Base):
             "created_at",
             "status",
         ),
+        Index("ix_listings_created_at", "created_at"),  # the dashboard's new listings
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
@@ -224,6 +227,7 @@ class InboundLog(Base):
     __tablename__ = "inbound_messages"
     __table_args__ = (
         UniqueConstraint("channel", "message_id", name="uq_inbound_channel_message"),
+        Index("ix_inbound_messages_received_at", "received_at", "channel"),  # the dashboard
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -249,6 +253,7 @@ class Outbox(Base):
         # one message per broadcast and user (NULL broadcast_id: notifications, never equal)
         UniqueConstraint("broadcast_id", "user_id", name="uq_outbox_broadcast_user"),
         Index("ix_outbox_queue", "status", "channel", "id"),  # the broadcast senders' claim
+        Index("ix_outbox_sent_at", "sent_at"),  # the dashboard's messages out by day
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -373,3 +378,43 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(32))
     subject: Mapped[str] = mapped_column(String(64))
     detail: Mapped[str] = mapped_column(Text, default="{}")  # JSON text
+
+
+class WebSession(Base):
+    """A dashboard login. The cookie carries the secret; only its SHA-256 is kept here, so a
+    copied database opens no session. Logging out deletes the row, which ends the session."""
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (Index("ix_web_sessions_account_id", "account_id"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the secret
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(When)
+    seen_at: Mapped[datetime] = mapped_column(When)
+
+
+class LoginFailure(Base):
+    """A wrong password, by account name and by address, for the login throttle."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_key_at", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(128))  # "name:<name key>" or "addr:<address>"
+    at: Mapped[datetime] = mapped_column(When)
+
+
+class ApiToken(Base):
+    """A bearer token for /api/v1, made by an admin for an account and acting with its role.
+    Only the SHA-256 of the token is kept; a revoked token stays for the record."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12))  # the token's first characters, to tell it
+    created_at: Mapped[datetime] = mapped_column(When)
+    last_used_at: Mapped[datetime | None] = mapped_column(When)
+    revoked_at: Mapped[datetime | None] = mapped_column(When)

@@ -374,4 +374,4 @@ async def test_upgrade_from_0007_keeps_users(tmp_path):
             await conn.execute(text("SELECT version_num FROM alembic_version"))
         ).scalar_one()
     await engine.dispose()
-    assert tuple(row) == ("Wanjiru", None, None) and version == "0009"
+    assert tuple(row) == ("Wanjiru", None, None) and version == "0010"
