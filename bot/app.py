@@ -10,14 +10,13 @@ from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractRoute
 
 from bot import channels
-from bot.bootstrap import Services, services
+from bot.bootstrap import SERVICES, services
 from bot.channels.base import Channel
 from bot.config import Settings
 from bot.outbound.push import ChannelSenders, Sender
 from bot.supervisor import background as background_work
 
 log = logging.getLogger(__name__)
-SERVICES = web.AppKey("services", Services)
 WORKER = web.AppKey("worker", int)
 ROUTE_CHANNEL = web.AppKey("route_channel", dict)
 MAX_BODY = 64 * 1024  # no webhook or parse request is legitimately larger
@@ -115,4 +114,8 @@ def create_app(
         for route in channel.routes():
             owners.update(dict.fromkeys(route.register(app.router), channel))
     app[ROUTE_CHANNEL] = owners
+    if settings.dashboard.enabled:
+        from bot.web import routes as dashboard  # jinja2 and the pages load only when served
+
+        dashboard.setup(app, settings)
     return app

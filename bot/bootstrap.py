@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from aiohttp import web
+
 from bot.config import Settings
 from bot.gateway import Gateway
 from bot.outbound.push import RecordingSender, Sender
@@ -37,6 +39,9 @@ class Services:
     nlu: Model
     outbound: Outbound
     gateway: Gateway
+
+
+SERVICES = web.AppKey("services", Services)  # the application's Services, once started
 
 
 def build_catalog(settings: Settings) -> Catalog:

@@ -102,14 +102,19 @@ def new_announcement(
     product: str | None = None,
     place: str | None = None,
     by_lang: dict[str, str] | None = None,
+    channel: str | None = None,
+    everyone: bool = False,
 ) -> Broadcast:
-    """Free text, sent as written (by_lang: versions for readers of en or zh)."""
+    """Free text, sent as written (by_lang: versions for readers of en or zh), to subscribers
+    (of the product and place when given) or to everyone not opted out (of the place)."""
     return Broadcast(
         kind="announcement",
         status="draft",
         created_by=created_by,
         product=product,
         location=place,
+        channel=channel,
+        everyone=everyone,
         texts={"": text, **(by_lang or {})},
         created_at=now,
     )
@@ -124,7 +129,9 @@ def audience(bc: Broadcast) -> Audience:
             per = units.price_per(bc.price, bc.unit, unit)
             if per is not None:  # in the alert's own unit, to the cent
                 prices[unit] = per.quantize(Decimal("0.01"))
-    return Audience(bc.kind, bc.product, bc.location, bc.currency, prices)
+    return Audience(
+        bc.kind, bc.product, bc.location, bc.currency, prices, bc.channel, bool(bc.everyone)
+    )
 
 
 class Phrase(str):

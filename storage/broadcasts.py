@@ -78,6 +78,9 @@ class Audience:
     location: str | None = None
     currency: str | None = None
     prices: Mapping[str, Decimal] = field(default_factory=dict)
+    channel: str | None = None  # only users of this channel
+    everyone: bool = False  # every user not opted out (of `location` when given), not only
+    # subscribers
 
 
 class AudienceSize(NamedTuple):
@@ -144,8 +147,15 @@ def _threshold_met(who: Audience) -> ColumnElement[bool]:
 def _audience(who: Audience) -> Select[int, str, str, str | None]:
     """The distinct users a broadcast goes to, as they are now."""
     s, u = Subscription, User
+    if who.everyone:
+        q = select(u.id, u.channel, u.address, u.language).where(u.opted_out.is_(False))
+        if who.location:
+            q = q.where(u.place == who.location)
+        return q.where(u.channel == who.channel) if who.channel else q
     q = select(u.id, u.channel, u.address, u.language).join(s, s.user_id == u.id)
     q = q.where(s.active.is_(True), u.opted_out.is_(False))
+    if who.channel:
+        q = q.where(u.channel == who.channel)
     if who.kind == "digest":
         q = q.where(s.mode == "daily", s.product == who.product)
     elif who.product:
@@ -251,7 +261,9 @@ def _recipients(
     """INSERT … SELECT of the audience among user ids :low to :high, skipping users the
     broadcast already has."""
     low, high = bindparam("low", type_=Integer), bindparam("high", type_=Integer)
-    q = _audience(who).where(User.id.between(low, high), Subscription.user_id.between(low, high))
+    q = _audience(who).where(User.id.between(low, high))
+    if not who.everyone:
+        q = q.where(Subscription.user_id.between(low, high))
     sub = q.subquery()
     text = case(*((sub.c.language == lang, t) for lang, t in texts.items()), else_=fallback)
     rows = select(

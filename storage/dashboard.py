@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import Integer, cast, distinct, func, literal, select, union
+from sqlalchemy import Integer, cast, func, literal, select, union
 from sqlalchemy.sql.elements import ColumnElement
 
 from storage.models import Broadcast, InboundLog, Listing, MarketPrice, Order, Outbox
@@ -197,7 +197,7 @@ async def asked_by_day(
 async def products_in_market(uow: UnitOfWork, since: datetime) -> list[str]:
     """Products with a coordinator price ever, or listings offered since."""
     q = union(
-        select(distinct(MarketPrice.product)),
-        select(distinct(Listing.product)).where(Listing.created_at >= since),
+        select(MarketPrice.product).distinct(),
+        select(Listing.product).where(Listing.created_at >= since).distinct(),
     )
     return sorted({p for (p,) in (await _s(uow).execute(q)).all()})

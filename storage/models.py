@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -297,6 +298,10 @@ class Broadcast(Base):
     price: Mapped[Decimal | None] = mapped_column(Money)
     currency: Mapped[str | None] = mapped_column(String(3))
     unit: Mapped[str | None] = mapped_column(String(8))
+    # the audience beyond product and place (migration 0010): one channel only (NULL: all),
+    # and every user not opted out instead of subscribers only
+    channel: Mapped[str | None] = mapped_column(String(16))
+    everyone: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # language -> text ("" = default)
     texts: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     send_at: Mapped[datetime | None] = mapped_column(When)

@@ -58,6 +58,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_tokens")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_api_tokens_token_hash")),
     )
+    with op.batch_alter_table("broadcasts", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("channel", sa.String(length=16), nullable=True))
+        batch_op.add_column(
+            sa.Column("everyone", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
     op.create_index("ix_listings_created_at", "listings", ["created_at"])
     op.create_index(
         "ix_inbound_messages_received_at", "inbound_messages", ["received_at", "channel"]
@@ -78,6 +83,9 @@ def downgrade() -> None:
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("fk_users_account_id_accounts"), type_="foreignkey")
         batch_op.drop_column("account_id")
+    with op.batch_alter_table("broadcasts", schema=None) as batch_op:
+        batch_op.drop_column("everyone")
+        batch_op.drop_column("channel")
     op.drop_index("ix_outbox_sent_at", table_name="outbox")
     op.drop_index("ix_inbound_messages_received_at", table_name="inbound_messages")
     op.drop_index("ix_listings_created_at", table_name="listings")

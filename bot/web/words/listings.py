@@ -1,0 +1,3 @@
+"""Words of the listings pages."""
+
+WORDS: dict[str, tuple[str, str]] = {}

@@ -1,0 +1,3 @@
+"""Words of the users pages."""
+
+WORDS: dict[str, tuple[str, str]] = {}
