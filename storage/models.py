@@ -144,6 +144,7 @@ class Listing(Base):
 
 class Order(Base):
     __tablename__ = "orders"
+    __table_args__ = (Index("ix_orders_created_at", "created_at"),)  # the dashboard's lists
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     listing_id: Mapped[int] = mapped_column(ForeignKey("listings.id"), index=True)

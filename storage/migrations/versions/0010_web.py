@@ -68,6 +68,7 @@ def upgrade() -> None:
         "ix_inbound_messages_received_at", "inbound_messages", ["received_at", "channel"]
     )
     op.create_index("ix_outbox_sent_at", "outbox", ["sent_at"])
+    op.create_index("ix_orders_created_at", "orders", ["created_at"])
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.add_column(sa.Column("account_id", sa.Integer(), nullable=True))
         batch_op.create_foreign_key(
@@ -86,6 +87,7 @@ def downgrade() -> None:
     with op.batch_alter_table("broadcasts", schema=None) as batch_op:
         batch_op.drop_column("everyone")
         batch_op.drop_column("channel")
+    op.drop_index("ix_orders_created_at", table_name="orders")
     op.drop_index("ix_outbox_sent_at", table_name="outbox")
     op.drop_index("ix_inbound_messages_received_at", table_name="inbound_messages")
     op.drop_index("ix_listings_created_at", table_name="listings")
