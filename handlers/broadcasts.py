@@ -211,10 +211,11 @@ async def cancel(
     to its end). With an actor, a broadcast that was confirmed is cancelled in the audit log
     (dropping a draft is no event)."""
     bc = await records.get(uow, broadcast_id) if actor else None
+    was, kind = (bc.status, bc.kind) if bc is not None else ("draft", "")
     done = await records.cancel(uow, broadcast_id)
-    if done and actor and bc is not None and bc.status != "draft" and now is not None:
+    if done and actor and was != "draft" and now is not None:
         await audit.record(
-            uow, actor, "broadcast.cancelled", f"broadcast {broadcast_id}", now, kind=bc.kind
+            uow, actor, "broadcast.cancelled", f"broadcast {broadcast_id}", now, kind=kind
         )
     return done
 

@@ -142,7 +142,7 @@ def _chart(
         for m, pts in sorted(lines.items(), key=lambda kv: (kv[0] is not None, kv[0] or ""))
     ]
     if medians:
-        series.append(charts.Series(text(request, "asking_band"), medians, "#c2571a"))
+        series.append(charts.Series(text(request, "asking_median"), medians, "#c2571a"))
     name = catalog.product_name(product, words)
     return charts.render(
         charts.Chart(
@@ -150,7 +150,7 @@ def _chart(
             x_labels=ticks,
             x_range=(first, today + 1),
             lines=series,
-            bands=[charts.Band(text(request, "asking_band"), band)] if band else [],
+            bands=[charts.Band(text(request, "asking_range"), band)] if band else [],
             y_format=lambda v: units.unit_price(Decimal(str(round(v, 2))), currency, per, words),
         )
     )
