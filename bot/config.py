@@ -153,6 +153,8 @@ class DashboardSettings(Section):
     account_attempts: int = Field(5, ge=1, le=1000)  # wrong passwords per name in the window
     address_attempts: int = Field(20, ge=1, le=10000)  # wrong passwords per address
     page_size: int = Field(50, ge=5, le=500)
+    # a hand-off ends by itself this long after the coordinator's last reply
+    handoff_minutes: int = Field(120, ge=1, le=7 * 24 * 60)
 
 
 class BroadcastSettings(Section):

@@ -169,6 +169,10 @@ class Gateway:
         if seen is not None:
             return seen, []
         await self._touch(uow, user, role, written, now)
+        if user.handoff_until is not None and user.handoff_until > now:
+            # a person answers this user from the dashboard: kept for them, not answered
+            await inbound.record(uow, logged(msg, text, user.id, "handoff", "", now))
+            return "", []
         lang = written or user.language or self._default_lang()
         ctx = Context(
             msg=msg,

@@ -150,6 +150,15 @@ TEXTS: dict[str, dict[str, str]] = {
         "zh": "抱歉，出错了，请再试一次。",
     },
     "cancelled": {"en": "OK, cancelled.", "zh": "好的，已取消。"},
+    # human hand-off (handlers/handoff.py)
+    "handoff_started": {
+        "en": "A person from the co-op is answering you now.",
+        "zh": "合作社的工作人员正在为您解答。",
+    },
+    "handoff_ended": {
+        "en": "The assistant answers again. Send 'help' to see what it does.",
+        "zh": "已转回自动助手，发送“帮助”查看功能。",
+    },
     "ok": {"en": "OK.", "zh": "好的。"},
     "nothing_to_cancel": {
         "en": "Nothing to cancel. To cancel an order or listing, send e.g. 'cancel 1023'.",

@@ -83,6 +83,9 @@ class User(Base):
     name_asked_at: Mapped[datetime | None] = mapped_column(When)
     # the dashboard account this address belongs to (migration 0010): its coordinator by chat
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    # a person answers this user from the dashboard until then; the bot stays quiet meanwhile
+    handoff_until: Mapped[datetime | None] = mapped_column(When)
+    handoff_by: Mapped[str | None] = mapped_column(String(64))  # the account's name
 
 
 class Reference(Base):

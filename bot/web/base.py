@@ -26,6 +26,7 @@ NAV = (
     ("orders", "/admin/orders"),
     ("broadcasts", "/admin/broadcasts"),
     ("users", "/admin/users"),
+    ("conversations", "/admin/conversations"),
     ("audit", "/admin/audit"),
 )
 

@@ -143,6 +143,34 @@ CORE: dict[str, tuple[str, str]] = {
     "summary": ("Summary", "结果"),
     "created": ("Created", "创建"),
     "texts": ("Texts", "文字"),
+    # conversations and hand-off
+    "conv_search": ("Number, OpenID or name", "号码、OpenID或姓名"),
+    "conv_user": ("User", "用户"),
+    "conv_last": ("Last message", "最后一条消息"),
+    "conv_handed": ("{name} is answering", "{name}正在人工回复"),
+    "conv_until": ("until {when} unless handed back", "到{when}为止，除非提前交回"),
+    "conv_bot_answers": ("The assistant answers this user.", "自动助手正在回复此用户。"),
+    "conv_take": ("Take over", "转人工"),
+    "conv_hand_back": ("Hand back to the assistant", "交回自动助手"),
+    "conv_answer_label": ("Answer as a person", "人工回复"),
+    "conv_send": ("Send", "发送"),
+    "conv_text": ("the answer", "回复内容"),
+    "conv_answer_note": (
+        "Sending takes the conversation over: the assistant stays quiet for this user and "
+        "they are told a person is answering.",
+        "发送后即转为人工：自动助手不再回复此用户，并告知用户由工作人员解答。",
+    ),
+    "conv_outside_window": (
+        "This WeChat user last wrote more than 48 hours ago and no template message is set "
+        "up: WeChat will refuse an answer until they write again.",
+        "该微信用户超过48小时未发消息，且未配置模板消息：在其再次发消息前，微信会拒绝回复。",
+    ),
+    "conv_bot": ("assistant", "自动助手"),
+    "conv_kind_notification": ("notice", "通知"),
+    "conv_kind_relay": ("relayed", "转发"),
+    "conv_kind_broadcast": ("broadcast", "群发"),
+    "conv_kind_handoff": ("a person", "人工"),
+    "conv_kind_reply": ("late reply", "延迟回复"),
     # audit
     "actor": ("Who", "操作人"),
     "action": ("What", "操作"),

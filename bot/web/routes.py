@@ -10,7 +10,18 @@ import jinja2
 from aiohttp import web
 
 from bot.config import Settings
-from bot.web import accounts, audit, auth, broadcasts, listings, orders, overview, prices, users
+from bot.web import (
+    accounts,
+    audit,
+    auth,
+    broadcasts,
+    conversations,
+    listings,
+    orders,
+    overview,
+    prices,
+    users,
+)
 from bot.web.base import ASSETS
 
 HERE = Path(__file__).resolve().parent
@@ -50,5 +61,11 @@ def setup(app: web.Application, settings: Settings) -> None:
     r.add_post("/admin/broadcasts/{id}/send", broadcasts.send)
     r.add_post("/admin/broadcasts/{id}/cancel", broadcasts.cancel)
     r.add_get("/admin/audit", audit.page)
+    r.add_get("/admin/conversations", conversations.page)
+    r.add_get("/admin/conversations/{id}", conversations.conversation)
+    r.add_get("/admin/conversations/{id}/messages", conversations.messages)
+    r.add_post("/admin/conversations/{id}/take", conversations.take)
+    r.add_post("/admin/conversations/{id}/answer", conversations.answer)
+    r.add_post("/admin/conversations/{id}/handback", conversations.hand_back)
     for page in (listings, orders, users, accounts):
         page.add_routes(r)

@@ -363,11 +363,16 @@ class WeChatSender:
     async def in_window(self, openid: str) -> bool:
         async with bound(self.db).uow() as uow:
             row = await store.contact(uow, openid)
-        now = utcnow()
-        return row is not None and (
-            bool(row.last_message_at and now - row.last_message_at < WINDOW)
-            or bool(row.last_event_at and now - row.last_event_at < EVENT_WINDOW)
-        )
+        return within_window(row, utcnow())
+
+
+def within_window(row: store.Contact | None, now: datetime) -> bool:
+    """Whether customer-service messages reach this follower now (they wrote within 48 hours,
+    or clicked, followed or scanned recently)."""
+    return row is not None and (
+        bool(row.last_message_at and now - row.last_message_at < WINDOW)
+        or bool(row.last_event_at and now - row.last_event_at < EVENT_WINDOW)
+    )
 
 
 async def install_menu(api: WeChatApi, menu: dict | None = None) -> dict:

@@ -224,6 +224,8 @@ class WeChatWebhooks:
         """A reply that missed the deadline: into the outbox, then out by the customer-service API,
         unless a passive answer to a redelivery (in another process) claimed it first."""
         openid, text, now = job.push.openid, job.task.result(), datetime.now(UTC)
+        if not text:  # nothing to say (a person answers this user from the dashboard)
+            return
         async with self.svc.db.uow() as uow:
             user = await uow.users.by_address(CHANNEL, openid)
             if user is None:

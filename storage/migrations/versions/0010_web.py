@@ -1,5 +1,6 @@
-"""web_sessions, login_failures, api_tokens, users.account_id: the dashboard's logins, its
-throttle, the API's tokens, and the addresses that belong to an account
+"""web_sessions, login_failures, api_tokens, users.account_id and handoff_*, broadcasts'
+channel and everyone: the dashboard's logins, its throttle, the API's tokens, the addresses
+that belong to an account, human hand-off, and audiences beyond subscribers
 
 Revision ID: 0010
 Revises: 0009
@@ -71,6 +72,10 @@ def upgrade() -> None:
     op.create_index("ix_orders_created_at", "orders", ["created_at"])
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.add_column(sa.Column("account_id", sa.Integer(), nullable=True))
+        batch_op.add_column(
+            sa.Column("handoff_until", sa.DateTime(timezone=True), nullable=True)
+        )
+        batch_op.add_column(sa.Column("handoff_by", sa.String(length=64), nullable=True))
         batch_op.create_foreign_key(
             batch_op.f("fk_users_account_id_accounts"),
             "accounts",
@@ -83,6 +88,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("fk_users_account_id_accounts"), type_="foreignkey")
+        batch_op.drop_column("handoff_by")
+        batch_op.drop_column("handoff_until")
         batch_op.drop_column("account_id")
     with op.batch_alter_table("broadcasts", schema=None) as batch_op:
         batch_op.drop_column("everyone")
