@@ -155,6 +155,15 @@ class DashboardSettings(Section):
     page_size: int = Field(50, ge=5, le=500)
     # a hand-off ends by itself this long after the coordinator's last reply
     handoff_minutes: int = Field(120, ge=1, le=7 * 24 * 60)
+    # the simulator's own world: a SQLite database apart from the real one, with sample data
+    simulator_database: str = "sqlite+aiosqlite:///farmchat-simulator.db"
+
+    @field_validator("simulator_database")
+    @classmethod
+    def _sqlite_only(cls, url: str) -> str:
+        if not url.startswith("sqlite+aiosqlite:///") or url.endswith(":memory:"):
+            raise ValueError("must be a SQLite file: sqlite+aiosqlite:///path")
+        return url
 
 
 class BroadcastSettings(Section):

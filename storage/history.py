@@ -118,3 +118,22 @@ async def set_handoff(
     await uow.session.execute(
         update(User).where(User.id == user_id).values(handoff_until=until, handoff_by=by)
     )
+
+
+@dataclass(frozen=True)
+class Push:
+    at: datetime
+    channel: str
+    address: str
+    text: str
+    status: str
+
+
+async def recent_pushes(uow: UnitOfWork, limit: int = 20) -> list[Push]:
+    """The latest messages pushed to anyone (order notices, relays, broadcasts), newest first."""
+    q = (
+        select(Outbox.created_at, Outbox.channel, Outbox.address, Outbox.text, Outbox.status)
+        .order_by(Outbox.id.desc())
+        .limit(limit)
+    )
+    return [Push(*row) for row in (await uow.session.execute(q)).all()]

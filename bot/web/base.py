@@ -27,6 +27,7 @@ NAV = (
     ("broadcasts", "/admin/broadcasts"),
     ("users", "/admin/users"),
     ("conversations", "/admin/conversations"),
+    ("simulator", "/admin/simulator"),
     ("audit", "/admin/audit"),
 )
 

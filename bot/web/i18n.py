@@ -171,6 +171,22 @@ CORE: dict[str, tuple[str, str]] = {
     "conv_kind_broadcast": ("broadcast", "群发"),
     "conv_kind_handoff": ("a person", "人工"),
     "conv_kind_reply": ("late reply", "延迟回复"),
+    # simulator
+    "sim_apart": (
+        "A world of its own: a separate database with sample farmers and listings. Nothing "
+        "here reaches a real user, and real users never appear here.",
+        "独立的模拟环境：单独的数据库，内有示例农户和供货。这里的操作不会发给真实用户，也看不到真实用户。",
+    ),
+    "sim_as": ("Write as (number or OpenID)", "模拟用户（号码或OpenID）"),
+    "sim_switch": ("Switch", "切换"),
+    "sim_message": ("Message", "消息"),
+    "sim_text": ("the message", "消息内容"),
+    "sim_reset": ("Reset the simulator", "重置模拟环境"),
+    "sim_start": (
+        "Write something, e.g. 'buy 20 kg apples' or '苹果多少钱'.",
+        "写点什么，例如“买20斤苹果”或“苹果多少钱”。",
+    ),
+    "sim_pushes": ("Pushed to users (not sent)", "推送给用户的消息（未实际发送）"),
     # audit
     "actor": ("Who", "操作人"),
     "action": ("What", "操作"),

@@ -20,6 +20,7 @@ from bot.web import (
     orders,
     overview,
     prices,
+    simulator,
     users,
 )
 from bot.web.base import ASSETS
@@ -67,5 +68,9 @@ def setup(app: web.Application, settings: Settings) -> None:
     r.add_post("/admin/conversations/{id}/take", conversations.take)
     r.add_post("/admin/conversations/{id}/answer", conversations.answer)
     r.add_post("/admin/conversations/{id}/handback", conversations.hand_back)
+    simulator.setup(app, settings)
+    r.add_get("/admin/simulator", simulator.page)
+    r.add_post("/admin/simulator", simulator.say)
+    r.add_post("/admin/simulator/reset", simulator.reset)
     for page in (listings, orders, users, accounts):
         page.add_routes(r)

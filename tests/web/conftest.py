@@ -122,6 +122,7 @@ async def dash(db_url, nlu_cache, real_nlu, tmp_path):
             FARMCHAT_BROADCAST__POLL_SECONDS="0.2",
             FARMCHAT_SERVER__PUBLIC_URL=url,
             FARMCHAT_DASHBOARD__KEY_FILE=str(tmp_path / "session.key"),
+            FARMCHAT_DASHBOARD__SIMULATOR_DATABASE=f"sqlite+aiosqlite:///{tmp_path / 'sim.db'}",
             FARMCHAT_COORDINATORS__ADDRESSES='["+8613900000000"]',
         )
         app = create_app(settings, nlu=real_nlu, background=True)

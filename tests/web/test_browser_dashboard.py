@@ -98,3 +98,54 @@ async def test_compose_a_broadcast_and_watch_it_reach_done(dash, browser, lang):
     await page.goto(dash.url + "/admin")
     await shot(page, f"overview-{lang}")
     assert await page.locator("svg.chart rect.bar").count() >= 2
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+async def test_answer_a_farmer_as_a_person_and_hand_back(dash, browser, lang):
+    farmer = "+254700000071"
+    await dash.text(farmer, "sell 50kg apples at 3/kg")
+    await dash.account("amina", "coordinator")
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    await sign_in(page, dash.url, "amina")
+    if lang == "en":
+        await page.select_option("#language", "en")
+        await page.wait_for_selector("text=Overview")
+    await page.goto(dash.url + "/admin/conversations")
+    await page.click(f"#writers a:has-text('{farmer}')")
+    await page.wait_for_selector("#lines")
+    await page.fill("#answer textarea[name=text]", "We collect on Friday")
+    await page.click("#send-answer")
+    await page.wait_for_selector('#conversation[data-handed="yes"]')
+    assert await dash.received(farmer, 2) == [
+        "A person from the co-op is answering you now.",
+        "We collect on Friday",
+    ]
+    assert await dash.text(farmer, "are you there?") == ""  # the bot keeps quiet
+    # the page shows the farmer's new message by itself (htmx polls it)
+    await page.wait_for_selector("#lines li.in:has-text('are you there?')", timeout=10000)
+    await shot(page, f"handoff-{lang}")
+    await page.click("#hand-back")
+    await page.wait_for_selector('#conversation[data-handed="no"]')
+    assert "Listing" in await dash.text(farmer, "sell 10kg beans at 2/kg")
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+async def test_the_simulator_round_trip(dash, browser, lang):
+    await dash.account("amina")
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    await sign_in(page, dash.url, "amina")
+    if lang == "en":
+        await page.select_option("#language", "en")
+        await page.wait_for_selector("text=Overview")
+    await page.goto(dash.url + "/admin/simulator")
+    words = "买20斤苹果" if lang == "zh" else "buy 20 kg apples"
+    await page.fill("#say input[name=text]", words)
+    await page.click("#say button[type=submit]")
+    await page.wait_for_selector("#sim-lines li.reply")
+    assert "1)" in await page.locator("#sim-lines li.reply").last.inner_text()
+    await page.fill("#say input[name=text]", "1")
+    await page.click("#say button[type=submit]")
+    await page.wait_for_selector("#sim-pushes tr")
+    assert await page.locator("#sim-pushes").inner_text() != ""
+    await shot(page, f"simulator-{lang}")
+    assert dash.fake.messages == []
