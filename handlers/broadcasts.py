@@ -240,7 +240,7 @@ async def confirm(
 ) -> bool:
     """A draft the coordinator confirmed, by chat, shell or dashboard: a price becomes the
     market price that price answers show, and the broadcast is queued (or scheduled for
-    send_at), unless its audience is known to be nobody (then it is cancelled). Both are
+    send_at), unless it goes now and its audience is nobody (then it is cancelled). Both are
     written to the audit log as actor's. Whether it will be sent."""
     if bc.status != "draft":
         return False
@@ -267,7 +267,7 @@ async def confirm(
             unit=bc.unit,
             broadcast=bc.id,
         )
-    if audience == 0:
+    if audience == 0 and send_at is None:  # a scheduled one finds its audience when it goes
         await records.cancel(uow, bc.id)
         return False
     await queue(uow, bc, send_at)

@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from sqlalchemy import Integer, cast, func, literal, select, union
 from sqlalchemy.sql.elements import ColumnElement
 
-from storage.models import Broadcast, InboundLog, Listing, MarketPrice, Order, Outbox
+from storage.models import (
+    Broadcast,
+    InboundLog,
+    Listing,
+    MarketPrice,
+    Order,
+    Outbox,
+    Subscription,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -201,3 +209,22 @@ async def products_in_market(uow: UnitOfWork, since: datetime) -> list[str]:
         select(Listing.product).where(Listing.created_at >= since).distinct(),
     )
     return sorted({p for (p,) in (await _s(uow).execute(q)).all()})
+
+
+async def subscriptions(
+    uow: UnitOfWork,
+    product: str = "",
+    user_id: int = 0,
+    before: int | None = None,
+    limit: int = 50,
+) -> list[Subscription]:
+    """Active subscriptions, newest first, of one product or user when given."""
+    q = select(Subscription).where(Subscription.active.is_(True))
+    if product:
+        q = q.where(Subscription.product == product)
+    if user_id:
+        q = q.where(Subscription.user_id == user_id)
+    if before is not None:
+        q = q.where(Subscription.id < before)
+    q = q.order_by(Subscription.id.desc()).limit(limit)
+    return list((await _s(uow).execute(q)).scalars())

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.web.base import render, services
+from bot.web.base import record_id, render, services
 from storage import audit
 
 
 async def page(request: web.Request) -> web.StreamResponse:
     before = request.query.get("before", "")
-    cursor = int(before) if before.isdigit() and len(before) < 12 else None
+    cursor = record_id(before)
     search = request.query.get("q", "")[:100]
     size = services(request).settings.dashboard.page_size
     async with services(request).db.uow() as uow:

@@ -99,6 +99,16 @@ def text(request: web.Request, key: str, **values: object) -> str:
     return i18n.t(key, lang(request), **values)
 
 
+MAX_ID = 2**31 - 1  # ids are INTEGER columns: anything larger names nothing on any database
+
+
+def record_id(raw: str) -> int | None:
+    """A row id typed in a URL, or None when it cannot be one."""
+    if not raw.isdigit() or len(raw) > 10 or int(raw) > MAX_ID:
+        return None
+    return int(raw)
+
+
 def see_other(location: str) -> web.HTTPSeeOther:
     """After a form is posted, the page to show (so a reload does not post it again)."""
     return web.HTTPSeeOther(location)

@@ -4,12 +4,14 @@ A draft and its confirmation run the services the SMS command runs (handlers/bro
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
+from bot.bootstrap import Services
 from bot.web import forms, prices
-from bot.web.base import account, now, render, see_other, services, text
+from bot.web.base import account, now, record_id, render, see_other, services, text
 from handlers import broadcasts as engine
 from storage import broadcasts as records
 from storage import dashboard
@@ -38,7 +40,7 @@ async def page(request: web.Request) -> web.StreamResponse:
 
 async def _history(request: web.Request) -> dict[str, Any]:
     before = request.query.get("before", "")
-    cursor = int(before) if before.isdigit() else None
+    cursor = record_id(before)
     size = services(request).settings.dashboard.page_size
     async with services(request).db.uow() as uow:
         rows = await dashboard.broadcasts(uow, cursor, size)
@@ -93,11 +95,11 @@ async def compose(request: web.Request) -> web.StreamResponse:
 
 
 async def _get(request: web.Request) -> Broadcast:
-    raw = request.match_info["id"]
-    if not raw.isdigit() or len(raw) > 12:
+    found = record_id(request.match_info["id"])
+    if found is None:
         raise web.HTTPNotFound(text=text(request, "not_found"))
     async with services(request).db.uow() as uow:
-        bc = await records.get(uow, int(raw))
+        bc = await records.get(uow, found)
     if bc is None:
         raise web.HTTPNotFound(text=text(request, "not_found"))
     return bc
@@ -142,22 +144,28 @@ async def send(request: web.Request) -> web.StreamResponse:
     bc = await _get(request)
     svc = services(request)
     form = await request.post()
-    at = now()
     try:
-        when = forms.local_time(forms.field(form, "send_at"), svc.settings.market.timezone, at)
+        when = forms.local_time(forms.field(form, "send_at"), svc.settings.market.timezone, now())
     except forms.FormError:
         what = text(request, "bad_form", what=text(request, "send_at"))
         raise web.HTTPBadRequest(text=what) from None
-    async with svc.db.uow() as uow:
-        fresh = await records.get(uow, bc.id)
-        if fresh is None or fresh.status != "draft":
-            raise see_other(f"/admin/broadcasts/{bc.id}")
-        seen = await engine.preview(uow, fresh, svc.settings)
-        await engine.confirm(
-            uow, fresh, at, account(request).name, audience=seen.audience, send_at=when
-        )
-        await uow.commit()
+    await confirm_draft(svc, bc.id, account(request).name, when)
     raise see_other(f"/admin/broadcasts/{bc.id}")
+
+
+async def confirm_draft(
+    svc: Services, broadcast_id: int, actor: str, when: datetime | None
+) -> Broadcast | None:
+    """Publish and queue a draft as the dashboard and the API confirm it; the broadcast as it
+    is after, None when there is none (a broadcast no longer a draft is left as it is)."""
+    async with svc.db.uow() as uow:
+        fresh = await records.get(uow, broadcast_id)
+        if fresh is not None and fresh.status == "draft":
+            seen = await engine.preview(uow, fresh, svc.settings)
+            await engine.confirm(uow, fresh, now(), actor, audience=seen.audience, send_at=when)
+            await uow.commit()
+    async with svc.db.uow() as uow:
+        return await records.get(uow, broadcast_id)
 
 
 async def cancel(request: web.Request) -> web.StreamResponse:

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from bot.channels.wechat.send import within_window
 from bot.web import forms
-from bot.web.base import account, now, render, scope, see_other, services, text
+from bot.web.base import account, now, record_id, render, scope, see_other, services, text
 from handlers import handoff
 from storage import history, wechat
 from storage.models import User
@@ -44,11 +44,11 @@ def _when(raw: str) -> datetime | None:
 
 
 async def _user(request: web.Request) -> User:
-    raw = request.match_info["id"]
-    if not raw.isdigit() or len(raw) > 12:
+    found = record_id(request.match_info["id"])
+    if found is None:
         raise web.HTTPNotFound(text=text(request, "not_found"))
     async with services(request).db.uow() as uow:
-        user = await uow.users.get(int(raw))
+        user = await uow.users.get(found)
     if user is None:
         raise web.HTTPNotFound(text=text(request, "not_found"))
     return user

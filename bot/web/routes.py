@@ -9,6 +9,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from bot.bootstrap import build_catalog
 from bot.config import Settings
 from bot.web import (
     accounts,
@@ -23,6 +24,7 @@ from bot.web import (
     simulator,
     users,
 )
+from bot.web.api import views as api
 from bot.web.base import ASSETS
 
 HERE = Path(__file__).resolve().parent
@@ -74,3 +76,5 @@ def setup(app: web.Application, settings: Settings) -> None:
     r.add_post("/admin/simulator/reset", simulator.reset)
     for page in (listings, orders, users, accounts):
         page.add_routes(r)
+    catalog = build_catalog(settings)
+    api.api().mount(app, {"product": list(catalog.products), "market": list(catalog.places)})
