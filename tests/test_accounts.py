@@ -3,6 +3,7 @@ functions behind it on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 import subprocess
@@ -169,5 +170,131 @@ async def test_an_old_hash_is_replaced_on_a_good_password(sqlite_url, nlu_cache)
             row = await accounts._row(uow, "Baraka")
             assert row is not None and row.password_hash != old
             assert not accounts._HASHER.check_needs_rehash(row.password_hash)
+    finally:
+        await db.close()
+
+
+def test_tokens_through_the_command(env, db_file):
+    assert admin(env, "add", "Amina", "--role", "coordinator", "--password-stdin",
+                 stdin="first-secret\n").returncode == 0  # fmt: skip
+    made = admin(env, "token", "amina")
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip()
+    assert token.startswith("fct_") and len(token) > 40 and "\n" not in token
+    assert "shown this once" in made.stderr and token not in made.stderr
+    # only the digest and the first characters are kept, and the log never has the token
+    assert rows(db_file, "SELECT token_hash, prefix, revoked_at FROM api_tokens") == [
+        (hashlib.sha256(token.encode()).hexdigest(), token[:12], None)
+    ]
+    listed = admin(env, "tokens")
+    assert listed.returncode == 0 and token not in listed.stdout
+    header, line = listed.stdout.splitlines()
+    assert header.split() == ["id", "account", "prefix", "created", "(UTC)", "last", "used",
+                              "revoked"]  # fmt: skip
+    cells = line.split()
+    assert cells[:3] == ["1", "Amina", token[:12] + "…"] and cells[-2:] == ["never", "-"]
+    assert admin(env, "tokens", "AMINA").stdout == listed.stdout
+    nobody = admin(env, "tokens", "nobody")
+    assert nobody.returncode == 1 and "no account named 'nobody'" in nobody.stderr
+    revoked = admin(env, "revoke", "1")
+    assert revoked.returncode == 0 and "token 1 revoked" in revoked.stdout
+    [(when,)] = rows(db_file, "SELECT revoked_at FROM api_tokens")
+    assert when is not None
+    assert admin(env, "tokens").stdout.splitlines()[1].split()[-1] != "-"
+    for args in (("revoke", "1"), ("revoke", "99"), ("token", "nobody")):
+        done = admin(env, *args)
+        assert done.returncode == 1 and "Traceback" not in done.stderr, args
+    assert admin(env, "revoke", "one").returncode == 2
+    audit = rows(
+        db_file, "SELECT actor, action, subject FROM audit_log WHERE action LIKE 'token.%'"
+    )
+    assert audit == [("shell", "token.created", "Amina"), ("shell", "token.revoked", "Amina")]
+    assert token not in str(rows(db_file, "SELECT * FROM audit_log"))
+
+
+def test_link_and_unlink_through_the_command(env, db_file):
+    assert admin(env, "add", "Juma", "--role", "coordinator", "--password-stdin",
+                 stdin="first-secret\n").returncode == 0  # fmt: skip
+    for args, says in [
+        (("+86 138 0000 0077",), "sms +8613800000077 linked to Juma"),
+        (("whatsapp:+254700000001",), "whatsapp +254700000001 linked to Juma"),
+        (("oX3k_openid-9", "--channel", "wechat"), "wechat oX3k_openid-9 linked to Juma"),
+        (("+254700000002", "--channel", "whatsapp"), "whatsapp +254700000002 linked"),
+    ]:
+        done = admin(env, "link", "juma", *args)
+        assert done.returncode == 0 and says in done.stdout, (args, done.stderr)
+    linked = rows(
+        db_file,
+        "SELECT channel, address, role FROM users WHERE account_id IS NOT NULL ORDER BY id",
+    )
+    assert linked == [
+        ("sms", "+8613800000077", "coordinator"),
+        ("whatsapp", "+254700000001", "coordinator"),
+        ("wechat", "oX3k_openid-9", "coordinator"),
+        ("whatsapp", "+254700000002", "coordinator"),
+    ]
+    listed = admin(env, "list").stdout.splitlines()
+    assert listed[0].startswith("Juma") and "coordinator" in listed[0]
+    assert [line.split() for line in listed[1:]] == [
+        ["linked", "sms", "+8613800000077"],
+        ["linked", "whatsapp", "+254700000001"],
+        ["linked", "wechat", "oX3k_openid-9"],
+        ["linked", "whatsapp", "+254700000002"],
+    ]
+    for args, code, says in [
+        (("link", "juma", "13800000077"), 1, "a phone number is written +86"),
+        (("link", "juma", "+12"), 1, "not a phone number"),
+        (("link", "juma", "has space", "--channel", "wechat"), 1, "not a WeChat OpenID"),
+        (("link", "juma", "+8613800000078", "--channel", "fax"), 2, "channel"),
+        (("link", "nobody", "+8613800000078"), 1, "no account named 'nobody'"),
+        (("unlink", "nobody", "+8613800000077"), 1, "no account named 'nobody'"),
+        (("unlink", "juma", "+8613800000079"), 1, "is not linked to Juma"),
+    ]:
+        done = admin(env, *args)
+        assert done.returncode == code and says in done.stderr, (args, done.stderr)
+        assert "Traceback" not in done.stderr
+    done = admin(env, "unlink", "Juma", "+8613800000077")
+    assert done.returncode == 0 and "sms +8613800000077 unlinked from Juma" in done.stdout
+    assert rows(
+        db_file, "SELECT role, account_id FROM users WHERE address = '+8613800000077'"
+    ) == [("user", None)]
+    assert "+8613800000077" not in admin(env, "list").stdout
+    audit = rows(db_file, "SELECT actor, action, detail FROM audit_log WHERE action LIKE '%link%'")
+    assert [a[:2] for a in audit] == [("shell", "account.linked")] * 4 + [
+        ("shell", "account.unlinked")
+    ]
+    assert all("+86" not in detail and "oX3k" not in detail for _, _, detail in audit)
+
+
+async def test_links_and_tokens_in_storage(db_url, nlu_cache):
+    db = await open_database(make_settings(db_url, nlu_cache))
+    try:
+        async with db.uow() as uow:
+            made = await accounts.add(uow, "Fatuma", "coordinator", "old-password")
+            await accounts.link(uow, "fatuma", "sms", "+8613800000077")
+            token = await accounts.new_token(uow, "Fatuma")
+            await uow.commit()
+        async with db.uow() as uow:
+            assert await accounts.addresses(uow, made.id) == [("sms", "+8613800000077")]
+            user = await uow.users.by_address("sms", "+8613800000077")
+            assert user is not None and user.role == "coordinator"
+            assert await accounts.account_of_user(uow, user.id) == "Fatuma"
+            found = await accounts.by_token(uow, token)
+            assert found is not None and found.name == "Fatuma"
+            await uow.commit()
+            [row] = await accounts.tokens(uow)
+            assert row.last_used_at is not None and row.revoked_at is None
+            assert await accounts.by_token(uow, token[:-1] + "x") is None
+            assert await accounts.revoke_token(uow, row.id)
+            await uow.commit()
+        async with db.uow() as uow:
+            assert await accounts.by_token(uow, token) is None
+            assert not await accounts.revoke_token(uow, row.id)
+            await accounts.remove(uow, "Fatuma")
+            await uow.commit()
+        async with db.uow() as uow:  # the phone is a plain user again, the tokens are gone
+            user = await uow.users.by_address("sms", "+8613800000077")
+            assert user is not None and user.role == "user" and user.account_id is None
+            assert await accounts.tokens(uow) == []
     finally:
         await db.close()

@@ -29,7 +29,9 @@ NAV = (
     ("conversations", "/admin/conversations"),
     ("simulator", "/admin/simulator"),
     ("audit", "/admin/audit"),
+    ("accounts", "/admin/accounts"),  # admins only
 )
+ADMIN_PAGES = ("/admin/accounts",)
 
 
 def services(request: web.Request) -> Services:
@@ -85,7 +87,11 @@ def render(request: web.Request, template: str, status: int = 200, **values: Any
         "t": lambda key, **v: i18n.t(key, words, **v),
         "account": request.get(ACCOUNT),
         "csrf": request.get(CSRF, ""),
-        "nav": NAV,
+        "nav": [
+            (key, href)
+            for key, href in NAV
+            if href not in ADMIN_PAGES or getattr(request.get(ACCOUNT), "role", "") == "admin"
+        ],
         "path": request.path,
         "catalog": svc.catalog,
         "zone": zone(request),

@@ -97,7 +97,9 @@ async def test_publish_a_price_by_the_api(dash):
     assert [p["price"] for p in history["prices"]] == ["4.20"]
     assert sum(a["listings"] for a in history["asking"]) == 3
     async with dash.svc.db.uow() as uow:
-        assert ("amina", "price.published") in [(e.actor, e.action) for e in await audit.trail(uow)]
+        assert ("amina", "price.published") in [
+            (e.actor, e.action) for e in await audit.trail(uow)
+        ]
 
 
 async def test_schedule_then_cancel_and_page_through_broadcasts(dash):
@@ -156,9 +158,13 @@ async def test_malformed_bodies_and_cursors(dash):
     for raw, kind in [(b"{not json", "application/json"), (b"1" * 5000, "application/json")]:
         async with client.post(API + "/prices", data=raw, headers={"Content-Type": kind}) as r:
             assert r.status == 400
-    async with client.post(API + "/prices", data=b"price=3", headers={"Content-Type": "text/plain"}) as r:
+    async with client.post(
+        API + "/prices", data=b"price=3", headers={"Content-Type": "text/plain"}
+    ) as r:
         assert r.status == 415
-    async with client.post(API + "/prices", data=b"x" * 20000, headers={"Content-Type": "application/json"}) as r:
+    async with client.post(
+        API + "/prices", data=b"x" * 20000, headers={"Content-Type": "application/json"}
+    ) as r:
         assert r.status == 413
     for bad in ["!!!", "aWQ6LTE=", "' OR 1=1 --"]:
         async with client.get(API + "/broadcasts", params={"cursor": bad}) as r:
@@ -184,7 +190,10 @@ async def test_answer_a_user_by_the_api(dash):
         assert (await r.json())["handoff_until"] is None
     async with client.get(API + f"/users/{uid}/conversation") as r:
         lines = (await r.json())["lines"]
-    assert [x["text"] for x in lines if x["direction"] == "in"] == ["hello", "sell 5kg beans at 2/kg"]
+    assert [x["text"] for x in lines if x["direction"] == "in"] == [
+        "hello",
+        "sell 5kg beans at 2/kg",
+    ]
 
 
 async def test_the_openapi_document_is_valid_3_1(dash):

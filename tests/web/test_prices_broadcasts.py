@@ -142,7 +142,8 @@ async def test_a_scheduled_broadcast_can_be_cancelled_and_sends_nothing(dash):
         assert "已取消" in await r.text()
     bid = int(location.rsplit("/", 1)[1])
     async with dash.svc.db.uow() as uow:
-        assert (await records.get(uow, bid)).status == "cancelled"
+        cancelled = await records.get(uow, bid)
+        assert cancelled is not None and cancelled.status == "cancelled"
         actions = [e.action for e in await audit.trail(uow, f"broadcast {bid}")]
     assert actions == ["broadcast.scheduled", "broadcast.cancelled"]
     await asyncio.sleep(0.5)
@@ -200,7 +201,8 @@ async def test_a_bad_send_time_and_unknown_ids_are_refused(dash):
             assert r.status == 400, when
     bid = int(location.rsplit("/", 1)[1])
     async with dash.svc.db.uow() as uow:
-        assert (await records.get(uow, bid)).status == "draft"
+        draft = await records.get(uow, bid)
+        assert draft is not None and draft.status == "draft"
 
 
 async def test_user_text_is_shown_as_text(dash):

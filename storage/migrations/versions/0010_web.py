@@ -72,9 +72,7 @@ def upgrade() -> None:
     op.create_index("ix_orders_created_at", "orders", ["created_at"])
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.add_column(sa.Column("account_id", sa.Integer(), nullable=True))
-        batch_op.add_column(
-            sa.Column("handoff_until", sa.DateTime(timezone=True), nullable=True)
-        )
+        batch_op.add_column(sa.Column("handoff_until", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("handoff_by", sa.String(length=64), nullable=True))
         batch_op.create_foreign_key(
             batch_op.f("fk_users_account_id_accounts"),
