@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -243,17 +243,37 @@ def add_routes(r: web.UrlDispatcher) -> None:
 
 
 async def page(request: web.Request) -> web.StreamResponse:
-    """The list: the filters, how many match, a page of them, the way to older ones."""
-    statuses = reads.LISTING_STATUSES
-    values = filter_values(request, statuses, "lst_st_")
+    return await list_page(
+        request,
+        "listings.html",
+        reads.LISTING_STATUSES,
+        "lst_st_",
+        ("farmer",),
+        reads.listings,
+        reads.count_listings,
+    )
+
+
+async def list_page(
+    request: web.Request,
+    template: str,
+    statuses: tuple[str, ...],
+    prefix: str,
+    people: tuple[str, ...],
+    fetch: Callable[..., Awaitable[Sequence[Any]]],
+    count: Callable[..., Awaitable[int]],
+) -> web.StreamResponse:
+    """A list page (listings or orders): the filters, how many match, a page of them, the way
+    to older ones; bad filters answer 400 with the reason and no rows."""
+    values = filter_values(request, statuses, prefix)
     given = {k: request.query.get(k, "")[: reads.MAX_SEARCH] for k in FIELDS}
     try:
-        found, given = read_filters(request, statuses, ("farmer",))
+        found, given = read_filters(request, statuses, people)
         before = cursor(request)
     except forms.FormError as bad:
         return render(
             request,
-            "listings.html",
+            template,
             status=400,
             error=bad_filter(request, bad),
             rows=[],
@@ -266,11 +286,11 @@ async def page(request: web.Request) -> web.StreamResponse:
         )
     size = services(request).settings.dashboard.page_size
     async with services(request).db.uow() as uow:
-        rows = await reads.listings(uow, found, before, size + 1)
-        total = await reads.count_listings(uow, found)
+        rows = await fetch(uow, found, before, size + 1)
+        total = await count(uow, found)
     return render(
         request,
-        "listings.html",
+        template,
         rows=rows[:size],
         total=total,
         older=rows[size - 1].id if len(rows) > size else None,

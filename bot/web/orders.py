@@ -11,13 +11,10 @@ from aiohttp import web
 from bot.web import forms
 from bot.web.base import account, now, render, see_other, services, text
 from bot.web.listings import (
-    FIELDS,
     Show,
     bad_filter,
-    cursor,
     file_name,
-    filter_values,
-    query_of,
+    list_page,
     read_filters,
     record_id,
     send_csv,
@@ -38,41 +35,14 @@ def add_routes(r: web.UrlDispatcher) -> None:
 
 
 async def page(request: web.Request) -> web.StreamResponse:
-    """The list: the filters, how many match, a page of them, the way to older ones."""
-    statuses = reads.ORDER_STATUSES
-    values = filter_values(request, statuses, "ord_st_")
-    given = {k: request.query.get(k, "")[: reads.MAX_SEARCH] for k in FIELDS}
-    try:
-        found, given = read_filters(request, statuses, PEOPLE)
-        before = cursor(request)
-    except forms.FormError as bad:
-        return render(
-            request,
-            "orders.html",
-            status=400,
-            error=bad_filter(request, bad),
-            rows=[],
-            total=0,
-            older=None,
-            paged=False,
-            form=given,
-            query=query_of(given),
-            **values,
-        )
-    size = services(request).settings.dashboard.page_size
-    async with services(request).db.uow() as uow:
-        rows = await reads.orders(uow, found, before, size + 1)
-        total = await reads.count_orders(uow, found)
-    return render(
+    return await list_page(
         request,
         "orders.html",
-        rows=rows[:size],
-        total=total,
-        older=rows[size - 1].id if len(rows) > size else None,
-        paged=before is not None,
-        form=given,
-        query=query_of(given),
-        **values,
+        reads.ORDER_STATUSES,
+        "ord_st_",
+        PEOPLE,
+        reads.orders,
+        reads.count_orders,
     )
 
 

@@ -170,6 +170,16 @@ async def sign_in(page, url: str, name: str, password: str = PASSWORD) -> None:
     await page.wait_for_url(url + "/admin")
 
 
+async def signed_in_page(browser, url: str, name: str, lang: str = "zh", **options):
+    """A new page, signed in as name, in lang (the test market's default is Chinese)."""
+    page = await browser.new_page(viewport={"width": 1280, "height": 900}, **options)
+    await sign_in(page, url, name)
+    if lang == "en":
+        await page.select_option("#language", "en")
+        await page.wait_for_selector("text=Overview")
+    return page
+
+
 async def shot(page, name: str) -> Path:
     """A full-page screenshot in the artifacts folder, to look at."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.web.conftest import PASSWORD, shot, sign_in
+from tests.web.conftest import PASSWORD, shot, signed_in_page
 from tests.web.test_prices_broadcasts import SUBSCRIBERS, market
 
 pytestmark = pytest.mark.usefixtures("sqlite_only")
@@ -36,11 +36,7 @@ async def test_wrong_password_is_refused_then_sign_in_and_out(dash, browser):
 async def test_publish_a_price_and_see_it_on_the_board_and_chart(dash, browser, lang):
     await market(dash)
     await dash.account("amina", "coordinator")
-    page = await browser.new_page(viewport={"width": 1280, "height": 900})
-    await sign_in(page, dash.url, "amina")
-    if lang == "en":
-        await page.select_option("#language", "en")
-        await page.wait_for_selector("text=Overview")
+    page = await signed_in_page(browser, dash.url, "amina", lang)
     await page.goto(dash.url + "/admin/prices")
     await shot(page, f"prices-board-before-{lang}")
     await page.select_option("#publish select[name=product]", "apple")
@@ -72,11 +68,7 @@ async def test_publish_a_price_and_see_it_on_the_board_and_chart(dash, browser, 
 async def test_compose_a_broadcast_and_watch_it_reach_done(dash, browser, lang):
     await market(dash)
     await dash.account("amina")
-    page = await browser.new_page(viewport={"width": 1280, "height": 900})
-    await sign_in(page, dash.url, "amina")
-    if lang == "en":
-        await page.select_option("#language", "en")
-        await page.wait_for_selector("text=Overview")
+    page = await signed_in_page(browser, dash.url, "amina", lang)
     await page.goto(dash.url + "/admin/broadcasts")
     await page.fill("#compose textarea[name=text]", "Co-op meeting Friday 9am")
     await page.fill("#compose textarea[name=text_zh]", "周五上午9点合作社开会")
@@ -105,11 +97,7 @@ async def test_answer_a_farmer_as_a_person_and_hand_back(dash, browser, lang):
     farmer = "+254700000071"
     await dash.text(farmer, "sell 50kg apples at 3/kg")
     await dash.account("amina", "coordinator")
-    page = await browser.new_page(viewport={"width": 1280, "height": 900})
-    await sign_in(page, dash.url, "amina")
-    if lang == "en":
-        await page.select_option("#language", "en")
-        await page.wait_for_selector("text=Overview")
+    page = await signed_in_page(browser, dash.url, "amina", lang)
     await page.goto(dash.url + "/admin/conversations")
     await page.click(f"#writers a:has-text('{farmer}')")
     await page.wait_for_selector("#lines")
@@ -132,11 +120,7 @@ async def test_answer_a_farmer_as_a_person_and_hand_back(dash, browser, lang):
 @pytest.mark.parametrize("lang", ["zh", "en"])
 async def test_the_simulator_round_trip(dash, browser, lang):
     await dash.account("amina")
-    page = await browser.new_page(viewport={"width": 1280, "height": 900})
-    await sign_in(page, dash.url, "amina")
-    if lang == "en":
-        await page.select_option("#language", "en")
-        await page.wait_for_selector("text=Overview")
+    page = await signed_in_page(browser, dash.url, "amina", lang)
     await page.goto(dash.url + "/admin/simulator")
     words = "买20斤苹果" if lang == "zh" else "buy 20 kg apples"
     await page.fill("#say input[name=text]", words)

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.web.conftest import shot, sign_in
+from tests.web.conftest import shot, sign_in, signed_in_page
 from tests.web.test_listings_orders import BUYER, FARMER, market, status_of, stock
 
 pytestmark = pytest.mark.usefixtures("sqlite_only")
@@ -22,11 +22,7 @@ async def test_filter_open_a_timeline_and_cancel_the_order(dash, browser, lang):
     order, listing = refs["accepted"], refs["apples"]
     await dash.received(BUYER, 1)
     await dash.account("li", "coordinator")
-    page = await browser.new_page(viewport={"width": 1280, "height": 900})
-    await sign_in(page, dash.url, "li")
-    if lang == "en":
-        await page.select_option("#language", "en")
-        await page.wait_for_selector("text=Overview")
+    page = await signed_in_page(browser, dash.url, "li", lang)
 
     await page.goto(dash.url + "/admin/listings")
     rows = page.locator("#listings tbody tr")
