@@ -156,8 +156,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "zh": "合作社的工作人员正在为您解答。",
     },
     "handoff_ended": {
-        "en": "The assistant answers again. Send 'help' to see what it does.",
-        "zh": "已转回自动助手，发送“帮助”查看功能。",
+        "en": "The assistant answers again, e.g. 'price of apples' or 'sell 50kg apples'.",
+        "zh": "已转回自动助手，例如发送“苹果多少钱”或“卖50斤苹果”。",
     },
     "ok": {"en": "OK.", "zh": "好的。"},
     "nothing_to_cancel": {

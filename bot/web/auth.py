@@ -106,6 +106,17 @@ async def _form_token(request: web.Request) -> str | None:
     return None
 
 
+async def _unstorable(request: web.Request) -> bool:
+    """A query or form value no database text column can hold (PostgreSQL refuses NUL)."""
+    values = list(request.query.values())
+    if request.method in UNSAFE and request.content_type in (
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    ):
+        values += [v for v in (await request.post()).values() if isinstance(v, str)]
+    return any("\x00" in v for v in values)
+
+
 def _to_login(request: web.Request, note: str = "") -> web.StreamResponse:
     target = "/admin/login?next=" + quote(request.path_qs, safe="")
     if note:
@@ -124,6 +135,8 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     path = request.path
     if not (path == "/admin" or path.startswith("/admin/")):
         return await handler(request)
+    if await _unstorable(request):
+        raise web.HTTPBadRequest(text="a value holds a NUL character")
     cookie = await get_session(request)
     if path.startswith(OPEN_PATHS):
         csrf = cookie.get("csrf")

@@ -31,7 +31,7 @@ CSV_CHUNK = 2000
 
 
 # reading the filters ------------------------------------------------------------------------
-def _day(value: str, name: str) -> date | None:
+def day(value: str, name: str) -> date | None:
     if not value:
         return None
     if not DAY.fullmatch(value):
@@ -71,7 +71,7 @@ def read_filters(
     given["q"] = given["q"][: reads.MAX_SEARCH]
     catalog = services(request).catalog
     here = zone(request)
-    since, until = _day(given["from"], "from"), _day(given["to"], "to")
+    since, until = day(given["from"], "from"), day(given["to"], "to")
     found = reads.Filters(
         product=forms.product(catalog, given["product"], required=False),
         place=forms.place(catalog, given["place"]),

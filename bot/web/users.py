@@ -49,7 +49,7 @@ def _given(query: Mapping[str, str]) -> dict[str, str]:
     return {k: str(query.get(k, "")).strip()[: people.MAX_SEARCH] for k in FILTERS}
 
 
-def _filters(request: web.Request, given: dict[str, str]) -> Filters:
+def read_filters(request: web.Request, given: dict[str, str]) -> Filters:
     """The page's filters; FormError names the one that is wrong."""
     catalog = services(request).catalog
     place = forms.place(catalog, given["place"])
@@ -115,7 +115,7 @@ async def page(request: web.Request) -> web.StreamResponse:
     size = services(request).settings.dashboard.page_size
     values: dict[str, Any] = {"given": given, "link": lambda **o: _link(given, **o)}
     try:
-        filters = _filters(request, given)
+        filters = read_filters(request, given)
     except forms.FormError as bad:
         error = text(request, "bad_form", what=text(request, str(bad)))
         return render(
@@ -176,7 +176,7 @@ async def export(request: web.Request) -> web.StreamResponse:
     """The users the filters match, every one of them (not a page), as a spreadsheet."""
     given = _given(request.query)
     try:
-        filters = _filters(request, given)
+        filters = read_filters(request, given)
     except forms.FormError as bad:
         raise web.HTTPBadRequest(
             text=text(request, "bad_form", what=text(request, str(bad)))

@@ -205,3 +205,16 @@ async def test_the_openapi_document_is_valid_3_1(dash):
     assert doc["openapi"] == "3.1.0"
     ops = {(m, p) for p, item in doc["paths"].items() for m in item}
     assert ("post", API + "/broadcasts/{id}/send") in ops and ("get", API + "/prices") in ops
+
+
+async def test_a_nul_character_in_a_body_or_query_is_400(dash):
+    token = await token_for(dash, "amina")
+    client = await api(dash, token)
+    raw = b'{"text": "meeting\\u0000today"}'
+    headers = {"Content-Type": "application/json"}
+    async with client.post(API + "/broadcasts", data=raw, headers=headers) as r:
+        assert r.status == 400
+    async with client.get(API + "/audit", params={"q": "a\x00"}) as r:
+        assert r.status == 400
+    async with client.get(API + "/broadcasts") as r:
+        assert (await r.json())["items"] == []

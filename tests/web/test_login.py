@@ -162,3 +162,22 @@ async def test_the_language_follows_the_market_then_the_account(dash):
     async with client.post("/admin/language", data=form, headers=headers) as r:
         assert r.status == 200 and "Price board" in await r.text()
     assert re.search(r'<option value="en" selected>', await (await client.get("/admin")).text())
+
+
+async def test_a_nul_character_anywhere_is_400_on_every_database(dash):
+    await dash.account("amina")
+    client = await dash.signed_in("amina")
+    for path in ["/admin/listings?q=a%00b", "/admin/users?q=%00", "/admin/audit?q=x%00"]:
+        async with client.get(path) as r:
+            assert r.status == 400, path
+    async with client.get("/admin/broadcasts") as r:
+        csrf = csrf_of(await r.text())
+    form = {"csrf": csrf, "text": "meeting\x00today", "audience": "everyone"}
+    async with client.post("/admin/broadcasts", data=form, allow_redirects=False) as r:
+        assert r.status == 400
+    anonymous = await dash.client()
+    async with anonymous.get("/admin/login") as r:
+        csrf = csrf_of(await r.text())
+    form = {"csrf": csrf, "name": "ami\x00na", "password": PASSWORD}
+    async with anonymous.post("/admin/login", data=form, allow_redirects=False) as r:
+        assert r.status == 400

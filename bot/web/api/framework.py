@@ -156,6 +156,8 @@ def _view(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamResponse
             )
         if op.admin and found.role != "admin":
             return problem(403, "Forbidden", "only an admin may do this")
+        if any("\x00" in v for v in request.query.values()):
+            return problem(400, "Invalid request", "a query value holds a NUL character")
         try:
             path = _path(op, request)
             query = op.query.model_validate(dict(request.query)) if op.query else None
@@ -197,6 +199,8 @@ async def _body(op: Operation, request: web.Request) -> Any:
         raise Refused(413, "Body too large")
     if request.content_type != "application/json":
         raise Refused(415, "Unsupported media type", "send application/json")
+    if b"\x00" in raw or b"\\u0000" in raw.lower():
+        raise Refused(400, "Invalid request", "a value holds a NUL character")
     try:
         return op.body.model_validate_json(raw or b"{}")
     except ValidationError as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, timedelta
 
 from bot.web import broadcasts as pages
+from bot.web.api import market
 from bot.web.api import models as m
 from bot.web.api.framework import Api, Call, Operation, Refused, after, cursor
 from bot.web.base import now
@@ -531,4 +532,5 @@ def api() -> Api:
             tag="audit",
         )
     )
+    market.add_operations(ops)
     return ops
