@@ -181,3 +181,54 @@ async def test_a_nul_character_anywhere_is_400_on_every_database(dash):
     form = {"csrf": csrf, "name": "ami\x00na", "password": PASSWORD}
     async with anonymous.post("/admin/login", data=form, allow_redirects=False) as r:
         assert r.status == 400
+
+
+async def test_an_idle_session_ends(dash):
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from storage.models import WebSession
+
+    await dash.account("amina")
+    client = await dash.signed_in("amina")
+    idle = dash.svc.settings.dashboard.session_idle_minutes
+    async with dash.svc.db.uow() as uow:
+        then = datetime.now(UTC) - timedelta(minutes=idle + 1)
+        await uow.session.execute(update(WebSession).values(seen_at=then))
+        await uow.commit()
+    async with client.get("/admin/prices", allow_redirects=False) as r:
+        assert r.status == 302 and "note=ended" in r.headers["Location"]
+
+
+async def test_the_cookie_is_secure_behind_https(sqlite_url, nlu_cache, real_nlu, tmp_path):
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.app import create_app
+    from bot.bootstrap import SERVICES
+    from storage import accounts
+    from tests.conftest import make_settings
+
+    settings = make_settings(
+        sqlite_url,
+        nlu_cache,
+        FARMCHAT_SERVER__PUBLIC_URL="https://market.example.org",
+        FARMCHAT_DASHBOARD__KEY_FILE=str(tmp_path / "key"),
+        FARMCHAT_DASHBOARD__SIMULATOR_DATABASE=f"sqlite+aiosqlite:///{tmp_path / 's.db'}",
+    )
+    app = create_app(settings, nlu=real_nlu, background=False)
+    async with TestClient(TestServer(app)) as client:
+        async with app[SERVICES].db.uow() as uow:
+            await accounts.add(uow, "amina", "admin", PASSWORD)
+            await uow.commit()
+        page = await client.get("/admin/login")
+        csrf = csrf_of(await page.text())
+        form = {"csrf": csrf, "name": "amina", "password": PASSWORD}
+        # the anonymous cookie came with the login page; send it back by hand (it is Secure)
+        cookie = page.headers["Set-Cookie"].split(";")[0]
+        done = await client.post(
+            "/admin/login", data=form, headers={"Cookie": cookie}, allow_redirects=False
+        )
+        assert done.status == 303
+        parts = {p.strip().lower() for p in done.headers["Set-Cookie"].split(";")}
+        assert {"secure", "httponly", "samesite=lax"} <= parts
