@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -16,7 +16,9 @@ from handlers.context import Context, Scope
 from handlers.currency import mass_unit
 from handlers.messages import Reply
 from handlers.slots import unknown_word
-from storage.repos import AskedRow
+from storage import dashboard
+from storage.dashboard import ProductAsked, ProductPrice
+from storage.repos import AskedRow, PriceRow
 
 WEEK = timedelta(days=7)
 JUST_AFTER = timedelta(seconds=1)  # include listings made this very second
@@ -71,11 +73,8 @@ class AskingGroup:
     change_pct: Decimal | None  # None: no listings in that group the week before
 
 
-async def market_quotes(ctx: Scope, product: str, place: str | None = None) -> list[Quote]:
-    """The newest price of every market (only place's when it has one), newest first."""
-    rows = (place and await ctx.uow.prices.latest(product, place)) or await ctx.uow.prices.latest(
-        product
-    )
+def quotes_of(ctx: Scope, rows: Iterable[PriceRow]) -> list[Quote]:
+    """Published prices as quotes, restated per the currency's unit where they convert."""
     quotes = []
     for row in rows:
         per = mass_unit(ctx, row.currency)
@@ -86,6 +85,14 @@ async def market_quotes(ctx: Scope, product: str, place: str | None = None) -> l
             else Quote(row.location, price, row.currency, per, row.published_at)
         )
     return quotes
+
+
+async def market_quotes(ctx: Scope, product: str, place: str | None = None) -> list[Quote]:
+    """The newest price of every market (only place's when it has one), newest first."""
+    rows = (place and await ctx.uow.prices.latest(product, place)) or await ctx.uow.prices.latest(
+        product
+    )
+    return quotes_of(ctx, rows)
 
 
 async def _market_lines(ctx: Scope, product: str, place: str | None) -> list[str]:
@@ -119,27 +126,60 @@ async def asking_groups(
 ) -> list[AskingGroup]:
     """The week's asking prices per (currency, unit), never averaged across them: the
     deployment's currency first, then the groups with most listings (limit of them)."""
+    this_week, last_week = weeks(ctx)
+    return groups_of(
+        ctx,
+        await ctx.uow.listings.asked_between(product, *this_week),
+        await ctx.uow.listings.asked_between(product, *last_week),
+        limit,
+    )
+
+
+def weeks(ctx: Scope) -> tuple[tuple[datetime, datetime], tuple[datetime, datetime]]:
+    """[start, end) of this week (the last 7 days, this second included) and the one before."""
     now = ctx.now
-    this_week = _groups(
-        ctx, await ctx.uow.listings.asked_between(product, now - WEEK, now + JUST_AFTER)
-    )
-    last_week = _groups(
-        ctx, await ctx.uow.listings.asked_between(product, now - 2 * WEEK, now - WEEK)
-    )
+    return (now - WEEK, now + JUST_AFTER), (now - 2 * WEEK, now - WEEK)
+
+
+def groups_of(
+    ctx: Scope, asked: Iterable[AskedRow], before: Iterable[AskedRow], limit: int | None
+) -> list[AskingGroup]:
+    """The asking groups of this week's asking prices, each with its change on the week
+    before's (both as repos.Listings.asked_between gives them)."""
+    this_week, last_week = _groups(ctx, asked), _groups(ctx, before)
     currency, unit = ctx.market.currency, ctx.market.display_unit
     order = sorted(
         this_week, key=lambda g: (g[0] != currency, -len(this_week[g]), g[1] != unit, g)
     )
     found = []
     for group in order[:limit]:
-        prices, before = this_week[group], last_week.get(group)
+        prices, earlier = this_week[group], last_week.get(group)
         median = statistics.median(prices)
         change = None
-        if before and statistics.median(before):
-            was = statistics.median(before)
+        if earlier and statistics.median(earlier):
+            was = statistics.median(earlier)
             change = (median - was) / was * 100
         found.append(AskingGroup(*group, min(prices), max(prices), median, len(prices), change))
     return found
+
+
+async def board(
+    ctx: Scope, products: Sequence[str]
+) -> dict[str, tuple[list[Quote], list[AskingGroup]]]:
+    """For each product, what market_quotes and asking_groups (with no limit) answer, read
+    for all of them at once: four statements for a board, not three per product."""
+    this_week, last_week = weeks(ctx)
+    prices: dict[str, list[ProductPrice]] = defaultdict(list)
+    for quote in await dashboard.latest_prices(ctx.uow, products):
+        prices[quote.product].append(quote)
+    asked: dict[str, list[ProductAsked]] = defaultdict(list)
+    before: dict[str, list[ProductAsked]] = defaultdict(list)
+    for into, (start, end) in ((asked, this_week), (before, last_week)):
+        for row in await dashboard.asked_between(ctx.uow, products, start, end):
+            into[row.product].append(row)
+    return {
+        p: (quotes_of(ctx, prices[p]), groups_of(ctx, asked[p], before[p], None)) for p in products
+    }
 
 
 async def _asking_lines(ctx: Scope, product: str) -> list[str]:

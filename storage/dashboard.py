@@ -55,6 +55,30 @@ class DayAsked(NamedTuple):
     n: int
 
 
+class ProductPrice(NamedTuple):
+    """The newest coordinator price of one product in one market (location None: all), with
+    every column of market_prices (a repos.PriceRow)."""
+
+    id: int
+    product: str
+    location: str | None
+    price: Decimal
+    currency: str
+    unit: str
+    published_by: int | None
+    published_at: datetime
+
+
+class ProductAsked(NamedTuple):
+    """One asking price of a product and how many listings asked it."""
+
+    product: str
+    price: Decimal
+    price_unit: str
+    currency: str
+    n: int
+
+
 class Today(NamedTuple):
     inbound: dict[str, int]  # channel -> messages received
     pushed: dict[str, int]  # channel -> notifications and broadcast messages sent
@@ -102,28 +126,34 @@ async def pushed_by_day(
     return await _by_day(uow, Outbox.sent_at, Outbox.channel, since, until, offset)
 
 
-async def today(uow: UnitOfWork, since: datetime, top_since: datetime) -> Today:
+async def today(uow: UnitOfWork, since: datetime, until: datetime, top_since: datetime) -> Today:
+    """The figures of [since, until). Every count has both bounds, so that the planner reads
+    the time index's range instead of walking a whole table in another index's order."""
     s = _s(uow)
     inbound = await s.execute(
         select(InboundLog.channel, func.count())
-        .where(InboundLog.received_at >= since)
+        .where(InboundLog.received_at >= since, InboundLog.received_at < until)
         .group_by(InboundLog.channel)
     )
     pushed = await s.execute(
         select(Outbox.channel, func.count())
-        .where(Outbox.sent_at >= since)
+        .where(Outbox.sent_at >= since, Outbox.sent_at < until)
         .group_by(Outbox.channel)
     )
     listings = await s.execute(
-        select(func.count()).select_from(Listing).where(Listing.created_at >= since)
+        select(func.count())
+        .select_from(Listing)
+        .where(Listing.created_at >= since, Listing.created_at < until)
     )
     orders = await s.execute(
-        select(Order.status, func.count()).where(Order.created_at >= since).group_by(Order.status)
+        select(Order.status, func.count())
+        .where(Order.created_at >= since, Order.created_at < until)
+        .group_by(Order.status)
     )
     n = func.count().label("n")
     top = await s.execute(
         select(Listing.product, n)
-        .where(Listing.created_at >= top_since)
+        .where(Listing.created_at >= top_since, Listing.created_at < until)
         .group_by(Listing.product)
         .order_by(n.desc(), Listing.product)
         .limit(5)
@@ -228,3 +258,50 @@ async def subscriptions(
         q = q.where(Subscription.id < before)
     q = q.order_by(Subscription.id.desc()).limit(limit)
     return list((await _s(uow).execute(q)).scalars())
+
+
+async def latest_prices(uow: UnitOfWork, products: Sequence[str]) -> list[ProductPrice]:
+    """The newest price of each product in each market, newest first: the whole board's
+    coordinator prices in one statement (repos.Prices.latest gives one product's)."""
+    if not products:
+        return []
+    nth = (
+        func.row_number()
+        .over(
+            partition_by=(MarketPrice.product, MarketPrice.location),
+            order_by=(MarketPrice.published_at.desc(), MarketPrice.id.desc()),
+        )
+        .label("nth")
+    )
+    ranked = (
+        select(*MarketPrice.__table__.c, nth)
+        .where(MarketPrice.product.in_(list(products)))
+        .subquery("ranked")
+    )
+    q = (
+        select(*(ranked.c[name] for name in ProductPrice._fields))
+        .where(ranked.c.nth == 1)
+        .order_by(ranked.c.published_at.desc(), ranked.c.id.desc())
+    )
+    return [ProductPrice(*row) for row in (await _s(uow).execute(q)).all()]
+
+
+async def asked_between(
+    uow: UnitOfWork, products: Sequence[str], start: datetime, end: datetime
+) -> list[ProductAsked]:
+    """The asking prices of the products' listings offered in [start, end), whatever their
+    status now but cancelled, one row per product and distinct price (as repos.ASKED does for
+    one product), in one statement for the whole board."""
+    if not products:
+        return []
+    q = (
+        select(Listing.product, Listing.price, Listing.price_unit, Listing.currency, func.count())
+        .where(
+            Listing.product.in_(list(products)),
+            Listing.created_at >= start,
+            Listing.created_at < end,
+            Listing.status != "cancelled",
+        )
+        .group_by(Listing.product, Listing.price, Listing.price_unit, Listing.currency)
+    )
+    return [ProductAsked(p, x, u, c, int(n)) for p, x, u, c, n in (await _s(uow).execute(q))]

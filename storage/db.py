@@ -102,6 +102,36 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(url, **kwargs)
 
 
+def _reader_pragmas(dbapi_connection: _SQLiteConnection, _record: ConnectionPoolEntry) -> None:
+    dbapi_connection.isolation_level = None  # BEGIN comes from the "begin" event below
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA query_only = ON")  # a write here is a bug: refuse it
+    cursor.execute("PRAGMA busy_timeout = 5000")  # in the connection's thread, not the loop's
+    cursor.close()
+
+
+def _sqlite_begin_deferred(conn: Connection) -> None:
+    # A deferred transaction that only reads never takes the write lock: in WAL mode it reads
+    # one snapshot beside the writer. https://www.sqlite.org/wal.html#concurrency
+    conn.exec_driver_sql("BEGIN")
+
+
+def create_reader_engine(engine: AsyncEngine) -> AsyncEngine | None:
+    """For a SQLite file: an engine for long reads (the dashboard's), whose statements run on
+    aiosqlite's own thread per connection, in read-only transactions that never take the write
+    lock, so that a page's SQL neither stops the event loop nor holds up the messages' writes.
+    None for PostgreSQL (its reads never block writers) and in-memory SQLite (one connection)."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    reader = create_async_engine(
+        url.set(drivername="sqlite+aiosqlite"), pool_size=2, max_overflow=0, pool_timeout=60
+    )
+    event.listen(reader.sync_engine, "connect", _reader_pragmas)
+    event.listen(reader.sync_engine, "begin", _sqlite_begin_deferred)
+    return reader
+
+
 # the two dialects with INSERT ... ON CONFLICT
 INSERTS: dict[str, InsertFn] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 

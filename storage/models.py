@@ -116,17 +116,18 @@ class Listing(Base):
             "expires_at",
             "farmer_id",
         ),
-        # a price answer's asking prices of the day, grouped without a sort (repos.ASKED)
+        # a price answer's asking prices of a week: one range of it (repos.ASKED)
         Index(
-            "ix_listings_asked",
+            "ix_listings_asked_by_time",
             "product",
+            "created_at",
             "price",
             "price_unit",
             "currency",
-            "created_at",
             "status",
         ),
         Index("ix_listings_created_at", "created_at"),  # the dashboard's new listings
+        Index("ix_listings_product_id", "product", "id"),  # a product's listings, newest first
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
@@ -233,12 +234,13 @@ class InboundLog(Base):
     __table_args__ = (
         UniqueConstraint("channel", "message_id", name="uq_inbound_channel_message"),
         Index("ix_inbound_messages_received_at", "received_at", "channel"),  # the dashboard
+        Index("ix_inbound_messages_user_id_id", "user_id", "id"),  # a user's newest messages
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))
     message_id: Mapped[str] = mapped_column(String(128))
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     text: Mapped[str] = mapped_column(Text)
     intent: Mapped[str | None] = mapped_column(String(32))
     reply: Mapped[str] = mapped_column(Text, default="")
@@ -259,10 +261,11 @@ class Outbox(Base):
         UniqueConstraint("broadcast_id", "user_id", name="uq_outbox_broadcast_user"),
         Index("ix_outbox_queue", "status", "channel", "id"),  # the broadcast senders' claim
         Index("ix_outbox_sent_at", "sent_at"),  # the dashboard's messages out by day
+        Index("ix_outbox_user_id_id", "user_id", "id"),  # a user's newest messages
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     channel: Mapped[str] = mapped_column(String(16))
     address: Mapped[str] = mapped_column(String(128))
     text: Mapped[str] = mapped_column(Text)

@@ -16,7 +16,19 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Select, and_, false, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    CursorResult,
+    Select,
+    and_,
+    false,
+    func,
+    or_,
+    select,
+    union,
+    update,
+)
 from sqlalchemy.orm import aliased
 
 from storage import audit
@@ -212,29 +224,43 @@ def _ref(text: str) -> int | None:
     return None
 
 
-def _about_people(search: str, people: Sequence[Any]) -> list[ColumnElement[bool]]:
-    """A name (any case, any part of it) or a number (any part, spaces and dashes ignored)."""
+def _about_people(search: str) -> list[ColumnElement[bool]]:
+    """A user by name (any case, any part of it) or number (any part, spaces and dashes
+    ignored)."""
     low = search.lower()
-    found: list[ColumnElement[bool]] = []
-    for u in people:
-        found.append(func.lower(u.name).contains(low, autoescape=True))
-        found.append(u.address.contains(search, autoescape=True))
+    found = [
+        func.lower(User.name).contains(low, autoescape=True),
+        User.address.contains(search, autoescape=True),
+    ]
     if _NUMBERISH.fullmatch(search):
         digits = re.sub(r"[^\d+]", "", search)
         if len(digits) >= 3:
-            for u in people:
-                found.append(u.address.contains(digits, autoescape=True))
-                found.append(u.phone.contains(digits, autoescape=True))
+            found.append(User.address.contains(digits, autoescape=True))
+            found.append(User.phone.contains(digits, autoescape=True))
     return found
 
 
-def _search(search: str, people: Sequence[Any], refs: Sequence[Any]) -> ColumnElement[bool]:
+def _found(search: str, orders: bool) -> Select[tuple[int]] | CompoundSelect[tuple[int]]:
+    """The ids of the listings (orders) a search finds: those of the farmers (buyers or
+    farmers) whose name or number matches, and the one the reference names. The users are
+    found first, in one pass over them, and their rows through the farmer_id / buyer_id
+    indexes: a search costs what it finds, not a join of every row to its users."""
     text = search.strip()[:MAX_SEARCH]
-    found = _about_people(text, people)
     ref = _ref(text)
+    table: Any = (Order if orders else Listing).__table__.alias("found")
+    parts: list[Select[tuple[int]]] = []
+    if text:
+        # a CTE: read once even where both the buyer and the farmer are looked for in it
+        matching = select(User.id).where(or_(*_about_people(text))).cte("matching")
+        sides = (table.c.buyer_id, table.c.farmer_id) if orders else (table.c.farmer_id,)
+        parts += [select(table.c.id).where(side.in_(select(matching.c.id))) for side in sides]
     if ref is not None:
-        found += [column == ref for column in refs]
-    return or_(*found) if found else false()
+        refs = (table.c.id, table.c.listing_id) if orders else (table.c.id,)
+        parts += [select(table.c.id).where(column == ref) for column in refs]
+    parts = [part.correlate(None) for part in parts]
+    if not parts:
+        return select(table.c.id).where(false())
+    return union(*parts) if len(parts) > 1 else parts[0]
 
 
 def _narrow(q: Rows, f: Filters, *, orders: bool) -> Rows:
@@ -254,9 +280,7 @@ def _narrow(q: Rows, f: Filters, *, orders: bool) -> Rows:
     if orders and f.buyer_id is not None:
         q = q.where(Order.buyer_id == f.buyer_id)
     if f.search.strip():
-        people = [Buyer, Farmer] if orders else [Farmer]
-        refs = [Order.id, Order.listing_id] if orders else [Listing.id]
-        q = q.where(_search(f.search, people, refs))
+        q = q.where(table.id.in_(_found(f.search, orders)))
     return q
 
 
@@ -273,11 +297,7 @@ async def listings(
 
 
 async def count_listings(uow: UnitOfWork, f: Filters) -> int:
-    q = _narrow(
-        select(func.count()).select_from(Listing).join(Farmer, Farmer.id == Listing.farmer_id),
-        f,
-        orders=False,
-    )
+    q = _narrow(select(func.count()).select_from(Listing), f, orders=False)
     return int((await uow.session.execute(q)).scalar_one())
 
 
@@ -293,13 +313,9 @@ async def orders(
 
 
 async def count_orders(uow: UnitOfWork, f: Filters) -> int:
-    q = (
-        select(func.count())
-        .select_from(Order)
-        .join(Listing, Listing.id == Order.listing_id)
-        .join(Buyer, Buyer.id == Order.buyer_id)
-        .join(Farmer, Farmer.id == Order.farmer_id)
-    )
+    q = select(func.count()).select_from(Order)
+    if f.place:  # the one filter on the listing; the users are not needed to count
+        q = q.join(Listing, Listing.id == Order.listing_id)
     return int((await uow.session.execute(_narrow(q, f, orders=True))).scalar_one())
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    true,
     union,
     update,
 )
@@ -214,7 +215,9 @@ TOUCH_USER = Prepared(
 )
 
 
-def _candidates() -> Select[int, int, Decimal, str, str | None, Decimal, str, str]:
+def _candidates(
+    lateral: bool = False,
+) -> Select[int, int, Decimal, str, str | None, Decimal, str, str]:
     """Offers for a buyer, thinned in SQL: listings in the same (place, unit, price unit,
     currency) rank among themselves by stock, then price, then id (handlers/buy.rank), so
     only each group's k cheapest with enough stock and k cheapest without can reach the top k.
@@ -225,7 +228,11 @@ def _candidates() -> Select[int, int, Decimal, str, str | None, Decimal, str, st
     Each group's k cheapest are read from ix_listings_offers in price order, so a buy costs a
     few index entries per group, not a sort of every listing of the product; the k cheapest
     short of stock are looked for only in a group that has fewer than k with plenty (only
-    then can one of them be in its top k)."""
+    then can one of them be in its top k).
+
+    lateral: each group's k cheapest as a LATERAL subquery (PostgreSQL), for PostgreSQL does
+    not run `pick.id IN (<the group's k cheapest>)` once per group but tests it for every pair
+    of a group and a listing; SQLite has no LATERAL and runs the IN form per group."""
     kg = case(KG_PER_UNIT, value=Listing.unit)  # NULL: a count unit, no weight
     surplus = case(
         (
@@ -263,7 +270,6 @@ def _candidates() -> Select[int, int, Decimal, str, str | None, Decimal, str, st
             .limit(bindparam("k"))
         )
 
-    pick = Listing.__table__.alias("pick")
     # NULL: units that do not convert (bags for kg); such a group ranks by price alone
     plenty_for_all = (
         select(Listing.id)
@@ -272,14 +278,16 @@ def _candidates() -> Select[int, int, Decimal, str, str | None, Decimal, str, st
         .offset(bindparam("k_minus_1"))
         .exists()
     )
-    ids = union(
-        select(pick.c.id).select_from(
-            groups.join(pick, pick.c.id.in_(cheapest(or_(surplus >= -tol, surplus.is_(None)))))
-        ),
-        select(pick.c.id)
-        .select_from(groups.join(pick, pick.c.id.in_(cheapest(surplus <= tol))))
-        .where(~plenty_for_all),
-    )
+    enough, short = or_(surplus >= -tol, surplus.is_(None)), surplus <= tol
+
+    def picked(condition: ColumnElement[bool]) -> Select[int]:  # each group's k cheapest
+        if lateral:
+            found = cheapest(condition).lateral()
+            return select(found.c.id).select_from(groups.join(found, true()))
+        pick = Listing.__table__.alias("pick")
+        return select(pick.c.id).select_from(groups.join(pick, pick.c.id.in_(cheapest(condition))))
+
+    ids = union(picked(enough), picked(short).where(~plenty_for_all))
     return select(
         Listing.id,
         Listing.farmer_id,
@@ -295,13 +303,31 @@ def _candidates() -> Select[int, int, Decimal, str, str | None, Decimal, str, st
 # kg per weight unit, as handlers/units.py has it (a count unit has none); floats are close
 # enough here because the thinning keeps rows near the line on both sides
 KG_PER_UNIT = {"kg": 1.0, "jin": 0.5, "ton": 1000.0, "g": 0.001, "lb": 0.45359237}
-CANDIDATES: Prepared[OfferRow] = Prepared(_candidates())
+CANDIDATES: Prepared[OfferRow] = Prepared(_candidates(), {"postgresql": _candidates(lateral=True)})
 _NEWEST_FIRST = (MarketPrice.published_at.desc(), MarketPrice.id.desc())
-LATEST_PRICES: Prepared[PriceRow] = Prepared(
-    select(*MarketPrice.__table__.c)
-    .where(MarketPrice.product == bindparam("product"))
-    .order_by(*_NEWEST_FIRST)
-)
+
+
+def _latest_prices() -> Select[Any]:
+    """The newest price of each market (location; NULL is one market), newest first: chosen
+    in SQL, so a product with years of published prices sends back one row per market."""
+    ranked = (
+        select(
+            *MarketPrice.__table__.c,
+            func.row_number()
+            .over(partition_by=MarketPrice.location, order_by=_NEWEST_FIRST)
+            .label("nth"),
+        )
+        .where(MarketPrice.product == bindparam("product"))
+        .subquery("ranked")
+    )
+    return (
+        select(*(ranked.c[c.name] for c in MarketPrice.__table__.c))
+        .where(ranked.c.nth == 1)
+        .order_by(ranked.c.published_at.desc(), ranked.c.id.desc())
+    )
+
+
+LATEST_PRICES: Prepared[PriceRow] = Prepared(_latest_prices())
 LATEST_PRICE_AT: Prepared[PriceRow] = Prepared(
     select(*MarketPrice.__table__.c)
     .where(
@@ -729,13 +755,8 @@ class Prices(_Repo):
         """The newest published price per market (one market when location is given), as light
         read-only rows with MarketPrice's columns, newest first."""
         if location:
-            rows = await LATEST_PRICE_AT.all(self.uow, {"product": product, "location": location})
-        else:
-            rows = await LATEST_PRICES.all(self.uow, {"product": product})
-        newest: dict[str | None, PriceRow] = {}
-        for row in rows:
-            newest.setdefault(row.location, row)
-        return list(newest.values())
+            return await LATEST_PRICE_AT.all(self.uow, {"product": product, "location": location})
+        return await LATEST_PRICES.all(self.uow, {"product": product})
 
 
 class BuyRequests(_Repo):

@@ -9,7 +9,7 @@ from typing import Literal, TypeVar
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage import repos, sqlite_inline
-from storage.db import session_factory
+from storage.db import create_reader_engine, session_factory
 from storage.group_commit import GroupCommit
 
 T = TypeVar("T")
@@ -67,11 +67,25 @@ class Database:
     def __init__(self, engine: AsyncEngine):
         self.engine = engine
         self._sessions = session_factory(engine)
+        self._read_engine: AsyncEngine | None = None
+        self._reader_sessions: async_sessionmaker[AsyncSession] | None = None
         # SQLite: writes that arrive together share a transaction (storage/group_commit.py)
         self.group = GroupCommit(self.uow) if engine.dialect.name == "sqlite" else None
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self._sessions)
+
+    def reader(self) -> UnitOfWork:
+        """A unit of work that only reads (the dashboard's pages and the API's GETs). On a
+        SQLite file it runs off the event loop on a connection of its own, in a transaction
+        that does not take the write lock (storage.db.create_reader_engine), so a long read
+        delays no message; elsewhere it is an ordinary unit of work."""
+        if self._reader_sessions is None:
+            self._read_engine = create_reader_engine(self.engine)
+            self._reader_sessions = (
+                self._sessions if self._read_engine is None else session_factory(self._read_engine)
+            )
+        return UnitOfWork(self._reader_sessions)
 
     async def transact(self, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
         """work(uow), committed when this returns: in the next shared transaction on SQLite,
@@ -88,4 +102,6 @@ class Database:
         return self.engine.dialect.name
 
     async def close(self) -> None:
+        if self._read_engine is not None:
+            await self._read_engine.dispose()
         await self.engine.dispose()

@@ -236,7 +236,14 @@ async def test_two_processes_on_postgresql_send_each_row_once(nlu_cache, real_nl
     async with FakeTwilio(SID, TOKEN) as fake_a, FakeTwilio(SID, TOKEN) as fake_b:
         servers = [
             await Server(
-                server_env(PG_URL, nlu_cache, f, FARMCHAT_BROADCAST__RATES='{"sms": 0}'),
+                server_env(
+                    PG_URL,
+                    nlu_cache,
+                    f,
+                    FARMCHAT_BROADCAST__RATES='{"sms": 0}',
+                    # no process dies here: a batch slowed by a busy machine is not stale
+                    FARMCHAT_BROADCAST__CLAIM_TIMEOUT_SECONDS="120",
+                ),
                 tmp_path / f"{n}.log",
             ).start()
             for n, f in enumerate((fake_a, fake_b))

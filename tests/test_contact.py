@@ -12,7 +12,7 @@ from handlers import contact
 from handlers.context import Context, Parse
 from handlers.messages import InboundMessage
 from handlers.segments import segments
-from storage.db import _upgrade, alembic_config, create_engine
+from storage.db import _upgrade, alembic_config, create_engine, head_revision
 from storage.models import Outbox, User
 from tests.conftest import open_chat
 from tests.test_wechat_trade import both  # noqa: F401  (the WeChat + SMS rig, a fixture)
@@ -374,4 +374,4 @@ async def test_upgrade_from_0007_keeps_users(tmp_path):
             await conn.execute(text("SELECT version_num FROM alembic_version"))
         ).scalar_one()
     await engine.dispose()
-    assert tuple(row) == ("Wanjiru", None, None) and version == "0010"
+    assert tuple(row) == ("Wanjiru", None, None) and version == head_revision()

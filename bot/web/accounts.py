@@ -66,7 +66,7 @@ async def _page(
     fresh: tuple[AccountInfo, str] | None = None,
     form: dict[str, str] | None = None,
 ) -> web.Response:
-    async with services(request).db.uow() as uow:
+    async with services(request).db.reader() as uow:
         found = await accounts.all_accounts(uow)
         linked = {a.id: await accounts.addresses(uow, a.id) for a in found}
         tokens = await accounts.tokens(uow)

@@ -14,7 +14,7 @@ async def page(request: web.Request) -> web.StreamResponse:
     cursor = record_id(before)
     search = request.query.get("q", "")[:100]
     size = services(request).settings.dashboard.page_size
-    async with services(request).db.uow() as uow:
+    async with services(request).db.reader() as uow:
         rows = await audit.page(uow, cursor, size, search)
     older = rows[-1].id if len(rows) == size else None
     return render(

@@ -42,7 +42,7 @@ async def _history(request: web.Request) -> dict[str, Any]:
     before = request.query.get("before", "")
     cursor = record_id(before)
     size = services(request).settings.dashboard.page_size
-    async with services(request).db.uow() as uow:
+    async with services(request).db.reader() as uow:
         rows = await dashboard.broadcasts(uow, cursor, size)
         progress = await dashboard.progress(uow, [b.id for b in rows])
     older = rows[-1].id if len(rows) == size else None
@@ -98,7 +98,7 @@ async def _get(request: web.Request) -> Broadcast:
     found = record_id(request.match_info["id"])
     if found is None:
         raise web.HTTPNotFound(text=text(request, "not_found"))
-    async with services(request).db.uow() as uow:
+    async with services(request).db.reader() as uow:
         bc = await records.get(uow, found)
     if bc is None:
         raise web.HTTPNotFound(text=text(request, "not_found"))
@@ -109,7 +109,7 @@ async def detail(request: web.Request) -> web.StreamResponse:
     """A draft's preview with its confirmation, or a broadcast's progress."""
     bc = await _get(request)
     svc = services(request)
-    async with svc.db.uow() as uow:
+    async with svc.db.reader() as uow:
         seen = await engine.preview(uow, bc, svc.settings) if bc.status == "draft" else None
         tally = await engine.counts(uow, bc.id)
     return render(
@@ -127,7 +127,7 @@ async def detail(request: web.Request) -> web.StreamResponse:
 async def progress(request: web.Request) -> web.StreamResponse:
     """The progress fragment htmx polls while the broadcast runs."""
     bc = await _get(request)
-    async with services(request).db.uow() as uow:
+    async with services(request).db.reader() as uow:
         tally = await engine.counts(uow, bc.id)
     return render(
         request,

@@ -21,7 +21,7 @@ async def page(request: web.Request) -> web.StreamResponse:
     search = request.query.get("q", "").strip()[:100]
     before = _when(request.query.get("before", ""))
     size = services(request).settings.dashboard.page_size
-    async with services(request).db.uow() as uow:
+    async with services(request).db.reader() as uow:
         rows = await history.writers(uow, search, before, size)
     older = rows[-1].last_seen_at.isoformat() if len(rows) == size else None
     return render(
@@ -47,7 +47,7 @@ async def _user(request: web.Request) -> User:
     found = record_id(request.match_info["id"])
     if found is None:
         raise web.HTTPNotFound(text=text(request, "not_found"))
-    async with services(request).db.uow() as uow:
+    async with services(request).db.reader() as uow:
         user = await uow.users.get(found)
     if user is None:
         raise web.HTTPNotFound(text=text(request, "not_found"))
@@ -57,7 +57,7 @@ async def _user(request: web.Request) -> User:
 async def _values(request: web.Request, user: User) -> dict[str, Any]:
     svc = services(request)
     at = now()
-    async with svc.db.uow() as uow:
+    async with svc.db.reader() as uow:
         lines = await history.timeline(uow, user.id)
         contact = await wechat.contact(uow, user.address) if user.channel == "wechat" else None
     outside = (

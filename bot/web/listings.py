@@ -285,7 +285,7 @@ async def list_page(
             **values,
         )
     size = services(request).settings.dashboard.page_size
-    async with services(request).db.uow() as uow:
+    async with services(request).db.reader() as uow:
         rows = await fetch(uow, found, before, size + 1)
         total = await count(uow, found)
     return render(
@@ -307,7 +307,7 @@ async def export(request: web.Request) -> web.StreamResponse:
         found, _ = read_filters(request, reads.LISTING_STATUSES, ("farmer",))
     except forms.FormError as bad:
         raise web.HTTPBadRequest(text=bad_filter(request, bad)) from None
-    async with services(request).db.uow() as uow:
+    async with services(request).db.reader() as uow:
         rows = await reads.export_listings(uow, found)
     show = Show(request)
     columns = (
@@ -359,7 +359,7 @@ async def detail(request: web.Request) -> web.StreamResponse:
     """One listing: its numbers, its farmer, its orders, what coordinators did to it, and the
     way to expire it."""
     listing_id = record_id(request)
-    async with services(request).db.uow() as uow:
+    async with services(request).db.reader() as uow:
         found = await reads.listing(uow, listing_id)
     if found is None:
         raise web.HTTPNotFound(text=text(request, "not_found"))

@@ -52,7 +52,7 @@ async def export(request: web.Request) -> web.StreamResponse:
         found, _ = read_filters(request, reads.ORDER_STATUSES, PEOPLE)
     except forms.FormError as bad:
         raise web.HTTPBadRequest(text=bad_filter(request, bad)) from None
-    async with services(request).db.uow() as uow:
+    async with services(request).db.reader() as uow:
         rows = await reads.export_orders(uow, found)
     show = Show(request)
     columns = (
@@ -111,7 +111,7 @@ async def export(request: web.Request) -> web.StreamResponse:
 async def detail(request: web.Request) -> web.StreamResponse:
     """One order: who, what, for how much, its timeline, and the way to cancel it."""
     order_id = record_id(request)
-    async with services(request).db.uow() as uow:
+    async with services(request).db.reader() as uow:
         found = await reads.timeline(uow, order_id)
     if found is None:
         raise web.HTTPNotFound(text=text(request, "not_found"))

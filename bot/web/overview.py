@@ -44,7 +44,7 @@ async def activity(request: web.Request) -> tuple[list[int], dict[int, tuple[int
     known = all(d in past for d in days[:-1])
     since = midnight if known else midnight - timedelta(days=DAYS - 1)
     until = at + timedelta(seconds=1)
-    async with services(request).db.uow() as uow:
+    async with services(request).db.reader() as uow:
         inbound = await dashboard.inbound_by_day(uow, since, until, offset)
         pushed = await dashboard.pushed_by_day(uow, since, until, offset)
     totals: dict[int, tuple[int, int]] = {}
@@ -65,8 +65,10 @@ async def activity(request: web.Request) -> tuple[list[int], dict[int, tuple[int
 async def overview(request: web.Request) -> web.StreamResponse:
     at = now()
     midnight = local_midnight(request, at)
-    async with services(request).db.uow() as uow:
-        figures = await dashboard.today(uow, midnight, at - timedelta(days=7))
+    async with services(request).db.reader() as uow:
+        figures = await dashboard.today(
+            uow, midnight, at + timedelta(seconds=1), at - timedelta(days=7)
+        )
         running = await dashboard.running_broadcasts(uow)
         progress = await dashboard.progress(uow, [b.id for b in running])
     days, totals = await activity(request)

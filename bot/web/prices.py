@@ -63,7 +63,7 @@ async def product_page(request: web.Request) -> web.StreamResponse:
     at = now()
     offset = utc_offset(request, at)
     since = at - timedelta(days=HISTORY_DAYS)
-    async with svc.db.uow() as uow:
+    async with svc.db.reader() as uow:
         ctx = scope(request, uow)
         history = await dashboard.price_history(uow, product, since)
         asked = await dashboard.asked_by_day(
@@ -197,11 +197,12 @@ async def _refused(request: web.Request, what: str, given: dict[str, str]) -> we
 async def _board_values(request: web.Request) -> dict[str, Any]:
     rows: list[BoardRow] = []
     markets: set[str | None] = set()
-    async with services(request).db.uow() as uow:
+    async with services(request).db.reader() as uow:
         ctx = scope(request, uow)
-        for product in await dashboard.products_in_market(uow, ctx.now - BOARD_SINCE):
-            quotes = {q.location: q for q in await answers.market_quotes(ctx, product)}
+        products = await dashboard.products_in_market(uow, ctx.now - BOARD_SINCE)
+        for product, (found, groups) in (await answers.board(ctx, products)).items():
+            quotes = {q.location: q for q in found}
             markets |= set(quotes)
-            rows.append(BoardRow(product, quotes, await answers.asking_groups(ctx, product, None)))
+            rows.append(BoardRow(product, quotes, groups))
     order = sorted(markets, key=lambda m: (m is not None, m or ""))
     return {"rows": rows, "markets": order, "money": _money(request)}

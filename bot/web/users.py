@@ -7,9 +7,7 @@ Numbers are shown whole (coordinators call people) but never written to the log.
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -20,6 +18,7 @@ from bot.web import forms
 from bot.web.accounts import flash, flashed
 from bot.web.auth import admin_only
 from bot.web.base import account, lang, now, record_id, render, see_other, services, text, zone
+from bot.web.listings import send_csv
 from handlers import units
 from storage import audit, people
 from storage.people import Filters, Person
@@ -42,7 +41,6 @@ CSV_COLUMNS = (
     "created",
     "last_seen",
 )
-FORMULA = ("=", "+", "-", "@", "\t", "\r")  # a cell a spreadsheet would run as a formula
 
 
 def _given(query: Mapping[str, str]) -> dict[str, str]:
@@ -122,7 +120,7 @@ async def page(request: web.Request) -> web.StreamResponse:
             request, "users.html", status=400, error=error, rows=[], older=None, paged=False,
             **values, **_frame(request),
         )  # fmt: skip
-    async with services(request).db.uow() as uow:
+    async with services(request).db.reader() as uow:
         rows = await people.search(uow, filters, cursor, size)
     return render(
         request,
@@ -137,21 +135,13 @@ async def page(request: web.Request) -> web.StreamResponse:
 
 
 # the CSV -----------------------------------------------------------------------------------
-def _cell(value: object) -> str:
-    shown = "" if value is None else str(value)
-    return "'" + shown if shown.startswith(FORMULA) else shown
-
-
-def _csv(request: web.Request, rows: list[Person]) -> str:
+def _line(request: web.Request) -> Callable[[Person], list[object]]:
     words = lang(request)
     catalog = services(request).catalog
-    out = io.StringIO()
-    out.write("\ufeff")  # so Excel reads the file as UTF-8 (Chinese names, places)
-    writer = csv.writer(out)
-    columns = CSV_COLUMNS
-    writer.writerow([text(request, "usr_csv_" + c) for c in columns])
-    for p in rows:
-        cells: list[object] = [
+    yes, no = text(request, "yes"), text(request, "no")
+
+    def line(p: Person) -> list[object]:
+        return [
             p.id,
             p.channel,
             p.address,
@@ -159,7 +149,7 @@ def _csv(request: web.Request, rows: list[Person]) -> str:
             catalog.place_name(p.place, words),
             p.language,
             p.role,
-            text(request, "yes" if p.opted_out else "no"),
+            yes if p.opted_out else no,
             p.phone,
             p.subscriptions,
             p.listings,
@@ -168,8 +158,8 @@ def _csv(request: web.Request, rows: list[Person]) -> str:
             p.created_at.strftime("%Y-%m-%d %H:%M:%S"),
             p.last_seen_at.strftime("%Y-%m-%d %H:%M:%S"),
         ]
-        writer.writerow([_cell(c) for c in cells])
-    return out.getvalue()
+
+    return line
 
 
 async def export(request: web.Request) -> web.StreamResponse:
@@ -182,8 +172,10 @@ async def export(request: web.Request) -> web.StreamResponse:
             text=text(request, "bad_form", what=text(request, str(bad)))
         ) from None
     at = now()
-    async with services(request).db.uow() as uow:
+    svc = services(request)
+    async with svc.db.reader() as uow:
         rows = await people.export(uow, filters)
+    async with svc.db.uow() as uow:
         # what was asked, short of the typed search: it may be a phone number (never logged)
         detail = {k: given[k] for k in ("place", "channel") if given[k]}
         await audit.record(
@@ -199,15 +191,8 @@ async def export(request: web.Request) -> web.StreamResponse:
         )
         await uow.commit()
     name = f"farmchat-users-{filters.optout}-{at.astimezone(zone(request)):%Y%m%d-%H%M}.csv"
-    return web.Response(
-        body=_csv(request, rows).encode("utf-8"),
-        content_type="text/csv",
-        charset="utf-8",
-        headers={
-            "Content-Disposition": f'attachment; filename="{name}"',
-            "Cache-Control": "no-store",
-        },
-    )
+    header = [text(request, "usr_csv_" + c) for c in CSV_COLUMNS]
+    return await send_csv(request, name, header, rows, _line(request))
 
 
 # one user ----------------------------------------------------------------------------------
@@ -220,7 +205,7 @@ def _user_id(request: web.Request) -> int:
 
 async def _detail(request: web.Request, status: int = 200, error: str = "") -> web.Response:
     user_id = _user_id(request)
-    async with services(request).db.uow() as uow:
+    async with services(request).db.reader() as uow:
         found = await people.detail(uow, user_id)
     if found is None:
         raise web.HTTPNotFound(text=text(request, "not_found"))

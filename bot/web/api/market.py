@@ -349,7 +349,7 @@ def _filters(call: Call, q: MarketQuery, status: str, buyer: int = 0) -> reads.F
 async def list_listings(call: Call) -> ListingPage:
     q: ListingQuery = call.query
     found = _filters(call, q, q.status)
-    async with call.svc.db.uow() as uow:
+    async with call.svc.db.reader() as uow:
         rows = await reads.listings(uow, found, after(q.cursor), q.limit + 1)
     return ListingPage(
         items=[ListingOut.model_validate(_listing_fields(x)) for x in rows[: q.limit]],
@@ -358,7 +358,7 @@ async def list_listings(call: Call) -> ListingPage:
 
 
 async def _listing(call: Call, listing_id: int) -> ListingDetail:
-    async with call.svc.db.uow() as uow:
+    async with call.svc.db.reader() as uow:
         found = await reads.listing(uow, listing_id)
     if found is None:
         raise Refused(404, "Not found", f"no listing {listing_id}")
@@ -399,7 +399,7 @@ async def expire_listing(call: Call) -> ListingDetail:
 async def list_orders(call: Call) -> OrderPage:
     q: OrderQuery = call.query
     found = _filters(call, q, q.status, q.buyer)
-    async with call.svc.db.uow() as uow:
+    async with call.svc.db.reader() as uow:
         rows = await reads.orders(uow, found, after(q.cursor), q.limit + 1)
     return OrderPage(
         items=[_order(o) for o in rows[: q.limit]],
@@ -408,7 +408,7 @@ async def list_orders(call: Call) -> OrderPage:
 
 
 async def _order_detail(call: Call, order_id: int) -> OrderDetail:
-    async with call.svc.db.uow() as uow:
+    async with call.svc.db.reader() as uow:
         found = await reads.timeline(uow, order_id)
     if found is None:
         raise Refused(404, "Not found", f"no order {order_id}")
@@ -468,7 +468,7 @@ async def list_users(call: Call) -> UserPage:
         found = user_pages.read_filters(call.request, given)
     except forms.FormError:
         raise _bad("place", f"no place {q.place!r}") from None  # the one not checked above
-    async with call.svc.db.uow() as uow:
+    async with call.svc.db.reader() as uow:
         rows = await people.search(uow, found, after(q.cursor), q.limit + 1)
     return UserPage(
         items=[UserOut.model_validate(_user_fields(p)) for p in rows[: q.limit]],
@@ -477,7 +477,7 @@ async def list_users(call: Call) -> UserPage:
 
 
 async def _user(call: Call, user_id: int) -> UserDetail:
-    async with call.svc.db.uow() as uow:
+    async with call.svc.db.reader() as uow:
         found = await people.detail(uow, user_id)
     if found is None:
         raise Refused(404, "Not found", f"no user {user_id}")

@@ -55,7 +55,7 @@ async def me(call: Call) -> m.Me:
 async def price_board(call: Call) -> m.PriceBoard:
     catalog = call.svc.catalog
     out = []
-    async with call.svc.db.uow() as uow:
+    async with call.svc.db.reader() as uow:
         ctx = _scope(call, uow)
         wanted = call.query.product
         keys = (
@@ -65,8 +65,7 @@ async def price_board(call: Call) -> m.PriceBoard:
         )
         for key in keys:
             _product(call, key)
-            quotes = await answers.market_quotes(ctx, key)
-            groups = await answers.asking_groups(ctx, key, None)
+        for key, (quotes, groups) in (await answers.board(ctx, keys)).items():
             out.append(
                 m.ProductPrices(
                     product=key,
@@ -104,7 +103,7 @@ async def price_history(call: Call) -> m.PriceHistory:
     at = now()
     zone_offset = int((at.astimezone(_zone(call)).utcoffset() or timedelta(0)).total_seconds())
     since = at - timedelta(days=call.query.days)
-    async with call.svc.db.uow() as uow:
+    async with call.svc.db.reader() as uow:
         points = await dashboard.price_history(uow, product, since)
         asked = await dashboard.asked_by_day(
             uow, product, since, at + timedelta(seconds=1), zone_offset
@@ -197,7 +196,7 @@ async def _out(call: Call, uow, bc: Broadcast) -> m.BroadcastOut:
 
 
 async def _broadcast(call: Call, broadcast_id: int) -> m.BroadcastOut:
-    async with call.svc.db.uow() as uow:
+    async with call.svc.db.reader() as uow:
         bc = await records.get(uow, broadcast_id)
         if bc is None:
             raise Refused(404, "Not found", f"no broadcast {broadcast_id}")
@@ -206,7 +205,7 @@ async def _broadcast(call: Call, broadcast_id: int) -> m.BroadcastOut:
 
 async def list_broadcasts(call: Call) -> m.BroadcastPage:
     q: m.PageQuery = call.query
-    async with call.svc.db.uow() as uow:
+    async with call.svc.db.reader() as uow:
         rows = await dashboard.broadcasts(uow, after(q.cursor), q.limit)
         items = [await _out(call, uow, bc) for bc in rows]
     return m.BroadcastPage(items=items, next=cursor(rows[-1].id) if len(rows) == q.limit else None)
@@ -266,7 +265,7 @@ async def cancel_broadcast(call: Call) -> m.BroadcastOut:
 
 # conversations --------------------------------------------------------------------------------
 async def _conversation(call: Call, user_id: int) -> m.Conversation:
-    async with call.svc.db.uow() as uow:
+    async with call.svc.db.reader() as uow:
         user = await uow.users.get(user_id)
         if user is None:
             raise Refused(404, "Not found", f"no user {user_id}")
@@ -330,7 +329,7 @@ async def hand_back(call: Call) -> m.Conversation:
 # audit and subscriptions ----------------------------------------------------------------------
 async def audit_log(call: Call) -> m.AuditPage:
     q: m.AuditQuery = call.query
-    async with call.svc.db.uow() as uow:
+    async with call.svc.db.reader() as uow:
         rows = await audit.page(uow, after(q.cursor), q.limit, q.q)
     return m.AuditPage(
         items=[
@@ -350,7 +349,7 @@ async def audit_log(call: Call) -> m.AuditPage:
 
 async def list_subscriptions(call: Call) -> m.SubscriptionPage:
     q: m.SubscriptionQuery = call.query
-    async with call.svc.db.uow() as uow:
+    async with call.svc.db.reader() as uow:
         rows = await dashboard.subscriptions(uow, q.product, q.user, after(q.cursor), q.limit)
     return m.SubscriptionPage(
         items=[

@@ -1,0 +1,41 @@
+"""indexes for the dashboard at a market's size and for the price answer's history
+
+- listings (product, id): a product's listings newest first, read 50 at a time;
+- listings (product, created_at, price, price_unit, currency, status) in place of
+  ix_listings_asked (product, price, ...): a week's asking prices are one range of it, where
+  the old order made a price answer walk the product's whole history;
+- inbound_messages and outbox (user_id, id) in place of (user_id): a user's newest messages
+  are the end of one range, whichever plan PostgreSQL keeps for the prepared statement.
+
+Revision ID: 0011
+Revises: 0010
+Create Date: 2026-12-03 17:00:00
+"""
+
+from alembic import op
+
+revision = "0011"
+down_revision = "0010"
+branch_labels = None
+depends_on = None
+
+ASKED = ["product", "created_at", "price", "price_unit", "currency", "status"]
+OLD_ASKED = ["product", "price", "price_unit", "currency", "created_at", "status"]
+
+
+def upgrade() -> None:
+    op.create_index("ix_listings_product_id", "listings", ["product", "id"])
+    op.create_index("ix_listings_asked_by_time", "listings", ASKED)
+    op.drop_index("ix_listings_asked", table_name="listings")
+    for table in ("inbound_messages", "outbox"):
+        op.create_index(f"ix_{table}_user_id_id", table, ["user_id", "id"])
+        op.drop_index(f"ix_{table}_user_id", table_name=table)
+
+
+def downgrade() -> None:
+    for table in ("inbound_messages", "outbox"):
+        op.create_index(f"ix_{table}_user_id", table, ["user_id"])
+        op.drop_index(f"ix_{table}_user_id_id", table_name=table)
+    op.create_index("ix_listings_asked", "listings", OLD_ASKED)
+    op.drop_index("ix_listings_asked_by_time", table_name="listings")
+    op.drop_index("ix_listings_product_id", table_name="listings")
