@@ -3,7 +3,6 @@ per currency and unit."""
 
 from __future__ import annotations
 
-import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -108,17 +107,41 @@ async def _market_lines(ctx: Scope, product: str, place: str | None) -> list[str
     return lines
 
 
-def _groups(ctx: Scope, asked: Iterable[AskedRow]) -> dict[tuple[str, str], list[Decimal]]:
-    """Asking prices by (currency, unit), one per listing: mass units restated per the
+Counted = list[tuple[Decimal, int]]  # asking prices, each with how many listings asked it
+
+
+def _groups(ctx: Scope, asked: Iterable[AskedRow]) -> dict[tuple[str, str], Counted]:
+    """Asking prices by (currency, unit), each with its count: mass units restated per the
     currency's unit (currency.mass_unit: the display unit, or kg for shillings in a yuan
     deployment), count units (bag, crate, ...) as asked, since they convert to nothing (asked:
     rows of repos.Listings.asked_between, each price with its count)."""
-    groups: dict[tuple[str, str], list[Decimal]] = defaultdict(list)
+    groups: dict[tuple[str, str], Counted] = defaultdict(list)
+    mass: dict[str, str] = {}
     for x in asked:
-        per = units.price_per(x.price, x.price_unit, mass_unit(ctx, x.currency))
-        unit = mass_unit(ctx, x.currency) if per is not None else x.price_unit
-        groups[x.currency, unit] += [x.price if per is None else per] * x.n
+        if (to := mass.get(x.currency)) is None:
+            to = mass[x.currency] = mass_unit(ctx, x.currency)
+        per = units.price_per(x.price, x.price_unit, to)
+        groups[x.currency, x.price_unit if per is None else to].append(
+            (x.price if per is None else per, x.n)
+        )
     return groups
+
+
+def _median(counted: Counted) -> Decimal:
+    """statistics.median of the prices with each repeated its count times, without making
+    that list (a busy week is thousands of listings at a few hundred prices)."""
+    ordered = sorted(counted, key=lambda pc: pc[0])  # stable, as sorted() of the whole list
+    n = sum(c for _, c in ordered)
+    wanted = (n // 2,) if n % 2 else (n // 2 - 1, n // 2)
+    found: list[Decimal] = []
+    seen = 0
+    for price, count in ordered:
+        seen += count
+        while len(found) < len(wanted) and wanted[len(found)] < seen:
+            found.append(price)
+        if len(found) == len(wanted):
+            break
+    return found[0] if n % 2 else (found[0] + found[1]) / 2
 
 
 async def asking_groups(
@@ -148,26 +171,28 @@ def groups_of(
     before's (both as repos.Listings.asked_between gives them)."""
     this_week, last_week = _groups(ctx, asked), _groups(ctx, before)
     currency, unit = ctx.market.currency, ctx.market.display_unit
-    order = sorted(
-        this_week, key=lambda g: (g[0] != currency, -len(this_week[g]), g[1] != unit, g)
-    )
+    sizes = {g: sum(c for _, c in counted) for g, counted in this_week.items()}
+    order = sorted(this_week, key=lambda g: (g[0] != currency, -sizes[g], g[1] != unit, g))
     found = []
     for group in order[:limit]:
         prices, earlier = this_week[group], last_week.get(group)
-        median = statistics.median(prices)
+        median = _median(prices)
         change = None
-        if earlier and statistics.median(earlier):
-            was = statistics.median(earlier)
+        if earlier and (was := _median(earlier)):
             change = (median - was) / was * 100
-        found.append(AskingGroup(*group, min(prices), max(prices), median, len(prices), change))
+        low = min(prices, key=lambda pc: pc[0])[0]
+        high = max(prices, key=lambda pc: pc[0])[0]
+        found.append(AskingGroup(*group, low, high, median, sizes[group], change))
     return found
 
 
 async def board(
-    ctx: Scope, products: Sequence[str]
+    ctx: Scope, products: Sequence[str] | None = None
 ) -> dict[str, tuple[list[Quote], list[AskingGroup]]]:
     """For each product, what market_quotes and asking_groups (with no limit) answer, read
-    for all of them at once: four statements for a board, not three per product."""
+    for all of them at once: three statements for a board, not three per product. None: the
+    products on the market, those with a coordinator price or asked for in the last two
+    weeks, in key order."""
     this_week, last_week = weeks(ctx)
     prices: dict[str, list[ProductPrice]] = defaultdict(list)
     for quote in await dashboard.latest_prices(ctx.uow, products):
@@ -175,10 +200,11 @@ async def board(
     asked: dict[str, list[ProductAsked]] = defaultdict(list)
     before: dict[str, list[ProductAsked]] = defaultdict(list)
     for into, (start, end) in ((asked, this_week), (before, last_week)):
-        for row in await dashboard.asked_between(ctx.uow, products, start, end):
+        for row in await dashboard.asked_between(ctx.uow, start, end, products):
             into[row.product].append(row)
+    shown = sorted(set(prices) | set(asked) | set(before)) if products is None else products
     return {
-        p: (quotes_of(ctx, prices[p]), groups_of(ctx, asked[p], before[p], None)) for p in products
+        p: (quotes_of(ctx, prices[p]), groups_of(ctx, asked[p], before[p], None)) for p in shown
     }
 
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import Integer, cast, func, literal, select, union
+from sqlalchemy import Integer, Select, and_, cast, func, literal, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from storage.models import (
@@ -91,6 +91,12 @@ def _s(uow: UnitOfWork) -> AsyncSession:
     return uow.session
 
 
+async def _rows(uow: UnitOfWork, q: Select[*tuple[Any, ...]]) -> Sequence[Any]:
+    """A Core statement's rows, straight from the connection (no ORM loading for the
+    thousands of rows the board and charts group)."""
+    return (await (await uow.session.connection()).execute(q)).all()
+
+
 def _day(uow: UnitOfWork, column: Any, offset: int) -> ColumnElement[int]:
     """The local day number of a timestamp column, on either database."""
     if _s(uow).get_bind().dialect.name == "sqlite":
@@ -109,7 +115,7 @@ async def _by_day(
         .where(column >= since, column < until)
         .group_by(day, channel)
     )
-    return [DayCount(int(d), c, int(n)) for d, c, n in (await _s(uow).execute(q)).all()]
+    return [DayCount(int(d), c, int(n)) for d, c, n in await _rows(uow, q)]
 
 
 async def inbound_by_day(
@@ -211,7 +217,7 @@ async def price_history(uow: UnitOfWork, product: str, since: datetime) -> list[
         .where(MarketPrice.product == product, MarketPrice.published_at >= since)
         .order_by(MarketPrice.published_at, MarketPrice.id)
     )
-    return [PricePoint(*row) for row in (await _s(uow).execute(q)).all()]
+    return [PricePoint(*row) for row in await _rows(uow, q)]
 
 
 async def asked_by_day(
@@ -229,16 +235,7 @@ async def asked_by_day(
         )
         .group_by(day, Listing.price, Listing.price_unit, Listing.currency)
     )
-    return [DayAsked(int(d), p, u, c, int(n)) for d, p, u, c, n in (await _s(uow).execute(q))]
-
-
-async def products_in_market(uow: UnitOfWork, since: datetime) -> list[str]:
-    """Products with a coordinator price ever, or listings offered since."""
-    q = union(
-        select(MarketPrice.product).distinct(),
-        select(Listing.product).where(Listing.created_at >= since).distinct(),
-    )
-    return sorted({p for (p,) in (await _s(uow).execute(q)).all()})
+    return [DayAsked(int(d), p, u, c, int(n)) for d, p, u, c, n in await _rows(uow, q)]
 
 
 async def subscriptions(
@@ -260,48 +257,51 @@ async def subscriptions(
     return list((await _s(uow).execute(q)).scalars())
 
 
-async def latest_prices(uow: UnitOfWork, products: Sequence[str]) -> list[ProductPrice]:
-    """The newest price of each product in each market, newest first: the whole board's
-    coordinator prices in one statement (repos.Prices.latest gives one product's)."""
-    if not products:
-        return []
-    nth = (
-        func.row_number()
-        .over(
-            partition_by=(MarketPrice.product, MarketPrice.location),
-            order_by=(MarketPrice.published_at.desc(), MarketPrice.id.desc()),
-        )
-        .label("nth")
+async def latest_prices(
+    uow: UnitOfWork, products: Sequence[str] | None = None
+) -> list[ProductPrice]:
+    """The newest price of each product (of every product when None) in each market, newest
+    first: the whole board's coordinator prices at once (repos.Prices.latest gives one
+    product's). Each market's newest moment comes off ix_market_prices_latest, then its row;
+    of prices published at the very same moment the later one counts."""
+    last = select(
+        MarketPrice.product, MarketPrice.location, func.max(MarketPrice.published_at).label("at")
+    ).group_by(MarketPrice.product, MarketPrice.location)
+    if products is not None:
+        last = last.where(MarketPrice.product.in_(list(products)))
+    newest = last.subquery("newest")
+    q = select(*(MarketPrice.__table__.c[name] for name in ProductPrice._fields)).join(
+        newest,
+        and_(
+            MarketPrice.product == newest.c.product,
+            MarketPrice.location.is_not_distinct_from(newest.c.location),
+            MarketPrice.published_at == newest.c.at,
+        ),
     )
-    ranked = (
-        select(*MarketPrice.__table__.c, nth)
-        .where(MarketPrice.product.in_(list(products)))
-        .subquery("ranked")
-    )
-    q = (
-        select(*(ranked.c[name] for name in ProductPrice._fields))
-        .where(ranked.c.nth == 1)
-        .order_by(ranked.c.published_at.desc(), ranked.c.id.desc())
-    )
-    return [ProductPrice(*row) for row in (await _s(uow).execute(q)).all()]
+    found: dict[tuple[str, str | None], ProductPrice] = {}
+    for row in await _rows(uow, q):
+        price = ProductPrice(*row)
+        kept = found.get((price.product, price.location))
+        if kept is None or kept.id < price.id:
+            found[price.product, price.location] = price
+    return sorted(found.values(), key=lambda p: (p.published_at, p.id), reverse=True)
 
 
 async def asked_between(
-    uow: UnitOfWork, products: Sequence[str], start: datetime, end: datetime
+    uow: UnitOfWork, start: datetime, end: datetime, products: Sequence[str] | None = None
 ) -> list[ProductAsked]:
-    """The asking prices of the products' listings offered in [start, end), whatever their
-    status now but cancelled, one row per product and distinct price (as repos.ASKED does for
-    one product), in one statement for the whole board."""
-    if not products:
-        return []
+    """The asking prices of the products' (every product's when None) listings offered in
+    [start, end), whatever their status now but cancelled, one row per product and distinct
+    price (as repos.ASKED does for one product), in one statement for the whole board."""
     q = (
         select(Listing.product, Listing.price, Listing.price_unit, Listing.currency, func.count())
         .where(
-            Listing.product.in_(list(products)),
             Listing.created_at >= start,
             Listing.created_at < end,
             Listing.status != "cancelled",
         )
         .group_by(Listing.product, Listing.price, Listing.price_unit, Listing.currency)
     )
-    return [ProductAsked(p, x, u, c, int(n)) for p, x, u, c, n in (await _s(uow).execute(q))]
+    if products is not None:
+        q = q.where(Listing.product.in_(list(products)))
+    return [ProductAsked(p, x, u, c, int(n)) for p, x, u, c, n in await _rows(uow, q)]

@@ -168,7 +168,11 @@ class Order(Base):
 
 class MarketPrice(Base):
     __tablename__ = "market_prices"
-    __table_args__ = (Index("ix_market_prices_product_time", "product", "published_at"),)
+    __table_args__ = (
+        Index("ix_market_prices_product_time", "product", "published_at"),
+        # each market's newest price, for the whole board (storage/dashboard.latest_prices)
+        Index("ix_market_prices_latest", "product", "location", "published_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     product: Mapped[str] = mapped_column(String(32))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
@@ -52,6 +52,7 @@ EXPORT_LIMIT = 100_000  # rows in one CSV export
 TIMELINE_LIMIT = 500  # messages of each kind on one order's timeline
 LISTING_ORDERS_LIMIT = 500  # orders shown under one listing
 MAX_SEARCH = 100
+MAX_PEOPLE = 2000  # users a search may match and still be read first (find_people)
 LARGEST_ID = 2**31 - 1  # ids are INTEGER columns: a larger number names nothing
 _NUMBERISH = re.compile(r"[+\d\s\-().]+")
 
@@ -72,6 +73,8 @@ class Filters:
     until: datetime | None = None  # created before
     farmer_id: int | None = None
     buyer_id: int | None = None
+    # the ids of the users the search matches, when read first (find_people); None: not read
+    people: tuple[int, ...] | None = None
 
 
 class Party(NamedTuple):
@@ -240,19 +243,21 @@ def _about_people(search: str) -> list[ColumnElement[bool]]:
     return found
 
 
-def _found(search: str, orders: bool) -> Select[tuple[int]] | CompoundSelect[tuple[int]]:
+def _found(f: Filters, orders: bool) -> Select[tuple[int]] | CompoundSelect[tuple[int]]:
     """The ids of the listings (orders) a search finds: those of the farmers (buyers or
     farmers) whose name or number matches, and the one the reference names. The users are
     found first, in one pass over them, and their rows through the farmer_id / buyer_id
     indexes: a search costs what it finds, not a join of every row to its users."""
-    text = search.strip()[:MAX_SEARCH]
+    text = f.search.strip()[:MAX_SEARCH]
     ref = _ref(text)
     table: Any = (Order if orders else Listing).__table__.alias("found")
     parts: list[Select[tuple[int]]] = []
-    if text:
+    sides = (table.c.buyer_id, table.c.farmer_id) if orders else (table.c.farmer_id,)
+    if f.people is not None:
+        parts += [select(table.c.id).where(side.in_(f.people)) for side in sides]
+    elif text:
         # a CTE: read once even where both the buyer and the farmer are looked for in it
         matching = select(User.id).where(or_(*_about_people(text))).cte("matching")
-        sides = (table.c.buyer_id, table.c.farmer_id) if orders else (table.c.farmer_id,)
         parts += [select(table.c.id).where(side.in_(select(matching.c.id))) for side in sides]
     if ref is not None:
         refs = (table.c.id, table.c.listing_id) if orders else (table.c.id,)
@@ -280,8 +285,20 @@ def _narrow(q: Rows, f: Filters, *, orders: bool) -> Rows:
     if orders and f.buyer_id is not None:
         q = q.where(Order.buyer_id == f.buyer_id)
     if f.search.strip():
-        q = q.where(table.id.in_(_found(f.search, orders)))
+        q = q.where(table.id.in_(_found(f, orders)))
     return q
+
+
+async def find_people(uow: UnitOfWork, f: Filters) -> Filters:
+    """f with the users its search matches read once (up to MAX_PEOPLE of them), for a page
+    and its count to share instead of each reading every user again; f itself when there is
+    no search or it matches more users than that."""
+    text = f.search.strip()[:MAX_SEARCH]
+    if not text:
+        return f
+    q = select(User.id).where(or_(*_about_people(text))).limit(MAX_PEOPLE + 1)
+    ids = tuple((await uow.session.execute(q)).scalars())
+    return f if len(ids) > MAX_PEOPLE else replace(f, people=ids)
 
 
 # the lists ----------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Float,
     Insert,
     Table,
+    and_,
     bindparam,
     case,
     func,
@@ -308,22 +309,26 @@ _NEWEST_FIRST = (MarketPrice.published_at.desc(), MarketPrice.id.desc())
 
 
 def _latest_prices() -> Select[Any]:
-    """The newest price of each market (location; NULL is one market), newest first: chosen
-    in SQL, so a product with years of published prices sends back one row per market."""
-    ranked = (
-        select(
-            *MarketPrice.__table__.c,
-            func.row_number()
-            .over(partition_by=MarketPrice.location, order_by=_NEWEST_FIRST)
-            .label("nth"),
-        )
+    """The newest price of each market (location; NULL is one market), newest first: each
+    market's newest moment off ix_market_prices_latest, then its rows (more than one only
+    for prices published at the very same moment; Prices.latest keeps the later)."""
+    newest = (
+        select(MarketPrice.location, func.max(MarketPrice.published_at).label("at"))
         .where(MarketPrice.product == bindparam("product"))
-        .subquery("ranked")
+        .group_by(MarketPrice.location)
+        .subquery("newest")
     )
     return (
-        select(*(ranked.c[c.name] for c in MarketPrice.__table__.c))
-        .where(ranked.c.nth == 1)
-        .order_by(ranked.c.published_at.desc(), ranked.c.id.desc())
+        select(*MarketPrice.__table__.c)
+        .join(
+            newest,
+            and_(
+                MarketPrice.location.is_not_distinct_from(newest.c.location),
+                MarketPrice.published_at == newest.c.at,
+            ),
+        )
+        .where(MarketPrice.product == bindparam("product"))
+        .order_by(*_NEWEST_FIRST)
     )
 
 
@@ -756,7 +761,10 @@ class Prices(_Repo):
         read-only rows with MarketPrice's columns, newest first."""
         if location:
             return await LATEST_PRICE_AT.all(self.uow, {"product": product, "location": location})
-        return await LATEST_PRICES.all(self.uow, {"product": product})
+        newest: dict[str | None, PriceRow] = {}
+        for row in await LATEST_PRICES.all(self.uow, {"product": product}):
+            newest.setdefault(row.location, row)  # of two at the same moment, the later
+        return list(newest.values())
 
 
 class BuyRequests(_Repo):

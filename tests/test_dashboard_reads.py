@@ -10,13 +10,13 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import text, update
 from sqlalchemy.exc import OperationalError
 
 from handlers import prices
 from handlers.context import Scope
 from storage.db import create_engine, upgrade
-from storage.models import Listing, MarketPrice
+from storage.models import Listing, MarketPrice, User
 from storage.uow import Database
 
 PRODUCTS = ["apple", "potato", "maize", "walnut"]
@@ -79,6 +79,7 @@ async def test_the_board_read_at_once_is_the_price_answer_of_each_product(chat):
         )  # fmt: skip
         board = await prices.board(ctx, PRODUCTS)
         assert list(board) == PRODUCTS
+        assert await prices.board(ctx) == {p: board[p] for p in sorted(PRODUCTS)}
         for product in PRODUCTS:
             quotes, groups = board[product]
             assert quotes == await prices.market_quotes(ctx, product)
@@ -148,3 +149,157 @@ async def test_a_long_read_leaves_the_event_loop_free(sqlite_file):
     await task
     # on the loop the read would allow no tick at all; off it, the ticker keeps going
     assert during >= 5, f"the loop ticked {during} times during the read"
+
+
+async def test_a_search_finds_the_same_rows_whether_its_users_are_read_first_or_not(
+    chat, monkeypatch
+):
+    """Listings and orders searched by a farmer's or buyer's name, part of a number, or a
+    reference: the page and its count are what a look at every row finds, with the matching
+    users read once first (find_people) and when there are too many of them for that."""
+    from storage import moderation as reads
+    from storage.models import Order
+
+    now, rng = chat.clock(), random.Random(5)
+    names = ["王芳", "王伟", "李娜", "Wanjiru", "Otieno", "wanjiku", None]
+    async with chat.svc.db.uow() as uow:
+        users = [
+            (await uow.users.arrive("sms", f"+86138{n:08d}", f"M{n}", now, "user"))[0]
+            for n in range(1, 36)
+        ]
+        for n, u in enumerate(users, 1):
+            await uow.session.execute(
+                update(User).where(User.id == u.id).values(name=names[n % 7])
+            )
+        listings, orders = [], []
+        for _ in range(120):
+            farmer = rng.choice(users)
+            listing = Listing(
+                id=await uow.refs.allocate("listing"), farmer_id=farmer.id, product="apple",
+                quantity_total=Decimal(9), quantity_available=Decimal(9), unit="kg",
+                price=Decimal(3), currency="CNY", price_unit="kg", location="wudu",
+                status="active", created_at=now, updated_at=now, expires_at=now + timedelta(7),
+            )  # fmt: skip
+            await uow.listings.add(listing)
+            listings.append(listing)
+            if rng.random() < 0.5:
+                order = Order(
+                    id=await uow.refs.allocate("order"), listing_id=listing.id,
+                    buyer_id=rng.choice(users).id, farmer_id=farmer.id, product="apple",
+                    quantity=Decimal(1), unit="kg", price=Decimal(3), currency="CNY",
+                    price_unit="kg", status="pending", created_at=now,
+                    expires_at=now + timedelta(hours=2),
+                )  # fmt: skip
+                await uow.orders.add(order)
+                orders.append(order)
+        await uow.commit()
+    by_id = {u.id: (names[n % 7], u.address) for n, u in enumerate(users, 1)}
+
+    def matches(user_id: int, search: str) -> bool:
+        name, address = by_id[user_id]
+        digits = "".join(ch for ch in search if ch.isdigit())
+        return (
+            search.lower() in (name or "").lower()
+            or search in address
+            or (len(digits) >= 3 and search.strip("0123456789 -") == "" and digits in address)
+        )
+
+    some_ref = orders[3].id
+    for search in ["王", "wanji", "0000001", "138 0000 002", str(some_ref), "nobody"]:
+        ref = int(search) if search.isdigit() and int(search) < 2**31 else None
+        want_listings = sorted(
+            (x.id for x in listings if matches(x.farmer_id, search) or x.id == ref), reverse=True
+        )
+        want_orders = sorted(
+            (
+                o.id
+                for o in orders
+                if matches(o.buyer_id, search)
+                or matches(o.farmer_id, search)
+                or ref in (o.id, o.listing_id)
+            ),
+            reverse=True,
+        )
+
+        def matched(user_id: int, search: str = search) -> bool:
+            return matches(user_id, search)
+
+        for limit in (2000, 0):  # users read first; too many of them: left to the statements
+            monkeypatch.setattr(reads, "MAX_PEOPLE", limit)
+            async with chat.svc.db.reader() as uow:
+                f = await reads.find_people(uow, reads.Filters(search=search))
+                assert (f.people is None) == (limit == 0 and any(map(matched, by_id)))
+                got_listings = [x.id for x in await reads.listings(uow, f, None, 500)]
+                got_orders = [o.id for o in await reads.orders(uow, f, None, 500)]
+                counts = (await reads.count_listings(uow, f), await reads.count_orders(uow, f))
+            assert got_listings == want_listings, search
+            assert got_orders == want_orders, search
+            assert counts == (len(want_listings), len(want_orders)), search
+        assert want_listings or want_orders or search == "nobody"
+
+
+async def test_asking_prices_by_day_kept_for_past_days_are_what_storage_reads(chat):
+    """The chart's asking prices per day, with the days that are over kept in memory: the same
+    rows as reading the whole window, on every visit, today's new listings included."""
+    from aiohttp import web
+
+    from bot.web import past
+    from storage import dashboard
+
+    await _market(chat, random.Random(3))
+    app = web.Application()
+    past.install(app)
+    now = chat.clock()
+
+    def key(rows):
+        return sorted(rows, key=lambda r: (r.day, r.price, r.price_unit, r.currency))
+
+    async def both(since, until, offset):
+        async with chat.svc.db.reader() as uow:
+            direct = await dashboard.asked_by_day(uow, "apple", since, until, offset)
+            kept = await past.asked_by_day(app, uow, "apple", since, until, offset)
+        return key(direct), key(kept)
+
+    windows = [
+        (now - timedelta(days=9, hours=5), now + timedelta(seconds=1), 8 * 3600),
+        (now - timedelta(days=9, hours=5), now + timedelta(seconds=1), 3 * 3600),
+        (now - timedelta(days=20), now + timedelta(seconds=1), 8 * 3600),
+        (now - timedelta(hours=2), now + timedelta(seconds=1), 8 * 3600),
+    ]
+    for since, until, offset in windows * 2:  # read, then from memory
+        direct, kept = await both(since, until, offset)
+        assert kept == direct
+        assert direct or until - since < timedelta(days=1)  # a few hours may have none
+    async with chat.svc.db.uow() as uow:
+        farmer = (await uow.users.arrive("sms", "+8613822999999", "F", now, "user"))[0]
+        await uow.listings.add(
+            Listing(
+                id=await uow.refs.allocate("listing"), farmer_id=farmer.id, product="apple",
+                quantity_total=Decimal(5), quantity_available=Decimal(5), unit="jin",
+                price=Decimal("9.99"), currency="CNY", price_unit="jin", location="wudu",
+                status="active", created_at=now, updated_at=now, expires_at=now + timedelta(7),
+            )
+        )  # fmt: skip
+        await uow.commit()
+    since, until, offset = windows[0]
+    direct, kept = await both(since, until, offset)
+    assert kept == direct and any(r.price == Decimal("9.99") for r in kept)
+
+
+def test_the_median_of_counted_prices_is_the_median_of_every_listing():
+    """The asking median from (price, how many asked it) pairs is statistics.median of the
+    prices repeated, odd and even counts, ties, equal prices written differently."""
+    import statistics
+
+    from handlers.prices import _median
+
+    rng = random.Random(9)
+    same = [Decimal("3"), Decimal("3.0"), Decimal("3.00")]
+    for _ in range(400):
+        counted = [
+            (rng.choice([*same, Decimal(rng.randint(1, 60)) / 8]), rng.randint(1, 4))
+            for _ in range(rng.randint(1, 9))
+        ]
+        every = [price for price, n in counted for _ in range(n)]
+        got, want = _median(counted), statistics.median(every)
+        assert got == want and str(got) == str(want), counted

@@ -286,6 +286,7 @@ async def list_page(
         )
     size = services(request).settings.dashboard.page_size
     async with services(request).db.reader() as uow:
+        found = await reads.find_people(uow, found)  # once for the page and its count
         rows = await fetch(uow, found, before, size + 1)
         total = await count(uow, found)
     return render(

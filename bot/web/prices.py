@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 
 from aiohttp import web
 
-from bot.web import charts, forms
+from bot.web import charts, forms, past
 from bot.web.base import lang, now, render, scope, see_other, services, text, utc_offset
 from handlers import broadcasts as engine
 from handlers import prices as answers
@@ -20,7 +20,6 @@ from storage import broadcasts as records
 from storage import dashboard
 
 HISTORY_DAYS = 90
-BOARD_SINCE = timedelta(days=14)  # products with listings this recent are on the board
 EPOCH = date(1970, 1, 1)
 
 
@@ -66,8 +65,8 @@ async def product_page(request: web.Request) -> web.StreamResponse:
     async with svc.db.reader() as uow:
         ctx = scope(request, uow)
         history = await dashboard.price_history(uow, product, since)
-        asked = await dashboard.asked_by_day(
-            uow, product, since, at + timedelta(seconds=1), offset
+        asked = await past.asked_by_day(
+            request.app, uow, product, since, at + timedelta(seconds=1), offset
         )
         quotes = await answers.market_quotes(ctx, product)
         asking = await answers.asking_groups(ctx, product, None)
@@ -199,8 +198,7 @@ async def _board_values(request: web.Request) -> dict[str, Any]:
     markets: set[str | None] = set()
     async with services(request).db.reader() as uow:
         ctx = scope(request, uow)
-        products = await dashboard.products_in_market(uow, ctx.now - BOARD_SINCE)
-        for product, (found, groups) in (await answers.board(ctx, products)).items():
+        for product, (found, groups) in (await answers.board(ctx)).items():
             quotes = {q.location: q for q in found}
             markets |= set(quotes)
             rows.append(BoardRow(product, quotes, groups))

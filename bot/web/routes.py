@@ -20,6 +20,7 @@ from bot.web import (
     listings,
     orders,
     overview,
+    past,
     prices,
     simulator,
     users,
@@ -42,6 +43,7 @@ def setup(app: web.Application, settings: Settings) -> None:
     auth.setup(app, settings)
     app.middlewares.append(auth.guard)
     app[overview.PAST] = overview.PastDays()
+    past.install(app)
     r = app.router
     r.add_static("/admin/static/", HERE / "static")
     app[ASSETS] = {

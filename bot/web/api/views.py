@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, timedelta
 
 from bot.web import broadcasts as pages
+from bot.web import past
 from bot.web.api import market
 from bot.web.api import models as m
 from bot.web.api.framework import Api, Call, Operation, Refused, after, cursor
@@ -58,14 +59,11 @@ async def price_board(call: Call) -> m.PriceBoard:
     async with call.svc.db.reader() as uow:
         ctx = _scope(call, uow)
         wanted = call.query.product
-        keys = (
-            [wanted]
-            if wanted
-            else await dashboard.products_in_market(uow, ctx.now - timedelta(days=14))
-        )
-        for key in keys:
-            _product(call, key)
-        for key, (quotes, groups) in (await answers.board(ctx, keys)).items():
+        if wanted:
+            _product(call, wanted)
+        for key, (quotes, groups) in (
+            await answers.board(ctx, [wanted] if wanted else None)
+        ).items():
             out.append(
                 m.ProductPrices(
                     product=key,
@@ -105,8 +103,8 @@ async def price_history(call: Call) -> m.PriceHistory:
     since = at - timedelta(days=call.query.days)
     async with call.svc.db.reader() as uow:
         points = await dashboard.price_history(uow, product, since)
-        asked = await dashboard.asked_by_day(
-            uow, product, since, at + timedelta(seconds=1), zone_offset
+        asked = await past.asked_by_day(
+            call.request.app, uow, product, since, at + timedelta(seconds=1), zone_offset
         )
     return m.PriceHistory(
         product=product,
