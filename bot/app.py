@@ -34,18 +34,31 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def model_parse(request: web.Request) -> web.Response:
     """Rasa's POST /model/parse: {"text": ...} → the parse with canonical entity values."""
+    raw = await request.read()
     try:
-        body = json.loads(await request.read() or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        # ValueError: not JSON, not UTF-8, or an integer past int()'s digit limit;
+        # RecursionError: arrays or objects nested deeper than the parser goes
+        body = json.loads(raw or b"null")
+    except (ValueError, RecursionError):
         raise web.HTTPBadRequest(
             text='{"error": "body must be JSON"}', content_type="application/json"
         ) from None
-    if not isinstance(body, dict) or not isinstance(body.get("text"), str):
+    text = body.get("text") if isinstance(body, dict) else None
+    if not isinstance(text, str) or not _encodable(text):
         raise web.HTTPBadRequest(
             text='{"error": "expected {\\"text\\": \\"...\\"}"}', content_type="application/json"
         )
     nlu = request.app[SERVICES].nlu
-    return web.json_response(await nlu.aparse(body["text"]))
+    return web.json_response(await nlu.aparse(text))
+
+
+def _encodable(text: str) -> bool:
+    """Whether the text is one UTF-8 can carry (JSON's "\\ud800" escapes a lone surrogate)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @web.middleware

@@ -64,6 +64,11 @@ async def test_model_parse_answers_in_rasa_shape_with_canonical_values(client):
         (b'{"text": 5}', 400),
         (b"[]", 400),
         (b'{"text": "' + b"x" * 100_000 + b'"}', 413),
+        (b'{"text": "hi", "n": ' + b"7" * 5000 + b"}", 400),  # past int()'s digit limit
+        (b"[" * 20_000 + b"]" * 20_000, 400),  # nested deeper than the parser recurses
+        (b'{"text": "\ud800"}', 400),  # a lone surrogate
+        (b"\xff\xfe{}", 400),  # not UTF-8
+        (b'{"text": NaN}', 400),
     ],
 )
 async def test_model_parse_rejects_bad_bodies_with_4xx(client, payload, status):
@@ -71,6 +76,8 @@ async def test_model_parse_rejects_bad_bodies_with_4xx(client, payload, status):
         "/model/parse", data=payload, headers={"Content-Type": "application/json"}
     )
     assert resp.status == status
+    if status == 400:
+        assert "error" in await resp.json()
 
 
 async def test_garbage_text_parses_to_a_low_confidence_answer(client):

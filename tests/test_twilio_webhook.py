@@ -92,6 +92,21 @@ async def test_unsigned_or_forged_requests_get_403_and_change_nothing(client, si
     assert await count(client, InboundLog) == 0 and await count(client, Listing) == 0
 
 
+@pytest.mark.parametrize("signature", [False, "Zm9yZ2Vk"])
+async def test_a_body_that_is_not_utf8_is_refused_signed_or_not(client, signature):
+    """Raw bytes no form decodes: 403 without a signature (before anything reads the body),
+    400 with one (it cannot be checked), never a 200 or a traceback."""
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if signature:
+        headers["X-Twilio-Signature"] = signature
+    body = b"MessageSid=SM1&From=%2B8613800000001&Body=\xff\xfe\xc3(" + "卖".encode("gbk")
+    resp = await client.post("/webhooks/twilio", data=body, headers=headers)
+    assert resp.status == (400 if signature else 403)
+    assert await count(client, InboundLog) == 0 and await count(client, User) == 0
+    resp = await client.post("/webhooks/twilio/status", data=body, headers=headers)
+    assert resp.status == (400 if signature else 403)
+
+
 async def test_a_signature_replayed_with_another_body_gets_403(client):
     original = inbound("hi", "SM" + "3" * 32)
     tampered = {**original, "Body": "sell 500kg apples at 1/kg"}

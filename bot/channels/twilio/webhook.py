@@ -80,11 +80,20 @@ class TwilioWebhooks:
         ) or self.validator.validate(url, form, signature)
 
     async def verified_form(self, request: web.Request) -> MultiDictProxy:
+        """The form of a request Twilio signed; 403 for any other, before anything that can
+        fail on what the sender chose (an unsigned request never gets further than this)."""
+        signature = request.headers.get("X-Twilio-Signature", "")
+        if not signature:
+            log.warning("Twilio webhook with a missing or wrong signature refused")
+            raise web.HTTPForbidden(text="invalid signature")
         if request.content_type != FORM:
             raise web.HTTPUnsupportedMediaType(text="form-encoded body expected")
+        try:  # Twilio sends UTF-8; the form cannot be decoded, nor its signature checked, else
+            (await request.read()).decode("utf-8")
+        except UnicodeDecodeError:
+            raise web.HTTPBadRequest(text="the body is not UTF-8") from None
         form = await request.post()
-        signature = request.headers.get("X-Twilio-Signature", "")
-        if not signature or not self.signed(self.signed_url(request), form, signature):
+        if not self.signed(self.signed_url(request), form, signature):
             log.warning("Twilio webhook with a missing or wrong signature refused")
             raise web.HTTPForbidden(text="invalid signature")
         return form
@@ -117,11 +126,16 @@ class TwilioWebhooks:
         return twiml(None)
 
 
+LARGEST_INT = 2**31 - 1  # the INTEGER columns of both databases (PostgreSQL's is 32 bits)
+
+
 def small_int(text: str | None) -> int | None:
-    """A decimal number that fits a database integer (error codes, outbox ids), else None: a
-    signed callback with a mangled ?ref= or ErrorCode is still recorded by its MessageSid."""
-    if text and text.isascii() and text.isdigit() and len(text) <= 18:
-        return int(text)
+    """A decimal number that fits a database INTEGER (error codes, outbox ids), else None: a
+    signed callback with a mangled or out-of-range ?ref= or ErrorCode is still recorded by its
+    MessageSid, the same on SQLite and PostgreSQL."""
+    if text and text.isascii() and text.isdigit() and len(text) <= len(str(LARGEST_INT)):
+        value = int(text)
+        return value if value <= LARGEST_INT else None
     return None
 
 
