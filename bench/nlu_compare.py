@@ -170,6 +170,7 @@ def start_farmchat(port: int, work: Path) -> subprocess.Popen[bytes]:
         "FARMCHAT_LOGGING__LEVEL": "WARNING",
         "FARMCHAT_CONFIG": str(ROOT / "config.yaml"),
         "FARMCHAT_NLU__CACHE_DIR": str(ROOT / ".farmchat-cache"),
+        "FARMCHAT_NLU__PARSE_ENDPOINT__RATE_PER_SECOND": "0",  # wrk measures, not a client
     }
     return subprocess.Popen(
         ["taskset", "-c", "0", sys.executable, "-m", "bot.cli", "serve"],

@@ -67,9 +67,61 @@ class RasaSettings(Section):
     timeout_seconds: float = Field(2.0, gt=0, le=60)
 
 
+class ParseEndpointSettings(Section):
+    """POST /model/parse: who may call it, and how often each client may."""
+
+    # off: 404; loopback: only from 127.0.0.0/8 and ::1 (behind a reverse proxy on the same
+    # host every caller is the proxy); token: Authorization: Bearer <token> from anywhere
+    access: Literal["off", "loopback", "token"] = "loopback"
+    token: str = ""  # set FARMCHAT_NLU__PARSE_ENDPOINT__TOKEN rather than writing it here
+    # a token bucket per client address: rate_per_second, up to burst at once; 0: no limit
+    rate_per_second: float = Field(20.0, ge=0)
+    burst: int = Field(40, ge=1, le=100_000)
+
+    @field_validator("access", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: object) -> object:
+        """YAML 1.1 reads a bare `off` as false."""
+        return "off" if value is False else value
+
+    @model_validator(mode="after")
+    def _token_set(self) -> ParseEndpointSettings:
+        if self.access == "token" and len(self.token) < 16:
+            raise ValueError(
+                "access: token needs a token of at least 16 characters in "
+                "FARMCHAT_NLU__PARSE_ENDPOINT__TOKEN"
+            )
+        return self
+
+
+class MetricsSettings(Section):
+    """GET /metrics: who may read it."""
+
+    # off: 404; loopback: only from 127.0.0.0/8 and ::1 (behind a reverse proxy on the same
+    # host every caller is the proxy: keep /metrics out of its locations); token:
+    # Authorization: Bearer <token> from anywhere
+    access: Literal["off", "loopback", "token"] = "loopback"
+    token: str = ""  # set FARMCHAT_METRICS__TOKEN rather than writing it here
+
+    @field_validator("access", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: object) -> object:
+        """YAML 1.1 reads a bare `off` as false."""
+        return "off" if value is False else value
+
+    @model_validator(mode="after")
+    def _token_set(self) -> MetricsSettings:
+        if self.access == "token" and len(self.token) < 16:
+            raise ValueError(
+                "access: token needs a token of at least 16 characters in FARMCHAT_METRICS__TOKEN"
+            )
+        return self
+
+
 class NluSettings(Section):
     backend: Literal["builtin", "rasa"] = "builtin"
     rasa: RasaSettings = Field(default_factory=RasaSettings)
+    parse_endpoint: ParseEndpointSettings = Field(default_factory=ParseEndpointSettings)
     confidence_threshold: float = Field(0.45, ge=0, le=1)
     ambiguity_margin: float = Field(0.15, ge=0, le=1)
     data_paths: list[str] = Field(default_factory=list)
@@ -289,6 +341,7 @@ class Settings(BaseSettings):
     wechat: WeChatSettings = Field(default_factory=WeChatSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -311,6 +364,8 @@ SECRETS = (
     "wechat.previous_encoding_aes_key",
     "wechat.app_secret",
     "nlu.rasa.token",
+    "nlu.parse_endpoint.token",
+    "metrics.token",
     "dashboard.session_key",
 )
 

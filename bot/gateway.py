@@ -9,7 +9,9 @@ import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from bot import metrics
 from bot.config import Settings
+from bot.logs import mask_in
 from bot.outbound.sender import Outbound, Outgoing
 from handlers import texts
 from handlers.context import Context, DomainError, Parse
@@ -18,6 +20,7 @@ from handlers.segments import segments
 from handlers.settings import default_lang
 from handlers.table import route
 from nlu.catalog import Catalog
+from nlu.model import FALLBACK_INTENT as FALLBACK
 from storage import inbound
 from storage.models import User
 from storage.uow import Database
@@ -86,6 +89,8 @@ class Gateway:
         self.outbound, self.clock = outbound, clock
         self._locks: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
         self._coordinators = set(settings.coordinators.addresses)
+        self._threshold = settings.nlu.confidence_threshold
+        self._parse_cache = metrics.ParseCacheWatch(nlu)
 
     def _lock(self, channel: str, sender: str) -> asyncio.Lock:
         key = (channel, sender)
@@ -99,8 +104,11 @@ class Gateway:
         async with self._lock(msg.channel, msg.sender):
             try:
                 reply, sent = await self._process(msg)
-            except Exception:
-                log.exception("message %s on %s failed", msg.message_id, msg.channel)
+            except Exception as exc:
+                metrics.database_error("message", exc)
+                log.exception(
+                    "message %s on %s failed", mask_in(msg.message_id, msg.sender), msg.channel
+                )
                 reply, sent = await self._record_failure(msg), []
         await self.outbound.deliver(sent)
         return reply
@@ -135,6 +143,7 @@ class Gateway:
                 uow, logged(msg, clean_text(msg.text), user.id, intent, reply, now)
             )
             await uow.commit()
+        metrics.inbound(msg.channel, intent, fallback=False)
         return reply
 
     async def _process(self, msg: InboundMessage) -> tuple[str, list[Outgoing]]:
@@ -143,36 +152,40 @@ class Gateway:
         parse = Parse.from_nlu(
             await self.nlu.aparse(text)
         )  # before the transaction: no lock held meanwhile
+        self._parse_cache.update()
 
-        async def work(uow) -> tuple[str, list[Outgoing]]:
+        async def work(uow) -> tuple[str, list[Outgoing], str | None]:
             return await self._apply(uow, msg, text, parse, now)
 
         try:
-            reply, claimed = await self.db.transact(
+            reply, claimed, intent = await self.db.transact(
                 work
             )  # SQLite: shared with what arrived with it
         except inbound.Duplicate:  # another process answered this message id first
             return await self._stored_reply(msg), []
+        if intent is not None:  # None: a message id answered before
+            unread = parse.intent == FALLBACK or parse.confidence < self._threshold
+            metrics.inbound(msg.channel, intent, fallback=unread)
         return reply, claimed
 
     async def _apply(
         self, uow, msg: InboundMessage, text: str, parse: Parse, now: datetime
-    ) -> tuple[str, list[Outgoing]]:
+    ) -> tuple[str, list[Outgoing], str | None]:
         """The message's whole effect in uow's transaction, not committed: (reply, notifications
-        to push after the commit);
-        for a message id answered before, that reply and nothing written."""
+        to push after the commit, the intent it was answered as);
+        for a message id answered before, that reply and nothing written (and no intent)."""
         role = "coordinator" if msg.sender in self._coordinators else None
         written = detect_language(text)
         user, conv, seen = await uow.users.arrive(
             msg.channel, msg.sender, msg.message_id, now, role or "user", written or ""
         )
         if seen is not None:
-            return seen, []
+            return seen, [], None
         await self._touch(uow, user, role, written, now)
         if user.handoff_until is not None and user.handoff_until > now:
             # a person answers this user from the dashboard: kept for them, not answered
             await inbound.record(uow, logged(msg, text, user.id, "handoff", "", now))
-            return "", []
+            return "", [], "handoff"
         lang = written or user.language or self._default_lang()
         ctx = Context(
             msg=msg,
@@ -194,7 +207,7 @@ class Gateway:
         await self._save_state(ctx, conv)
         claimed = await self.outbound.queue(uow, ctx.notices, now)
         await inbound.record(uow, logged(msg, text, user.id, ctx.parse.intent, reply, now))
-        return reply, claimed
+        return reply, claimed, ctx.parse.intent
 
     @staticmethod
     async def _touch(uow, user, role: str | None, written: str | None, now: datetime) -> None:
@@ -226,7 +239,9 @@ class Gateway:
                     await inbound.record(uow, entry)
                     await uow.commit()
         except Exception:
-            log.exception("could not record failed message %s", msg.message_id)
+            log.exception(
+                "could not record failed message %s", mask_in(msg.message_id, msg.sender)
+            )
         return reply
 
     def _load_state(self, ctx: Context, conv) -> None:

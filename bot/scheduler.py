@@ -22,6 +22,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from bot import metrics
 from bot.config import Settings
 from handlers import broadcasts as broadcast
 from handlers import prices, texts
@@ -85,6 +86,7 @@ class Scheduler:
                 self.digest, CronTrigger(hour=hour, minute=minute, timezone=self.zone), id="digest"
             )
         self.aps.start()
+        metrics.LEADER.set(1)
         await self.catch_up_digest()
 
     async def step_down(self) -> None:
@@ -92,6 +94,7 @@ class Scheduler:
         if self.aps is not None:
             self.aps.shutdown(wait=False)
             self.aps = None
+            metrics.LEADER.set(0)
         await self.leader.release()
 
     # scheduled broadcasts --------------------------------------------------------------

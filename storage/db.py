@@ -82,6 +82,8 @@ def _sqlite_begin_immediate(conn: Connection) -> None:
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine; SQLite gets WAL, foreign keys, serialized writes and no thread hops."""
+    # statements' values are users' numbers and words: never in an exception's text or a log
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         # One connection per process: SQLite runs one write transaction at a time anyway, and
         # queueing for the pool is FIFO and prompt, whereas connections competing for the
@@ -125,7 +127,11 @@ def create_reader_engine(engine: AsyncEngine) -> AsyncEngine | None:
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
         return None
     reader = create_async_engine(
-        url.set(drivername="sqlite+aiosqlite"), pool_size=2, max_overflow=0, pool_timeout=60
+        url.set(drivername="sqlite+aiosqlite"),
+        pool_size=2,
+        max_overflow=0,
+        pool_timeout=60,
+        hide_parameters=True,
     )
     event.listen(reader.sync_engine, "connect", _reader_pragmas)
     event.listen(reader.sync_engine, "begin", _sqlite_begin_deferred)

@@ -43,10 +43,8 @@ async def postgres_ready(url: str) -> bool:
         await engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def db_url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'farmchat.db'}"
+async def fresh_postgres() -> str:
+    """PG_URL with an empty schema; a skip (a failure with FARMCHAT_REQUIRE_PG) without it."""
     if not await postgres_ready(PG_URL):
         message = f"PostgreSQL not reachable at {PG_URL}"
         if os.environ.get("FARMCHAT_REQUIRE_PG"):
@@ -54,6 +52,19 @@ async def db_url(request, tmp_path):
         pytest.skip(message + " (set FARMCHAT_REQUIRE_PG=1 to make this an error)")
     await reset_postgres(PG_URL)
     return PG_URL
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def db_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'farmchat.db'}"
+    return await fresh_postgres()
+
+
+@pytest.fixture
+async def pg_url():
+    """PostgreSQL alone, for what only it has (a server that can go away)."""
+    return await fresh_postgres()
 
 
 @pytest.fixture

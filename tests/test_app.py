@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.pool import QueuePool
 
 from bot.app import SERVICES, create_app
+from storage.db import head_revision
 from tests.conftest import make_settings
 
 
@@ -25,9 +26,12 @@ async def test_healthz_reports_the_database(client, db_url):
     assert resp.status == 200
     body = await resp.json()
     cache = body["nlu"].pop("parse_cache")  # the model is shared by the tests: counts vary
+    assert body.pop("expected_revision") == body.pop("revision") == head_revision()
     assert body == {
         "status": "ok",
         "database": db_url.split("+")[0],
+        "database_reachable": True,
+        "migrations": "current",
         "worker": 0,
         "nlu": {"backend": "builtin", "intents": 16},
     }

@@ -286,20 +286,69 @@ async def test_asking_prices_by_day_kept_for_past_days_are_what_storage_reads(ch
     assert kept == direct and any(r.price == Decimal("9.99") for r in kept)
 
 
-def test_the_median_of_counted_prices_is_the_median_of_every_listing():
-    """The asking median from (price, how many asked it) pairs is statistics.median of the
-    prices repeated, odd and even counts, ties, equal prices written differently."""
+async def test_a_weeks_range_and_median_are_those_of_every_listing_asked(chat):
+    """The week's asking prices as the price answer gives them, group by group, are the
+    lowest, highest and statistics.median of every listing's price (weights restated per
+    the currency's unit), with the change on the week before: odd and even counts, ties,
+    one listing alone, prices per jin, kg, ton and lb beside each other and per bag apart,
+    cancelled ones left out."""
     import statistics
 
-    from handlers.prices import _median
+    from handlers.currency import mass_unit
+    from handlers.units import KG_PER_UNIT, price_per
 
-    rng = random.Random(9)
-    same = [Decimal("3"), Decimal("3.0"), Decimal("3.00")]
-    for _ in range(400):
-        counted = [
-            (rng.choice([*same, Decimal(rng.randint(1, 60)) / 8]), rng.randint(1, 4))
-            for _ in range(rng.randint(1, 9))
-        ]
-        every = [price for price, n in counted for _ in range(n)]
-        got, want = _median(counted), statistics.median(every)
-        assert got == want and str(got) == str(want), counted
+    rng = random.Random(23)
+    now = chat.clock()
+    async with chat.svc.db.uow() as uow:
+        farmer = (await uow.users.arrive("sms", "+8613822000077", "F", now, "user"))[0].id
+        await uow.commit()
+    made: list[Listing] = []
+    for product in ("pear", "plum", "fig", "yam", "kale", "leek"):
+        count = {"pear": 1, "plum": 2, "fig": 7}.get(product, rng.randint(8, 60))
+        for _ in range(count):
+            unit = rng.choice(["kg", "jin", "ton", "lb", "bag"])
+            price = rng.choice([Decimal("3"), Decimal("3.5"), Decimal(rng.randint(5, 400)) / 20])
+            at = now - timedelta(minutes=rng.randint(0, 14 * 24 * 60 - 1))
+            made.append(
+                Listing(
+                    farmer_id=farmer, product=product, quantity_total=Decimal(10),
+                    quantity_available=Decimal(10), unit=unit, price=price,
+                    currency=rng.choice(["CNY", "CNY", "KES"]), price_unit=unit,
+                    location=None, status=rng.choice(["active", "sold", "expired", "cancelled"]),
+                    created_at=at, updated_at=at, expires_at=at + timedelta(days=7),
+                )
+            )  # fmt: skip
+    async with chat.svc.db.uow() as uow:
+        for listing in made:
+            listing.id = await uow.refs.allocate("listing")
+            await uow.listings.add(listing)
+        await uow.commit()
+
+    def expected(ctx: Scope, product: str) -> dict[tuple[str, str], tuple]:
+        weeks: list[dict[tuple[str, str], list[Decimal]]] = [{}, {}]
+        for x in made:
+            if x.product != product or x.status == "cancelled":
+                continue
+            week = 0 if x.created_at >= now - timedelta(days=7) else 1
+            to = mass_unit(ctx, x.currency) if x.price_unit in KG_PER_UNIT else x.price_unit
+            price = price_per(x.price, x.price_unit, to)
+            assert price is not None
+            weeks[week].setdefault((x.currency, to), []).append(price)
+        found = {}
+        for group, asked in weeks[0].items():
+            median, earlier = statistics.median(asked), weeks[1].get(group)
+            was = statistics.median(earlier) if earlier else None
+            change = (median - was) / was * 100 if was else None
+            found[group] = (min(asked), max(asked), median, len(asked), change)
+        return found
+
+    async with chat.svc.db.reader() as uow:
+        ctx = Scope(
+            uow=uow, settings=chat.svc.settings, catalog=chat.svc.catalog, now=now, lang="en"
+        )  # fmt: skip
+        for product in ("pear", "plum", "fig", "yam", "kale", "leek"):
+            got = {
+                (g.currency, g.unit): (g.low, g.high, g.median, g.n, g.change_pct)
+                for g in await prices.asking_groups(ctx, product, None)
+            }
+            assert got == expected(ctx, product), product

@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+from bot import metrics
 from bot.config import Settings
 from bot.outbound.pacing import Pacer, channel_rates
 from bot.outbound.push import ChannelSenders, PrintSender, RecordingSender, Sender, SendError
@@ -152,7 +153,10 @@ class Outbound:
                 row.channel, row.address, row.text, ref=row.id, bulk=policy.bulk
             )
         except Exception as exc:
-            return policy.outcome(row, exc, utcnow())
+            outcome = policy.outcome(row, exc, utcnow())
+            metrics.sent(row.channel, outcome.status, outcome.code)
+            return outcome
+        metrics.sent(row.channel, "sent", None)
         return Outcome(row.id, "sent", sid=sid, user_id=row.user_id, attempts=row.attempts)
 
     async def send_batch(self, rows: list[Claimed], policy: RetryPolicy) -> list[Outcome]:

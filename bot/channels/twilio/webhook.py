@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -43,6 +44,10 @@ STATUS_RANK = {
 }
 STATUSES = StatusLadder(STATUS_RANK)
 OPTED_OUT_ERROR = 21610  # the user texted STOP: Twilio refuses every message to them until START
+# Twilio's message SIDs are two letters and 32 hex digits (SM…, MM…); up to outbox.provider_sid's
+# 64 letters and digits is taken, anything else is not Twilio's and stores nothing.
+MESSAGE_SID = re.compile(r"[A-Za-z0-9]{1,64}")
+SID_FIELDS = ("MessageSid", "SmsSid", "SmsMessageSid")
 
 
 _EMPTY_TWIML = str(MessagingResponse()).encode()  # status callbacks and opt-outs: built once
@@ -111,8 +116,8 @@ class TwilioWebhooks:
 
     async def status(self, request: web.Request) -> web.Response:
         form = await self.verified_form(request)
-        sid, status = form.get("MessageSid"), form.get("MessageStatus")
-        if not sid or status not in STATUS_RANK:
+        sid, status = message_sid(form), form.get("MessageStatus")
+        if status not in STATUS_RANK:
             raise web.HTTPBadRequest(text="MessageSid and a known MessageStatus are required")
         code, ref = small_int(form.get("ErrorCode")), small_int(request.query.get("ref"))
 
@@ -139,10 +144,18 @@ def small_int(text: str | None) -> int | None:
     return None
 
 
+def message_sid(form: MultiDictProxy) -> str:
+    """The form's MessageSid; 400 when it, SmsSid or SmsMessageSid is not a Twilio SID."""
+    sids = [form.get(name) for name in SID_FIELDS]
+    if sids[0] is None or not all(s is None or MESSAGE_SID.fullmatch(s) for s in sids):
+        raise web.HTTPBadRequest(text="MessageSid is required and must be a Twilio SID")
+    return sids[0]
+
+
 def parse_inbound(form: MultiDictProxy) -> InboundMessage:
     """Twilio's form → InboundMessage; 400 when a field it always sends is missing or wrong."""
-    sid, sender = form.get("MessageSid"), form.get("From", "")
-    if not sid or not sender:
+    sid, sender = message_sid(form), form.get("From", "")
+    if not sender:
         raise web.HTTPBadRequest(text="MessageSid and From are required")
     channel = "whatsapp" if sender.startswith("whatsapp:") else "sms"
     try:

@@ -50,6 +50,10 @@ TEXTS = {
         "zh": "抱歉，附近没有我知道的地点。请发送地名，例如：我在武都",
         "en": "Sorry, I don't know a place near there. Send its name, e.g. 'I am in Wudu'.",
     },
+    "place_unreadable": {
+        "zh": "抱歉，读不出这个位置。请发送地名，例如：我在武都",
+        "en": "Sorry, I couldn't read that location. Send the place's name, e.g. 'I am in Wudu'.",
+    },
 }
 MESSAGE_KINDS = {"text", "voice", "image", "video", "shortvideo", "location", "link", "file"}
 MAX_PLACE_KM = 100.0  # farther than this from every known place: ask for the name instead
@@ -58,6 +62,18 @@ MAX_PLACE_KM = 100.0  # farther than this from every known place: ask for the na
 def say(key: str, lang: str, **values) -> str:
     entry = TEXTS[key]
     return entry.get(lang, entry["en"]).format(**values)
+
+
+def coordinates(fields: dict[str, str], lat: str, lon: str) -> tuple[float, float] | None:
+    """(lat, lon) of a location's fields; None unless both are finite numbers on the globe
+    (a client can send NaN, inf or 1e999, which math's functions refuse)."""
+    try:
+        point = (float(fields[lat]), float(fields[lon]))
+    except (KeyError, ValueError):
+        return None
+    if not all(map(math.isfinite, point)) or abs(point[0]) > 90 or abs(point[1]) > 180:
+        return None
+    return point
 
 
 def distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -118,14 +134,15 @@ class WeChatDispatcher:
         return say("unsupported", await self.lang_of(push.openid))
 
     async def location(self, push: Push) -> str:
-        try:
-            point = (float(push.fields["Location_X"]), float(push.fields["Location_Y"]))
-        except (KeyError, ValueError):
-            return await self.unsupported(push)
-        place = nearest_place(self.svc.catalog, point)
-        label = push.fields.get("Label", "") or f"{point[0]:.4f},{point[1]:.4f}"
+        point = coordinates(push.fields, "Location_X", "Location_Y")
+        place = nearest_place(self.svc.catalog, point) if point else None
+        label = push.fields.get("Label", "") or (
+            f"{point[0]:.4f},{point[1]:.4f}" if point else "location"
+        )
 
         def set_place(user: User, lang: str) -> str:
+            if point is None:
+                return say("place_unreadable", lang)
             if place is None:
                 return say("place_unknown", lang)
             user.place = place

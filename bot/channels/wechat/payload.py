@@ -89,6 +89,11 @@ def new_nonce() -> str:
     return str(secrets.randbelow(10**9) + 10**8)
 
 
+def msg_id(text: str) -> bool:
+    """Whether text is a MsgId as WeChat writes one: a 64-bit integer in decimal digits (A2)."""
+    return text.isascii() and text.isdigit() and len(text) <= 20 and int(text) < 2**64
+
+
 @dataclass(frozen=True)
 class Push:
     """One message or event WeChat pushed, reduced to what farmchat uses."""
@@ -117,6 +122,8 @@ class Push:
             raise XmlError("empty or oversized user id")
         if not 0 <= push.create_time < 2**32:  # Unix seconds; more would overflow a datetime
             raise XmlError("CreateTime out of range")
+        if not all(msg_id(fields[name]) for name in ("MsgId", "MsgID") if name in fields):
+            raise XmlError("MsgId is not a 64-bit integer")
         return push
 
     @property

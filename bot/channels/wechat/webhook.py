@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from multidict import MultiMapping
 
+from bot import metrics
 from bot.channels.wechat.crypto import CryptoError, WeChatCrypto
 from bot.channels.wechat.events import CHANNEL, WeChatDispatcher
 from bot.channels.wechat.payload import (
@@ -33,7 +34,7 @@ from bot.channels.wechat.payload import (
     text_reply,
 )
 from bot.config import WeChatSettings
-from bot.logs import mask
+from bot.logs import mask, mask_in
 from storage import wechat as store
 
 if TYPE_CHECKING:
@@ -97,6 +98,7 @@ class WeChatWebhooks:
             push = Push.from_fields(fields)
         except XmlError as exc:
             log.warning("WeChat push refused: %s", exc)
+            request[metrics.REASON] = "xml"
             raise web.HTTPBadRequest(text="malformed message") from None
         reply = await self.answer(push, deadline)
         return self.render(reply, push, key_index)
@@ -155,7 +157,11 @@ class WeChatWebhooks:
             job.task.add_done_callback(lambda task: self._finished(push.message_id, job))
         else:
             job.deliveries += 1
-            log.info("WeChat delivered %s again (delivery %d)", push.message_id, job.deliveries)
+            log.info(
+                "WeChat delivered %s again (delivery %d)",
+                mask_in(push.message_id, push.openid),
+                job.deliveries,
+            )
         if job.deferred:
             return None
         remaining = max(0.0, deadline - asyncio.get_running_loop().time())
@@ -179,7 +185,7 @@ class WeChatWebhooks:
             if not claimed:
                 log.info(
                     "message %s was answered by customer service already; answering success",
-                    push.message_id,
+                    mask_in(push.message_id, push.openid),
                 )
                 return None
         return reply
@@ -201,7 +207,11 @@ class WeChatWebhooks:
         if job.task.cancelled():
             return
         if job.task.exception() is not None:
-            log.error("WeChat message %s failed", key, exc_info=job.task.exception())
+            log.error(
+                "WeChat message %s failed",
+                mask_in(key, job.push.openid),
+                exc_info=job.task.exception(),
+            )
             return
         loop.call_soon(self._orphaned, job)  # after the waiting deliveries have taken the reply
 
@@ -233,7 +243,7 @@ class WeChatWebhooks:
             if not await store.claim_pushed_reply(uow, job.push.message_id, job.token):
                 log.info(
                     "message %s was answered by a redelivery; no customer-service copy",
-                    job.push.message_id,
+                    mask_in(job.push.message_id, openid),
                 )
                 return
             row_id = await uow.outbox.insert(
