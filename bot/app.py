@@ -205,6 +205,38 @@ def _encodable(text: str) -> bool:
     return True
 
 
+def forwarded_client(proxies: list[str]):
+    """A middleware: for a request from a trusted proxy (server.trusted_proxies), the client
+    its X-Real-IP header names (else the last X-Forwarded-For entry, the address the proxy
+    saw) stands in request.remote, for every check that counts or trusts a client."""
+    networks = [ipaddress.ip_network(p, strict=False) for p in proxies]
+
+    def trusted(address: str | None) -> bool:
+        try:
+            peer = ipaddress.ip_address(address or "")
+        except ValueError:
+            return False
+        if isinstance(peer, ipaddress.IPv6Address) and peer.ipv4_mapped:
+            peer = peer.ipv4_mapped
+        return any(peer in net for net in networks)
+
+    @web.middleware
+    async def middleware(request: web.Request, handler):
+        if not trusted(request.remote):
+            return await handler(request)
+        named = (
+            request.headers.get("X-Real-IP")
+            or request.headers.get(hdrs.X_FORWARDED_FOR, "").rsplit(",", 1)[-1]
+        )
+        try:
+            client = str(ipaddress.ip_address(named.strip()))
+        except ValueError:
+            return await handler(request)  # no client named: the proxy itself
+        return await handler(request.clone(remote=client))
+
+    return middleware
+
+
 @web.middleware
 async def channel_errors(request: web.Request, handler):
     """The one error boundary for providers: the channel that owns the route says what its
@@ -248,7 +280,10 @@ def create_app(
     background: bool = True,
     worker: int = 0,
 ) -> web.Application:
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[channel_errors])
+    middlewares = [channel_errors]
+    if settings.server.trusted_proxies:
+        middlewares.insert(0, forwarded_client(settings.server.trusted_proxies))
+    app = web.Application(client_max_size=MAX_BODY, middlewares=middlewares)
     app.on_response_prepare.append(server_header)
     app[WORKER] = worker
     serving = channels.enabled(settings)

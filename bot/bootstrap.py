@@ -89,6 +89,7 @@ async def services(
     try:
         outbound = Outbound(db, sender or RecordingSender(), settings, background=background_push)
         gateway = Gateway(db, nlu, settings, catalog, outbound)
+        outbound.on_unreachable = gateway.unreachable
         try:
             yield Services(settings, catalog, db, nlu, outbound, gateway)
         finally:

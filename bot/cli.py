@@ -1,16 +1,23 @@
-"""The `farmchat` command: serve, chat, demo, db upgrade, nlu train|parse|test, wechat menu."""
+"""The `farmchat` command: serve, chat, demo, db upgrade|current|backup|restore, nlu, wechat."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
+import os
+import signal
+import subprocess
 import sys
+from pathlib import Path
 
 from bot import accounts, broadcast_cli, logs
 from bot.config import ConfigError, Settings, load_settings
 from storage.db import SchemaError
+
+METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # bot/metrics.py: the workers' numbers
 
 log = logging.getLogger("farmchat")
 
@@ -25,7 +32,13 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument(
         "--as", dest="address", default="+8613800000001", help="your phone number (E.164)"
     )
-    sub.add_parser("demo", help="load sample farmers, listings and prices")
+    demo = sub.add_parser("demo", help="load sample farmers, listings and prices")
+    demo.add_argument(
+        "--channel",
+        choices=["console", "sms", "whatsapp", "wechat"],
+        help="the sample farmers' channel (default: sms when Twilio is configured, else "
+        "wechat when WeChat is, else console)",
+    )
     sub.add_parser("fake-twilio", help="run a local fake of Twilio's Messages API (see --help)")
     broadcast_cli.add_parser(sub)
     accounts.add_parser(sub)
@@ -34,8 +47,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     wechat = sub.add_parser("wechat", help="WeChat Official Account tools")
     wechat.add_argument("action", choices=["menu"], help="menu: install the default custom menu")
-    db = sub.add_parser("db", help="database schema")
-    db.add_argument("action", choices=["upgrade", "current"])
+    db = sub.add_parser("db", help="database schema and backups")
+    db_sub = db.add_subparsers(dest="action", required=True)
+    db_sub.add_parser("upgrade", help="apply the migrations (creates the schema when empty)")
+    db_sub.add_parser("current", help="show the schema revision")
+    backup = db_sub.add_parser("backup", help="a consistent copy, safe while serve runs")
+    backup.add_argument("path", help="the backup file to write (replaced when it exists)")
+    restore = db_sub.add_parser("restore", help="replace the database with a backup")
+    restore.add_argument("path", help="a file that `farmchat db backup` wrote")
+    restore.add_argument(
+        "--force", action="store_true", help="even while a server or another process uses it"
+    )
+    restore.add_argument(
+        "--database",
+        help="restore into this SQLite file, or this database of the PostgreSQL server, "
+        "instead of the configured one",
+    )
     nlu = sub.add_parser("nlu", help="the built-in language model")
     nlu_sub = nlu.add_subparsers(dest="action", required=True)
     nlu_sub.add_parser("train", help="train now and cache the model")
@@ -76,13 +103,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(settings: Settings, args) -> int:
+    workers = settings.server.workers
+    if workers > 1 and args.worker is None:
+        return _supervise(settings, args)
+    loop = asyncio.new_event_loop()
+    _stop_once(loop)  # before the imports and the start-up: a SIGTERM then stops them too
+
     from aiohttp import web
 
     from bot.app import create_app
 
-    workers = settings.server.workers
-    if workers > 1 and args.worker is None:
-        return _supervise(settings, args)
     if args.worker is None:
         print(f"farmchat serving on http://{settings.server.host}:{settings.server.port}")
     app = create_app(settings, background=args.worker in (None, 0), worker=args.worker or 0)
@@ -97,9 +127,40 @@ def _serve(settings: Settings, args) -> int:
         port=settings.server.port,
         reuse_port=workers > 1,
         print=None,
-        shutdown_timeout=10,
+        shutdown_timeout=10,  # seconds for the requests in progress
+        handle_signals=False,  # _stop_once's instead
+        loop=loop,
     )
+    for sig in (signal.SIGTERM, signal.SIGINT):  # stopped: a signal now would cut the exit short
+        signal.signal(sig, signal.SIG_IGN)
     return 0
+
+
+def _stop_once(loop: asyncio.AbstractEventLoop) -> None:
+    """The first SIGTERM or SIGINT starts the graceful stop; the ones after it are ignored.
+
+    aiohttp's own handler raises GracefulExit at every signal, and one that comes during the
+    stop cancels the stop itself: the sends it lets finish, the database connections it
+    closes. Under systemd's default KillMode every process of the unit gets the SIGTERM, the
+    supervisor passes it on as well, and a Ctrl-C reaches the whole process group. This
+    handler outlives the loop (the loop's own would go with it, leaving the last moments to
+    the default action) and reaches it through call_soon_threadsafe, as asyncio.Runner's
+    SIGINT handler does."""
+    stopping = False
+
+    def stop() -> None:
+        from aiohttp.web import GracefulExit  # imported by then: run_app runs the loop
+
+        raise GracefulExit()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        if not stopping and not loop.is_closed():
+            stopping = True
+            loop.call_soon_threadsafe(stop)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
 
 
 async def _freeze_gc(app) -> None:
@@ -113,19 +174,40 @@ async def _freeze_gc(app) -> None:
     gc.freeze()
 
 
+def _metrics_dir() -> Path:
+    """A new, empty directory for the workers' metrics (prometheus-client's multiprocess
+    mode), made before any worker starts: PROMETHEUS_MULTIPROC_DIR when the operator set one,
+    emptied first, else a temporary one."""
+    import shutil
+    import tempfile
+
+    given = os.environ.get(METRICS_DIR)
+    if not given:
+        return Path(tempfile.mkdtemp(prefix="farmchat-metrics-"))
+    shutil.rmtree(given, ignore_errors=True)
+    Path(given).mkdir(parents=True)
+    return Path(given)
+
+
 def _supervise(settings: Settings, args) -> int:
-    """Migrate and train once, then run `server.workers` serve processes on one port."""
-    import os
-    import signal
-    import subprocess
+    """Migrate and train once, then run `server.workers` serve processes on one port.
+
+    SIGTERM or SIGINT stops them all, and so does any worker ending; the exit status is 0 when
+    every worker stopped cleanly, else that of the first one that did not."""
+    import shutil
 
     from bot.bootstrap import build_catalog, load_nlu, open_database
+
+    workers = _Workers()  # a signal from here on stops them, even before they start
+    signal.signal(signal.SIGTERM, workers.stop)
+    signal.signal(signal.SIGINT, workers.stop)
 
     async def prepare() -> None:
         await (await open_database(settings)).close()
 
     asyncio.run(prepare())
-    load_nlu(settings, build_catalog(settings))  # the workers load the cached model
+    if not workers.stopping:
+        load_nlu(settings, build_catalog(settings))  # the workers load the cached model
     base = [
         sys.executable,
         "-m",
@@ -133,29 +215,77 @@ def _supervise(settings: Settings, args) -> int:
         *(["--config", args.config] if args.config else []),
         "serve",
     ]
-    procs = [subprocess.Popen([*base, "--worker", str(n)]) for n in range(settings.server.workers)]
+    numbers = _metrics_dir()  # every worker's metrics, summed at a scrape
+    env = {**os.environ, METRICS_DIR: str(numbers)}
+    for n in range(settings.server.workers):
+        if not workers.stopping:
+            workers.procs.append(subprocess.Popen([*base, "--worker", str(n)], env=env))
+    if workers.stopping:
+        workers.stop()  # the signal came while they were starting
+    else:
+        print(
+            f"farmchat serving on http://{settings.server.host}:{settings.server.port} "
+            f"with {len(workers.procs)} workers"
+        )
+    code = workers.wait()
+    if not os.environ.get(METRICS_DIR):  # the directory made for this run
+        shutil.rmtree(numbers, ignore_errors=True)
+    return code
 
-    def stop(signum, _frame) -> None:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    print(
-        f"farmchat serving on http://{settings.server.host}:{settings.server.port} "
-        f"with {len(procs)} workers"
-    )
-    os.wait()  # the first worker to end (a crash, or the signal above) ends them all
-    stop(signal.SIGTERM, None)
-    codes = [proc.wait() for proc in procs]
-    return next((code for code in codes if code not in (0, -signal.SIGTERM)), 0)
+# how a worker ends when stopped: by itself, or killed by the signal before its handler was set
+# (main() answers a KeyboardInterrupt with 130)
+CLEAN_STOP = (0, 130, -signal.SIGTERM, -signal.SIGINT)
+
+
+class _Workers:
+    """The supervisor's worker processes: each sent SIGTERM once, each reaped once, its exit
+    status kept (os.wait() reaps it for good: Popen.wait() after it would answer 0)."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen] = []
+        self.stopping = False
+        self._told: set[int] = set()
+        self._ended: dict[int, int] = {}  # pid: exit code (a signal's is negative), as they end
+
+    def stop(self, *_signal: object) -> None:
+        """SIGTERM to each worker still running that has not had it (the signal handler)."""
+        self.stopping = True
+        for proc in self.procs:
+            if proc.pid not in self._told and proc.pid not in self._ended:
+                self._told.add(proc.pid)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGTERM)
+
+    def wait(self) -> int:
+        """Reap every worker, stopping the others when the first ends (a crash, or the signal);
+        0 when all ended cleanly, else the first unclean one's status (128 + a signal)."""
+        pids = {proc.pid: proc for proc in self.procs}
+        while len(self._ended) < len(pids):
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:  # none left
+                break
+            if pid in pids:
+                code = self._ended[pid] = pids[pid].returncode = os.waitstatus_to_exitcode(status)
+                if code not in CLEAN_STOP:
+                    number = self.procs.index(pids[pid])
+                    log.error("worker %s ended with status %s; stopping the others", number, code)
+                self.stop()
+        unclean = [code for code in self._ended.values() if code not in CLEAN_STOP]
+        if not unclean:
+            return 0
+        return unclean[0] if unclean[0] > 0 else 128 - unclean[0]
 
 
 def _chat(settings: Settings, args) -> int:
+    import aiohttp
+
+    from bot import channels
+    from bot.app import channel_senders
     from bot.bootstrap import services
     from bot.channels.addresses import e164
-    from bot.channels.console.channel import chat
+    from bot.channels.console.channel import Terminal, chat
     from bot.outbound.push import PrintSender
     from bot.supervisor import background
 
@@ -164,34 +294,69 @@ def _chat(settings: Settings, args) -> int:
     except ValueError as exc:
         print(f"farmchat: --as: {exc}", file=sys.stderr)
         return 2
+    terminal = Terminal()
+    serving = channels.enabled(settings)
 
     async def run() -> None:
-        async with (
-            services(settings, sender=PrintSender()) as svc,
-            background(svc, dispatch=False, lead=False),
-        ):
-            await chat(svc.gateway, address)
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+            # the configured providers send to their users; what they cannot is printed here
+            senders = channel_senders(serving, session)
+            senders.fallback = PrintSender(terminal.notify)
+            async with services(settings, sender=senders) as svc, background(svc, lead=False):
+                for channel in serving:
+                    await channel.start(svc)
+                try:
+                    await chat(svc.gateway, address, write=terminal.write, read=terminal.read)
+                finally:
+                    for channel in serving:
+                        await channel.stop()
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        terminal.write("")  # Ctrl-C: the shell's prompt on a line of its own
+        raise
+    finally:
+        terminal.restore()
     return 0
 
 
-def _demo(settings: Settings, args) -> None:
+def _demo(settings: Settings, args) -> int:
+    from bot import demo
     from bot.bootstrap import open_database
-    from bot.demo import load_demo
 
-    async def run() -> int:
+    channel = args.channel or demo.channel_for(settings)
+    real = None if args.channel else demo.real_api(settings, channel)
+
+    async def run() -> demo.Loaded | None:
         db = await open_database(settings)
         try:
-            return await load_demo(db)
+            there = await demo.loaded_on(db)
+            if real and there is None:
+                return None
+            return await demo.load_demo(db, channel)
         finally:
             await db.close()
 
-    made = asyncio.run(run())
-    print(f"demo data: {made} listings created" if made else "demo data already loaded")
+    loaded = asyncio.run(run())
+    if loaded is None:
+        print(
+            f"farmchat: demo data not loaded: its farmers would be {channel} users at sample "
+            f"numbers, sent real messages through {real}. Choose --channel {channel} for "
+            "that, or --channel console",
+            file=sys.stderr,
+        )
+        return 2
+    print(
+        f"demo data: {loaded.made} listings created" if loaded.made else "demo data already loaded"
+    )
+    print(demo.where(loaded.channel))
+    return 0
 
 
-def _db(settings: Settings, args) -> None:
+def _db(settings: Settings, args) -> int | None:
+    if args.action in ("backup", "restore"):
+        return _db_copy(settings, args)
     from storage.db import create_engine, current_revision, head_revision, upgrade
 
     async def run() -> str | None:
@@ -205,6 +370,36 @@ def _db(settings: Settings, args) -> None:
 
     revision = asyncio.run(run())
     print(f"schema revision {revision} (newest: {head_revision()})")
+    return 0
+
+
+def _db_copy(settings: Settings, args) -> int:
+    """db backup PATH, db restore PATH [--force] [--database NAME]; exit 2: refused, 1: failed."""
+    from storage import backup
+    from storage.db import head_revision
+
+    try:
+        if args.action == "backup":
+            report = backup.backup(settings.database.url, args.path)
+        else:
+            report = backup.restore(settings.database.url, args.path, args.force, args.database)
+    except backup.BackupError as exc:
+        print(f"farmchat: {args.action} not done: {logs.scrub(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    size = f", {report.size / 1e6:.1f} MB" if report.size else ""
+    done = "backup written:" if args.action == "backup" else f"restored {args.path} into"
+    print(f"{done} {report.where} ({report.kind}{size}; {report.check})")
+    print("rows: " + ", ".join(f"{table} {n}" for table, n in report.counts.items()))
+    status = backup.revision_status(report.revision)
+    print(f"schema revision {report.revision} ({status}; this farmchat's: {head_revision()})")
+    if args.action == "restore" and status == "older":
+        print(
+            "run `farmchat db upgrade` to bring it up to date "
+            "(`farmchat serve` does it at start when database.auto_upgrade is true)"
+        )
+    elif status == "unknown":
+        print("a newer farmchat made this schema: serve it with that version")
+    return 0
 
 
 def _nlu(settings: Settings, args) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -47,6 +48,18 @@ class ServerSettings(Section):
     port: int = Field(8080, ge=1, le=65535)
     public_url: str = ""
     workers: int = Field(1, ge=1, le=32)
+    # proxies whose X-Real-IP (else the last X-Forwarded-For entry) names the client
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, proxies: list[str]) -> list[str]:
+        for proxy in proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(f"{proxy!r} is not an IP address or network") from None
+        return proxies
 
 
 class DatabaseSettings(Section):

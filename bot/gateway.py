@@ -13,7 +13,7 @@ from bot import metrics
 from bot.config import Settings
 from bot.logs import mask_in
 from bot.outbound.sender import Outbound, Outgoing
-from handlers import texts
+from handlers import orders, texts
 from handlers.context import Context, DomainError, Parse
 from handlers.messages import InboundMessage, Reply
 from handlers.segments import segments
@@ -113,6 +113,20 @@ class Gateway:
         await self.outbound.deliver(sent)
         return reply
 
+    async def unreachable(self, notice_ids: list[int]) -> None:
+        """Notifications that never reached their user: orders whose farmer was never asked
+        are cancelled, and their buyers told (the outbox calls this once it has recorded them)."""
+        now = self.clock()
+        async with self.db.uow() as uow:
+            notices = await orders.unreachable_farmers(
+                uow, self.settings, self.catalog, notice_ids, now
+            )
+            if not notices:
+                return
+            claimed = await self.outbound.queue(uow, notices, now)
+            await uow.commit()
+        await self.outbound.deliver(claimed)
+
     async def record_consent(self, msg: InboundMessage, opted_out: bool) -> None:
         """STOP / START and the like: remember the user's choice, once per message id."""
 
@@ -139,6 +153,7 @@ class Gateway:
                 return seen
             user.last_seen_at = now
             reply = change(user, user.language or self._default_lang())
+            await uow.users.write_changes()
             await inbound.record(
                 uow, logged(msg, clean_text(msg.text), user.id, intent, reply, now)
             )
@@ -197,6 +212,7 @@ class Gateway:
             catalog=self.catalog,
             now=now,
             fits=fits_reply,
+            reaches=self.outbound.reaches,
         )
         self._load_state(ctx, conv)
         try:
@@ -205,6 +221,7 @@ class Gateway:
             replies = ctx.say(err.key, **err.values)
         reply = self._join(replies)
         await self._save_state(ctx, conv)
+        await uow.users.write_changes()
         claimed = await self.outbound.queue(uow, ctx.notices, now)
         await inbound.record(uow, logged(msg, text, user.id, ctx.parse.intent, reply, now))
         return reply, claimed, ctx.parse.intent

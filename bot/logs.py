@@ -95,3 +95,6 @@ def setup(level: str = "INFO") -> None:
     logging.getLogger("aiosqlite").setLevel(logging.INFO)
     if level != "DEBUG":
         logging.getLogger("alembic").setLevel(logging.WARNING)
+        # APScheduler says at INFO that each run of a job began and ended (the scheduler's
+        # sync: two lines every 30 s); its warnings and job errors still show
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)

@@ -11,8 +11,10 @@ file lock beside a SQLite database.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
 from zoneinfo import ZoneInfo
@@ -35,6 +37,7 @@ from storage.uow import Database
 log = logging.getLogger(__name__)
 SYNC_SECONDS = 30
 LEADER_RETRY_SECONDS = 5  # how often a follower tries to lead, and a leader checks its lock
+STEP_DOWN_SECONDS = 30  # for the jobs running to finish when the lead is given up
 DIGEST_CATCH_UP = timedelta(hours=6)  # a digest missed by less than this is sent late
 
 
@@ -56,6 +59,7 @@ class Scheduler:
         self.zone = ZoneInfo(settings.market.timezone)
         self.leader = schedule.leader_for(db)
         self.aps: AsyncIOScheduler | None = None
+        self._running: set[asyncio.Task] = set()  # the jobs running now
 
     async def keep_lead(self) -> None:
         """Lead if no other process does; step down when the lock is lost. Run every
@@ -78,24 +82,49 @@ class Scheduler:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
         self.aps.add_job(
-            self.sync, IntervalTrigger(seconds=SYNC_SECONDS), id="sync", next_run_time=utcnow()
+            self._job(self.sync),
+            IntervalTrigger(seconds=SYNC_SECONDS),
+            id="sync",
+            next_run_time=utcnow(),
         )
         if self.settings.broadcast.digest_time:
             hour, minute = map(int, self.settings.broadcast.digest_time.split(":"))
             self.aps.add_job(
-                self.digest, CronTrigger(hour=hour, minute=minute, timezone=self.zone), id="digest"
+                self._job(self.digest),
+                CronTrigger(hour=hour, minute=minute, timezone=self.zone),
+                id="digest",
             )
         self.aps.start()
         metrics.LEADER.set(1)
         await self.catch_up_digest()
 
-    async def step_down(self) -> None:
-        """Stop the jobs and let another process lead."""
+    async def step_down(self, timeout: float = STEP_DOWN_SECONDS) -> None:
+        """Start no more jobs, let those running finish (for up to `timeout` seconds), and let
+        another process lead."""
         if self.aps is not None:
-            self.aps.shutdown(wait=False)
+            self.aps.pause()
+            if self._running:
+                await asyncio.wait(set(self._running), timeout=timeout)
+            self.aps.shutdown(wait=False)  # cancels the jobs still running
             self.aps = None
             metrics.LEADER.set(0)
         await self.leader.release()
+
+    def _job(self, job: Callable[..., Awaitable[object]]) -> Callable[..., Awaitable[object]]:
+        """job as APScheduler runs it, known to step_down: APScheduler's shutdown cancels the
+        coroutine jobs running, in the middle of their transactions."""
+
+        @functools.wraps(job)
+        async def run(*args: object) -> object:
+            task = asyncio.current_task()
+            if task is not None:
+                self._running.add(task)
+            try:
+                return await job(*args)
+            finally:
+                self._running.discard(task)
+
+        return run
 
     # scheduled broadcasts --------------------------------------------------------------
     async def sync(self) -> None:
@@ -107,7 +136,7 @@ class Scheduler:
         now = utcnow()
         for broadcast_id, send_at in due.items():
             self.aps.add_job(
-                self.fire,
+                self._job(self.fire),
                 DateTrigger(run_date=max(send_at or now, now)),
                 args=[broadcast_id],
                 id=f"broadcast-{broadcast_id}",

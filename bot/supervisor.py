@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from bot import tasks
@@ -21,7 +22,8 @@ from bot.scheduler import LEADER_RETRY_SECONDS, Scheduler
 from nlu.catalog import Catalog
 
 log = logging.getLogger(__name__)
-STOP_TIMEOUT = 60  # seconds: in-flight sends finish (each bounded by the provider timeout)
+STOP_TIMEOUT = 60  # seconds, in all: in-flight sends finish (each bounded by its timeout)
+CANCELLED_SECONDS = 5  # for what STOP_TIMEOUT cut off to end, once cancelled
 Job = Callable[[], Awaitable[object]]
 
 
@@ -68,23 +70,30 @@ class Supervisor:
                 await asyncio.wait_for(wake.wait(), seconds)
 
     async def stop(self) -> None:
-        """Stop claiming and wait for the loops and the sends in flight; step down as leader."""
+        """Stop claiming and wait, STOP_TIMEOUT at most in all, for the loops, the sends in
+        flight and the scheduler's jobs running; step down as leader."""
         self.stopping.set()
         for wake in self._wakes:
             wake.set()
         await self.outbound.stop()
-        await self._wait(self._loops)
-        await self._wait([asyncio.create_task(self.dispatcher.join(), name="broadcast-workers")])
-        await self.scheduler.step_down()
+        deadline = time.monotonic() + STOP_TIMEOUT
+        late = await self._wait(self._loops, deadline)
+        joined = asyncio.create_task(self.dispatcher.join(), name="broadcast-workers")
+        late += await self._wait([joined], deadline)
+        if late:
+            await asyncio.wait(late, timeout=CANCELLED_SECONDS)
+        await self.scheduler.step_down(max(0.0, deadline - time.monotonic()))
 
     @staticmethod
-    async def _wait(tasks: list[asyncio.Task]) -> None:
+    async def _wait(tasks: list[asyncio.Task], deadline: float) -> list[asyncio.Task]:
+        """Wait for the tasks until the deadline; cancel and return those still running."""
         if not tasks:
-            return
-        _, late = await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
+            return []
+        _, late = await asyncio.wait(tasks, timeout=max(0.0, deadline - time.monotonic()))
         for task in late:
             log.warning("%s did not stop in %s s; cancelled", task.get_name(), STOP_TIMEOUT)
             task.cancel()
+        return list(late)
 
 
 @contextlib.asynccontextmanager

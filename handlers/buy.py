@@ -295,7 +295,11 @@ async def on_count(ctx: Context) -> list[Reply] | None:
 
 async def place_order(ctx: Context, listing: OfferedRow, quantity: Decimal) -> list[Reply]:
     """Reserve the stock atomically, then record the order and ask the farmer (listing: a
-    Listing or a light row of its columns, read only)."""
+    Listing or a light row of its columns, read only). A farmer no message can reach here
+    gets no order."""
+    farmer = await _user_row(ctx, listing.farmer_id)
+    if not ctx.reaches(farmer.channel):
+        return _unreachable(ctx, listing.id, farmer)
     if not await ctx.uow.listings.reserve(listing.id, quantity, ctx.now):
         reply = ctx.text("sold_out", qty=ctx.qty(quantity, listing.unit))
         return [Reply(reply + "\n" + (await _offer_self(ctx, exclude=()))[0].text)]
@@ -317,7 +321,6 @@ async def place_order(ctx: Context, listing: OfferedRow, quantity: Decimal) -> l
             expires_at=ctx.now + timeout,
         )
     )
-    farmer = await _user_row(ctx, listing.farmer_id)
     ctx.tell(
         farmer,
         "order_request",
@@ -340,6 +343,24 @@ async def place_order(ctx: Context, listing: OfferedRow, quantity: Decimal) -> l
     )
     name = await contact.ask_name_once(ctx)
     return [Reply(f"{reply}\n{name}" if name else reply)]
+
+
+def _unreachable(ctx: Context, listing_id: int, farmer: UserRow) -> list[Reply]:
+    """The offer's farmer is on a channel this deployment cannot send to: say so, and let the
+    buyer pick another offer when there is one."""
+    offers = ctx.slots.get("offers", [])
+    n = next((i for i, (lid, _) in enumerate(offers, 1) if lid == listing_id), 1)
+    name = ctx.aside(farmer.name) if farmer.name else ""
+    sorry = ctx.text("farmer_unreachable", n=n, name=name)
+    if len(offers) < 2:
+        ctx.done()
+        return [Reply(sorry)]
+    ctx.state = "buy.choice"
+    for key in ("partial", "listing"):
+        ctx.slots.pop(key, None)
+    ctx.slots["_ask"] = ["pick_number", {"n": str(len(offers))}]
+    space = "" if ctx.lang == "zh" else " "
+    return [Reply(sorry + space + ctx.text("pick_number", n=len(offers)))]
 
 
 def order_values(ctx: Context, order: Order) -> dict[str, ByLanguage]:

@@ -172,6 +172,8 @@ class Context(Scope):
     slots: Slots = field(default_factory=dict)
     # Whether a text fits one reply on a channel (SMS: 2 segments); the gateway knows channels.
     fits: Callable[[str, str], bool] = lambda channel, text: True
+    # Whether users on a channel can be sent messages here (its provider is configured).
+    reaches: Callable[[str], bool] = lambda channel: True
 
     @classmethod
     def on_behalf_of(

@@ -1,4 +1,5 @@
-"""Orders after they are placed: the farmer's YES/NO, cancel, expiry, my orders."""
+"""Orders after they are placed: the farmer's YES/NO, cancel, expiry, a farmer who cannot be
+reached, my orders."""
 
 from __future__ import annotations
 
@@ -277,6 +278,23 @@ async def expire_overdue(
     ctx = Context.on_behalf_of(farmer, uow, settings, catalog, now)
     await expire(ctx, order)
     return ctx.notices
+
+
+async def unreachable_farmers(
+    uow: UnitOfWork, settings: Settings, catalog: Catalog, notice_ids: list[int], now: datetime
+) -> list[Reply]:
+    """Orders whose farmer could not be asked (the new-order notices that never reached
+    them): each cancelled, its stock back, its buyer told and offered the next; the notices."""
+    notices: list[Reply] = []
+    for order in await uow.orders.asked_by(notice_ids):
+        buyer = await uow.users.get(order.buyer_id)
+        if buyer is None or not await uow.orders.transition(order, ("pending",), "cancelled", now):
+            continue
+        await uow.listings.release(order.listing_id, order.quantity, now)
+        ctx = Context.on_behalf_of(buyer, uow, settings, catalog, now)
+        await tell_buyer_and_reoffer(ctx, order, buyer, "order_unreachable_buyer")
+        notices += ctx.notices
+    return notices
 
 
 async def _party(ctx: Context, user_id: int) -> User:

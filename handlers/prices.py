@@ -117,13 +117,19 @@ def _groups(ctx: Scope, asked: Iterable[AskedRow]) -> dict[tuple[str, str], Coun
     rows of repos.Listings.asked_between, each price with its count)."""
     groups: dict[tuple[str, str], Counted] = defaultdict(list)
     mass: dict[str, str] = {}
+    # (currency, price unit) -> (group, what one of its price unit is in the group's unit, as
+    # units.price_per multiplies by), worked out once: a busy week has hundreds of prices
+    restated: dict[tuple[str, str], tuple[tuple[str, str], Decimal | None]] = {}
     for x in asked:
-        if (to := mass.get(x.currency)) is None:
-            to = mass[x.currency] = mass_unit(ctx, x.currency)
-        per = units.price_per(x.price, x.price_unit, to)
-        groups[x.currency, x.price_unit if per is None else to].append(
-            (x.price if per is None else per, x.n)
-        )
+        found = restated.get((x.currency, x.price_unit))
+        if found is None:
+            if (to := mass.get(x.currency)) is None:
+                to = mass[x.currency] = mass_unit(ctx, x.currency)
+            one = units.convert(Decimal(1), to, x.price_unit)
+            group = (x.currency, x.price_unit if one is None else to)
+            found = restated[x.currency, x.price_unit] = (group, one)
+        group, one = found
+        groups[group].append((x.price if one is None else x.price * one, x.n))
     return groups
 
 

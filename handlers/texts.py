@@ -253,6 +253,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "Waiting for the farmer to accept.",
         "zh": "订单{ref}：向{farmer}买{product}{qty}，共{total}。等待农户确认。",
     },
+    "farmer_unreachable": {
+        "en": "Sorry, the farmer of offer {n}{name} can't be reached right now, so no order "
+        "was placed.",
+        "zh": "抱歉，暂时联系不上{n}号货源的农户{name}，未下单。",
+    },
     "order_request": {
         "en": "New order {ref}: {qty} {product} for {total} from {buyer}. "
         "Reply YES {ref} to accept or NO {ref} to decline.",
@@ -280,6 +285,10 @@ TEXTS: dict[str, dict[str, str]] = {
     "order_expired_buyer": {
         "en": "Order {ref} expired: the farmer did not answer in time.",
         "zh": "订单{ref}已过期：农户没有及时确认。",
+    },
+    "order_unreachable_buyer": {
+        "en": "Order {ref} is cancelled: the farmer can't be reached right now.",
+        "zh": "订单{ref}已取消：暂时联系不上农户。",
     },
     "order_expired_farmer": {
         "en": "Order {ref} expired without your answer; {qty} is back in listing {listing}.",

@@ -53,6 +53,8 @@ TIMELINE_LIMIT = 500  # messages of each kind on one order's timeline
 LISTING_ORDERS_LIMIT = 500  # orders shown under one listing
 MAX_SEARCH = 100
 MAX_PEOPLE = 2000  # users a search may match and still be read first (find_people)
+TRIGRAM = 3  # the shortest part a trigram index finds
+FEW_ROWS = 5000  # a counted search matching at most these is read by sorting them (_page_ids)
 LARGEST_ID = 2**31 - 1  # ids are INTEGER columns: a larger number names nothing
 _NUMBERISH = re.compile(r"[+\d\s\-().]+")
 
@@ -75,6 +77,8 @@ class Filters:
     buyer_id: int | None = None
     # the ids of the users the search matches, when read first (find_people); None: not read
     people: tuple[int, ...] | None = None
+    # how many rows match, when counted before the page is read (None: not counted)
+    rows: int | None = None
 
 
 class Party(NamedTuple):
@@ -232,14 +236,23 @@ def _about_people(search: str) -> list[ColumnElement[bool]]:
     ignored)."""
     low = search.lower()
     found = [
-        func.lower(User.name).contains(low, autoescape=True),
-        User.address.contains(search, autoescape=True),
+        _part(func.lower(User.name), low),
+        _part(User.address, search),
     ]
     if _NUMBERISH.fullmatch(search):
         digits = re.sub(r"[^\d+]", "", search)
         if len(digits) >= 3:
-            found.append(User.address.contains(digits, autoescape=True))
-            found.append(User.phone.contains(digits, autoescape=True))
+            found.append(_part(User.address, digits))
+            found.append(_part(User.phone, digits))
+    return found
+
+
+def _part(column: Any, part: str) -> ColumnElement[bool]:
+    """column holds part anywhere. PostgreSQL's trigram indexes (migration 0012) find a part
+    of three characters or more; for a shorter one they would read the whole index, slower
+    than the table, so the column is then searched as an expression they do not cover."""
+    searched = column if len(part) >= TRIGRAM else column.concat("")
+    found: ColumnElement[bool] = searched.contains(part, autoescape=True)
     return found
 
 
@@ -285,8 +298,43 @@ def _narrow(q: Rows, f: Filters, *, orders: bool) -> Rows:
     if orders and f.buyer_id is not None:
         q = q.where(Order.buyer_id == f.buyer_id)
     if f.search.strip():
-        q = q.where(table.id.in_(_found(f, orders)))
+        q = q.where(_searched(f, orders))
     return q
+
+
+def _searched(f: Filters, orders: bool) -> ColumnElement[bool]:
+    """The rows a search finds. With its users read first, a condition on the row itself
+    (farmer or buyer among them, or the reference), which each database answers from the
+    farmer_id / buyer_id indexes and the key together; else through _found."""
+    table: Any = Order if orders else Listing
+    if f.people is None:
+        found: ColumnElement[bool] = table.id.in_(_found(f, orders))
+        return found
+    sides = (table.buyer_id, table.farmer_id) if orders else (table.farmer_id,)
+    terms = [side.in_(f.people) for side in sides if f.people]
+    ref = _ref(f.search.strip()[:MAX_SEARCH])
+    if ref is not None:
+        terms += [table.id == ref] + ([table.listing_id == ref] if orders else [])
+    return or_(*terms) if terms else false()
+
+
+async def _page_ids(
+    uow: UnitOfWork, f: Filters, orders: bool, before: int | None, limit: int
+) -> list[int] | None:
+    """A page's ids, newest first, read alone by sorting the rows that match when a counted
+    search matches few (FEW_ROWS): PostgreSQL would otherwise walk the key back past every
+    row that does not match. None: read along the key with the page's columns."""
+    if f.rows is None or f.rows > FEW_ROWS:
+        return None
+    table: Any = Order if orders else Listing
+    q: Any = select(table.id)
+    if orders and f.place:  # the one filter on the listing
+        q = q.join(Listing, Listing.id == Order.listing_id)
+    q = _narrow(q, f, orders=orders)
+    if before is not None:
+        q = q.where(table.id < before)
+    q = q.order_by((table.id + 0).desc()).limit(limit)  # `id + 0`: sorted, not the key's order
+    return list((await uow.session.execute(q)).scalars())
 
 
 async def find_people(uow: UnitOfWork, f: Filters) -> Filters:
@@ -306,7 +354,11 @@ async def listings(
     uow: UnitOfWork, f: Filters, before: int | None = None, limit: int = 50
 ) -> list[ListingLine]:
     """Listings that match, newest first, `limit` of them older than listing `before`."""
-    q = _narrow(_listings(), f, orders=False)
+    ids = await _page_ids(uow, f, False, before, limit)
+    if ids is not None:
+        q = _listings().where(Listing.id.in_(ids))
+    else:
+        q = _narrow(_listings(), f, orders=False)
     if before is not None:
         q = q.where(Listing.id < before)
     q = q.order_by(Listing.id.desc()).limit(limit)
@@ -322,7 +374,12 @@ async def orders(
     uow: UnitOfWork, f: Filters, before: int | None = None, limit: int = 50
 ) -> list[OrderLine]:
     """Orders that match, newest first, `limit` of them older than order `before`."""
-    q = _narrow(_orders(), f, orders=True)
+    ids = await _page_ids(uow, f, True, before, limit)
+    q = (
+        _orders().where(Order.id.in_(ids))
+        if ids is not None
+        else _narrow(_orders(), f, orders=True)
+    )
     if before is not None:
         q = q.where(Order.id < before)
     q = q.order_by(Order.id.desc()).limit(limit)

@@ -74,7 +74,8 @@ class Outcome:
     """What became of one claimed row.
 
     status: sent | pending (a retry, due at retry_at) | failed | released (handed back unsent)
-    | deferred (a quota used up until retry_at; not an attempt).
+    | deferred (a quota used up until retry_at; not an attempt). unreachable: failed, and
+    certainly never reached the user (refused, or every attempt failed to connect).
     """
 
     id: int
@@ -86,6 +87,7 @@ class Outcome:
     user_id: int = 0
     attempts: int = 0
     retry_at: datetime | None = None
+    unreachable: bool = False
 
 
 async def add_claimed(

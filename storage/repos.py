@@ -26,6 +26,7 @@ from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.base import instance_state
 from sqlalchemy.sql import ColumnElement, Select
 
 from storage.fast import Prepared, Transaction
@@ -205,6 +206,20 @@ ARRIVAL: Prepared[ArrivalRow] = Prepared(
 )
 USER_ROW: Prepared[UserRow] = Prepared(select(*_USER).where(User.id == bindparam("id")))
 OPT_OUT = Prepared(update(User).where(User.id == bindparam("b_id")).values(opted_out=True))
+_USER_COLUMNS = frozenset(User.__table__.c.keys())
+_USER_UPDATES: dict[frozenset[str], Prepared[Any]] = {}
+
+
+def _user_update(keys: frozenset[str]) -> Prepared[Any]:
+    """UPDATE users SET <these columns> WHERE id = :b_id, built once per set of columns."""
+    found = _USER_UPDATES.get(keys)
+    if found is None:
+        values: dict[str, Any] = {key: bindparam(f"b_{key}") for key in sorted(keys)}
+        stmt = update(User).where(User.id == bindparam("b_id")).values(values)
+        found = _USER_UPDATES[keys] = Prepared(stmt)
+    return found
+
+
 TOUCH_USER = Prepared(
     update(User)
     .where(User.id == bindparam("b_id"))
@@ -571,6 +586,27 @@ class Users(_Repo):
         """A user's columns as a light read-only row (no ORM object), or None."""
         return await USER_ROW.first(self.uow, {"id": user_id})
 
+    async def write_changes(self) -> None:
+        """Write what the message changed of its users (a place, a name, when the name was
+        asked, an opt-out) with one prepared UPDATE each, so the commit has none of them to
+        flush: the ORM's flush of one changed row costs more than the rest of a message."""
+        for user in [obj for obj in self.s.dirty if type(obj) is User]:
+            state = instance_state(user)
+            changed = {
+                key: getattr(user, key)
+                for key in state.committed_state
+                if key in _USER_COLUMNS and key != "id"
+            }
+            if not changed or user.id is None:
+                continue
+            update_of = _user_update(frozenset(changed))
+            await update_of.run(
+                self.uow, {"b_id": user.id, **{f"b_{k}": v for k, v in changed.items()}}
+            )
+            # written: what the row now holds is what the object holds, nothing left to flush
+            # (semi-private, checked by tests/test_dependencies.py)
+            state._commit_all(state.dict, self.s.sync_session.identity_map)
+
     async def touch(self, user: User, role: str, language: str, seen: datetime) -> None:
         """Write the user's role, language and last-seen time (one prepared UPDATE, no flush)."""
         await TOUCH_USER.run(
@@ -736,6 +772,23 @@ class Orders(_Repo):
     async def overdue(self, now: datetime, limit: int = 100) -> list[Order]:
         q = select(Order).where(Order.status == "pending", Order.expires_at <= now)
         return list((await self.s.execute(q.order_by(Order.id).limit(limit))).scalars())
+
+    async def asked_by(self, notice_ids: Sequence[int]) -> list[Order]:
+        """The pending orders that these notifications asked their farmer to answer: a notice
+        to the order's farmer written in the transaction that placed it (the same moment)."""
+        asked = (
+            select(Outbox.id)
+            .where(
+                Outbox.id.in_(list(notice_ids)),
+                Outbox.broadcast_id.is_(None),
+                Outbox.kind == "notification",
+                Outbox.user_id == Order.farmer_id,
+                Outbox.created_at == Order.created_at,
+            )
+            .exists()
+        )
+        q = select(Order).where(Order.status == "pending", asked).order_by(Order.id)
+        return list((await self.s.execute(q)).scalars())
 
     async def transition(self, order: Order, frm: tuple[str, ...], to: str, now: datetime) -> bool:
         """Move an order on only from an expected status, so accept and expiry cannot both win."""

@@ -217,3 +217,127 @@ async def test_serve_with_two_workers_shares_the_port_and_stops_on_sigterm(env):
     assert code == 0, output
     assert "with 2 workers" in output and "Traceback" not in output
     assert await get_health(port) is None  # no worker left behind
+
+
+async def read_until(proc, text: str, timeout: float = 30) -> str:
+    """What the process prints until `text` has appeared (bounded)."""
+    out = b""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while text.encode() not in out:
+        left = deadline - asyncio.get_running_loop().time()
+        if left <= 0:
+            raise AssertionError(f"{text!r} never printed: {out.decode()}")
+        chunk = await asyncio.wait_for(proc.stdout.read(1), left)
+        if not chunk:
+            raise AssertionError(f"process ended before {text!r}: {out.decode()}")
+        out += chunk
+    return out.decode()
+
+
+async def test_a_broadcast_from_the_console_is_sent_and_reported(env):
+    coordinator = "+8613900000000"
+    env = {**env, "FARMCHAT_COORDINATORS__ADDRESSES": f'["{coordinator}"]'}
+    console = await Console.start(env, address=BUYER)
+    try:
+        assert "Subscribed to apple prices" in await console.say("subscribe apple prices")
+        await console.say(f"/as {coordinator}")
+        assert "Send to 1 subscriber" in await console.say("broadcast apple 4.2 yuan/kg Wudu")
+        published = await console.say("yes")
+        assert "Price published" in published and "I'll report when it is done" in published
+        sent = await read_until(console.proc, "done:")
+        sent += await read_until(console.proc, "\n")
+        assert f"→ to {BUYER} (console): Apple price, Wudu: ¥4.20/kg" in sent
+        assert f"→ to {coordinator} (console): Broadcast" in sent
+        assert "done: 1 sent, 0 failed, 0 skipped" in sent
+        assert await console.quit() == 0
+    finally:
+        if console.proc.returncode is None:
+            await console.kill()
+
+
+def test_at_a_terminal_up_recalls_the_last_line_and_ctrl_c_ends_cleanly(env):
+    """The console edits lines with readline at a terminal: ↑ brings the last line back;
+    Ctrl-C in the middle of a line ends it at once and leaves the terminal echoing."""
+    import fcntl
+    import pty
+    import select
+    import subprocess
+    import termios
+    import time
+
+    def own_terminal() -> None:  # the pty becomes the console's terminal, as a shell's is
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    main, side = pty.openpty()
+    echoing = termios.tcgetattr(main)[3] & termios.ECHO
+    proc = subprocess.Popen(
+        [*FARMCHAT, "chat", "--as", FARMER],
+        env={**env, "TERM": "xterm"},
+        stdin=side,
+        stdout=side,
+        stderr=side,
+        preexec_fn=own_terminal,
+    )
+    os.close(side)
+    seen = b""
+
+    def until(text: str, count: int = 1, seconds: float = 60) -> str:
+        nonlocal seen
+        deadline = time.monotonic() + seconds
+        while seen.decode("utf-8", "replace").count(text) < count:
+            assert time.monotonic() < deadline, f"{text!r} x{count} never seen: {seen!r}"
+            ready, _, _ = select.select([main], [], [], 0.2)
+            if ready:
+                try:
+                    seen += os.read(main, 4096)
+                except OSError:  # the process ended and its side of the terminal closed
+                    break
+        return seen.decode("utf-8", "replace")
+
+    try:
+        until(f"{FARMER}> ")
+        os.write(main, b"sell 40 kg pears at 5/kg\r")
+        until("bot: Listing", 1)
+        until(f"{FARMER}> ", 2)
+        os.write(main, b"\x1b[A")  # up arrow: the line above comes back, ready to send
+        until("sell 40 kg pears at 5/kg", 2)  # as typed, then recalled
+        os.write(main, b"\r")
+        screen = until("bot: Listing", 2)
+        assert "^[[A" not in screen and "\x1b[A" not in screen.split("bot: Listing")[1]
+        until(f"{FARMER}> ", 3)
+        os.write(main, b"half a li")
+        until("half a li")
+        os.write(main, b"\x03")  # Ctrl-C
+        assert proc.wait(timeout=20) == 130
+        assert termios.tcgetattr(main)[3] & termios.ECHO == echoing  # typing shows again
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        os.close(main)
+
+
+def test_demo_farmers_are_put_where_messages_reach_them(env, tmp_path):
+    on_console = run(
+        {**env, "FARMCHAT_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path}/c.db"}, "demo"
+    )
+    assert "The farmers are console users" in on_console.stdout
+    assert "`farmchat chat --as +8613800000011`" in on_console.stdout
+    twilio = {
+        **env,
+        "FARMCHAT_TWILIO__ACCOUNT_SID": "AC" + "0" * 32,
+        "FARMCHAT_TWILIO__AUTH_TOKEN": "local-token",
+        "FARMCHAT_TWILIO__FROM_NUMBER": "+15005550006",
+    }
+    refused = run(twilio, "demo")  # Twilio's real API: sample numbers would be texted
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "https://api.twilio.com" in refused.stderr
+    assert "--channel sms" in refused.stderr and "--channel console" in refused.stderr
+    local = run({**twilio, "FARMCHAT_TWILIO__API_BASE": "http://127.0.0.1:8089"}, "demo")
+    assert local.returncode == 0 and "8 listings created" in local.stdout  # none before
+    assert (
+        "The farmers are sms users, told of orders by sms: +8613800000011 王大伯" in local.stdout
+    )
+    again = run(env, "demo")  # Twilio no longer configured: the farmers stay, and it says so
+    assert "already loaded" in again.stdout and "sms users" in again.stdout

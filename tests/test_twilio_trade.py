@@ -139,23 +139,33 @@ async def order_pending(rig) -> None:
 async def test_an_opted_out_recipient_is_recorded_and_not_retried(rig):
     rig.fake.fail_to(FARMER, 21610)
     await order_pending(rig)
-    [row] = await rig.settled(lambda rows: rows and rows[0].status == "failed", "failed")
+    [told] = await rig.pushed_to(BUYER)  # the order the farmer never heard of is called off
+    assert "is cancelled: the farmer can't be reached right now" in told
+    row, _ = await rig.settled(
+        lambda rows: len(rows) == 2 and rows[0].status == "failed", "failed, the buyer told"
+    )
     assert row.error_code == 21610 and row.attempts == 1
     async with rig.app[SERVICES].db.uow() as uow:
         assert (await uow.users.by_address("sms", FARMER)).opted_out is True
-    assert len(rig.fake.attempts) == 1 and rig.fake.messages == []
+    to_farmer = [a for a in rig.fake.attempts if ("To", FARMER) in a["form"]]
+    assert len(to_farmer) == 1 and [m["To"] for m in rig.fake.messages] == [BUYER]
 
 
 async def test_whatsapp_outside_the_24_hour_window_is_recorded_not_retried(rig):
     rig.fake.fail_to(f"whatsapp:{FARMER}", 63016)
     await rig.text(FARMER, "sell 50kg apples at 3/kg", whatsapp=True)
     await rig.text(BUYER, "buy 20 kg apples")
-    assert "Order" in await rig.text(BUYER, "1")  # the buyer's order stands
-    [row] = await rig.settled(lambda rows: rows and rows[0].status == "failed", "failed")
+    assert "Order" in await rig.text(BUYER, "1")
+    [told] = await rig.pushed_to(BUYER)  # until the farmer writes, nothing can reach them
+    assert "is cancelled: the farmer can't be reached right now" in told
+    row, _ = await rig.settled(
+        lambda rows: len(rows) == 2 and rows[0].status == "failed", "failed, the buyer told"
+    )
     assert (row.channel, row.error_code, row.attempts) == ("whatsapp", 63016, 1)
     assert "24-hour window" in row.error
     await asyncio.sleep(0.3)
-    assert len(rig.fake.attempts) == 1 and rig.fake.messages == []
+    to_farmer = [a for a in rig.fake.attempts if ("To", f"whatsapp:{FARMER}") in a["form"]]
+    assert len(to_farmer) == 1 and [m["To"] for m in rig.fake.messages] == [BUYER]
     async with rig.app[SERVICES].db.uow() as uow:
         assert (
             await uow.users.by_address("whatsapp", FARMER)

@@ -115,6 +115,10 @@ async def test_a_farmer_who_unfollowed_is_recorded_as_opted_out(both):
     both.rig.fake.fail_to(OPENID, 43004)
     await both.sms("buy 20 jin apples")
     await both.sms("1")
-    [row] = await both.rig.settled(lambda rows: rows and rows[0].status == "failed", "failed")
+    [told] = await both.sms_pushes()  # the buyer hears the order could not reach the farmer
+    assert "is cancelled: the farmer can't be reached right now" in told
+    row, _ = await both.rig.settled(
+        lambda rows: len(rows) == 2 and rows[0].status == "failed", "failed, the buyer told"
+    )
     assert (row.channel, row.error_code, row.attempts) == ("wechat", 43004, 1)
     assert (await both.rig.user("wechat", OPENID)).opted_out is True

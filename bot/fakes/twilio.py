@@ -6,6 +6,7 @@ signs its status callbacks as Twilio does, records everything, and can be told t
 (429, 21610, a hang, an undelivered message). CHANNELS.md B5/B6.
 
     python -m bot.fakes.twilio --port 8089 --account-sid AC... --auth-token ...
+    python -m bot.fakes.twilio send --auth-token ... --from +8613800000001 "sell 50kg apples"
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import os
 import re
 import secrets
+import sys
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -24,8 +27,10 @@ from typing import Any
 import aiohttp
 import phonenumbers
 from aiohttp import web
+from defusedxml import ElementTree
 from twilio.request_validator import RequestValidator
 
+from bot.fakes.ready import DEFAULT_WAIT, NotReady, wait_ready
 from handlers.segments import segments
 
 API_VERSION = "2010-04-01"
@@ -380,9 +385,68 @@ async def post_inbound(
         return resp.status, await resp.text()
 
 
+def _send_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="farmchat fake-twilio send",
+        description="Text farmchat as a phone does through Twilio: each message a signed "
+        "webhook, once farmchat is ready; each reply printed",
+    )
+    env = os.environ.get
+    p.add_argument(
+        "--url",
+        default="http://127.0.0.1:8080/webhooks/twilio",
+        help="farmchat's Twilio webhook, as server.public_url names it (the URL signed)",
+    )
+    p.add_argument("--auth-token", default=env("FARMCHAT_TWILIO__AUTH_TOKEN", "fake-auth-token"))
+    p.add_argument("--account-sid", default=env("FARMCHAT_TWILIO__ACCOUNT_SID", "AC" + "0" * 32))
+    p.add_argument("--from", dest="sender", default="+8613800000001", help="the phone's number")
+    p.add_argument(
+        "--to", default=env("FARMCHAT_TWILIO__FROM_NUMBER", "+15005550006"), help="farmchat's"
+    )
+    p.add_argument("--whatsapp", action="store_true", help="as a WhatsApp message")
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=DEFAULT_WAIT,
+        help=f"seconds to wait for farmchat to be ready ({DEFAULT_WAIT:g})",
+    )
+    p.add_argument("text", nargs="+", help="the messages, sent one after the other")
+    return p
+
+
+def reply_texts(twiml: str) -> list[str]:
+    """The texts of a TwiML answer's <Message> elements."""
+    root = ElementTree.fromstring(twiml)
+    return [message.text or "" for message in root.iter("Message")]
+
+
+async def _send(args: argparse.Namespace) -> int:
+    async with aiohttp.ClientSession() as session:
+        try:
+            await wait_ready(session, args.url, args.wait)
+        except NotReady as exc:
+            print(f"farmchat fake-twilio send: {exc}", file=sys.stderr)
+            return 1
+        for text in args.text:
+            fields = make_inbound_fields(
+                args.sender, args.to, text, whatsapp=args.whatsapp, account_sid=args.account_sid
+            )
+            status, body = await post_inbound(session, args.url, args.auth_token, fields)
+            if status != 200:
+                print(f"HTTP {status}: {body}")
+                return 1
+            print("\n".join(reply_texts(body)) or "(no reply)", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["send"]:
+        return asyncio.run(_send(_send_parser().parse_args(argv[1:])))
     parser = argparse.ArgumentParser(
-        prog="farmchat fake-twilio", description="A local fake of Twilio's Messages API"
+        prog="farmchat fake-twilio",
+        description="A local fake of Twilio's Messages API; `farmchat fake-twilio send --help` "
+        "texts farmchat as a phone",
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8089)

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import os
 import secrets
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from aiohttp import web
 
 from bot.channels.wechat.crypto import WeChatCrypto, sign
 from bot.channels.wechat.payload import new_nonce, parse, render
+from bot.fakes.ready import DEFAULT_WAIT, NotReady, wait_ready
 
 ERRMSG = {
     0: "ok",
@@ -337,7 +339,13 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("--url", default="http://127.0.0.1:8080/webhooks/wechat")
     send.add_argument("--from", dest="openid", default="oFakeUser000000000000000001")
     send.add_argument("--mode", choices=["plaintext", "compatible", "safe"], default="safe")
-    send.add_argument("text")
+    send.add_argument(
+        "--wait",
+        type=float,
+        default=DEFAULT_WAIT,
+        help=f"seconds to wait for farmchat to be ready ({DEFAULT_WAIT:g})",
+    )
+    send.add_argument("text", nargs="+", help="the messages, sent one after the other")
     for cmd in (serve, send):
         cmd.add_argument(
             "--app-id", default=os.environ.get("FARMCHAT_WECHAT__APP_ID", "wx0000000000000000")
@@ -368,15 +376,22 @@ async def _serve(args) -> None:
 async def _send(args) -> int:
     pusher = WeChatPusher(args.url, args.token, args.app_id, args.aes_key, args.mode)
     async with aiohttp.ClientSession() as session:
-        delivery = await pusher.push(session, pusher.text(args.openid, args.text))
-    if delivery.status != 200:
-        print(f"HTTP {delivery.status}: {delivery.body}")
-        return 1
-    print(
-        delivery.reply["Content"]
-        if delivery.reply
-        else "(success: the reply comes by customer-service message)"
-    )
+        try:
+            await wait_ready(session, args.url, args.wait)
+        except NotReady as exc:
+            print(f"farmchat fake-wechat send: {exc}", file=sys.stderr)
+            return 1
+        for text in args.text:
+            delivery = await pusher.push(session, pusher.text(args.openid, text))
+            if delivery.status != 200:
+                print(f"HTTP {delivery.status}: {delivery.body}")
+                return 1
+            print(
+                delivery.reply["Content"]
+                if delivery.reply
+                else "(success: the reply comes by customer-service message)",
+                flush=True,
+            )
     return 0
 
 

@@ -13,6 +13,9 @@ class SendError(Exception):
 
     retry_at: not a failure but a quota used up until then (a daily quota resets): the row
     waits for it without spending an attempt.
+    unreachable: refused, so nothing reached the user, and sending again will not either (no
+    sender for the channel, an opted-out or invalid number, a closed window); unlike a push
+    with no answer, which may have been delivered.
     """
 
     def __init__(
@@ -22,10 +25,11 @@ class SendError(Exception):
         permanent: bool = False,
         opted_out: bool = False,
         retry_at: datetime | None = None,
+        unreachable: bool = False,
     ):
         super().__init__(message)
         self.code, self.permanent, self.opted_out = code, permanent, opted_out
-        self.retry_at = retry_at
+        self.retry_at, self.unreachable = retry_at, unreachable
 
 
 class Sender(Protocol):
@@ -46,12 +50,16 @@ class ChannelSenders:
     def __init__(self, senders: dict[str, Sender], fallback: Sender | None = None):
         self.senders, self.fallback = senders, fallback
 
+    def reaches(self, channel: str) -> bool:
+        """Whether users of the channel can be sent anything here."""
+        return channel in self.senders or self.fallback is not None
+
     async def send(
         self, channel: str, address: str, text: str, ref: int | None = None, bulk: bool = False
     ) -> str | None:
         sender = self.senders.get(channel, self.fallback)
         if sender is None:
-            raise SendError(f"no sender for channel {channel}", permanent=True)
+            raise SendError(f"no sender for channel {channel}", permanent=True, unreachable=True)
         return await sender.send(channel, address, text, ref=ref, bulk=bulk)
 
 

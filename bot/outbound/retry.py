@@ -62,6 +62,9 @@ class RetryPolicy:
         log.warning("push to %s failed: %s (code %s)", mask(row.address), error, failure.code)
         final = failure.permanent or self.stop(_state(row.attempts))
         retry_at = None if final else now + timedelta(seconds=self.wait(_state(row.attempts)))
+        # a retried failure was safe to send again, so nothing was delivered; a permanent one
+        # only when the provider refused it (no answer at all may still have been delivered)
+        unreachable = final and (failure.unreachable or not failure.permanent)
         return Outcome(
             row.id,
             "failed" if final else "pending",
@@ -71,6 +74,7 @@ class RetryPolicy:
             user_id=row.user_id,
             attempts=row.attempts,
             retry_at=retry_at,
+            unreachable=unreachable,
         )
 
 

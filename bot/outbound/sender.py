@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from bot import metrics
@@ -79,6 +79,14 @@ class Outbound:
         )
         self.stopping = asyncio.Event()  # no more claims; rows waiting for a slot go back
         self._tasks: set[asyncio.Task] = set()
+        # told the ids of notifications that can never reach their user (bot/bootstrap.py)
+        self.on_unreachable: Callable[[list[int]], Awaitable[None]] | None = None
+
+    def reaches(self, channel: str) -> bool:
+        """Whether users of the channel can be sent notifications from this process (a
+        provider's channel only where that provider is configured; every channel from the
+        console, which prints what it cannot send)."""
+        return not isinstance(self.sender, ChannelSenders) or self.sender.reaches(channel)
 
     # notifications ---------------------------------------------------------------------
     async def queue(self, uow: UnitOfWork, notices: list[Reply], now: datetime) -> list[Claimed]:
@@ -108,7 +116,9 @@ class Outbound:
         if ids:
             claimed += await self.claim(self.notifications, len(ids), ids=ids)
         for row in claimed:
-            await self.record([await self.send(row, self.notifications)])
+            outcome = await self.send(row, self.notifications)
+            await self.record([outcome])
+            await self._unreachable([outcome])
 
     async def drain(self) -> None:
         """Let pushes in progress finish (shutdown); what is left stays in the outbox."""
@@ -124,9 +134,20 @@ class Outbound:
             rows = await self.claim(self.notifications, FLUSH_BATCH)
             if not rows:
                 break
-            await self.send_batch(rows, self.notifications)
+            await self._unreachable(await self.send_batch(rows, self.notifications))
             count += len(rows)
         return count
+
+    async def _unreachable(self, outcomes: Sequence[Outcome]) -> None:
+        """Hand the notifications that never reached their user, once recorded, to
+        on_unreachable (an order's farmer who was never told of it)."""
+        ids = [o.id for o in outcomes if o.unreachable]
+        if not ids or self.on_unreachable is None:
+            return
+        try:
+            await self.on_unreachable(ids)
+        except Exception:
+            log.exception("%s undeliverable notifications not followed up", len(ids))
 
     # one implementation for every kind -------------------------------------------------
     async def claim(
@@ -168,6 +189,7 @@ class Outbound:
             await self._until(row.due)
             async with gate:
                 if self.stopping.is_set():
+                    metrics.sent(row.channel, "released", None)
                     return Outcome(row.id, "released", attempts=row.attempts)
                 return await self.send(row, policy)
 

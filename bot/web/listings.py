@@ -11,6 +11,7 @@ import csv
 import io
 import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -287,8 +288,8 @@ async def list_page(
     size = services(request).settings.dashboard.page_size
     async with services(request).db.reader() as uow:
         found = await reads.find_people(uow, found)  # once for the page and its count
-        rows = await fetch(uow, found, before, size + 1)
         total = await count(uow, found)
+        rows = await fetch(uow, replace(found, rows=total), before, size + 1)
     return render(
         request,
         template,

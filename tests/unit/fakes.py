@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 from collections import defaultdict, namedtuple
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -129,6 +129,11 @@ class FakeUsers(_Repo):
     async def row(self, user_id: int) -> Any:
         row = self.uow.table(User).get(user_id)
         return None if row is None else light(User, row)
+
+    async def write_changes(self) -> None:
+        """What the message changed of its users, written now (the real one's prepared
+        UPDATEs; here the unit of work's flush of its objects)."""
+        self.uow.flush()
 
     async def touch(self, user: User, role: str, language: str, seen: datetime) -> None:
         row = self.uow.table(User)[user.id]
@@ -302,6 +307,24 @@ class FakeOrders(_Repo):
         return self.uow.select(
             Order, lambda r: r["status"] == "pending" and r["expires_at"] <= now
         )[:limit]
+
+    async def asked_by(self, notice_ids: Sequence[int]) -> list[Order]:
+        """Pending orders whose farmer got one of these notices in the order's transaction."""
+        asked = {
+            (r["user_id"], r["created_at"])
+            for r in self.uow.where(
+                Outbox,
+                lambda r: (
+                    r["id"] in notice_ids
+                    and r["broadcast_id"] is None
+                    and r["kind"] == "notification"
+                ),
+            )
+        }
+        return self.uow.select(
+            Order,
+            lambda r: r["status"] == "pending" and (r["farmer_id"], r["created_at"]) in asked,
+        )
 
     async def transition(self, order: Order, frm: tuple[str, ...], to: str, now: datetime) -> bool:
         """Move an order on only from an expected status (as written, not as held in memory)."""

@@ -3,6 +3,7 @@ traders writing to each other through the bot."""
 
 from __future__ import annotations
 
+import handlers.orders
 from storage.models import Listing, Order, Outbox
 
 OTIENO = "+254711000301"  # a farmer in Nakuru
@@ -134,3 +135,20 @@ async def test_a_chinese_farmer_accepts_in_chinese(market):
     assert "新订单" in market.pushes_to(CHEN)[-1]
     assert "已接受" in await market.send(CHEN, "是")
     assert orders(market) == [(102, 20, "accepted")]
+
+
+async def test_an_order_whose_request_never_reached_the_farmer_is_called_off(market):
+    await ordered(market)
+    [asked] = [r.id for r in market.rows(Outbox) if r.address == OTIENO]
+
+    async def unreachable(uow):
+        return await handlers.orders.unreachable_farmers(
+            uow, market.settings, market.catalog, [asked], market.clock()
+        )
+
+    [told] = await market.db.transact(unreachable)
+    assert told.to == market.user(WANJIRU).id
+    assert told.text.startswith("Order 102 is cancelled: the farmer can't be reached right now.")
+    assert orders(market) == [(102, 30, "cancelled")]
+    assert left(market) == [100]  # the stock is back
+    assert await market.db.transact(unreachable) == []  # once: it is no longer pending

@@ -138,7 +138,13 @@ def _classified(exc: TwilioRestException) -> SendError:
     code = exc.code
     if code in PERMANENT:
         return SendError(
-            f"{PERMANENT[code]}: {exc.msg}", code, permanent=True, opted_out=code == 21610
+            f"{PERMANENT[code]}: {exc.msg}",
+            code,
+            permanent=True,
+            opted_out=code == 21610,
+            unreachable=True,
         )
     # Other 4xx errors are mistakes in the request; 5xx may have been processed. Neither retried.
-    return SendError(f"Twilio error {code}: {exc.msg}", code, permanent=True)
+    return SendError(
+        f"Twilio error {code}: {exc.msg}", code, permanent=True, unreachable=exc.status < 500
+    )

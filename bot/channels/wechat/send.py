@@ -286,6 +286,7 @@ def _error(body: dict, what: str, now: datetime | None = None) -> WeChatError:
         permanent=permanent,
         opted_out=code == 43004,
         retry_at=next_reset(now or utcnow()) if code == 45009 else None,
+        unreachable=permanent,  # WeChat answered: it refused the message
     )
 
 
@@ -336,7 +337,10 @@ class WeChatSender:
         tpl = self.settings.template
         if not tpl.id:
             raise cause or WeChatError(
-                "outside the 48-hour window and no template configured", 45015, permanent=True
+                "outside the 48-hour window and no template configured",
+                45015,
+                permanent=True,
+                unreachable=True,
             )
         when = datetime.now(self.zone).strftime("%Y-%m-%d %H:%M")
         data = {
