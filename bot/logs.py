@@ -93,8 +93,9 @@ def setup(level: str = "INFO") -> None:
     # at DEBUG these log every statement's values (and SQLAlchemy its result rows)
     logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
     logging.getLogger("aiosqlite").setLevel(logging.INFO)
-    if level != "DEBUG":
-        logging.getLogger("alembic").setLevel(logging.WARNING)
-        # APScheduler says at INFO that each run of a job began and ended (the scheduler's
-        # sync: two lines every 30 s); its warnings and job errors still show
-        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # above DEBUG: APScheduler says at INFO that each run of a job began and ended (the
+    # scheduler's sync: two lines every 30 s); its warnings and job errors still show. At
+    # DEBUG both say all, whatever an earlier setup set.
+    quiet = logging.NOTSET if level == "DEBUG" else logging.WARNING
+    logging.getLogger("alembic").setLevel(quiet)
+    logging.getLogger("apscheduler").setLevel(quiet)
