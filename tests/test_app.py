@@ -70,7 +70,7 @@ async def test_model_parse_answers_in_rasa_shape_with_canonical_values(client):
         (b'{"text": "' + b"x" * 100_000 + b'"}', 413),
         (b'{"text": "hi", "n": ' + b"7" * 5000 + b"}", 400),  # past int()'s digit limit
         (b"[" * 20_000 + b"]" * 20_000, 400),  # nested deeper than the parser recurses
-        (b'{"text": "\ud800"}', 400),  # a lone surrogate
+        (rb'{"text": "\ud800"}', 400),  # a lone surrogate (a JSON escape)
         (b"\xff\xfe{}", 400),  # not UTF-8
         (b'{"text": NaN}', 400),
     ],

@@ -4,6 +4,7 @@ the model, which can take a minute)."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import time
 from urllib.parse import urlsplit, urlunsplit
@@ -13,6 +14,16 @@ import aiohttp
 READY_PATH = "/readyz"
 DEFAULT_WAIT = 120.0  # seconds
 POLL_SECONDS = 0.25
+
+
+def add_wait_option(parser: argparse.ArgumentParser) -> None:
+    """--wait SECONDS: how long a phone waits for farmchat before its first message."""
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=DEFAULT_WAIT,
+        help=f"seconds to wait for farmchat to be ready ({DEFAULT_WAIT:g})",
+    )
 
 
 class NotReady(Exception):

@@ -30,7 +30,7 @@ from aiohttp import web
 from defusedxml import ElementTree
 from twilio.request_validator import RequestValidator
 
-from bot.fakes.ready import DEFAULT_WAIT, NotReady, wait_ready
+from bot.fakes.ready import NotReady, add_wait_option, wait_ready
 from handlers.segments import segments
 
 API_VERSION = "2010-04-01"
@@ -404,12 +404,7 @@ def _send_parser() -> argparse.ArgumentParser:
         "--to", default=env("FARMCHAT_TWILIO__FROM_NUMBER", "+15005550006"), help="farmchat's"
     )
     p.add_argument("--whatsapp", action="store_true", help="as a WhatsApp message")
-    p.add_argument(
-        "--wait",
-        type=float,
-        default=DEFAULT_WAIT,
-        help=f"seconds to wait for farmchat to be ready ({DEFAULT_WAIT:g})",
-    )
+    add_wait_option(p)
     p.add_argument("text", nargs="+", help="the messages, sent one after the other")
     return p
 

@@ -28,7 +28,7 @@ from aiohttp import web
 
 from bot.channels.wechat.crypto import WeChatCrypto, sign
 from bot.channels.wechat.payload import new_nonce, parse, render
-from bot.fakes.ready import DEFAULT_WAIT, NotReady, wait_ready
+from bot.fakes.ready import NotReady, add_wait_option, wait_ready
 
 ERRMSG = {
     0: "ok",
@@ -339,12 +339,7 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("--url", default="http://127.0.0.1:8080/webhooks/wechat")
     send.add_argument("--from", dest="openid", default="oFakeUser000000000000000001")
     send.add_argument("--mode", choices=["plaintext", "compatible", "safe"], default="safe")
-    send.add_argument(
-        "--wait",
-        type=float,
-        default=DEFAULT_WAIT,
-        help=f"seconds to wait for farmchat to be ready ({DEFAULT_WAIT:g})",
-    )
+    add_wait_option(send)
     send.add_argument("text", nargs="+", help="the messages, sent one after the other")
     for cmd in (serve, send):
         cmd.add_argument(
