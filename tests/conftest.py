@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import sys
 import uuid
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
@@ -144,3 +146,20 @@ async def chat(db_url, nlu_cache, real_nlu):
             real_nlu,
             FARMCHAT_COORDINATORS__ADDRESSES='["+8613900000000"]',
         )
+
+
+async def run_farmchat(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    """Run `farmchat ARGS` in a process of its own, as an operator would: (exit code,
+    stdout, stderr)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()

@@ -25,7 +25,7 @@ from bot.fakes.twilio import FakeTwilio, inbound_fields, post_inbound
 from storage.backup import BackupError
 from storage.backup import postgres as pg_backup
 from storage.db import create_engine, head_revision, upgrade
-from tests.conftest import PG_URL, postgres_ready
+from tests.conftest import PG_URL, postgres_ready, run_farmchat
 from tests.test_cli import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,22 +55,6 @@ def farmchat_env(db_url: str, nlu_cache: str, **extra: str) -> dict[str, str]:
         "FARMCHAT_BROADCAST__DIGEST_TIME": "",
         **extra,
     }
-
-
-async def farmchat(env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    """Run `farmchat ARGS` in a process of its own: (exit code, stdout, stderr)."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.cli",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 120)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 async def rows(url: str) -> Rows:
@@ -256,7 +240,7 @@ async def test_a_backup_taken_under_load_restores_every_row_committed_before_it(
             seen = set(load.answered)  # each of these got its 200 before the next line began
             committed = await rows(db_url)  # so each is in here, with all committed so far
             started = len(load.answered)
-            code, out, err = await farmchat(env, "db", "backup", str(backup_file))
+            code, out, err = await run_farmchat(env, "db", "backup", str(backup_file))
             answered = set(load.answered[:started])  # 200 before the backup began
             during = len(load.answered) - started
             assert code == 0, err
@@ -264,7 +248,7 @@ async def test_a_backup_taken_under_load_restores_every_row_committed_before_it(
             await load.until(len(load.answered) + 45)  # and the load goes on after it
             load.stop.set()
             await asyncio.gather(*phones)
-            in_use = await farmchat(env, "db", "restore", str(backup_file))
+            in_use = await run_farmchat(env, "db", "restore", str(backup_file))
         finally:
             load.stop.set()
             await asyncio.gather(*phones)
@@ -279,7 +263,7 @@ async def test_a_backup_taken_under_load_restores_every_row_committed_before_it(
     assert list(backup_file.parent.iterdir()) == [backup_file]  # no temporary file left over
 
     restore_env = farmchat_env(target, nlu_cache)
-    code, restored_out, err = await farmchat(restore_env, "db", "restore", str(backup_file))
+    code, restored_out, err = await run_farmchat(restore_env, "db", "restore", str(backup_file))
     assert code == 0, err
     assert f"schema revision {head_revision()} (newest" in restored_out
     try:
@@ -329,10 +313,10 @@ async def farm(tmp_path, nlu_cache) -> tuple[Path, dict[str, str]]:
 
 async def test_a_backup_into_a_missing_directory_is_refused_without_a_traceback(farm, tmp_path):
     _, env = farm
-    code, out, err = await farmchat(env, "db", "backup", str(tmp_path / "nowhere" / "x.db"))
+    code, out, err = await run_farmchat(env, "db", "backup", str(tmp_path / "nowhere" / "x.db"))
     assert code == 2 and out == ""
     assert "nowhere does not exist" in err and "Traceback" not in err
-    code, _, err = await farmchat(env, "db", "backup", str(farm[0]))
+    code, _, err = await run_farmchat(env, "db", "backup", str(farm[0]))
     assert code == 2 and "is the database itself" in err
 
 
@@ -347,9 +331,9 @@ async def test_a_file_that_is_not_a_farmchat_database_is_refused_and_the_target_
     with contextlib.closing(sqlite3.connect(other)) as conn:
         conn.execute("CREATE TABLE t (x)")
     for path, why in ((junk, "is not a SQLite database"), (other, "not a farmchat database")):
-        code, _, err = await farmchat(env, "db", "restore", str(path))
+        code, _, err = await run_farmchat(env, "db", "restore", str(path))
         assert code == 2 and why in err and "Traceback" not in err, err
-    code, _, err = await farmchat(env, "db", "restore", str(tmp_path / "missing.db"))
+    code, _, err = await run_farmchat(env, "db", "restore", str(tmp_path / "missing.db"))
     assert code == 2 and "no such file" in err
     assert db.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
@@ -360,16 +344,16 @@ async def test_a_database_in_use_is_restored_only_with_force_and_its_users_see_t
 ):
     db, env = farm
     backup_file = tmp_path / "farm.backup"
-    code, _, err = await farmchat(env, "db", "backup", str(backup_file))
+    code, _, err = await run_farmchat(env, "db", "backup", str(backup_file))
     assert code == 0, err
     holder = sqlite3.connect(db)  # another process's view: it has the database open
     try:
         add_user(holder, 2)
         holder.commit()
-        code, _, err = await farmchat(env, "db", "restore", str(backup_file))
+        code, _, err = await run_farmchat(env, "db", "restore", str(backup_file))
         assert code == 2 and "another process" in err and "--force" in err
         assert holder.execute("SELECT count(*) FROM users").fetchone() == (2,)
-        code, out, err = await farmchat(env, "db", "restore", "--force", str(backup_file))
+        code, out, err = await run_farmchat(env, "db", "restore", "--force", str(backup_file))
         assert code == 0, err
         assert "users 1" in out
         assert holder.execute("SELECT id FROM users").fetchall() == [(1,)]  # the backup's rows
@@ -384,27 +368,27 @@ async def test_a_running_farmchat_is_seen_by_its_scheduler_lock(farm, tmp_path):
 
     db, env = farm
     backup_file = tmp_path / "farm.backup"
-    assert (await farmchat(env, "db", "backup", str(backup_file)))[0] == 0
+    assert (await run_farmchat(env, "db", "backup", str(backup_file)))[0] == 0
     fd = os.open(f"{db}.scheduler-lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as the scheduler's leader holds it
-        code, _, err = await farmchat(env, "db", "restore", str(backup_file))
+        code, _, err = await run_farmchat(env, "db", "restore", str(backup_file))
         assert code == 2 and "a running farmchat serve" in err
     finally:
         os.close(fd)
-    code, out, err = await farmchat(env, "db", "restore", str(backup_file))
+    code, out, err = await run_farmchat(env, "db", "restore", str(backup_file))
     assert code == 0 and "restored" in out, err
 
 
 async def test_an_older_backup_is_restored_with_a_word_about_db_upgrade(farm, tmp_path):
     _, env = farm
     backup_file = tmp_path / "farm.backup"
-    assert (await farmchat(env, "db", "backup", str(backup_file)))[0] == 0
+    assert (await run_farmchat(env, "db", "backup", str(backup_file)))[0] == 0
     with contextlib.closing(sqlite3.connect(backup_file)) as conn:
         conn.execute("UPDATE alembic_version SET version_num = '0010'")
         conn.commit()
     (tmp_path / "elsewhere").mkdir()
-    code, out, err = await farmchat(
+    code, out, err = await run_farmchat(
         env, "db", "restore", str(backup_file), "--database", str(tmp_path / "elsewhere" / "f.db")
     )
     assert code == 0, err
@@ -440,15 +424,15 @@ async def test_a_failing_pg_dump_or_database_leaves_nothing_and_says_why(nlu_cac
     (bin_dir / "pg_dump").chmod(0o755)
     env = farmchat_env(PG_URL, nlu_cache)
     failing = {**env, "PATH": f"{bin_dir}:{env['PATH']}"}
-    code, _, err = await farmchat(failing, "db", "backup", str(backups / "x.dump"))
+    code, _, err = await run_farmchat(failing, "db", "backup", str(backups / "x.dump"))
     assert code == 1 and "pg_dump failed (exit 1)" in err and "No space left" in err, err
     assert "Traceback" not in err
     missing = make_url(PG_URL).set(database=f"{make_url(PG_URL).database}_missing")
     env = farmchat_env(missing.render_as_string(hide_password=False), nlu_cache)
-    code, _, err = await farmchat(env, "db", "backup", str(backups / "x.dump"))
+    code, _, err = await run_farmchat(env, "db", "backup", str(backups / "x.dump"))
     assert code == 1 and "does not exist" in err and "Traceback" not in err
     assert list(backups.iterdir()) == []  # neither the backup nor a temporary file
     bad = tmp_path / "fake.dump"
     bad.write_bytes(b"PGDMP but nothing after")
-    code, _, err = await farmchat(farmchat_env(PG_URL, nlu_cache), "db", "restore", str(bad))
+    code, _, err = await run_farmchat(farmchat_env(PG_URL, nlu_cache), "db", "restore", str(bad))
     assert code == 2 and "pg_restore failed" in err and "Traceback" not in err

@@ -21,7 +21,7 @@ from bot.config import ConfigError, load_settings
 from bot.fakes.wechat import FakeWeChat
 from bot.outbound.sender import SendError
 from storage.models import WeChatContact, WeChatToken
-from tests.conftest import make_settings
+from tests.conftest import make_settings, run_farmchat
 from tests.wechat_rig import APP_ID, SECRET, wechat_env
 
 USER = "oUserInWindow00000000000001"
@@ -175,19 +175,6 @@ async def test_a_slow_wechat_is_not_sent_twice(procs):
 
 
 # operator tools ---------------------------------------------------------------------------
-async def run_cli(env: dict, *args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.cli",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 120)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 async def test_farmchat_wechat_menu_installs_the_default_menu(sqlite_url, nlu_cache):
@@ -199,11 +186,11 @@ async def test_farmchat_wechat_menu_installs_the_default_menu(sqlite_url, nlu_ca
             "FARMCHAT_DATABASE__URL": sqlite_url,
             **wechat_env(fake.url),
         }
-        code, out, err = await run_cli(env, "wechat", "menu")
+        code, out, err = await run_farmchat(env, "wechat", "menu")
         assert code == 0 and "menu installed" in out and "Traceback" not in err
         assert fake.menus == [DEFAULT_MENU]
         fake.fail_next("menu", 40164)
-        code, out, err = await run_cli(env, "wechat", "menu")
+        code, out, err = await run_farmchat(env, "wechat", "menu")
         assert code == 1 and "40164" in err and "whitelist" in err and "Traceback" not in err
 
 
@@ -214,7 +201,7 @@ async def test_an_incomplete_wechat_config_is_a_clear_startup_error():
         "FARMCHAT_CONFIG": str(ROOT / "config.yaml"),
         "FARMCHAT_WECHAT__APP_ID": APP_ID,
     }
-    code, _, err = await run_cli(env, "serve")
+    code, _, err = await run_farmchat(env, "serve")
     assert code == 2 and "wechat" in err and "token, app_secret, encoding_aes_key" in err
 
 
@@ -279,7 +266,7 @@ async def test_the_readme_demo_farmchat_serve_and_fake_wechat_send(
                 except aiohttp.ClientError:
                     await asyncio.sleep(0.2)
             url = f"http://127.0.0.1:{port}/webhooks/wechat"
-            code, out, err = await run_cli(
+            code, out, err = await run_farmchat(
                 env,
                 "fake-wechat",
                 "send",
@@ -296,7 +283,7 @@ async def test_the_readme_demo_farmchat_serve_and_fake_wechat_send(
                 "卖50斤苹果 三块五一斤",
             )
             assert code == 0 and out.startswith("已发布"), (out, err)
-            code, out, _ = await run_cli(
+            code, out, _ = await run_farmchat(
                 env,
                 "fake-wechat",
                 "send",
