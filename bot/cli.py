@@ -121,16 +121,24 @@ def _serve(settings: Settings, args) -> int:
         # A worker waiting for SQLite's writer lock waits in a thread (storage/sqlite_inline.py);
         # when its turn comes it needs the GIL, which the loop would hold for up to 5 ms.
         sys.setswitchinterval(0.0005)
-    web.run_app(
-        app,
-        host=settings.server.host,
-        port=settings.server.port,
-        reuse_port=workers > 1,
-        print=None,
-        shutdown_timeout=10,  # seconds for the requests in progress
-        handle_signals=False,  # _stop_once's instead
-        loop=loop,
-    )
+    try:
+        web.run_app(
+            app,
+            host=settings.server.host,
+            port=settings.server.port,
+            reuse_port=workers > 1,
+            print=None,
+            shutdown_timeout=10,  # seconds for the requests in progress
+            handle_signals=False,  # _stop_once's instead
+            loop=loop,
+        )
+    except web.GracefulExit as stop:
+        # The stop came while run_app was unwinding a start-up that had just failed: its
+        # GracefulExit (a SystemExit, status 1, silent) would replace that failure. A stop was
+        # asked for, so the exit is clean; the failure is told.
+        if stop.__context__ is not None:
+            failure = stop.__context__
+            log.warning("stopped while starting, which had failed: %r", failure)
     for sig in (signal.SIGTERM, signal.SIGINT):  # stopped: a signal now would cut the exit short
         signal.signal(sig, signal.SIG_IGN)
     return 0

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
@@ -28,7 +29,7 @@ from tests.test_broadcast_process import (
     server_env,
     until,
 )
-from tests.test_cli import get_health
+from tests.test_cli import free_port, get_health
 
 HANG = 3.0  # seconds the fake holds one send: SIGTERM comes while it is in flight
 # what a clean stop never prints
@@ -204,6 +205,46 @@ async def test_sigterm_to_every_process_during_start_up_stops_cleanly(
     assert code == 0, output[-4000:]
     assert_clean(output)
     assert await get_health(serve.port) is None
+
+
+# a worker whose start-up fails just as the stop signal arrives: the signal's handler runs
+# after the failure has stopped the loop, so aiohttp's run_app meets the stop while unwinding
+FAILING_START = """
+import asyncio, os, signal, sys
+from aiohttp import web
+import bot.app, bot.cli
+
+def create_app(settings, **_):
+    app = web.Application()
+
+    async def failing(app):
+        asyncio.get_running_loop().call_soon(os.kill, os.getpid(), signal.SIGTERM)
+        raise RuntimeError("the database went away")
+
+    app.on_startup.append(failing)
+    return app
+
+bot.app.create_app = create_app
+sys.exit(bot.cli.main(["serve"]))
+"""
+
+
+def test_a_stop_that_meets_a_failed_start_up_exits_cleanly_and_says_what_failed(
+    sqlite_url, tmp_path
+):
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+        "FARMCHAT_DATABASE__URL": sqlite_url,
+        "FARMCHAT_SERVER__PORT": str(free_port()),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", FAILING_START], env=env, capture_output=True, text=True, timeout=60
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "stopped while starting" in output and "the database went away" in output, output
+    assert "Traceback" not in output, output
 
 
 async def test_a_worker_that_crashes_stops_the_other_and_the_supervisor_fails(
