@@ -292,7 +292,7 @@ async def asked_between(
 ) -> list[ProductAsked]:
     """The asking prices of the products' (every product's when None) listings offered in
     [start, end), whatever their status now but cancelled, one row per product and distinct
-    price (as repos.ASKED does for one product), in one statement for the whole board."""
+    price (as storage.asking does for one product), in one statement for the whole board."""
     q = (
         select(Listing.product, Listing.price, Listing.price_unit, Listing.currency, func.count())
         .where(

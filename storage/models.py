@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -116,7 +117,7 @@ class Listing(Base):
             "expires_at",
             "farmer_id",
         ),
-        # a price answer's asking prices of a week: one range of it (repos.ASKED)
+        # a price answer's asking prices of a week: one range of it (storage.asking)
         Index(
             "ix_listings_asked_by_time",
             "product",
@@ -434,3 +435,14 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(When)
     last_used_at: Mapped[datetime | None] = mapped_column(When)
     revoked_at: Mapped[datetime | None] = mapped_column(When)
+
+
+class AskingStamp(Base):
+    """A product's asking-price stamp, given a new random value by the listings table's
+    triggers (migration 0013) whenever a change reaches the asking prices a process holds
+    (storage/asking.py). Product '': the database's own stamp. Written by the triggers only."""
+
+    __tablename__ = "asking_stamps"
+
+    product: Mapped[str] = mapped_column(String(32), primary_key=True)
+    stamp: Mapped[int] = mapped_column(BigInteger)

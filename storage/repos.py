@@ -29,6 +29,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.base import instance_state
 from sqlalchemy.sql import ColumnElement, Select
 
+from storage import asking
 from storage.fast import Prepared, Transaction
 from storage.models import (
     Base,
@@ -162,7 +163,7 @@ class PriceRow(Protocol):
 
 
 class AskedRow(Protocol):
-    """An asking price and how many listings asked it (ASKED)."""
+    """An asking price and how many listings asked it (storage/asking.py)."""
 
     @property
     def price(self) -> Decimal: ...
@@ -358,16 +359,6 @@ LATEST_PRICE_AT: Prepared[PriceRow] = Prepared(
 )
 LISTING_ROW: Prepared[ListingRow] = Prepared(
     select(*Listing.__table__.c).where(Listing.id == bindparam("id"))
-)
-ASKED: Prepared[AskedRow] = Prepared(
-    select(Listing.price, Listing.price_unit, Listing.currency, func.count().label("n"))
-    .where(
-        Listing.product == bindparam("product"),
-        Listing.created_at >= bindparam("start"),
-        Listing.created_at < bindparam("end"),
-        Listing.status != "cancelled",
-    )
-    .group_by(Listing.price, Listing.price_unit, Listing.currency)
 )
 # a farmer's newest listing, whatever its status (references grow with time); SQLite reads it
 # off the farmer_id index, which keeps a farmer's rows in id order
@@ -743,11 +734,15 @@ class Listings(_Repo):
         stmt = update(Listing).where(Listing.status == "active", Listing.expires_at <= now)
         return _touched(await self.s.execute(stmt.values(status="expired", updated_at=now)))
 
-    async def asked_between(self, product: str, start: datetime, end: datetime) -> list[AskedRow]:
+    async def asked_between(
+        self, product: str, start: datetime, end: datetime
+    ) -> Sequence[AskedRow]:
         """(price, price_unit, currency, n): the asking prices of a product's listings offered in
         [start, end), whatever their status now, each with how many listings asked it (one row
-        per distinct price, so a busy market costs a few rows, not one per listing)."""
-        return await ASKED.all(self.uow, {"product": product, "start": start, "end": end})
+        per distinct price, so a busy market costs a few rows, not one per listing). The
+        part made more than a couple of hours ago comes from this process's memory
+        (storage/asking.py)."""
+        return await asking.asked_between(self.uow, product, start, end)
 
 
 class Orders(_Repo):
