@@ -139,6 +139,13 @@ def _held_of(session: AsyncSession) -> Held:
     return held
 
 
+async def stamp_of(uow: Transaction, product: str) -> tuple[int | None, int | None]:
+    """The product's stamp and the database's: any change to what a listing of the product
+    asked, made before now, gives a new one (migration 0013)."""
+    read = await STAMPS.first(uow, {"product": product})
+    return (read.stamp, read.epoch) if read is not None else (None, None)
+
+
 async def asked_between(
     uow: Transaction, product: str, start: datetime, end: datetime
 ) -> list[Asked]:
@@ -146,8 +153,7 @@ async def asked_between(
     cancelled: the held part, and the rest from the database, in this unit of work."""
     now = datetime.now(UTC)
     held_here = _held_of(uow.session)
-    read = await STAMPS.first(uow, {"product": product})
-    stamp = (read.stamp, read.epoch) if read is not None else (None, None)
+    stamp = await stamp_of(uow, product)
     held = held_here.get(product)
     if held is None or held.stamp != stamp or held.cutoff < now - LAG - FRESH:
         cutoff = now - LAG

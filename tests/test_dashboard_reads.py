@@ -11,7 +11,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import text, update
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import OperationalError
 
 from handlers import prices
@@ -295,6 +295,26 @@ async def test_asking_prices_by_day_kept_for_past_days_are_what_storage_reads(ch
     since, until, offset = windows[0]
     direct, kept = await both(since, until, offset)
     assert kept == direct and any(r.price == Decimal("9.99") for r in kept)
+    # a farmer changes the price of a listing of five days ago: the kept day is read again
+    async with chat.svc.db.uow() as uow:
+        old = (
+            (
+                await uow.session.execute(
+                    select(Listing).where(
+                        Listing.product == "apple",
+                        Listing.created_at < now - timedelta(days=5),
+                        Listing.created_at > now - timedelta(days=6),
+                    )
+                )
+            )
+            .scalars()
+            .first()
+        )
+        assert old is not None
+        old.price = Decimal("77.70")
+        await uow.commit()
+    direct, kept = await both(since, until, offset)
+    assert kept == direct and any(r.price == Decimal("77.70") for r in kept)
 
 
 async def test_a_weeks_range_and_median_are_those_of_every_listing_asked(chat):

@@ -1,9 +1,11 @@
 """The asking prices of complete past days, kept per process.
 
-A listing's day and price never change once it is made, so a product's asking prices per
-day are read once for the days that are over and only the first (partial) day of the window
-and today are read on every visit: a 90-day chart groups a few hundred listings, not the
-tens of thousands of a busy product's quarter."""
+A past day's asking prices change only when one of its listings changes price, unit,
+currency, product or time, or is deleted or inserted late, each of which gives the product a
+new stamp (storage/asking.py): so a product's asking prices per day are read once for the
+days that are over, again when its stamp has changed, and only the first (partial) day of
+the window and today are read on every visit: a 90-day chart groups a few hundred listings,
+not the tens of thousands of a busy product's quarter."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from storage import dashboard
+from storage import asking, dashboard
 from storage.dashboard import DAY, DayAsked
 from storage.uow import UnitOfWork
 
@@ -24,14 +26,19 @@ class PastAsked:
 
     def __init__(self) -> None:
         self.days: dict[tuple[str, int], dict[int, list[DayAsked]]] = {}
+        self.stamps: dict[tuple[str, int], object] = {}
 
-    def of(self, product: str, offset: int) -> dict[int, list[DayAsked]]:
+    def of(self, product: str, offset: int, stamp: object = None) -> dict[int, list[DayAsked]]:
         key = (product, offset)
         known = self.days.pop(key, None)
+        if known is not None and self.stamps.get(key) != stamp:
+            known = None  # one of its listings changed since: read every day again
+        self.stamps[key] = stamp
         if known is None:
             known = {}
             while len(self.days) >= self.KEPT:  # the one looked at longest ago goes
-                self.days.pop(next(iter(self.days)))
+                gone = next(iter(self.days))
+                del self.days[gone], self.stamps[gone]
         self.days[key] = known  # now the newest
         return known
 
@@ -60,7 +67,7 @@ async def asked_by_day(
     first, last = _day(since, offset), _day(until, offset)
     if first == last:
         return await dashboard.asked_by_day(uow, product, since, until, offset)
-    known = app[PAST_ASKED].of(product, offset)
+    known = app[PAST_ASKED].of(product, offset, await asking.stamp_of(uow, product))
     middle = range(first + 1, last)
     if any(d not in known for d in middle):
         rows = await dashboard.asked_by_day(
