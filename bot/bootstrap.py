@@ -68,13 +68,15 @@ def load_nlu(settings: Settings, catalog: Catalog):
 
 
 async def open_database(settings: Settings) -> Database:
-    engine = create_engine(settings.database.url)
+    engine = create_engine(
+        settings.database.url, transaction_pooling=settings.database.transaction_pooling
+    )
     try:
         await ensure_schema(engine, settings.database.auto_upgrade)
     except BaseException:
         await engine.dispose()
         raise
-    return Database(engine)
+    return Database(engine, settings.database.transaction_pooling)
 
 
 @asynccontextmanager

@@ -65,6 +65,10 @@ class ServerSettings(Section):
 class DatabaseSettings(Section):
     url: str = "sqlite+aiosqlite:///farmchat.db"
     auto_upgrade: bool = True
+    # PostgreSQL reached through a pooler in transaction mode (PgBouncer's pool_mode =
+    # transaction): no prepared statement is kept, and the scheduler's leader holds a lease
+    # row instead of a session's advisory lock, which such a pooler cannot keep
+    transaction_pooling: bool = False
 
     @field_validator("url")
     @classmethod

@@ -37,6 +37,9 @@ from storage.uow import Database
 log = logging.getLogger(__name__)
 SYNC_SECONDS = 30
 LEADER_RETRY_SECONDS = 5  # how often a follower tries to lead, and a leader checks its lock
+# behind a pooler in transaction mode: how long a leader's lease lasts unless renewed (at
+# each check), so how soon another process leads when it dies
+LEASE_SECONDS = 3 * LEADER_RETRY_SECONDS
 STEP_DOWN_SECONDS = 30  # for the jobs running to finish when the lead is given up
 DIGEST_CATCH_UP = timedelta(hours=6)  # a digest missed by less than this is sent late
 
@@ -57,7 +60,7 @@ class Scheduler:
     ):
         self.db, self.settings, self.catalog, self.on_queued = db, settings, catalog, on_queued
         self.zone = ZoneInfo(settings.market.timezone)
-        self.leader = schedule.leader_for(db)
+        self.leader = schedule.leader_for(db, LEASE_SECONDS)
         self.aps: AsyncIOScheduler | None = None
         self._running: set[asyncio.Task] = set()  # the jobs running now
 

@@ -80,8 +80,9 @@ def _sqlite_begin_immediate(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An async engine; SQLite gets WAL, foreign keys, serialized writes and no thread hops."""
+def create_engine(url: str, transaction_pooling: bool = False, **kwargs: Any) -> AsyncEngine:
+    """An async engine; SQLite gets WAL, foreign keys, serialized writes and no thread hops;
+    PostgreSQL behind a pooler in transaction mode keeps no prepared statement."""
     # statements' values are users' numbers and words: never in an exception's text or a log
     kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
@@ -98,10 +99,28 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
         return engine
+    if transaction_pooling:
+        # A pooler in transaction mode (PgBouncer's pool_mode = transaction) gives each
+        # transaction whichever server connection is free: a statement prepared and kept on one
+        # is unknown on the next, and a kept name may be taken there by another client. So none
+        # is kept, by asyncpg or by SQLAlchemy, and none is named.
+        kwargs["connect_args"] = {
+            **kwargs.get("connect_args", {}),
+            "statement_cache_size": 0,
+            "prepared_statement_cache_size": 0,
+            "prepared_statement_name_func": _statement_name,
+        }
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_pre_ping", True)
     return create_async_engine(url, **kwargs)
+
+
+def _statement_name() -> str:
+    """The unnamed statement: each Parse replaces the one before on its server connection, in
+    the transaction that uses it, so none is left behind (a named one would stay on whichever
+    server connection prepared it, its Close sent later perhaps to another)."""
+    return ""
 
 
 def _reader_pragmas(dbapi_connection: _SQLiteConnection, _record: ConnectionPoolEntry) -> None:

@@ -446,3 +446,14 @@ class AskingStamp(Base):
 
     product: Mapped[str] = mapped_column(String(32), primary_key=True)
     stamp: Mapped[int] = mapped_column(BigInteger)
+
+
+class SchedulerLease(Base):
+    """Who runs the scheduler behind a pooler in transaction mode: the holder until expires_at
+    (storage/schedule.LeaseLeader, migration 0014)."""
+
+    __tablename__ = "scheduler_lease"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

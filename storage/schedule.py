@@ -11,6 +11,8 @@ import contextlib
 import fcntl
 import logging
 import os
+import socket
+import uuid
 from datetime import datetime
 from typing import Any, Protocol, cast
 
@@ -154,6 +156,54 @@ class PostgresLeader:
             self.conn = None
 
 
+class LeaseLeader:
+    """The holder of the scheduler_lease row until its lease runs out, each check renewing it
+    (migration 0014): what works through a pooler in transaction mode, where a session's lock
+    would stay with a server connection that serves other clients next. A process that dies
+    holds it until the lease runs out (ttl seconds by PostgreSQL's clock); then another leads."""
+
+    # taken when free or run out, renewed by its holder: one statement, one transaction
+    TAKE = text(
+        "UPDATE scheduler_lease SET holder = :me, expires_at = now() + make_interval(secs => :ttl)"
+        " WHERE name = 'scheduler' AND (holder = :me OR expires_at < now())"
+    )
+    GIVE_UP = text(
+        "UPDATE scheduler_lease SET holder = '', expires_at = now() - interval '1 second'"
+        " WHERE name = 'scheduler' AND holder = :me"
+    )
+
+    def __init__(self, db: Database, ttl: float):
+        self.db, self.ttl = db, ttl
+        self.me = f"{socket.gethostname()[:80]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        self.held = False
+
+    async def _take(self) -> bool:
+        async with self.db.engine.begin() as conn:
+            result = await conn.execute(self.TAKE, {"me": self.me, "ttl": self.ttl})
+        return cast(CursorResult[Any], result).rowcount == 1
+
+    async def acquire(self) -> bool:
+        self.held = await self._take()
+        return self.held
+
+    async def alive(self) -> bool:
+        if not self.held:
+            return False
+        try:
+            self.held = await self._take()
+        except Exception:
+            log.warning("could not renew the scheduler's lease")
+            self.held = False
+        return self.held
+
+    async def release(self) -> None:
+        if self.held:
+            self.held = False
+            with contextlib.suppress(Exception):
+                async with self.db.engine.begin() as conn:
+                    await conn.execute(self.GIVE_UP, {"me": self.me})
+
+
 class FileLeader:
     """An exclusive flock on a file beside the SQLite database; the kernel drops it at exit."""
 
@@ -180,9 +230,10 @@ class FileLeader:
             self.fd = None
 
 
-def leader_for(db: Database) -> Leader:
-    """The leader lock for the database's kind."""
+def leader_for(db: Database, lease_seconds: float = 15) -> Leader:
+    """The leader lock for the database's kind: behind a pooler in transaction mode a lease of
+    lease_seconds, renewed at each check."""
     if db.dialect == "postgresql":
-        return PostgresLeader(db)
+        return LeaseLeader(db, lease_seconds) if db.transaction_pooling else PostgresLeader(db)
     path = make_url(str(db.engine.url)).database or "farmchat.db"
     return FileLeader(f"{path}.scheduler-lock")

@@ -64,8 +64,11 @@ class UnitOfWork:
 class Database:
     """The engine plus a factory of units of work; one per process."""
 
-    def __init__(self, engine: AsyncEngine):
+    def __init__(self, engine: AsyncEngine, transaction_pooling: bool = False):
         self.engine = engine
+        # PostgreSQL through a pooler in transaction mode: no session state outlives a
+        # transaction (storage/db.create_engine, storage/schedule.leader_for)
+        self.transaction_pooling = transaction_pooling
         self._sessions = session_factory(engine)
         self._read_engine: AsyncEngine | None = None
         self._reader_sessions: async_sessionmaker[AsyncSession] | None = None
