@@ -15,6 +15,7 @@ signature check, database or NLU: the ratio says what farmchat's work costs. Eve
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -30,6 +31,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from twilio.request_validator import RequestValidator  # noqa: E402
+
+from tests.pgbouncer_rig import running_pgbouncer, through  # noqa: E402
+
+PG_URL = os.environ.get(
+    "FARMCHAT_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)  # the database tests.conftest.reset_postgres empties first
+PORT, RAW_PORT, FAKE_PORT = 18180, 18181, 18182
 
 TOKEN, SID, NUMBER = "bench-token", "AC" + "0" * 32, "+15005550006"
 PRODUCTS = ["apples", "pears", "walnuts", "potatoes", "honey", "kiwi", "garlic", "tomatoes"]
@@ -206,15 +214,14 @@ def open_loop(binary: Path, port: int, data: Path, rate: float, seconds: int) ->
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def server_env(args, work: Path, port: int, fake_port: int) -> dict:
-    db = (
-        f"sqlite+aiosqlite:///{work / 'bench.db'}"
-        if args.db == "sqlite"
-        else "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-    )
+def server_env(args, work: Path, port: int, fake_port: int, pooler: int | None) -> dict:
+    db = f"sqlite+aiosqlite:///{work / 'bench.db'}" if args.db == "sqlite" else PG_URL
+    if pooler is not None:
+        db = through(db, pooler)
     return {
         **os.environ,
         "FARMCHAT_DATABASE__URL": db,
+        "FARMCHAT_DATABASE__TRANSACTION_POOLING": str(pooler is not None).lower(),
         "FARMCHAT_SERVER__PORT": str(port),
         "FARMCHAT_SERVER__WORKERS": str(args.workers),
         "FARMCHAT_SERVER__PUBLIC_URL": f"http://127.0.0.1:{port}",
@@ -241,12 +248,18 @@ def main() -> None:
         "--rate", type=float, default=500, help="offered rate of the open-loop run (0: skip)"
     )
     parser.add_argument("--rate-seconds", type=int, default=10)
+    parser.add_argument(
+        "--pgbouncer",
+        action="store_true",
+        help="PostgreSQL through Debian's pgbouncer in transaction mode (started here)",
+    )
     args = parser.parse_args()
+    if args.pgbouncer and args.db != "postgres":
+        raise SystemExit("--pgbouncer is for --db postgres")
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install wrk")
     work = Path(tempfile.mkdtemp(prefix="farmchat-bench-"))
-    port, raw_port, fake_port = 18180, 18181, 18182
-    url = f"http://127.0.0.1:{port}/webhooks/twilio"
+    url = f"http://127.0.0.1:{PORT}/webhooks/twilio"
     data, paced = work / "requests.txt", work / "paced.txt"
     count = write_requests(data, url, args.users, 0, "SM")
     paced_users = max(1, int(args.rate * args.rate_seconds / 5) + 1)
@@ -268,6 +281,15 @@ def main() -> None:
         )
     # The server gets core 0 (both cores with several workers); wrk and the fake provider core 1.
     cores = "0" if args.workers == 1 else "0,1"
+    with contextlib.ExitStack() as stack:
+        pooler = stack.enter_context(running_pgbouncer(20)) if args.pgbouncer else None
+        farm, raw, paced_run = serve_and_load(args, work, cores, pooler, data, paced, generator)
+    report(args, count, raw, farm, paced_run)
+
+
+def serve_and_load(args, work: Path, cores: str, pooler: int | None, data, paced, generator):
+    port, raw_port, fake_port = PORT, RAW_PORT, FAKE_PORT
+    script = work / "post.lua"
     with open(work / "serve.log", "w") as serve_log:
         procs = [
             subprocess.Popen(
@@ -291,7 +313,7 @@ def main() -> None:
             subprocess.Popen(
                 ["taskset", "-c", cores, sys.executable, "-m", "bot.cli", "serve"],
                 cwd=ROOT,
-                env=server_env(args, work, port, fake_port),
+                env=server_env(args, work, port, fake_port, pooler),
                 stdout=subprocess.DEVNULL,
                 stderr=serve_log,
             ),
@@ -318,7 +340,7 @@ def main() -> None:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
-    report(args, count, raw, farm, paced_run)
+    return farm, raw, paced_run
 
 
 def report(args, count: int, raw: dict, farm: dict, paced: dict | None) -> None:

@@ -12,13 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
-import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -31,12 +26,10 @@ from storage.models import Listing, Order, SchedulerLease
 from storage.schedule import LeaseLeader
 from storage.uow import Database
 from tests.conftest import PG_URL, fresh_postgres
+from tests.pgbouncer_rig import MISSING, running_pgbouncer, through
 from tests.test_broadcast_process import NUMBER, SID, TOKEN, server_env, until
 from tests.test_clean_stop import Serve, assert_clean
-from tests.test_cli import free_port
 
-PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
-MISSING = "" if Path(PGBOUNCER).is_file() else "Debian's pgbouncer is not installed"
 if MISSING and not os.environ.get("FARMCHAT_REQUIRE_PGBOUNCER"):
     pytest.skip(
         MISSING + " (apt-get install pgbouncer; FARMCHAT_REQUIRE_PGBOUNCER=1 makes this an error)",
@@ -46,58 +39,19 @@ pytestmark = pytest.mark.postgres
 FARMER, BUYER = "+254711000301", "+254722000302"
 
 
-def _through(url: str, port: int) -> str:
-    """url with PgBouncer's address in place of PostgreSQL's."""
-    rest = url.split("@", 1)[1].split("/", 1)[1]
-    return f"postgresql+asyncpg://postgres@127.0.0.1:{port}/{rest}"
-
-
 @pytest.fixture(scope="module")
 def pgbouncer() -> Iterator[int]:
-    """PgBouncer in transaction mode on a free loopback port, in front of the test server (its
-    files in a directory of its own under /tmp, which its own user can reach)."""
     if MISSING:
         pytest.fail(MISSING)
-    where = Path(tempfile.mkdtemp(prefix="farmchat-pgbouncer-"))
-    port = free_port()
-    (where / "users.txt").write_text('"postgres" ""\n')
-    (where / "pgbouncer.ini").write_text(
-        "[databases]\n"
-        "* = host=127.0.0.1 port=5432\n"
-        "[pgbouncer]\n"
-        f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
-        f"auth_type = trust\nauth_file = {where / 'users.txt'}\n"
-        "pool_mode = transaction\ndefault_pool_size = 4\nmax_client_conn = 200\n"
-    )
-    command = [PGBOUNCER, str(where / "pgbouncer.ini")]
-    if os.geteuid() == 0:  # it refuses to run as root
-        shutil.chown(where, "postgres")
-        for item in where.iterdir():
-            shutil.chown(item, "postgres")
-        command[1:1] = ["-u", "postgres"]
-    log = open(where / "pgbouncer.log", "wb")  # noqa: SIM115 (open while it runs)
-    proc = subprocess.Popen(command, stdout=log, stderr=log)
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and proc.poll() is None:
-            if "listening on" in (where / "pgbouncer.log").read_text():
-                break
-            time.sleep(0.1)
-        else:
-            pytest.fail(f"pgbouncer did not start:\n{(where / 'pgbouncer.log').read_text()}")
+    with running_pgbouncer() as port:
         yield port
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(10)
-        log.close()
-        shutil.rmtree(where, ignore_errors=True)
 
 
 @pytest.fixture
 async def pooled_url(pgbouncer) -> str:
     """An empty, migrated schema, reached through PgBouncer."""
     await fresh_postgres()
-    url = _through(PG_URL, pgbouncer)
+    url = through(PG_URL, pgbouncer)
     engine = create_engine(url, transaction_pooling=True)
     await ensure_schema(engine, True)
     await engine.dispose()
