@@ -55,15 +55,20 @@ class _Stamps(Protocol):
     def epoch(self) -> int | None: ...
 
 
-class _Made(Protocol):
-    @property
-    def created_at(self) -> datetime: ...
+class Priced(Protocol):
+    """What a listing asks: a price per unit in a currency."""
+
     @property
     def price(self) -> Decimal: ...
     @property
     def price_unit(self) -> str: ...
     @property
     def currency(self) -> str: ...
+
+
+class _Made(Priced, Protocol):
+    @property
+    def created_at(self) -> datetime: ...
 
 
 def _stamp_of(product: Any) -> Any:

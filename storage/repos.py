@@ -98,7 +98,7 @@ class ArrivalRow(UserRow, Protocol):
     def __iter__(self) -> Iterator[Any]: ...
 
 
-class OfferRow(Protocol):
+class OfferRow(asking.Priced, Protocol):
     """The listing columns ranking an offer needs (CANDIDATES)."""
 
     @property
@@ -111,12 +111,6 @@ class OfferRow(Protocol):
     def unit(self) -> str: ...
     @property
     def location(self) -> str | None: ...
-    @property
-    def price(self) -> Decimal: ...
-    @property
-    def price_unit(self) -> str: ...
-    @property
-    def currency(self) -> str: ...
 
 
 class OfferedRow(OfferRow, Protocol):
@@ -162,15 +156,9 @@ class PriceRow(Protocol):
     def published_at(self) -> datetime: ...
 
 
-class AskedRow(Protocol):
+class AskedRow(asking.Priced, Protocol):
     """An asking price and how many listings asked it (storage/asking.py)."""
 
-    @property
-    def price(self) -> Decimal: ...
-    @property
-    def price_unit(self) -> str: ...
-    @property
-    def currency(self) -> str: ...
     @property
     def n(self) -> int: ...
 
