@@ -165,6 +165,87 @@ def run_wrk(port: int, script: Path, data: Path, seconds: int, connections: int)
     }
 
 
+def _counter(text: str, name: str) -> float:
+    """A counter's value summed over its samples in a /metrics text."""
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(name) and not line.startswith("#")
+    )
+
+
+def _postgres_cpu() -> float:
+    """CPU seconds used so far by every process of this machine's PostgreSQL server (its
+    backends included; those that ended are in their parent's children times)."""
+    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            name = stat.read_text().split("(", 1)[1].split(")", 1)[0]
+        except OSError:
+            continue
+        if name == "postgres" or name.startswith("postgres:"):
+            # utime stime cutime cstime: fields 14-17 of stat, 12-15 after the name
+            total += sum(int(f) for f in fields[11:15]) / tick
+    return total
+
+
+def database_work(port: int, db: str) -> dict:
+    """What farmchat's workers have asked of the database so far (their /metrics), and on
+    PostgreSQL the server's CPU seconds."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    return {
+        "messages": _counter(text, "farmchat_inbound_messages_total"),
+        "statements": _counter(text, "farmchat_database_statements_total"),
+        "commits": _counter(text, "farmchat_database_commits_total"),
+        "server_cpu": _postgres_cpu() if db == "postgres" else None,
+    }
+
+
+def per_message(before: dict, after: dict) -> dict:
+    """Statements, commits, round trips (PostgreSQL: a statement each, and BEGIN and COMMIT
+    each transaction) and PostgreSQL's CPU per message answered between two readings."""
+    n = max(after["messages"] - before["messages"], 1)
+    statements = (after["statements"] - before["statements"]) / n
+    commits = (after["commits"] - before["commits"]) / n
+    out = {
+        "messages": int(n),
+        "statements": round(statements, 2),
+        "commits": round(commits, 2),
+        "round_trips": round(statements + 2 * commits, 2),
+    }
+    if after["server_cpu"] is not None:
+        out["server_cpu_ms"] = round((after["server_cpu"] - before["server_cpu"]) / n * 1000, 3)
+    return out
+
+
+def pgbench(seconds: int) -> dict:
+    """pgbench -N (simple updates, no branch contention) on the same server, in a database
+    of its own (made and filled at scale 10 first): what this PostgreSQL does on this machine
+    with 16 clients on 2 threads."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pgbench"))
+    binary = shutil.which("pgbench") or (str(found[-1]) if found else None)
+    if binary is None:
+        raise SystemExit("pgbench not found (Debian's postgresql package has it)")
+    where = ["-h", "127.0.0.1", "-p", "5432", "-U", "postgres"]
+    subprocess.run(
+        ["psql", *where, "-qc", "CREATE DATABASE farmchat_pgbench"], capture_output=True
+    )  # already there: fine
+    base = [binary, *where]
+    subprocess.run([*base, "-i", "-q", "-s", "10", "farmchat_pgbench"], check=True,
+                   capture_output=True, timeout=300)  # fmt: skip
+    out = subprocess.run(
+        [*base, "-N", "-c", "16", "-j", "2", "-T", str(seconds), "farmchat_pgbench"],
+        check=True, capture_output=True, text=True, timeout=seconds + 120,
+    ).stdout  # fmt: skip
+    tps = float(_found(r"tps = ([\d.]+)", out))
+    latency = float(_found(r"latency average = ([\d.]+) ms", out))
+    return {"tps": tps, "latency_ms": latency}
+
+
 def _found(pattern: str, out: str) -> str:
     """The first group of pattern in wrk's output; wrk failed when it is not there."""
     match = re.search(pattern, out)
@@ -249,6 +330,12 @@ def main() -> None:
     )
     parser.add_argument("--rate-seconds", type=int, default=10)
     parser.add_argument(
+        "--pgbench-seconds",
+        type=int,
+        default=10,
+        help="with --db postgres: pgbench -N on the same server first, for this long (0: no)",
+    )
+    parser.add_argument(
         "--pgbouncer",
         action="store_true",
         help="PostgreSQL through Debian's pgbouncer in transaction mode (started here)",
@@ -281,10 +368,13 @@ def main() -> None:
         )
     # The server gets core 0 (both cores with several workers); wrk and the fake provider core 1.
     cores = "0" if args.workers == 1 else "0,1"
+    bench = (
+        pgbench(args.pgbench_seconds) if args.db == "postgres" and args.pgbench_seconds else None
+    )
     with contextlib.ExitStack() as stack:
         pooler = stack.enter_context(running_pgbouncer(20)) if args.pgbouncer else None
         farm, raw, paced_run = serve_and_load(args, work, cores, pooler, data, paced, generator)
-    report(args, count, raw, farm, paced_run)
+    report(args, count, raw, farm, paced_run, bench)
 
 
 def serve_and_load(args, work: Path, cores: str, pooler: int | None, data, paced, generator):
@@ -325,7 +415,9 @@ def serve_and_load(args, work: Path, cores: str, pooler: int | None, data, paced
             wait_up(port)
             wait_up(raw_port)
             raw = run_wrk(raw_port, script, data, args.seconds, args.connections)
+            before = database_work(port, args.db)
             farm = run_wrk(port, script, data, args.seconds, args.connections)
+            farm["database"] = per_message(before, database_work(port, args.db))
             paced_run = (
                 open_loop(generator, port, paced, args.rate, args.rate_seconds)
                 if generator is not None
@@ -343,7 +435,9 @@ def serve_and_load(args, work: Path, cores: str, pooler: int | None, data, paced
     return farm, raw, paced_run
 
 
-def report(args, count: int, raw: dict, farm: dict, paced: dict | None) -> None:
+def report(
+    args, count: int, raw: dict, farm: dict, paced: dict | None, bench: dict | None
+) -> None:
     wrapped = farm["requests"] > count
     texts = [text for _, text in conversations(args.users)]
     print(
@@ -363,6 +457,18 @@ def report(args, count: int, raw: dict, farm: dict, paced: dict | None) -> None:
         f"ratio farmchat/raw: {farm['rate'] / raw['rate']:.3f}"
         + ("  (requests wrapped around: some were dedupe hits)" if wrapped else "")
     )
+    work = farm["database"]
+    print(
+        f"per message: {work['statements']} statements, {work['commits']} commits, "
+        f"{work['round_trips']} round trips"
+        + (f", PostgreSQL CPU {work['server_cpu_ms']} ms" if "server_cpu_ms" in work else "")
+    )
+    if bench:
+        print(
+            f"pgbench -N -c 16 -j 2 on the same server: {bench['tps']:.0f} tps "
+            f"(latency {bench['latency_ms']} ms); farmchat's rate {farm['rate']:.0f} msg/s "
+            f"is {farm['rate'] / bench['tps']:.1%} of it"
+        )
     if paced:
         print(
             f"open loop at {paced['offered_rate']:.0f} msg/s offered: "
@@ -376,6 +482,7 @@ def report(args, count: int, raw: dict, farm: dict, paced: dict | None) -> None:
                 "raw": {k: v for k, v in raw.items() if k != "raw"},
                 "farmchat": {k: v for k, v in farm.items() if k != "raw"},
                 "open_loop": paced,
+                "pgbench": bench,
             }
         )
     )

@@ -11,6 +11,7 @@ from typing import Protocol
 
 from aiohttp import web
 
+from bot import metrics
 from bot.config import Settings
 from bot.gateway import Gateway
 from bot.outbound.push import RecordingSender, Sender
@@ -18,6 +19,7 @@ from bot.outbound.sender import Outbound
 from handlers.table import INTENT_HANDLERS
 from nlu.catalog import Catalog
 from nlu.shapes import ParseResult
+from storage import stats
 from storage.db import create_engine, ensure_schema
 from storage.uow import Database
 
@@ -76,6 +78,7 @@ async def open_database(settings: Settings) -> Database:
     except BaseException:
         await engine.dispose()
         raise
+    stats.count_work(engine, metrics.STATEMENTS.inc, metrics.COMMITS.inc)
     return Database(engine, settings.database.transaction_pooling)
 
 

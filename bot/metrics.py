@@ -54,6 +54,15 @@ FALLBACKS = Counter(
     "Messages the NLU could not read as any intent, by channel.",
     ["channel"],
 )
+STATEMENTS = Counter(
+    "farmchat_database_statements",
+    "SQL statements this process ran on the database (on PostgreSQL a round trip each, "
+    "besides a transaction's BEGIN and COMMIT).",
+)
+COMMITS = Counter(
+    "farmchat_database_commits",
+    "Transactions this process committed on the database.",
+)
 PARSE_CACHE = Counter(
     "farmchat_nlu_parse_cache",
     "Parses of the built-in NLU, by result: hit (from the parse cache) or miss.",

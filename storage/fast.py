@@ -49,6 +49,8 @@ class Transaction(Protocol):
 
 
 _SQLITE = sqlite.dialect(paramstyle="qmark")
+# told of every statement run here, past SQLAlchemy's own events (storage/stats.count_work)
+on_statement: Callable[[], None] | None = None
 
 # What a statement here is: a SELECT, or an INSERT, UPDATE or DELETE (with or without RETURNING)
 Statement = Select[*tuple[Any, ...]] | UpdateBase
@@ -169,6 +171,8 @@ class Prepared(Generic[R]):
 
     def _execute(self, raw: sqlite3.Connection, params: Params) -> sqlite3.Cursor:
         args = self._args(params)
+        if on_statement is not None:
+            on_statement()
         try:
             return raw.execute(self.sql, args)
         except (

@@ -4,11 +4,14 @@ channel and status, and the progress of every broadcast not yet over."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from storage import fast
 from storage.db import head_revision
 from storage.models import Broadcast, Outbox
 
@@ -104,6 +107,17 @@ async def readiness(db: Database) -> Readiness:
     except SQLAlchemyError:  # no alembic_version: never migrated
         revision = None
     return Readiness(True, revision is not None and revision == expected, revision, expected)
+
+
+def count_work(
+    engine: AsyncEngine, statement: Callable[[], None], commit: Callable[[], None]
+) -> None:
+    """statement() at every SQL statement the engine runs (storage/fast.py's inline ones on
+    SQLite included), commit() at every commit it makes: what messages cost the database,
+    counted by the process that sends them (bot/metrics.py)."""
+    event.listen(engine.sync_engine, "before_cursor_execute", lambda *_: statement())
+    event.listen(engine.sync_engine, "commit", lambda _conn: commit())
+    fast.on_statement = statement
 
 
 def is_database_error(exc: BaseException) -> bool:

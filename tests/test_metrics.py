@@ -165,6 +165,10 @@ async def test_the_numbers_follow_a_trade_refusals_and_a_database_error(phone, m
     assert answered == 7 + 1 + 3 + callbacks
     assert grew("farmchat_sends_total", channel="sms", result="sent", error_code="") == 2
     assert grew("farmchat_database_errors_total", where="message") == 1
+    # what the messages cost the database: each answered one committed at least once and ran
+    # a few statements (its arrival, its reply's record, the handler's reads and writes)
+    assert grew("farmchat_database_commits_total") >= 7
+    assert 7 * 3 <= grew("farmchat_database_statements_total") <= 8 * 80
     async with phone.client.app[SERVICES].db.uow() as uow:
         rows = (
             await uow.session.execute(
