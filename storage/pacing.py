@@ -7,7 +7,7 @@ from sqlalchemy import bindparam, case, select, update
 
 from storage.fast import Prepared
 from storage.models import SendPace
-from storage.uow import UnitOfWork
+from storage.uow import Database, UnitOfWork
 
 _NEXT = SendPace.__table__.c.next_at
 # a message that goes at once moves the channel's next free time on by its cost; one UPDATE,
@@ -53,3 +53,19 @@ async def take(uow: UnitOfWork, channel: str, now: float, seconds: float) -> Non
     if not await _TAKE.run(uow, params):
         await _NEW_ROW.run(uow, params)
         await _TAKE.run(uow, params)
+
+
+async def take_alone(db: Database, channel: str, now: float, seconds: float) -> None:
+    """take(), committed at once on its own: on PostgreSQL one statement in autocommit, so
+    the channel's row is locked for that statement only, never across another transaction
+    (behind a pooler in transaction mode, a transaction of its own: the statement is prepared
+    unnamed, and only a transaction keeps its prepare and its execution on one connection)."""
+    if db.dialect != "postgresql" or db.transaction_pooling:
+        await db.transact(lambda uow: take(uow, channel, now, seconds))
+        return
+    params = {"b_channel": channel, "b_now": now, "b_cost": seconds}
+    async with db.engine.connect() as conn:
+        alone = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        if not (await alone.execute(_TAKE.stmt, params)).rowcount:
+            await alone.execute(_NEW_ROW.by_dialect["postgresql"], params)
+            await alone.execute(_TAKE.stmt, params)

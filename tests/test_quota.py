@@ -4,6 +4,7 @@ count; 45009 defers; a notification during a paced broadcast goes at once and ta
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from contextlib import AsyncExitStack
@@ -304,6 +305,51 @@ async def test_a_notification_during_a_paced_broadcast_goes_at_once_and_takes_th
         assert pace - later == pytest.approx(
             1.0
         )  # one segment at 1/s: the broadcast yields a slot
+    finally:
+        await db.close()
+
+
+async def test_a_notifications_transaction_does_not_wait_on_the_channels_pace_row(
+    pg_url, nlu_cache
+):
+    """Every sender shares the channel's pace row: while another transaction holds it (a
+    broadcast booking its slots, another host's notification), a message's transaction that
+    writes a notification still commits at once; the notice takes its slot when pushed."""
+    engine = create_engine(pg_url)
+    await upgrade(engine)
+    db = Database(engine)
+    try:
+        now = datetime.now(UTC)
+        async with db.uow() as uow:
+            uow.session.add(
+                User(
+                    id=1, channel="sms", address="+254711000401", language="en", role="user",
+                    opted_out=False, created_at=now, last_seen_at=now,
+                )
+            )  # fmt: skip
+            uow.session.add(SendPace(channel="sms", next_at=0.0))
+            await uow.commit()
+        recorder = RecordingSender()
+        settings = make_settings(pg_url, nlu_cache)
+        outbound = Outbound(db, recorder, settings, pacer=Pacer({"sms": 5}))
+        async with engine.connect() as holder:  # holds the row, as a booking transaction does
+            await holder.execute(
+                select(SendPace).where(SendPace.channel == "sms").with_for_update()
+            )
+
+            async def message() -> list:
+                async with db.uow() as uow:
+                    pushes = await outbound.queue(uow, [Reply("Order 1024: 5 kg", to=1)], now)
+                    await uow.commit()
+                return pushes
+
+            pushes = await asyncio.wait_for(message(), 5)  # waited on the row before
+            await holder.rollback()
+        await outbound.deliver(pushes)
+        assert recorder.sent == [("sms", "+254711000401", "Order 1024: 5 kg")]
+        async with db.uow() as uow:
+            pace = await uow.session.get(SendPace, "sms")
+            assert pace is not None and pace.next_at >= time.time() - 5  # the slot was taken
     finally:
         await db.close()
 

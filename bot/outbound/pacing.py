@@ -15,7 +15,7 @@ from bot.config import Settings
 from handlers.segments import fit, segments
 from storage import pacing
 from storage.outbox import Claimed
-from storage.uow import UnitOfWork
+from storage.uow import Database, UnitOfWork
 
 
 def channel_rates(settings: Settings) -> dict[str, float]:
@@ -66,6 +66,15 @@ class Pacer:
             start += units / rate
         await pacing.book_until(uow, channel, start)
         return due
+
+    async def take_at_push(self, db: Database, rows: Sequence[Claimed]) -> None:
+        """Slots for notifications queued in a committed transaction, taken as they are
+        pushed, each on its own: the message's transaction never waits on the channel's row."""
+        for row in rows:
+            rate = self.rates.get(row.channel, 0)
+            if rate > 0:
+                units = cost(row.channel, row.text)
+                await pacing.take_alone(db, row.channel, self.clock(), units / rate)
 
     async def take_now(self, uow: UnitOfWork, channel: str, units: float) -> None:
         """A message that goes at once (an order notification) takes the channel's next slot:

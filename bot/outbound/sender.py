@@ -90,15 +90,18 @@ class Outbound:
 
     # notifications ---------------------------------------------------------------------
     async def queue(self, uow: UnitOfWork, notices: list[Reply], now: datetime) -> list[Claimed]:
-        """The notices' rows, written already claimed by this process, each taking its
-        channel's next slot, in uow's transaction: after the commit deliver() pushes them.
-        Should the process die in between, a sweep sends them once the claim is stale."""
+        """The notices' rows, written already claimed by this process, in uow's transaction:
+        after the commit deliver() takes each one's slot on its channel and pushes it. The
+        message's transaction never touches the channel's pace row, which every sender shares
+        (on PostgreSQL it would hold it locked, and every other notification waiting, until its
+        commit). Should the process die before the push, a sweep sends them once the claim is
+        stale."""
         rows = []
         for notice in notices:
             if notice.to is None:
                 raise ValueError(f"a notification without a recipient: {notice.text!r}")
             rows.append(await outbox.add_claimed(uow, notice.to, notice.text, notice.kind, now))
-        return await self.pacer.book(uow, rows, bulk=False)
+        return rows
 
     async def deliver(self, rows: Sequence[int | Claimed]) -> None:
         """Push notification rows: ids (claimed here first) or rows queue() claimed in a
@@ -113,6 +116,7 @@ class Outbound:
     async def _deliver_all(self, rows: Sequence[int | Claimed]) -> None:
         ids = [row for row in rows if isinstance(row, int)]
         claimed = [row for row in rows if not isinstance(row, int)]
+        await self.pacer.take_at_push(self.db, claimed)  # queued: their slots now
         if ids:
             claimed += await self.claim(self.notifications, len(ids), ids=ids)
         for row in claimed:
