@@ -1,6 +1,8 @@
 """Channel pacing shared by every sender on the database: one row per channel holds the
 earliest time the next message may go (storage/pacing.py), and each claim books its slots in
-the same transaction that claims its rows. N processes together keep the channel's one rate.
+the same transaction that claims its rows; a notification written with the message that
+caused it takes its slot as it is pushed, in a statement of its own, so that no message's
+transaction holds the row. N processes together keep the channel's one rate.
 
 Twilio limits a long code to 1 segment/s and queues the excess (CHANNELS.md B5), so an SMS
 costs its segment count; other channels cost 1 per message.
