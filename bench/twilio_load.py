@@ -206,8 +206,9 @@ def database_work(port: int, db: str) -> dict:
 
 
 def per_message(before: dict, after: dict) -> dict:
-    """Statements, commits, round trips (PostgreSQL: a statement each, and BEGIN and COMMIT
-    each transaction) and PostgreSQL's CPU per message answered between two readings."""
+    """Statements, commits, round trips (PostgreSQL: a statement each, and BEGIN, COMMIT and
+    the pool's liveness ping at the checkout each transaction) and PostgreSQL's CPU per
+    message answered between two readings."""
     n = max(after["messages"] - before["messages"], 1)
     statements = (after["statements"] - before["statements"]) / n
     commits = (after["commits"] - before["commits"]) / n
@@ -215,7 +216,7 @@ def per_message(before: dict, after: dict) -> dict:
         "messages": int(n),
         "statements": round(statements, 2),
         "commits": round(commits, 2),
-        "round_trips": round(statements + 2 * commits, 2),
+        "round_trips": round(statements + 3 * commits, 2),
     }
     if after["server_cpu"] is not None:
         out["server_cpu_ms"] = round((after["server_cpu"] - before["server_cpu"]) / n * 1000, 3)
