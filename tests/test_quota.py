@@ -262,32 +262,31 @@ async def test_a_notification_past_the_quota_waits_and_is_not_flushed_early(make
     assert len(rig.fake.templates) == 1
 
 
+async def one_sms_user(url: str, address: str, language: str, pace: float | None) -> Database:
+    """A migrated database with user 1 on SMS (and the channel's pace row, when given)."""
+    engine = create_engine(url)
+    await upgrade(engine)
+    db = Database(engine)
+    now = datetime.now(UTC)
+    async with db.uow() as uow:
+        uow.session.add(
+            User(
+                id=1, channel="sms", address=address, language=language, role="user",
+                opted_out=False, created_at=now, last_seen_at=now,
+            )
+        )  # fmt: skip
+        if pace is not None:
+            uow.session.add(SendPace(channel="sms", next_at=pace))
+        await uow.commit()
+    return db
+
+
 async def test_a_notification_during_a_paced_broadcast_goes_at_once_and_takes_the_next_slot(
     db_url, nlu_cache
 ):
-    engine = create_engine(db_url)
-    await upgrade(engine)
-    db = Database(engine)
+    now, later = datetime.now(UTC), time.time() + 100  # a broadcast holds 100 s of slots
+    db = await one_sms_user(db_url, "+8613700000001", "zh", later)
     try:
-        now, later = (
-            datetime.now(UTC),
-            time.time() + 100,
-        )  # a broadcast holds 100 s of slots
-        async with db.uow() as uow:
-            uow.session.add(
-                User(
-                    id=1,
-                    channel="sms",
-                    address="+8613700000001",
-                    language="zh",
-                    role="user",
-                    opted_out=False,
-                    created_at=now,
-                    last_seen_at=now,
-                )
-            )
-            uow.session.add(SendPace(channel="sms", next_at=later))
-            await uow.commit()
         recorder = RecordingSender()
         settings = make_settings(db_url, nlu_cache)
         outbound = Outbound(db, recorder, settings, pacer=Pacer({"sms": 1.0}))
@@ -315,20 +314,10 @@ async def test_a_notifications_transaction_does_not_wait_on_the_channels_pace_ro
     """Every sender shares the channel's pace row: while another transaction holds it (a
     broadcast booking its slots, another host's notification), a message's transaction that
     writes a notification still commits at once; the notice takes its slot when pushed."""
-    engine = create_engine(pg_url)
-    await upgrade(engine)
-    db = Database(engine)
+    now = datetime.now(UTC)
+    db = await one_sms_user(pg_url, "+254711000401", "en", 0.0)
+    engine = db.engine
     try:
-        now = datetime.now(UTC)
-        async with db.uow() as uow:
-            uow.session.add(
-                User(
-                    id=1, channel="sms", address="+254711000401", language="en", role="user",
-                    opted_out=False, created_at=now, last_seen_at=now,
-                )
-            )  # fmt: skip
-            uow.session.add(SendPace(channel="sms", next_at=0.0))
-            await uow.commit()
         recorder = RecordingSender()
         settings = make_settings(pg_url, nlu_cache)
         outbound = Outbound(db, recorder, settings, pacer=Pacer({"sms": 5}))
@@ -381,25 +370,9 @@ async def test_a_notification_its_process_never_pushed_is_sent_once_its_claim_is
     """queue() writes notifications already claimed for the process that commits them; if that
     process dies before pushing, the sweeper's flush sends them, but only after STALE_CLAIM, so
     a live process pushing its own notification is never doubled."""
-    engine = create_engine(db_url)
-    await upgrade(engine)
-    db = Database(engine)
+    now = datetime.now(UTC)
+    db = await one_sms_user(db_url, "+8613700000001", "zh", None)
     try:
-        now = datetime.now(UTC)
-        async with db.uow() as uow:
-            uow.session.add(
-                User(
-                    id=1,
-                    channel="sms",
-                    address="+8613700000001",
-                    language="zh",
-                    role="user",
-                    opted_out=False,
-                    created_at=now,
-                    last_seen_at=now,
-                )
-            )
-            await uow.commit()
         dead, sweeper = RecordingSender(), RecordingSender()
         async with db.uow() as uow:  # one committed 6 minutes ago, one just now; neither pushed
             settings = make_settings(db_url, nlu_cache)
