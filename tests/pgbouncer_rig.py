@@ -32,20 +32,23 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_pgbouncer(pool_size: int = 4) -> Iterator[int]:
+def running_pgbouncer(pool_size: int = 4, socket_dir: Path | None = None) -> Iterator[int]:
     """PgBouncer (pool_mode = transaction, pool_size server connections per database) until
     the block ends; yields its port. Its files are in a directory of its own under /tmp, which
-    its user (postgres, when started as root: it refuses to run as root) can reach."""
+    its user (postgres, when started as root: it refuses to run as root) can reach. With
+    socket_dir it also listens on a Unix socket there (.s.PGSQL.<port>)."""
     if MISSING:
         raise RuntimeError(MISSING)
     where = Path(tempfile.mkdtemp(prefix="farmchat-pgbouncer-"))
     port = _free_port()
     (where / "users.txt").write_text('"postgres" ""\n')
+    if socket_dir is not None and os.geteuid() == 0:
+        shutil.chown(socket_dir, "postgres")
     (where / "pgbouncer.ini").write_text(
         "[databases]\n"
         "* = host=127.0.0.1 port=5432\n"
         "[pgbouncer]\n"
-        f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
+        f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir = {socket_dir or ''}\n"
         f"auth_type = trust\nauth_file = {where / 'users.txt'}\n"
         f"pool_mode = transaction\ndefault_pool_size = {pool_size}\nmax_client_conn = 500\n"
     )

@@ -368,16 +368,18 @@ async def test_a_notification_its_process_never_pushed_is_sent_once_its_claim_is
     db_url, nlu_cache
 ):
     """queue() writes notifications already claimed for the process that commits them; if that
-    process dies before pushing, the sweeper's flush sends them, but only after STALE_CLAIM, so
-    a live process pushing its own notification is never doubled."""
+    process dies before pushing, the sweeper's flush sends them, but only once the claim is older
+    than broadcast.claim_timeout_seconds, so a live process pushing its own notification is never
+    doubled."""
     now = datetime.now(UTC)
     db = await one_sms_user(db_url, "+8613700000001", "zh", None)
     try:
         dead, sweeper = RecordingSender(), RecordingSender()
-        async with db.uow() as uow:  # one committed 6 minutes ago, one just now; neither pushed
+        async with db.uow() as uow:  # one committed 3 minutes ago, one just now; neither pushed
             settings = make_settings(db_url, nlu_cache)
+            assert settings.broadcast.claim_timeout_seconds == 120
             await Outbound(db, dead, settings).queue(
-                uow, [Reply("订单101：买家要20斤苹果", to=1)], now - timedelta(minutes=6)
+                uow, [Reply("订单101：买家要20斤苹果", to=1)], now - timedelta(minutes=3)
             )
             await Outbound(db, dead, settings).queue(
                 uow, [Reply("订单102：买家要5斤梨", to=1)], now

@@ -95,6 +95,7 @@ class FakeTwilio:
         self._fail_to: dict[str, int] = {}
         self._outcome: dict[str, tuple[tuple[str, ...], int | None]] = {}
         self._hang = 0.0
+        self._hold = 0.0
         self.early_callbacks = False  # True: the "sent" callback is posted before the 201 answer
         self._closing = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
@@ -124,6 +125,11 @@ class FakeTwilio:
     def hang_next(self, seconds: float) -> None:
         """The next create waits `seconds` before answering (it is still processed then)."""
         self._hang = seconds
+
+    def hold_every(self, seconds: float) -> None:
+        """Every create from now on waits `seconds` before answering (0: none): a provider
+        that has stopped answering, as a network partition looks to its sender."""
+        self._hold = seconds
 
     # lifecycle ------------------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
@@ -169,8 +175,8 @@ class FakeTwilio:
             "headers": dict(request.headers),
         }
         self.attempts.append(attempt)
-        if self._hang:
-            hang, self._hang = self._hang, 0.0
+        if self._hang or self._hold:
+            hang, self._hang = self._hang or self._hold, 0.0
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), hang)
         code = self._refusal(request, form)

@@ -40,7 +40,6 @@ log = logging.getLogger(__name__)
 Outgoing = Claimed  # a notification's row, claimed at its insert
 MAX_ATTEMPTS = 5  # a notification's
 RETRY_SECONDS = 30.0  # a notification's first retry, then twice as long each time
-STALE_CLAIM = timedelta(minutes=5)  # a "sending" notification older than this was cut off
 FLUSH_BATCH = 50
 FLUSH_LIMIT = 500  # notifications per sweep
 
@@ -67,15 +66,18 @@ class Outbound:
         self.pacer = pacer or Pacer(channel_rates(settings))
         cfg = settings.broadcast
         self.concurrency = cfg.concurrency
+        # a row left "sending" longer than this was claimed by a process that died: notifications
+        # and broadcast messages alike (a push is sent right after its claim)
+        stale = timedelta(seconds=cfg.claim_timeout_seconds)
         self.notifications = RetryPolicy.exponential(
-            "notifications", False, MAX_ATTEMPTS, RETRY_SECONDS, STALE_CLAIM
+            "notifications", False, MAX_ATTEMPTS, RETRY_SECONDS, stale
         )
         self.broadcasts = RetryPolicy.exponential(
             "broadcast messages",
             True,
             cfg.max_attempts,
             cfg.retry_base_seconds,
-            timedelta(seconds=cfg.claim_timeout_seconds),
+            stale,
         )
         self.stopping = asyncio.Event()  # no more claims; rows waiting for a slot go back
         self._tasks: set[asyncio.Task] = set()
