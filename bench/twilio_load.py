@@ -40,6 +40,8 @@ PG_URL = os.environ.get(
 PORT, RAW_PORT, FAKE_PORT = 18180, 18181, 18182
 
 TOKEN, SID, NUMBER = "bench-token", "AC" + "0" * 32, "+15005550006"
+METRICS_TOKEN = "bench-metrics-token-0123456789"
+PUBLIC = "https://farm.bench"  # every host's server.public_url with --hosts
 PRODUCTS = ["apples", "pears", "walnuts", "potatoes", "honey", "kiwi", "garlic", "tomatoes"]
 RAW_SERVER = """
 import sys
@@ -83,12 +85,14 @@ def conversations(users: int, first: int = 0, block: int = 25) -> list[tuple[str
     return msgs
 
 
-def signed_requests(url: str, messages: list[tuple[str, str]], prefix: str = "SM") -> list[dict]:
+def signed_requests(
+    url: str, messages: list[tuple[str, str]], prefix: str = "SM", sid_offset: int = 0
+) -> list[dict]:
     validator = RequestValidator(TOKEN)
     out = []
     for n, (sender, text) in enumerate(messages):
         fields = {
-            "MessageSid": f"{prefix}{n:032x}",
+            "MessageSid": f"{prefix}{sid_offset + n:032x}",
             "AccountSid": SID,
             "From": sender,
             "To": NUMBER,
@@ -119,13 +123,13 @@ end
 """
 
 
-def wait_up(port: int, seconds: float = 90) -> None:
+def wait_up(port: int, seconds: float = 90, host: str = "127.0.0.1") -> None:
     import urllib.request
 
     deadline = time.time() + seconds
     while time.time() < deadline:
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            urllib.request.urlopen(f"http://{host}:{port}/healthz", timeout=1)
             return
         except Exception as exc:
             if "404" in str(exc) or "405" in str(exc):
@@ -134,7 +138,9 @@ def wait_up(port: int, seconds: float = 90) -> None:
     raise SystemExit(f"server on {port} did not start")
 
 
-def run_wrk(port: int, script: Path, data: Path, seconds: int, connections: int) -> dict:
+def run_wrk(
+    port: int, script: Path, data: Path, seconds: int, connections: int, host: str = "127.0.0.1"
+) -> dict:
     cmd = [
         "taskset",
         "-c",
@@ -146,7 +152,7 @@ def run_wrk(port: int, script: Path, data: Path, seconds: int, connections: int)
         "--latency",
         "-s",
         str(script),
-        f"http://127.0.0.1:{port}",
+        f"http://{host}:{port}",
         "--",
         str(data),
     ]
@@ -190,13 +196,18 @@ def _postgres_cpu() -> float:
     return total
 
 
-def database_work(port: int, db: str) -> dict:
-    """What farmchat's workers have asked of the database so far (their /metrics), and on
-    PostgreSQL the server's CPU seconds."""
+def database_work(bases: list[str], db: str) -> dict:
+    """What farmchat's workers (of every host: their base URLs) have asked of the database so
+    far (their /metrics), and on PostgreSQL the server's CPU seconds."""
     import urllib.request
 
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
-        text = resp.read().decode()
+    text = ""
+    for base in bases:
+        request = urllib.request.Request(
+            base + "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            text += resp.read().decode()
     return {
         "messages": _counter(text, "farmchat_inbound_messages_total"),
         "statements": _counter(text, "farmchat_database_statements_total"),
@@ -255,9 +266,12 @@ def _found(pattern: str, out: str) -> str:
     return match.group(1)
 
 
-def write_requests(path: Path, url: str, users: int, first: int, prefix: str) -> int:
-    """Pre-signed requests, one per line ("signature body"); every MessageSid distinct."""
-    reqs = signed_requests(url, conversations(users, first), prefix)
+def write_requests(
+    path: Path, url: str, users: int, first: int, prefix: str, sid_offset: int = 0
+) -> int:
+    """Pre-signed requests, one per line ("signature body"); every MessageSid distinct (and
+    distinct from other files' with another sid_offset)."""
+    reqs = signed_requests(url, conversations(users, first), prefix, sid_offset)
     path.write_text("".join(f"{r['sig']} {r['body']}\n" for r in reqs))
     return len(reqs)
 
@@ -276,21 +290,31 @@ def build_open_loop(work: Path) -> Path:
     return binary
 
 
-def open_loop(binary: Path, port: int, data: Path, rate: float, seconds: int) -> dict:
-    """Constant offered rate from core 1 (bench/open_loop.c), latency counted from due time."""
+def open_loop(
+    binary: Path,
+    port: int,
+    data: Path,
+    rate: float,
+    seconds: int,
+    host: str = "127.0.0.1",
+    trace: Path | None = None,
+) -> dict:
+    """Constant offered rate from core 1 (bench/open_loop.c), latency counted from due time;
+    with trace, every answered request's latency in that file."""
     cmd = [
         "taskset",
         "-c",
         "1",
         str(binary),
-        "127.0.0.1",
+        host,
         str(port),
         "/webhooks/twilio",
         str(data),
         str(rate),
         str(seconds),
     ]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120)
+    env = {**os.environ, **({"OPEN_LOOP_TRACE": str(trace)} if trace else {})}
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120, env=env)
     if out.returncode:
         raise SystemExit(out.stderr)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -312,6 +336,8 @@ def server_env(args, work: Path, port: int, fake_port: int, pooler: int | None) 
         "FARMCHAT_TWILIO__FROM_NUMBER": NUMBER,
         "FARMCHAT_TWILIO__API_BASE": f"http://127.0.0.1:{fake_port}",
         "FARMCHAT_LOGGING__LEVEL": "WARNING",
+        "FARMCHAT_METRICS__ACCESS": "token",
+        "FARMCHAT_METRICS__TOKEN": METRICS_TOKEN,
         "FARMCHAT_CONFIG": str(ROOT / "config.yaml"),
         "FARMCHAT_NLU__CACHE_DIR": str(ROOT / ".farmchat-cache"),
     }
@@ -341,9 +367,16 @@ def main() -> None:
         action="store_true",
         help="PostgreSQL through Debian's pgbouncer in transaction mode (started here)",
     )
+    parser.add_argument(
+        "--hosts",
+        type=int,
+        default=0,
+        help="with --db postgres: this many farmchat hosts, each in a network namespace made "
+        "here (root), each sent its own users' share of the load (0: one server on loopback)",
+    )
     args = parser.parse_args()
-    if args.pgbouncer and args.db != "postgres":
-        raise SystemExit("--pgbouncer is for --db postgres")
+    if (args.pgbouncer or args.hosts) and args.db != "postgres":
+        raise SystemExit("--pgbouncer and --hosts are for --db postgres")
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install wrk")
     work = Path(tempfile.mkdtemp(prefix="farmchat-bench-"))
@@ -372,10 +405,142 @@ def main() -> None:
     bench = (
         pgbench(args.pgbench_seconds) if args.db == "postgres" and args.pgbench_seconds else None
     )
-    with contextlib.ExitStack() as stack:
-        pooler = stack.enter_context(running_pgbouncer(20)) if args.pgbouncer else None
-        farm, raw, paced_run = serve_and_load(args, work, cores, pooler, data, paced, generator)
+    if args.hosts:
+        farm, raw, paced_run = hosts_and_load(args, work, generator)
+        count *= args.hosts
+    else:
+        with contextlib.ExitStack() as stack:
+            pooler = stack.enter_context(running_pgbouncer(20)) if args.pgbouncer else None
+            farm, raw, paced_run = serve_and_load(
+                args, work, cores, pooler, data, paced, generator
+            )
     report(args, count, raw, farm, paced_run, bench)
+
+
+def fake_provider(host: str = "127.0.0.1") -> subprocess.Popen:
+    """The fake Twilio on core 1."""
+    return subprocess.Popen(
+        ["taskset", "-c", "1", sys.executable, "-m", "bot.fakes.twilio", "--host", host,
+         "--port", str(FAKE_PORT), "--account-sid", SID, "--auth-token", TOKEN],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def stop_all(procs: list[subprocess.Popen]) -> None:
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=60)  # a server behind on its queue finishes what it accepted
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def hosts_and_load(args, work: Path, generator: Path | None):
+    """args.hosts farmchat hosts (server.workers each), each in a network namespace of its
+    own with the same public URL, on one PostgreSQL (over its socket, or PgBouncer's); each
+    host gets a wrk of its own and its own users, all at once, then its share of the offered
+    rate. The raw endpoint's run is on loopback, as in the one-server mode."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.netns_rig import missing, namespaces, over_socket
+
+    if missing():
+        raise SystemExit(f"--hosts: {missing()}")
+    url, n = PUBLIC + "/webhooks/twilio", args.hosts
+    files = []
+    for i in range(n):  # host i: its own users and MessageSids, in the load and the paced run
+        data, paced = work / f"requests-{i}.txt", work / f"paced-{i}.txt"
+        write_requests(data, url, args.users, i * 100_000, "SM", i * 10**7)
+        paced_users = max(1, int(args.rate / n * args.rate_seconds / 5) + 1)
+        write_requests(paced, url, paced_users, 10**6 + i * 100_000, "SP", i * 10**7)
+        files.append((data, paced))
+    script = work / "post.lua"
+    socket_dir = Path(tempfile.mkdtemp(prefix="farmchat-bench-pgbouncer-"))
+    with contextlib.ExitStack() as stack:
+        if args.pgbouncer:
+            port = stack.enter_context(running_pgbouncer(20, socket_dir))
+            db_url = over_socket(PG_URL, str(socket_dir), port)
+        else:
+            db_url = over_socket(PG_URL)
+        spaces = stack.enter_context(namespaces(n))
+        serve_log = stack.enter_context(open(work / "serve.log", "w"))
+        procs = [fake_provider("0.0.0.0")]
+        stack.callback(stop_all, procs)
+        procs.append(
+            subprocess.Popen(["taskset", "-c", "0", sys.executable, "-c", RAW_SERVER,
+                              str(RAW_PORT)])
+        )  # fmt: skip
+        for ns in spaces:
+            env = server_env(args, work, PORT, FAKE_PORT, None)
+            env.update(
+                FARMCHAT_DATABASE__URL=db_url,
+                FARMCHAT_DATABASE__TRANSACTION_POOLING=str(args.pgbouncer).lower(),
+                FARMCHAT_SERVER__HOST=ns.inside,
+                FARMCHAT_SERVER__PUBLIC_URL=PUBLIC,
+                FARMCHAT_TWILIO__API_BASE=f"http://{ns.outside}:{FAKE_PORT}",
+            )
+            procs.append(
+                subprocess.Popen(ns.command(sys.executable, "-m", "bot.cli", "serve"), cwd=ROOT,
+                                 env=env, stdout=subprocess.DEVNULL, stderr=serve_log)
+            )  # fmt: skip
+        for ns in spaces:
+            wait_up(PORT, host=ns.inside)
+        wait_up(RAW_PORT)
+        raw = run_wrk(RAW_PORT, script, files[0][0], args.seconds, args.connections)
+        bases = [f"http://{ns.inside}:{PORT}" for ns in spaces]
+        before = database_work(bases, args.db)
+        with ThreadPoolExecutor(n) as pool:
+            runs = list(pool.map(
+                lambda i: run_wrk(PORT, script, files[i][0], args.seconds,
+                                  max(1, args.connections // n), spaces[i].inside),
+                range(n),
+            ))  # fmt: skip
+        farm = {
+            "rate": sum(r["rate"] for r in runs),
+            "requests": sum(r["requests"] for r in runs),
+            "p50": " / ".join(str(r["p50"]) for r in runs),
+            "p99": " / ".join(str(r["p99"]) for r in runs),
+            "non_2xx": sum(r["non_2xx"] for r in runs),
+            "hosts": n,
+        }
+        farm["database"] = per_message(before, database_work(bases, args.db))
+        paced_run = None
+        if generator is not None:
+            traces = [work / f"trace-{i}.txt" for i in range(n)]
+            with ThreadPoolExecutor(n) as pool:
+                parts = list(pool.map(
+                    lambda i: open_loop(generator, PORT, files[i][1], args.rate / n,
+                                        args.rate_seconds, spaces[i].inside, traces[i]),
+                    range(n),
+                ))  # fmt: skip
+            paced_run = merged(parts, traces)
+    shutil.rmtree(socket_dir, ignore_errors=True)
+    return farm, raw, paced_run
+
+
+def merged(parts: list[dict], traces: list[Path]) -> dict:
+    """Open-loop runs on several hosts at once as one: rates summed, percentiles of every
+    answered request's latency together (from the generators' traces)."""
+    latencies = sorted(
+        float(line.split()[1]) for trace in traces for line in trace.read_text().splitlines()
+    )
+
+    def pct(q: float) -> float:
+        return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))], 1)
+
+    return {
+        "offered_rate": sum(p["offered_rate"] for p in parts),
+        "achieved_rate": round(sum(p["achieved_rate"] for p in parts), 1),
+        "p50_ms": pct(0.50),
+        "p90_ms": pct(0.90),
+        "p99_ms": pct(0.99),
+        "max_ms": latencies[-1] if latencies else None,
+        "non_2xx": sum(p["non_2xx"] for p in parts),
+        "failed": sum(p["failed"] for p in parts),
+    }
 
 
 def serve_and_load(args, work: Path, cores: str, pooler: int | None, data, paced, generator):
@@ -383,24 +548,7 @@ def serve_and_load(args, work: Path, cores: str, pooler: int | None, data, paced
     script = work / "post.lua"
     with open(work / "serve.log", "w") as serve_log:
         procs = [
-            subprocess.Popen(
-                [
-                    "taskset",
-                    "-c",
-                    "1",
-                    sys.executable,
-                    "-m",
-                    "bot.fakes.twilio",
-                    "--port",
-                    str(fake_port),
-                    "--account-sid",
-                    SID,
-                    "--auth-token",
-                    TOKEN,
-                ],
-                cwd=ROOT,
-                stdout=subprocess.DEVNULL,
-            ),
+            fake_provider(),
             subprocess.Popen(
                 ["taskset", "-c", cores, sys.executable, "-m", "bot.cli", "serve"],
                 cwd=ROOT,
@@ -416,23 +564,17 @@ def serve_and_load(args, work: Path, cores: str, pooler: int | None, data, paced
             wait_up(port)
             wait_up(raw_port)
             raw = run_wrk(raw_port, script, data, args.seconds, args.connections)
-            before = database_work(port, args.db)
+            bases = [f"http://127.0.0.1:{port}"]
+            before = database_work(bases, args.db)
             farm = run_wrk(port, script, data, args.seconds, args.connections)
-            farm["database"] = per_message(before, database_work(port, args.db))
+            farm["database"] = per_message(before, database_work(bases, args.db))
             paced_run = (
                 open_loop(generator, port, paced, args.rate, args.rate_seconds)
                 if generator is not None
                 else None
             )
         finally:
-            for proc in procs:
-                proc.terminate()
-            for proc in procs:
-                try:
-                    proc.wait(timeout=60)  # a server behind on its queue finishes what it accepted
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_all(procs)
     return farm, raw, paced_run
 
 
@@ -442,7 +584,8 @@ def report(
     wrapped = farm["requests"] > count
     texts = [text for _, text in conversations(args.users)]
     print(
-        f"db={args.db} workers={args.workers} users={args.users} signed requests={count} "
+        (f"hosts={args.hosts} (network namespaces) " if args.hosts else "")
+        + f"db={args.db} workers={args.workers} users={args.users} signed requests={count} "
         f"connections={args.connections} seconds={args.seconds}"
     )
     print(
