@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -29,7 +30,7 @@ from bot.bootstrap import services  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from handlers.messages import InboundMessage  # noqa: E402
 
-PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+PG = os.environ.get("FARMCHAT_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 
 
 def flows(n: int) -> list[tuple[str, str, str]]:

@@ -213,7 +213,20 @@ def database_work(bases: list[str], db: str) -> dict:
         "statements": _counter(text, "farmchat_database_statements_total"),
         "commits": _counter(text, "farmchat_database_commits_total"),
         "server_cpu": _postgres_cpu() if db == "postgres" else None,
+        "sessions": _postgres_sessions() if db == "postgres" else None,
     }
+
+
+def _postgres_sessions() -> int:
+    """Connections opened so far to the benchmark's database (pg_stat_database.sessions):
+    a pool that keeps its connections opens none under load."""
+    name = PG_URL.rsplit("/", 1)[1].split("?")[0]
+    out = subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", name, "-Atc",
+         f"SELECT sessions FROM pg_stat_database WHERE datname = '{name}'"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    return int(out.stdout.strip() or 0)
 
 
 def per_message(before: dict, after: dict) -> dict:
@@ -231,6 +244,7 @@ def per_message(before: dict, after: dict) -> dict:
     }
     if after["server_cpu"] is not None:
         out["server_cpu_ms"] = round((after["server_cpu"] - before["server_cpu"]) / n * 1000, 3)
+        out["connections_opened"] = after["sessions"] - before["sessions"]
     return out
 
 
@@ -605,7 +619,12 @@ def report(
     print(
         f"per message: {work['statements']} statements, {work['commits']} commits, "
         f"{work['round_trips']} round trips"
-        + (f", PostgreSQL CPU {work['server_cpu_ms']} ms" if "server_cpu_ms" in work else "")
+        + (
+            f", PostgreSQL CPU {work['server_cpu_ms']} ms; {work['connections_opened']} "
+            "connections opened in the run"
+            if "server_cpu_ms" in work
+            else ""
+        )
     )
     if bench:
         print(

@@ -70,8 +70,9 @@ def load_nlu(settings: Settings, catalog: Catalog):
 
 
 async def open_database(settings: Settings) -> Database:
+    database = settings.database
     engine = create_engine(
-        settings.database.url, transaction_pooling=settings.database.transaction_pooling
+        database.url, database.transaction_pooling, database.pool_size, database.max_overflow
     )
     try:
         await ensure_schema(engine, settings.database.auto_upgrade)

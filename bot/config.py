@@ -30,6 +30,8 @@ from pydantic_settings import (
 )
 from pydantic_settings.sources.types import Traversable
 
+from storage.db import MAX_OVERFLOW, POOL_SIZE
+
 ENV_PREFIX = "FARMCHAT_"
 ENV_DELIMITER = "__"
 UNITS = ("kg", "jin", "ton", "g", "lb", "litre", "bag", "box", "crate", "piece")
@@ -69,6 +71,11 @@ class DatabaseSettings(Section):
     # transaction): no prepared statement is kept, and the scheduler's leader holds a lease
     # row instead of a session's advisory lock, which such a pooler cannot keep
     transaction_pooling: bool = False
+    # PostgreSQL connections each process keeps open, and the most it opens beyond them in a
+    # burst (closed again after it): hosts x server.workers x (pool_size + max_overflow) must
+    # stay under the server's max_connections (or PgBouncer's max_client_conn)
+    pool_size: int = Field(POOL_SIZE, ge=1, le=500)
+    max_overflow: int = Field(MAX_OVERFLOW, ge=0, le=500)
 
     @field_validator("url")
     @classmethod

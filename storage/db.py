@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -15,7 +16,7 @@ from sqlalchemy import event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.engine.interfaces import DBAPICursor
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -33,6 +34,11 @@ except ImportError:  # pragma: no cover - SQLAlchemy 2.0
 from storage import sqlite_inline
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# PostgreSQL's pool, per process (database.pool_size, database.max_overflow): connections kept
+# open, and more opened under a burst and closed when it ends
+POOL_SIZE, MAX_OVERFLOW = 10, 20
+# a pooled connection idle this long is pinged before it is used again
+PING_AFTER_IDLE_SECONDS = 10.0
 S = TypeVar("S")
 # INSERT ... ON CONFLICT of either dialect, and the insert() that makes one
 Upsert = postgresql.Insert | sqlite.Insert
@@ -80,9 +86,16 @@ def _sqlite_begin_immediate(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_engine(url: str, transaction_pooling: bool = False, **kwargs: Any) -> AsyncEngine:
+def create_engine(
+    url: str,
+    transaction_pooling: bool = False,
+    pool_size: int = POOL_SIZE,
+    max_overflow: int = MAX_OVERFLOW,
+    **kwargs: Any,
+) -> AsyncEngine:
     """An async engine; SQLite gets WAL, foreign keys, serialized writes and no thread hops;
-    PostgreSQL behind a pooler in transaction mode keeps no prepared statement."""
+    PostgreSQL gets a pool of pool_size connections (and max_overflow more in a burst), and
+    behind a pooler in transaction mode keeps no prepared statement."""
     # statements' values are users' numbers and words: never in an exception's text or a log
     kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
@@ -110,10 +123,33 @@ def create_engine(url: str, transaction_pooling: bool = False, **kwargs: Any) ->
             "prepared_statement_cache_size": 0,
             "prepared_statement_name_func": _statement_name,
         }
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_async_engine(url, **kwargs)
+    idle = kwargs.pop("ping_after_idle_seconds", PING_AFTER_IDLE_SECONDS)
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow, **kwargs)
+    _ping_after_idle(engine, idle)
+    return engine
+
+
+def _ping_after_idle(engine: AsyncEngine, seconds: float) -> None:
+    """Ask a pooled connection whether it is alive only when it has lain idle for `seconds`:
+    one in steady use has just answered, and SQLAlchemy's pool_pre_ping would cost three
+    round trips (BEGIN, a ping, ROLLBACK) at every checkout. A dead one is replaced before
+    use; one that dies between its last use and the next is found by the statement, and
+    Database.transact runs the work again on a new connection."""
+
+    def checkin(_dbapi: object, record: ConnectionPoolEntry) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    def checkout(dbapi: Any, record: ConnectionPoolEntry, _proxy: object) -> None:
+        since = record.info.pop("idle_since", None)
+        if since is None or time.monotonic() - since < seconds:
+            return
+        try:
+            engine.dialect.do_ping(dbapi)
+        except Exception as exc:  # the pool opens a new connection in its place
+            raise DisconnectionError("the pooled connection did not answer") from exc
+
+    event.listen(engine.sync_engine, "checkin", checkin)
+    event.listen(engine.sync_engine, "checkout", checkout)
 
 
 def _statement_name() -> str:

@@ -6,6 +6,7 @@ import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Literal, TypeVar
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage import repos, sqlite_inline
@@ -95,10 +96,20 @@ class Database:
         in a transaction of its own on PostgreSQL. work must not commit, nor call transact."""
         if self.group is not None:
             return await self.group.run(work)
-        async with self.uow() as uow:
-            value = await work(uow)
-            await uow.commit()
-            return value
+        for attempt in range(2):
+            async with self.uow() as uow:
+                try:
+                    value = await work(uow)
+                except DBAPIError as exc:
+                    # the connection died under the work (a server restart, a connection cut
+                    # while idle): nothing was committed, so the work runs again, once, on a
+                    # new connection. Never after COMMIT was sent: that may have landed.
+                    if attempt or not exc.connection_invalidated:
+                        raise
+                    continue
+                await uow.commit()
+                return value
+        raise AssertionError("unreachable")  # pragma: no cover
 
     @property
     def dialect(self) -> str:
