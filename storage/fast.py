@@ -1,4 +1,4 @@
-"""Prebuilt statements for the per-message path, run straight on SQLite's own connection.
+"""Prebuilt statements for the per-message path, run straight on the driver's connection.
 
 Through SQLAlchemy a small indexed statement costs 100-250 µs of Python (execution context,
 compiled-cache lookup, result set-up, a greenlet switch per driver call), while SQLite does
@@ -6,8 +6,10 @@ the work itself in about 7 µs. A message runs about ten such statements, so on 
 statements the gateway runs for every message are compiled for SQLite once and executed on
 the DB-API connection of the unit of work, inside its transaction, with the column types' own
 bind and result processors (so values go in and come out exactly as SQLAlchemy would convert
-them). On PostgreSQL, or on an SQLite connection that is not the inline one
-(storage/sqlite_inline.py), the same statement goes through SQLAlchemy as usual.
+them). On PostgreSQL the same statement, compiled once for the engine's dialect, runs on
+asyncpg's connection of the unit of work (storage/pg_inline.py), its result columns converted
+by their types' converters for the types PostgreSQL reports. On an SQLite connection that is
+not the inline one (storage/sqlite_inline.py), it goes through SQLAlchemy as usual.
 
 Only statements with explicit columns belong here: no ORM entities, no expanding IN lists,
 no Python-side column defaults (those are applied by SQLAlchemy's execution context, which
@@ -36,16 +38,22 @@ from sqlalchemy.types import TypeEngine
 from typing_extensions import TypeVar
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Dialect
+
     from storage.db import InsertFn
+    from storage.pg_inline import Link
 
 
 class Transaction(Protocol):
-    """What a statement needs of a unit of work (storage/uow.py): its session, and SQLite's own
-    connection when statements may run on it inline (None otherwise)."""
+    """What a statement needs of a unit of work (storage/uow.py): its session, and the
+    connection statements may run on inline when there is one (SQLite's own, or asyncpg's;
+    None otherwise)."""
 
     session: AsyncSession
 
     async def raw(self) -> sqlite3.Connection | None: ...
+
+    async def postgres(self) -> Link | None: ...
 
 
 _SQLITE = sqlite.dialect(paramstyle="qmark")
@@ -95,19 +103,14 @@ def _key(column: ColumnElement[Any], sql: str) -> str:
     return column.key
 
 
-class Prepared(Generic[R]):
-    """One Core statement: compiled for SQLite once, executed inline when the unit of work allows.
+class _Form:
+    """A statement compiled for one dialect: its SQL, how its values go in (by one itemgetter,
+    then the positions that need a converter) and how its rows come out."""
 
-    R is the row it reads, declared where it is built (`X: Prepared[SomeRow] = Prepared(...)`):
-    a namedtuple of its columns inline, SQLAlchemy's Row otherwise, both read by column name."""
-
-    def __init__(self, stmt: Statement, by_dialect: dict[str, Statement] | None = None):
-        """stmt: the statement (for SQLite, and for every dialect unless by_dialect names one);
-        by_dialect: a dialect's own version of it (storage.db.per_dialect for INSERT ... ON
-        CONFLICT)."""
-        self.stmt, self.by_dialect = stmt, by_dialect or {}
-        compiled = stmt.compile(dialect=_SQLITE)
+    def __init__(self, stmt: Statement, dialect: Dialect, memo: bool):
+        compiled = stmt.compile(dialect=dialect)
         self.sql = compiled.string
+        self._dialect, self._memo = dialect, memo
         names = list(compiled.positiontup or ())
         binds = [compiled.binds[n] for n in names]
         if any(b.expanding for b in binds):
@@ -120,32 +123,35 @@ class Prepared(Generic[R]):
         }
         # the types' own converters (UTC datetimes, Decimal, JSON, booleans); semi-private,
         # but the same ones SQLAlchemy's compiled statement uses
-        bind = [_memo(b.type, b.type._cached_bind_processor(_SQLITE)) for b in binds]
-        columns: list[ColumnElement[Any]] = list(
+        bind = [self._converter(b.type, b.type._cached_bind_processor(dialect)) for b in binds]
+        self.columns: list[ColumnElement[Any]] = list(
             getattr(stmt, "selected_columns", None)
             or getattr(stmt, "exported_columns", None)
             or ()
         )
-        result = [_memo(c.type, c.type._cached_result_processor(_SQLITE, None)) for c in columns]
-        self.Row = (
-            namedtuple("Row", [_key(c, self.sql) for c in columns], rename=True)
-            if columns
-            else None
-        )
-        # the namedtuple stands for R: the same column names (storage/repos.py's Protocols)
-        self._make = (
-            cast("Callable[[Iterable[Any]], R]", cast(_RowClass, self.Row)._make)
-            if self.Row is not None
-            else None
-        )
-        # the hot path only touches what needs work: the values by one itemgetter, then the
-        # positions that have a converter
         self._values = _picker(names)
         self._bind_at = [(i, p) for i, p in enumerate(bind) if p is not None]
+        self._result_at: list[tuple[int, Processor]] | None = None
+        self._make: Callable[[Iterable[Any]], Any] | None = None
+
+    def _converter(self, type_: TypeEngine[Any], processor: Processor | None) -> Processor | None:
+        return _memo(type_, processor) if self._memo else processor
+
+    def read_as(self, make: Callable[[Iterable[Any]], Any] | None, types: Sequence[Any]) -> None:
+        """Rows made by make, each column converted by its type's result converter for the
+        driver's type code of it (SQLite: none; asyncpg: the column's type oid)."""
+        result = [
+            self._converter(c.type, c.type._cached_result_processor(self._dialect, t))
+            for c, t in zip(self.columns, types, strict=True)
+        ]
+        self._make = make
         self._result_at = [(i, p) for i, p in enumerate(result) if p is not None]
 
-    # SQLite, inline -------------------------------------------------------------------
-    def _args(self, params: Params) -> Sequence[Any]:
+    @property
+    def reads_as(self) -> bool:
+        return self._result_at is not None
+
+    def args(self, params: Params) -> Sequence[Any]:
         values = self._values({**self._fixed, **params} if self._fixed else params)
         if not self._bind_at:
             return values
@@ -154,8 +160,7 @@ class Prepared(Generic[R]):
             converted[i] = proc(converted[i])
         return converted
 
-    def _rows(self, cursor: sqlite3.Cursor) -> list[R]:
-        rows: list[Sequence[Any]] = cursor.fetchall()
+    def rows(self, rows: Sequence[Sequence[Any]]) -> list[Any]:
         make = self._make
         if make is None:
             raise TypeError(f"this statement reads no rows: {self.sql}")
@@ -169,8 +174,39 @@ class Prepared(Generic[R]):
             out.append(make(values))
         return out
 
+
+class Prepared(Generic[R]):
+    """One Core statement: compiled once per dialect, executed inline when the unit of work
+    allows (SQLite's own connection, or asyncpg's through storage/pg_inline.py).
+
+    R is the row it reads, declared where it is built (`X: Prepared[SomeRow] = Prepared(...)`):
+    a namedtuple of its columns inline, SQLAlchemy's Row otherwise, both read by column name."""
+
+    def __init__(self, stmt: Statement, by_dialect: dict[str, Statement] | None = None):
+        """stmt: the statement (for SQLite, and for every dialect unless by_dialect names one);
+        by_dialect: a dialect's own version of it (storage.db.per_dialect for INSERT ... ON
+        CONFLICT)."""
+        self.stmt, self.by_dialect = stmt, by_dialect or {}
+        self._sqlite = _Form(stmt, _SQLITE, memo=True)
+        self.sql = self._sqlite.sql
+        columns = self._sqlite.columns
+        self.Row = (
+            namedtuple("Row", [_key(c, self.sql) for c in columns], rename=True)
+            if columns
+            else None
+        )
+        # the namedtuple stands for R: the same column names (storage/repos.py's Protocols)
+        self._make = (
+            cast("Callable[[Iterable[Any]], R]", cast(_RowClass, self.Row)._make)
+            if self.Row is not None
+            else None
+        )
+        self._sqlite.read_as(self._make, [None] * len(columns))
+        self._postgres: _Form | None = None  # compiled for the engine's dialect at first use
+
+    # SQLite, inline -------------------------------------------------------------------
     def _execute(self, raw: sqlite3.Connection, params: Params) -> sqlite3.Cursor:
-        args = self._args(params)
+        args = self._sqlite.args(params)
         if on_statement is not None:
             on_statement()
         try:
@@ -179,6 +215,21 @@ class Prepared(Generic[R]):
             sqlite3.Error
         ) as exc:  # the same exception SQLAlchemy would raise (IntegrityError, ...)
             raise DBAPIError.instance(self.sql, args, exc, sqlite3.Error) from exc
+
+    # PostgreSQL, on asyncpg's connection ----------------------------------------------
+    async def _on(self, link: Link, params: Params) -> tuple[list[Any], int]:
+        form = self._postgres
+        if form is None:
+            stmt = self.by_dialect.get(link.dialect.name, self.stmt)
+            form = self._postgres = _Form(stmt, link.dialect, memo=False)
+        if on_statement is not None:
+            on_statement()
+        rows, count, attributes = await link.run(form.sql, form.args(params))
+        if not form.columns:  # no RETURNING, or only the primary key PostgreSQL's INSERT adds
+            return list(rows), count
+        if not form.reads_as:  # the columns' types are known once it has run
+            form.read_as(self._make, [a.type.oid for a in attributes])
+        return form.rows(rows), count
 
     # the unit of work's side ----------------------------------------------------------
     @classmethod
@@ -197,11 +248,14 @@ class Prepared(Generic[R]):
 
     async def all(self, uow: Transaction, params: Params) -> list[R]:
         raw = await uow.raw()
-        if raw is None:
-            rows = (await self._through_sqlalchemy(uow, params)).all()
-            # SQLAlchemy's Rows are read by the same column names as the namedtuple
-            return cast("list[R]", list(rows))
-        return self._rows(self._execute(raw, params))
+        if raw is not None:
+            return cast("list[R]", self._sqlite.rows(self._execute(raw, params).fetchall()))
+        link = await uow.postgres()
+        if link is not None:
+            return cast("list[R]", (await self._on(link, params))[0])
+        rows = (await self._through_sqlalchemy(uow, params)).all()
+        # SQLAlchemy's Rows are read by the same column names as the namedtuple
+        return cast("list[R]", list(rows))
 
     async def first(self, uow: Transaction, params: Params) -> R | None:
         rows = await self.all(uow, params)
@@ -210,18 +264,26 @@ class Prepared(Generic[R]):
     async def run(self, uow: Transaction, params: Params) -> int:
         """An INSERT, UPDATE or DELETE without RETURNING; the number of rows it touched."""
         raw = await uow.raw()
-        if raw is None:
-            return (await self._through_sqlalchemy(uow, params)).rowcount
-        return self._execute(raw, params).rowcount
+        if raw is not None:
+            return self._execute(raw, params).rowcount
+        link = await uow.postgres()
+        if link is not None:
+            return (await self._on(link, params))[1]
+        return (await self._through_sqlalchemy(uow, params)).rowcount
 
     async def insert(self, uow: Transaction, params: Params) -> int:
         """An INSERT of one row; its new primary key."""
         raw = await uow.raw()
-        if raw is None:
-            key = (await self._through_sqlalchemy(uow, params)).inserted_primary_key
-            assert key is not None, "an INSERT's result has the primary key it inserted"
-            new_id: int = key[0]
+        if raw is not None:
+            row_id = self._execute(raw, params).lastrowid
+            assert row_id is not None, "SQLite gives the rowid of the row an INSERT has just made"
+            return row_id
+        link = await uow.postgres()
+        if link is not None:  # compiled for PostgreSQL, an INSERT returns its primary key
+            rows, _ = await self._on(link, params)
+            new_id: int = rows[0][0]
             return new_id
-        row_id = self._execute(raw, params).lastrowid
-        assert row_id is not None, "SQLite gives the rowid of the row an INSERT has just made"
-        return row_id
+        key = (await self._through_sqlalchemy(uow, params)).inserted_primary_key
+        assert key is not None, "an INSERT's result has the primary key it inserted"
+        primary: int = key[0]
+        return primary

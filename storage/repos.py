@@ -194,6 +194,12 @@ ARRIVAL: Prepared[ArrivalRow] = Prepared(
     .where(User.channel == bindparam("channel"), User.address == bindparam("address"))
 )
 USER_ROW: Prepared[UserRow] = Prepared(select(*_USER).where(User.id == bindparam("id")))
+# PostgreSQL: the sender's row, locked until the commit (one message of a user at a time)
+LOCK_ADDRESS: Prepared[Sequence[Any]] = Prepared(
+    select(User.id)
+    .where(User.channel == bindparam("channel"), User.address == bindparam("address"))
+    .with_for_update()
+)
 OPT_OUT = Prepared(update(User).where(User.id == bindparam("b_id")).values(opted_out=True))
 _USER_COLUMNS = frozenset(User.__table__.c.keys())
 _USER_UPDATES: dict[frozenset[str], Prepared[Any]] = {}
@@ -520,8 +526,9 @@ class Users(_Repo):
 
     async def _create(
         self, channel: str, address: str, now: datetime, role: str, language: str = ""
-    ) -> None:
-        await CREATE_USER.run(
+    ) -> int:
+        """Insert the user unless the address has one; 1 if this inserted it, else 0."""
+        return await CREATE_USER.run(
             self.uow,
             {
                 "channel": channel,
@@ -599,13 +606,13 @@ class Users(_Repo):
     ) -> None:
         # READ COMMITTED takes a new snapshot per statement, so what is read after this lock is
         # what the previous holder committed; SQLite needs none (BEGIN IMMEDIATE serializes).
-        q = (
-            select(User.id)
-            .where(User.channel == channel, User.address == address)
-            .with_for_update()
-        )
-        if (await self.s.execute(q)).scalar_one_or_none() is None:
-            await self.lock(await self.get_or_create(channel, address, now, role, language))
+        where = {"channel": channel, "address": address}
+        if await LOCK_ADDRESS.first(self.uow, where) is not None:
+            return
+        # a new user: the row this transaction inserts is locked by it until the commit; when
+        # another transaction inserted it first, the INSERT waited for that one to end
+        if not await self._create(channel, address, now, role, language):
+            await LOCK_ADDRESS.first(self.uow, where)
 
     def _postgres(self) -> bool:
         bind = self.s.bind
@@ -616,11 +623,6 @@ class Users(_Repo):
         """Users a provider reported as opted out (STOP at Twilio, a blocked account)."""
         for user_id in user_ids:
             await OPT_OUT.run(self.uow, {"b_id": user_id})
-
-    async def lock(self, user: User) -> None:
-        """Serialize work for one user across processes (PostgreSQL row lock)."""
-        if self._postgres():
-            await self.s.execute(select(User.id).where(User.id == user.id).with_for_update())
 
 
 class References(_Repo):

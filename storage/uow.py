@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from storage import repos, sqlite_inline
 from storage.db import create_reader_engine, session_factory
 from storage.group_commit import GroupCommit
+from storage.pg_inline import Link
 
 T = TypeVar("T")
 
@@ -24,6 +25,7 @@ class UnitOfWork:
         self.session = self._sessions()
         # the inline sqlite3 connection, None when there is none; False: not looked up yet
         self._raw: sqlite3.Connection | Literal[False] | None = False
+        self._link: Link | Literal[False] | None = False  # the same, of asyncpg's connection
         await self.session.begin()
         s = self.session
         self.users = repos.Users(s, self)
@@ -53,11 +55,21 @@ class UnitOfWork:
             self._raw = driver.sqlite if isinstance(driver, sqlite_inline.Connection) else None
         return self._raw
 
+    async def postgres(self) -> Link | None:
+        """asyncpg's connection of this transaction (storage/pg_inline.py) on PostgreSQL;
+        None otherwise."""
+        if self._link is False:
+            conn = await self.session.connection()
+            self._link = Link(conn) if conn.dialect.name == "postgresql" else None
+        return self._link
+
     async def commit(self) -> None:
+        self._link = False
         self._raw = False  # the connection goes back to the pool: look it up again after
         await self.session.commit()
 
     async def rollback(self) -> None:
+        self._link = False
         self._raw = False
         await self.session.rollback()
 

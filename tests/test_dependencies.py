@@ -1,7 +1,8 @@
 """Dependencies: SQLAlchemy inside its pin with the private APIs storage/ runs on; the lock file.
 
-storage/fast.py executes prebuilt statements on SQLite's own connection with the column types'
-own converters, reached through SQLAlchemy's semi-private API. A SQLAlchemy release may move
+storage/fast.py executes prebuilt statements on SQLite's own connection (and, through
+storage/pg_inline.py, on asyncpg's) with the column types' own converters, reached through
+SQLAlchemy's semi-private API. A SQLAlchemy release may move
 them, so pyproject.toml pins one minor version and these tests say what is missing and where.
 """
 
@@ -133,6 +134,7 @@ def test_compiled_binds_storage_fast_reads_are_there():
         ("sqlalchemy.util.concurrency", "await_", "storage/db.py (await_only)"),
         ("sqlalchemy.sql._typing", "_DMLTableArgument", "storage/db.py"),
         ("sqlalchemy.orm.state", "InstanceState._commit_all", "storage/repos.py (users)"),
+        ("sqlalchemy.util.concurrency", "greenlet_spawn", "storage/pg_inline.py"),
     ],
 )
 def test_helpers_storage_db_imports_are_there(module, name, used_by):
@@ -144,6 +146,21 @@ def test_helpers_storage_db_imports_are_there(module, name, used_by):
     except (ImportError, AttributeError):
         found = False
     assert found, lacks(f"{module}.{name}", used_by)
+
+
+def test_the_asyncpg_adapter_parts_storage_pg_inline_runs_on_are_there():
+    from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
+    from sqlalchemy.engine import Connection
+
+    for api in ("_start_transaction", "_prepare", "_handle_exception"):
+        assert callable(getattr(AsyncAdapt_asyncpg_connection, api, None)), lacks(
+            f"AsyncAdapt_asyncpg_connection.{api}", "storage/pg_inline.py"
+        )
+    assert callable(getattr(Connection, "_handle_dbapi_exception", None)), lacks(
+        "Connection._handle_dbapi_exception", "storage/pg_inline.py"
+    )
+    # _transaction, _execute_mutex and _invalidate_schema_cache_asof are set in __init__: a
+    # PostgreSQL test of the fast path (tests/test_pg_inline.py) reads them on a connection
 
 
 async def test_the_aiosqlite_adapter_commits_and_rolls_back_the_inline_connection(tmp_path):

@@ -145,9 +145,6 @@ class FakeUsers(_Repo):
         rows = self.uow.where(User, lambda r: r["id"] in ids)
         self.uow.update(User, rows, sync=False, opted_out=True)
 
-    async def lock(self, user: User) -> None:
-        return None  # one process: nothing to serialize against
-
 
 class FakeReferences(_Repo):
     async def allocate(self, kind: str) -> int:

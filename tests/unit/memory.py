@@ -127,6 +127,9 @@ class Transaction:
     async def raw(self) -> None:
         return None  # no SQLite connection to run statements on
 
+    async def postgres(self) -> None:
+        return None  # nor asyncpg's
+
     async def commit(self) -> None:
         self.flush()
         self._store.tables = copy.deepcopy(self._rows)
