@@ -186,19 +186,48 @@ def _counter(text: str, name: str) -> float:
     )
 
 
-def _postgres_cpu() -> float:
-    """CPU seconds used so far by every process of this machine's PostgreSQL server (its
-    backends included; those that ended are in their parent's children times)."""
-    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
+# what each process is, by its command line: the CPU a message costs, process by process
+KINDS = (
+    (("bot.cli", " serve"), "farmchat"),
+    (("bot.fakes.twilio",), "fake Twilio"),
+    (("pgbouncer",), "PgBouncer"),
+    (("wrk",), "load generator"),
+    (("open_loop",), "load generator"),
+)
+
+
+def _kind(stat: Path) -> str | None:
+    try:
+        name = stat.read_text().split("(", 1)[1].split(")", 1)[0]
+        cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except (OSError, IndexError, UnicodeDecodeError):
+        return None
+    if name == "postgres" or name.startswith("postgres:"):
+        return "PostgreSQL"
+    return next((kind for needles, kind in KINDS if all(n in cmdline for n in needles)), None)
+
+
+def _cpu() -> dict[str, float]:
+    """CPU seconds used so far by kind of process (PostgreSQL's backends included: those
+    that ended are in their parent's children times), and the machine's idle seconds."""
+    tick, total = (
+        os.sysconf("SC_CLK_TCK"),
+        dict.fromkeys(
+            ["farmchat", "PostgreSQL", "PgBouncer", "fake Twilio", "load generator"], 0.0
+        ),
+    )
     for stat in Path("/proc").glob("[0-9]*/stat"):
+        kind = _kind(stat)
+        if kind is None:
+            continue
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
-            name = stat.read_text().split("(", 1)[1].split(")", 1)[0]
         except OSError:
             continue
-        if name == "postgres" or name.startswith("postgres:"):
-            # utime stime cutime cstime: fields 14-17 of stat, 12-15 after the name
-            total += sum(int(f) for f in fields[11:15]) / tick
+        # utime stime cutime cstime: fields 14-17 of stat, 12-15 after the name
+        total[kind] += sum(int(f) for f in fields[11:15]) / tick
+    cpu_line = Path("/proc/stat").read_text().splitlines()[0].split()
+    total["idle"] = (int(cpu_line[4]) + int(cpu_line[5])) / tick  # idle and iowait
     return total
 
 
@@ -218,7 +247,7 @@ def database_work(bases: list[str], db: str) -> dict:
         "messages": _counter(text, "farmchat_inbound_messages_total"),
         "statements": _counter(text, "farmchat_database_statements_total"),
         "commits": _counter(text, "farmchat_database_commits_total"),
-        "server_cpu": _postgres_cpu() if db == "postgres" else None,
+        "cpu": _cpu(),
         "sessions": _postgres_sessions() if db == "postgres" else None,
     }
 
@@ -226,7 +255,9 @@ def database_work(bases: list[str], db: str) -> dict:
 def _postgres_sessions() -> int:
     """Connections opened so far to the benchmark's database (pg_stat_database.sessions):
     a pool that keeps its connections opens none under load."""
-    name = PG_URL.rsplit("/", 1)[1].split("?")[0]
+    from sqlalchemy.engine import make_url
+
+    name = make_url(PG_URL).database
     out = subprocess.run(
         ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", name, "-Atc",
          f"SELECT sessions FROM pg_stat_database WHERE datname = '{name}'"],
@@ -248,8 +279,12 @@ def per_message(before: dict, after: dict) -> dict:
         "commits": round(commits, 2),
         "round_trips": round(statements + 2 * commits, 2),
     }
-    if after["server_cpu"] is not None:
-        out["server_cpu_ms"] = round((after["server_cpu"] - before["server_cpu"]) / n * 1000, 3)
+    out["cpu_ms"] = {
+        kind: round((after["cpu"][kind] - seconds) / n * 1000, 3)
+        for kind, seconds in before["cpu"].items()
+    }
+    if after["sessions"] is not None:
+        out["server_cpu_ms"] = out["cpu_ms"]["PostgreSQL"]
         out["connections_opened"] = after["sessions"] - before["sessions"]
     return out
 
@@ -646,6 +681,15 @@ def report(
             if "server_cpu_ms" in work
             else ""
         )
+    )
+    cpu = work["cpu_ms"]
+    print(
+        "CPU per message: "
+        + ", ".join(
+            f"{kind} {ms:.2f} ms" for kind, ms in cpu.items() if kind != "idle" and ms >= 0.01
+        )
+        + f"; the machine idle {cpu['idle']:.2f} ms (both cores: "
+        f"{cpu['idle'] / (1000 / farm['rate'] * (os.cpu_count() or 1)):.0%})"
     )
     if bench:
         print(

@@ -36,7 +36,7 @@ from storage import sqlite_inline
 MIGRATIONS = Path(__file__).parent / "migrations"
 # PostgreSQL's pool, per process (database.pool_size, database.max_overflow): connections kept
 # open, and more opened under a burst and closed when it ends
-POOL_SIZE, MAX_OVERFLOW = 10, 20
+POOL_SIZE, MAX_OVERFLOW = 16, 0
 # a pooled connection idle this long is pinged before it is used again
 PING_AFTER_IDLE_SECONDS = 10.0
 S = TypeVar("S")
