@@ -257,7 +257,7 @@ def _postgres_sessions() -> int:
     a pool that keeps its connections opens none under load."""
     from sqlalchemy.engine import make_url
 
-    name = make_url(PG_URL).database
+    name = make_url(PG_URL).database or "test"
     out = subprocess.run(
         ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", name, "-Atc",
          f"SELECT sessions FROM pg_stat_database WHERE datname = '{name}'"],
